@@ -1,0 +1,1578 @@
+//! The browser's side of the CORS protocol, as the
+//! [Fetch standard](https://fetch.spec.whatwg.org/#http-cors-protocol) and
+//! Chromium define it: what a page's `fetch()` sends, and what it accepts.
+//!
+//! Nothing here does I/O. A tool (such as `crossgate check`) describes the
+//! request a script would make as a [`CorsRequest`], sends the
+//! [`preflight_request_headers`] when [`preflight_reasons`] is not empty, hands
+//! the answer to [`check_preflight_response`], then sends the actual request
+//! and hands its answer to [`check_actual_response`]. Each refusal is a
+//! [`BlockReason`] that names the faulty header and offers a [`Fix`].
+//!
+//! ```
+//! use crossgate_cors::browser::{self, CorsRequest, CredentialsMode, Engine};
+//! use http::{HeaderMap, HeaderValue, StatusCode};
+//!
+//! let request = CorsRequest::new("https://app.example", "patch", CredentialsMode::Include)
+//!     .unwrap()
+//!     .with_header("Content-Type", "application/json")
+//!     .unwrap();
+//! assert!(!browser::preflight_reasons(&request).is_empty());
+//!
+//! let preflight = browser::preflight_request_headers(&request);
+//! assert_eq!(preflight["access-control-request-method"], "patch");
+//! assert_eq!(preflight["access-control-request-headers"], "content-type");
+//!
+//! // A server that answers with an upper-case `PATCH` refuses `patch`.
+//! let mut answer = HeaderMap::new();
+//! answer.insert("access-control-allow-origin", HeaderValue::from_static("https://app.example"));
+//! answer.insert("access-control-allow-credentials", HeaderValue::from_static("true"));
+//! answer.insert("access-control-allow-methods", HeaderValue::from_static("GET, PATCH"));
+//! answer.insert("access-control-allow-headers", HeaderValue::from_static("Content-Type"));
+//! let blocked = browser::check_preflight_response(&request, StatusCode::NO_CONTENT, &answer, Engine::Chromium)
+//!     .unwrap_err();
+//! assert_eq!(
+//!     blocked.primary().fix().to_string(),
+//!     "add `patch` to `Access-Control-Allow-Methods` (methods are case-sensitive)"
+//! );
+//! ```
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use http::header::{HeaderName, HeaderValue};
+use http::{HeaderMap, Method, StatusCode, Uri};
+
+use crate::method::{is_safelisted, normalized};
+use crate::token::{is_tchar, is_token};
+
+/// The longest value a safelisted request header may have, in bytes.
+pub const SAFELISTED_VALUE_LIMIT: usize = 128;
+
+/// The most bytes all safelisted request header values may add up to before
+/// every one of them needs a preflight.
+pub const SAFELISTED_TOTAL_LIMIT: usize = 1024;
+
+/// Seconds a browser caches a preflight when `Access-Control-Max-Age` is
+/// absent or unreadable.
+pub const DEFAULT_MAX_AGE: u64 = 5;
+
+/// The most redirects a browser follows for one fetch.
+pub const REDIRECT_LIMIT: usize = 20;
+
+/// Response header names script can always read from a CORS response.
+const SAFELISTED_RESPONSE_HEADERS: [&str; 7] = [
+    "cache-control",
+    "content-language",
+    "content-length",
+    "content-type",
+    "expires",
+    "last-modified",
+    "pragma",
+];
+
+/// Request headers a page cannot set: `fetch()` drops them without an error.
+const FORBIDDEN_REQUEST_HEADERS: [&str; 21] = [
+    "accept-charset",
+    "accept-encoding",
+    "access-control-request-headers",
+    "access-control-request-method",
+    "connection",
+    "content-length",
+    "cookie",
+    "cookie2",
+    "date",
+    "dnt",
+    "expect",
+    "host",
+    "keep-alive",
+    "origin",
+    "referer",
+    "set-cookie",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "via",
+];
+
+/// Headers whose value can smuggle a method past a server.
+const METHOD_OVERRIDE_HEADERS: [&str; 3] = [
+    "x-http-method",
+    "x-http-method-override",
+    "x-method-override",
+];
+
+/// Methods `fetch()` refuses to send at all.
+const FORBIDDEN_METHODS: [&str; 3] = ["CONNECT", "TRACE", "TRACK"];
+
+const ACAO: &str = "Access-Control-Allow-Origin";
+const ACAC: &str = "Access-Control-Allow-Credentials";
+const ACAM: &str = "Access-Control-Allow-Methods";
+const ACAH: &str = "Access-Control-Allow-Headers";
+const ACEH: &str = "Access-Control-Expose-Headers";
+
+/// A request's credentials mode (`fetch(url, { credentials })`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CredentialsMode {
+    /// `credentials: 'omit'`: never send cookies.
+    Omit,
+    /// `credentials: 'same-origin'` (the default): cookies only to the page's
+    /// own origin, so a cross-origin request is uncredentialed.
+    SameOrigin,
+    /// `credentials: 'include'`: cookies everywhere, and the stricter CORS rules.
+    Include,
+}
+
+impl CredentialsMode {
+    /// Whether the stricter rules for credentialed requests apply.
+    pub fn is_include(self) -> bool {
+        self == Self::Include
+    }
+}
+
+/// The browser engine whose limits apply where browsers differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Engine {
+    /// Chromium, Chrome, Edge: preflights cached for at most two hours.
+    Chromium,
+    /// Firefox: preflights cached for at most a day.
+    Firefox,
+}
+
+impl Engine {
+    /// The longest time, in seconds, this engine caches a preflight.
+    pub fn max_age_cap(self) -> u64 {
+        match self {
+            Self::Chromium => 7200,
+            Self::Firefox => 86400,
+        }
+    }
+}
+
+/// Why a script's request could not be described: `fetch()` would throw a
+/// `TypeError` before sending anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestError {
+    /// The origin is not a serialized origin (`scheme://host[:port]` or `null`).
+    InvalidOrigin(String),
+    /// The method is not an HTTP token.
+    InvalidMethod(String),
+    /// `CONNECT`, `TRACE` and `TRACK` cannot be sent by a page.
+    ForbiddenMethod(String),
+    /// The header name is not an HTTP token.
+    InvalidHeaderName(String),
+    /// The header value contains NUL, CR or LF.
+    InvalidHeaderValue(String),
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidOrigin(o) => write!(
+                f,
+                "`{o}` is not an origin: write it as scheme://host[:port], with no path and no trailing slash, or `null`"
+            ),
+            Self::InvalidMethod(m) => write!(f, "`{m}` is not a valid HTTP method name"),
+            Self::ForbiddenMethod(m) => write!(f, "browsers refuse to send `{m}` requests from a page"),
+            Self::InvalidHeaderName(n) => write!(f, "`{n}` is not a valid header name"),
+            Self::InvalidHeaderValue(n) => write!(f, "the value of header `{n}` contains NUL, CR or LF"),
+        }
+    }
+}
+
+impl std::error::Error for RequestError {}
+
+/// The request a script makes with `fetch()` in `mode: 'cors'`, as the
+/// browser holds it after normalizing the method and the headers.
+#[derive(Debug, Clone)]
+pub struct CorsRequest {
+    origin: HeaderValue,
+    method: Method,
+    headers: HeaderMap,
+    dropped: Vec<HeaderName>,
+    credentials: CredentialsMode,
+}
+
+impl CorsRequest {
+    /// Describes a request from a page at `origin` (serialized, e.g.
+    /// `https://app.example` or `null`), normalizing `method` as `fetch()` does
+    /// (`delete` becomes `DELETE`, `patch` stays `patch`).
+    pub fn new(
+        origin: &str,
+        method: &str,
+        credentials: CredentialsMode,
+    ) -> Result<Self, RequestError> {
+        let origin_value = parse_serialized_origin(origin)
+            .ok_or_else(|| RequestError::InvalidOrigin(origin.to_owned()))?;
+        if !is_token(method.as_bytes()) {
+            return Err(RequestError::InvalidMethod(method.to_owned()));
+        }
+        if FORBIDDEN_METHODS
+            .iter()
+            .any(|m| m.eq_ignore_ascii_case(method))
+        {
+            return Err(RequestError::ForbiddenMethod(method.to_owned()));
+        }
+        let method = Method::from_bytes(normalized(method.as_bytes()))
+            .map_err(|_| RequestError::InvalidMethod(method.to_owned()))?;
+        Ok(Self {
+            origin: origin_value,
+            method,
+            headers: HeaderMap::new(),
+            dropped: Vec::new(),
+            credentials,
+        })
+    }
+
+    /// Adds a header the way `Headers.append()` does: the value is trimmed of
+    /// HTTP whitespace, a second value for the same name is joined with `, `,
+    /// and a forbidden header (see [`is_forbidden_request_header`]) is
+    /// silently dropped, as browsers do; [`dropped_headers`](Self::dropped_headers)
+    /// lists those.
+    pub fn with_header(mut self, name: &str, value: &str) -> Result<Self, RequestError> {
+        let header = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| RequestError::InvalidHeaderName(name.to_owned()))?;
+        let trimmed = trim_http_whitespace(value.as_bytes());
+        if trimmed.iter().any(|&b| matches!(b, 0 | b'\r' | b'\n')) {
+            return Err(RequestError::InvalidHeaderValue(name.to_owned()));
+        }
+        if is_forbidden_request_header(&header, trimmed) {
+            if !self.dropped.contains(&header) {
+                self.dropped.push(header);
+            }
+            return Ok(self);
+        }
+        let combined = match self.headers.get(&header) {
+            Some(existing) => {
+                let mut bytes = existing.as_bytes().to_vec();
+                bytes.extend_from_slice(b", ");
+                bytes.extend_from_slice(trimmed);
+                bytes
+            }
+            None => trimmed.to_vec(),
+        };
+        let value = HeaderValue::from_bytes(&combined)
+            .map_err(|_| RequestError::InvalidHeaderValue(name.to_owned()))?;
+        self.headers.insert(header, value);
+        Ok(self)
+    }
+
+    /// The serialized origin of the page, as sent in `Origin`.
+    pub fn origin(&self) -> &str {
+        self.origin.to_str().unwrap_or("null")
+    }
+
+    /// The normalized method.
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    /// The headers the script set and the browser kept, one value per name.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// Headers the script set that the browser drops because a page may not set them.
+    pub fn dropped_headers(&self) -> &[HeaderName] {
+        &self.dropped
+    }
+
+    /// The credentials mode.
+    pub fn credentials(&self) -> CredentialsMode {
+        self.credentials
+    }
+
+    /// The same request from an opaque origin (`Origin: null`), as after a
+    /// redirect that crosses origins (see [`RedirectStep`]).
+    pub fn with_null_origin(mut self) -> Self {
+        self.origin = HeaderValue::from_static("null");
+        self
+    }
+
+    /// The same request with another method, as after a 301/302 of a `POST`
+    /// or a 303. Only valid, normalized methods reach here.
+    fn with_method(mut self, method: Method) -> Self {
+        self.method = method;
+        self
+    }
+}
+
+/// Whether `method` (already normalized) is CORS-safelisted: `GET`, `HEAD` or
+/// `POST`, byte for byte.
+pub fn is_cors_safelisted_method(method: &Method) -> bool {
+    is_safelisted(method.as_str().as_bytes())
+}
+
+/// Whether `b` may not appear in a safelisted `Accept` or `Content-Type` value:
+/// control bytes other than tab, `"():<>?@[\]{}` and DEL.
+pub fn is_cors_unsafe_request_header_byte(b: u8) -> bool {
+    (b < 0x20 && b != 0x09)
+        || matches!(
+            b,
+            b'"' | b'('
+                | b')'
+                | b':'
+                | b'<'
+                | b'>'
+                | b'?'
+                | b'@'
+                | b'['
+                | b'\\'
+                | b']'
+                | b'{'
+                | b'}'
+                | 0x7f
+        )
+}
+
+/// Whether a page may not set header `name` (lowercase, as [`HeaderName`]
+/// keeps it) with `value`; `fetch()` silently drops such headers.
+pub fn is_forbidden_request_header(name: &HeaderName, value: &[u8]) -> bool {
+    let name = name.as_str();
+    if FORBIDDEN_REQUEST_HEADERS.contains(&name)
+        || name.starts_with("proxy-")
+        || name.starts_with("sec-")
+    {
+        return true;
+    }
+    METHOD_OVERRIDE_HEADERS.contains(&name)
+        && value.split(|&b| b == b',').any(|item| {
+            let item = trim_http_whitespace(item);
+            FORBIDDEN_METHODS
+                .iter()
+                .any(|m| m.as_bytes().eq_ignore_ascii_case(item))
+        })
+}
+
+/// Why a request header is not CORS-safelisted, so that it needs a preflight.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotSafelisted {
+    /// Only `Accept`, `Accept-Language`, `Content-Language`, `Content-Type`
+    /// and `Range` can be safelisted.
+    Name,
+    /// The value is longer than 128 bytes.
+    ValueTooLong {
+        /// The value's length in bytes.
+        len: usize,
+    },
+    /// `Accept` or `Content-Type` contains a CORS-unsafe byte.
+    UnsafeByte {
+        /// The offending byte.
+        byte: u8,
+    },
+    /// `Accept-Language` or `Content-Language` contains a byte outside
+    /// `0-9 A-Z a-z`, space and `*,-.;=`.
+    LanguageByte {
+        /// The offending byte.
+        byte: u8,
+    },
+    /// `Content-Type` is not a MIME type.
+    ContentTypeUnparsable,
+    /// `Content-Type` is a MIME type other than the three a form can send.
+    ContentTypeEssence {
+        /// The type/subtype, lowercased.
+        essence: String,
+    },
+    /// `Range` is not a single `bytes=START-[END]` range.
+    RangeNotSingleByteRange,
+    /// `Range` is a suffix range (`bytes=-500`), which needs a preflight.
+    RangeSuffix,
+    /// The safelisted values together exceed 1024 bytes, so none of them is safelisted.
+    TotalTooLong {
+        /// The total length of the safelisted values.
+        total: usize,
+    },
+}
+
+impl fmt::Display for NotSafelisted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Name => f.write_str("it is not one of the CORS-safelisted request headers"),
+            Self::ValueTooLong { len } => write!(
+                f,
+                "its value is {len} bytes long, over the {SAFELISTED_VALUE_LIMIT}-byte limit for safelisted values"
+            ),
+            Self::UnsafeByte { byte } => write!(f, "its value contains the CORS-unsafe byte {}", show_byte(*byte)),
+            Self::LanguageByte { byte } => write!(
+                f,
+                "its value contains {}, and a safelisted language value may only hold 0-9 A-Z a-z, space and *,-.;=",
+                show_byte(*byte)
+            ),
+            Self::ContentTypeUnparsable => f.write_str("its value is not a MIME type"),
+            Self::ContentTypeEssence { essence } => write!(
+                f,
+                "`{essence}` is not application/x-www-form-urlencoded, multipart/form-data or text/plain"
+            ),
+            Self::RangeNotSingleByteRange => f.write_str("its value is not a single `bytes=START-[END]` range"),
+            Self::RangeSuffix => f.write_str("it asks for a suffix range (`bytes=-N`), which is not safelisted"),
+            Self::TotalTooLong { total } => write!(
+                f,
+                "the safelisted header values add up to {total} bytes, over the {SAFELISTED_TOTAL_LIMIT}-byte limit"
+            ),
+        }
+    }
+}
+
+fn show_byte(b: u8) -> String {
+    if b.is_ascii_graphic() {
+        format!("`{}`", char::from(b))
+    } else {
+        format!("0x{b:02X}")
+    }
+}
+
+/// Checks one header against the CORS-safelisted request-header rules,
+/// including the value rules and the 128-byte limit (but not the 1024-byte
+/// total, which concerns the whole list: see [`cors_unsafe_request_headers`]).
+pub fn check_safelisted_request_header(
+    name: &HeaderName,
+    value: &[u8],
+) -> Result<(), NotSafelisted> {
+    let kind = match name.as_str() {
+        "accept" | "accept-language" | "content-language" | "content-type" | "range" => {
+            name.as_str()
+        }
+        _ => return Err(NotSafelisted::Name),
+    };
+    if value.len() > SAFELISTED_VALUE_LIMIT {
+        return Err(NotSafelisted::ValueTooLong { len: value.len() });
+    }
+    match kind {
+        "accept" => first_unsafe_byte(value),
+        "accept-language" | "content-language" => {
+            match value
+                .iter()
+                .find(|&&b| !(b.is_ascii_alphanumeric() || b" *,-.;=".contains(&b)))
+            {
+                Some(&byte) => Err(NotSafelisted::LanguageByte { byte }),
+                None => Ok(()),
+            }
+        }
+        "content-type" => {
+            first_unsafe_byte(value)?;
+            let essence = mime_essence(value).ok_or(NotSafelisted::ContentTypeUnparsable)?;
+            match essence.as_str() {
+                "application/x-www-form-urlencoded" | "multipart/form-data" | "text/plain" => {
+                    Ok(())
+                }
+                _ => Err(NotSafelisted::ContentTypeEssence { essence }),
+            }
+        }
+        _ => match parse_single_byte_range(value) {
+            Some((Some(_), _)) => Ok(()),
+            Some((None, _)) => Err(NotSafelisted::RangeSuffix),
+            None => Err(NotSafelisted::RangeNotSingleByteRange),
+        },
+    }
+}
+
+/// Whether (`name`, `value`) is a CORS-safelisted request header on its own.
+pub fn is_cors_safelisted_request_header(name: &HeaderName, value: &[u8]) -> bool {
+    check_safelisted_request_header(name, value).is_ok()
+}
+
+fn first_unsafe_byte(value: &[u8]) -> Result<(), NotSafelisted> {
+    match value
+        .iter()
+        .find(|&&b| is_cors_unsafe_request_header_byte(b))
+    {
+        Some(&byte) => Err(NotSafelisted::UnsafeByte { byte }),
+        None => Ok(()),
+    }
+}
+
+/// The `type/subtype` of a MIME type, lowercased, per the WHATWG MIME Sniffing
+/// parser (parameters never make parsing fail, so they are not read).
+fn mime_essence(value: &[u8]) -> Option<String> {
+    let value = trim_http_whitespace(value);
+    let slash = value.iter().position(|&b| b == b'/')?;
+    let (kind, rest) = value.split_at(slash);
+    let rest = rest.get(1..)?;
+    let subtype_end = rest.iter().position(|&b| b == b';').unwrap_or(rest.len());
+    let subtype = trim_http_whitespace(rest.get(..subtype_end)?);
+    if !is_token(kind) || !is_token(subtype) {
+        return None;
+    }
+    let mut essence = String::with_capacity(kind.len() + 1 + subtype.len());
+    essence.extend(kind.iter().map(|b| char::from(b.to_ascii_lowercase())));
+    essence.push('/');
+    essence.extend(subtype.iter().map(|b| char::from(b.to_ascii_lowercase())));
+    Some(essence)
+}
+
+/// Parses `bytes=START-END` with either bound optional but not both, no
+/// whitespace, and START not after END; bounds are kept as digit strings so
+/// that any length compares correctly.
+fn parse_single_byte_range(value: &[u8]) -> Option<(Option<&[u8]>, Option<&[u8]>)> {
+    let (unit, rest) = value.split_at(
+        value
+            .iter()
+            .position(|&b| !b.is_ascii_alphabetic())
+            .unwrap_or(value.len()),
+    );
+    if !unit.eq_ignore_ascii_case(b"bytes") {
+        return None;
+    }
+    let rest = rest.strip_prefix(b"=")?;
+    let dash = rest
+        .iter()
+        .position(|&b| !b.is_ascii_digit())
+        .unwrap_or(rest.len());
+    let (start, rest) = rest.split_at(dash);
+    let end = rest.strip_prefix(b"-")?;
+    if !end.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let start = (!start.is_empty()).then_some(start);
+    let end = (!end.is_empty()).then_some(end);
+    match (start, end) {
+        (None, None) => None,
+        (Some(s), Some(e)) if compare_decimal(s, e) == Ordering::Greater => None,
+        bounds => Some(bounds),
+    }
+}
+
+fn compare_decimal(a: &[u8], b: &[u8]) -> Ordering {
+    let strip = |d: &[u8]| -> usize { d.iter().position(|&b| b != b'0').unwrap_or(d.len()) };
+    let (a, b) = (
+        a.get(strip(a)..).unwrap_or(&[]),
+        b.get(strip(b)..).unwrap_or(&[]),
+    );
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}
+
+/// A request header that makes a preflight necessary, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsafeHeader {
+    /// The header's lowercase name.
+    pub name: HeaderName,
+    /// Why it is not safelisted.
+    pub reason: NotSafelisted,
+}
+
+/// The CORS-unsafe request-header names of `headers`, sorted by byte and
+/// deduplicated, each with its reason; this is exactly the list a browser
+/// puts in `Access-Control-Request-Headers`.
+///
+/// Each value of `headers` is judged on its own, as the standard's header
+/// list does; Chromium joins repeated headers into one value first, which
+/// [`CorsRequest::with_header`] also does, so a request built that way is
+/// judged as Chromium judges it.
+pub fn cors_unsafe_request_headers(headers: &HeaderMap) -> Vec<UnsafeHeader> {
+    let mut unsafe_headers = Vec::new();
+    let mut safelisted = Vec::new();
+    let mut total = 0usize;
+    for (name, value) in headers {
+        match check_safelisted_request_header(name, value.as_bytes()) {
+            Ok(()) => {
+                total = total.saturating_add(value.len());
+                safelisted.push(name.clone());
+            }
+            Err(reason) => unsafe_headers.push(UnsafeHeader {
+                name: name.clone(),
+                reason,
+            }),
+        }
+    }
+    if total > SAFELISTED_TOTAL_LIMIT {
+        unsafe_headers.extend(safelisted.into_iter().map(|name| UnsafeHeader {
+            name,
+            reason: NotSafelisted::TotalTooLong { total },
+        }));
+    }
+    // Stable sort: for a name listed twice, the first reason found is kept.
+    unsafe_headers.sort_by(|a, b| a.name.as_str().cmp(b.name.as_str()));
+    unsafe_headers.dedup_by(|later, earlier| later.name == earlier.name);
+    unsafe_headers
+}
+
+/// Why a request is preflighted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PreflightReason {
+    /// The method is not `GET`, `HEAD` or `POST`.
+    Method(Method),
+    /// A header is not safelisted.
+    Header(UnsafeHeader),
+}
+
+impl fmt::Display for PreflightReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Method(m) => write!(f, "method `{m}` is not GET, HEAD or POST"),
+            Self::Header(h) => write!(f, "header `{}` needs permission: {}", h.name, h.reason),
+        }
+    }
+}
+
+/// Every reason the browser sends a preflight before `request`; empty when it
+/// sends the request directly. The credentials mode never matters here, only
+/// for the checks of the answers.
+pub fn preflight_reasons(request: &CorsRequest) -> Vec<PreflightReason> {
+    let mut reasons = Vec::new();
+    if !is_cors_safelisted_method(&request.method) {
+        reasons.push(PreflightReason::Method(request.method.clone()));
+    }
+    reasons.extend(
+        cors_unsafe_request_headers(&request.headers)
+            .into_iter()
+            .map(PreflightReason::Header),
+    );
+    reasons
+}
+
+/// The headers of the `OPTIONS` preflight Chromium sends for `request` to
+/// `target`: `Accept: */*`, `Access-Control-Request-Method`, then
+/// `Access-Control-Request-Headers` with the unsafe names lowercased, sorted
+/// and joined by bare commas (left out when there are none), `Origin`, and the
+/// `Sec-Fetch-*` metadata. No cookies and no author headers are sent.
+pub fn preflight_request_headers_to(request: &CorsRequest, target: &Uri) -> HeaderMap {
+    let mut headers = preflight_request_headers(request);
+    headers.insert("sec-fetch-site", fetch_site(request, target));
+    headers
+}
+
+/// [`preflight_request_headers_to`] without `Sec-Fetch-Site`, for when the
+/// target is not known.
+pub fn preflight_request_headers(request: &CorsRequest) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(http::header::ACCEPT, HeaderValue::from_static("*/*"));
+    if let Ok(method) = HeaderValue::from_str(request.method.as_str()) {
+        headers.insert(http::header::ACCESS_CONTROL_REQUEST_METHOD, method);
+    }
+    let names: Vec<String> = cors_unsafe_request_headers(&request.headers)
+        .into_iter()
+        .map(|h| h.name.as_str().to_owned())
+        .collect();
+    if !names.is_empty() {
+        // Lowercase tokens joined by commas are always a valid header value.
+        if let Ok(value) = HeaderValue::from_str(&names.join(",")) {
+            headers.insert(http::header::ACCESS_CONTROL_REQUEST_HEADERS, value);
+        }
+    }
+    headers.insert(http::header::ORIGIN, request.origin.clone());
+    headers.insert("sec-fetch-mode", HeaderValue::from_static("cors"));
+    headers.insert("sec-fetch-dest", HeaderValue::from_static("empty"));
+    headers
+}
+
+/// The headers of the actual request Chromium sends for `request` to
+/// `target`: the script's headers, `Accept: */*` unless the script set one,
+/// `Origin` and the `Sec-Fetch-*` metadata.
+pub fn actual_request_headers(request: &CorsRequest, target: &Uri) -> HeaderMap {
+    let mut headers = request.headers.clone();
+    if !headers.contains_key(http::header::ACCEPT) {
+        headers.insert(http::header::ACCEPT, HeaderValue::from_static("*/*"));
+    }
+    headers.insert(http::header::ORIGIN, request.origin.clone());
+    headers.insert("sec-fetch-mode", HeaderValue::from_static("cors"));
+    headers.insert("sec-fetch-site", fetch_site(request, target));
+    headers.insert("sec-fetch-dest", HeaderValue::from_static("empty"));
+    headers
+}
+
+/// `same-origin`, `same-site` or `cross-site`, as `Sec-Fetch-Site` says.
+fn fetch_site(request: &CorsRequest, target: &Uri) -> HeaderValue {
+    let Some(target_origin) = serialize_origin(target) else {
+        return HeaderValue::from_static("cross-site");
+    };
+    let origin = request.origin();
+    if origin == target_origin {
+        return HeaderValue::from_static("same-origin");
+    }
+    let site = |serialized: &str| -> Option<(String, String)> {
+        let (scheme, rest) = serialized.split_once("://")?;
+        let host = host_of_authority(rest);
+        let registrable = psl::domain_str(host).unwrap_or(host);
+        Some((scheme.to_owned(), registrable.to_ascii_lowercase()))
+    };
+    match (site(origin), site(&target_origin)) {
+        (Some(a), Some(b)) if a == b => HeaderValue::from_static("same-site"),
+        _ => HeaderValue::from_static("cross-site"),
+    }
+}
+
+fn host_of_authority(authority: &str) -> &str {
+    if let Some(rest) = authority.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    authority
+        .rsplit_once(':')
+        .map_or(authority, |(host, _)| host)
+}
+
+/// The serialized origin of `uri` (`scheme://host[:port]`, default port
+/// left out), or `None` when it has no scheme or host.
+pub fn serialize_origin(uri: &Uri) -> Option<String> {
+    let scheme = uri.scheme_str()?.to_ascii_lowercase();
+    let host = uri.host()?.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" | "ws" => Some(80),
+        "https" | "wss" => Some(443),
+        _ => None,
+    };
+    Some(match uri.port_u16() {
+        Some(port) if Some(port) != default_port => format!("{scheme}://{host}:{port}"),
+        _ => format!("{scheme}://{host}"),
+    })
+}
+
+fn parse_serialized_origin(origin: &str) -> Option<HeaderValue> {
+    if origin == "null" {
+        return Some(HeaderValue::from_static("null"));
+    }
+    let uri: Uri = origin.parse().ok()?;
+    let serialized = serialize_origin(&uri)?;
+    // A browser serializes origins canonically; anything else (a path, a
+    // trailing slash, upper case, a default port) is not what it would send.
+    (serialized == origin)
+        .then(|| HeaderValue::from_str(origin).ok())
+        .flatten()
+}
+
+/// How long the browser caches a successful preflight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxAge {
+    /// What `Access-Control-Max-Age` asked for, when it was a number of seconds.
+    pub requested: Option<u64>,
+    /// The seconds the engine actually caches the preflight.
+    pub effective: u64,
+}
+
+impl MaxAge {
+    fn from_headers(headers: &HeaderMap, engine: Engine) -> Self {
+        let mut values = headers.get_all(http::header::ACCESS_CONTROL_MAX_AGE).iter();
+        let requested = match (values.next(), values.next()) {
+            (Some(value), None) => parse_delta_seconds(trim_http_whitespace(value.as_bytes())),
+            _ => None,
+        };
+        Self {
+            requested,
+            effective: requested
+                .unwrap_or(DEFAULT_MAX_AGE)
+                .min(engine.max_age_cap()),
+        }
+    }
+}
+
+/// `1*DIGIT`; values too large for `u64` saturate, since every engine caps them anyway.
+fn parse_delta_seconds(value: &[u8]) -> Option<u64> {
+    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(value.iter().fold(0u64, |acc, &d| {
+        acc.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+    }))
+}
+
+/// What a successful preflight granted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreflightGrant {
+    /// The methods of `Access-Control-Allow-Methods`, as written.
+    pub methods: Vec<String>,
+    /// The header names of `Access-Control-Allow-Headers`, as written.
+    pub header_names: Vec<String>,
+    /// How long the grant is cached.
+    pub max_age: MaxAge,
+}
+
+/// Why the browser refuses a response. Each reason knows its [`Fix`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlockReason {
+    /// The preflight was answered with a redirect, which browsers never follow.
+    PreflightRedirect {
+        /// The redirect status.
+        status: StatusCode,
+        /// Where it pointed, if it said.
+        location: Option<String>,
+    },
+    /// The preflight was answered with a status outside 200-299.
+    PreflightStatus {
+        /// The status received.
+        status: StatusCode,
+    },
+    /// No `Access-Control-Allow-Origin` header.
+    MissingAllowOrigin {
+        /// The origin it had to name.
+        origin: String,
+    },
+    /// `Access-Control-Allow-Origin` holds several values (several headers or a list).
+    MultipleAllowOrigin {
+        /// The values, joined.
+        value: String,
+        /// The origin it had to name.
+        origin: String,
+    },
+    /// `Access-Control-Allow-Origin: *` on a credentialed request.
+    WildcardOriginWithCredentials {
+        /// The origin it had to name.
+        origin: String,
+    },
+    /// `Access-Control-Allow-Origin` is not byte-equal to the request's origin.
+    AllowOriginMismatch {
+        /// The value received.
+        value: String,
+        /// The origin it had to equal.
+        origin: String,
+    },
+    /// A credentialed request without `Access-Control-Allow-Credentials`.
+    MissingAllowCredentials,
+    /// `Access-Control-Allow-Credentials` is not exactly `true`.
+    AllowCredentialsNotTrue {
+        /// The value received.
+        value: String,
+    },
+    /// `Access-Control-Allow-Methods` is not a comma-separated list of methods.
+    InvalidAllowMethods {
+        /// The value received.
+        value: String,
+        /// The request's method.
+        method: String,
+    },
+    /// `Access-Control-Allow-Headers` is not a comma-separated list of names.
+    InvalidAllowHeaders {
+        /// The value received.
+        value: String,
+        /// The unsafe request header names it had to list.
+        needed: Vec<String>,
+    },
+    /// The method is not in `Access-Control-Allow-Methods`.
+    MethodNotAllowed {
+        /// The request's method.
+        method: String,
+        /// `Access-Control-Allow-Methods` lists it in another case.
+        case_mismatch: bool,
+        /// `Access-Control-Allow-Methods: *` was sent, which does not count with credentials.
+        wildcard_with_credentials: bool,
+    },
+    /// A header is not in `Access-Control-Allow-Headers`.
+    HeaderNotAllowed {
+        /// The lowercase header name.
+        name: String,
+        /// `Access-Control-Allow-Headers: *` was sent, which does not cover this header.
+        wildcard: WildcardMiss,
+    },
+}
+
+/// Why an `Access-Control-Allow-Headers: *` did not cover a header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WildcardMiss {
+    /// No `*` was sent.
+    NoWildcard,
+    /// `*` never covers `Authorization`.
+    Authorization,
+    /// `*` does not count on credentialed requests.
+    Credentials,
+}
+
+/// What to change on the server so the browser accepts the response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fix {
+    /// Send this header with exactly this value (replacing any other value).
+    SetHeader {
+        /// The header name.
+        name: &'static str,
+        /// The value to send.
+        value: String,
+        /// Why this value, when it is not obvious.
+        note: Option<&'static str>,
+    },
+    /// Add an item to a comma-separated list header.
+    AddToList {
+        /// The header name.
+        name: &'static str,
+        /// The item to add, byte for byte.
+        item: String,
+        /// Why this spelling, when it is not obvious.
+        note: Option<&'static str>,
+    },
+    /// Answer the `OPTIONS` preflight itself with a 2xx status (usually 204).
+    AnswerPreflightWith2xx,
+    /// Answer the preflight at the requested URL instead of redirecting it.
+    AnswerPreflightWithoutRedirect {
+        /// Where the server redirected, if it said.
+        location: Option<String>,
+    },
+}
+
+impl fmt::Display for Fix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::SetHeader { name, value, note } => {
+                write!(f, "send `{name}: {value}`")?;
+                if let Some(note) = note {
+                    write!(f, " ({note})")?;
+                }
+                Ok(())
+            }
+            Self::AddToList { name, item, note } => {
+                write!(f, "add `{item}` to `{name}`")?;
+                if let Some(note) = note {
+                    write!(f, " ({note})")?;
+                }
+                Ok(())
+            }
+            Self::AnswerPreflightWith2xx => f.write_str(
+                "answer the OPTIONS preflight with status 204 (any 2xx) and the CORS headers, before authentication or routing rejects it",
+            ),
+            Self::AnswerPreflightWithoutRedirect { location } => {
+                f.write_str("answer the OPTIONS preflight at the requested URL instead of redirecting it")?;
+                if let Some(location) = location {
+                    write!(f, "; or make the page call `{location}` directly")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl BlockReason {
+    /// A stable identifier for machine-readable output (e.g. `method_not_allowed`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::PreflightRedirect { .. } => "preflight_redirect",
+            Self::PreflightStatus { .. } => "preflight_status",
+            Self::MissingAllowOrigin { .. } => "missing_allow_origin",
+            Self::MultipleAllowOrigin { .. } => "multiple_allow_origin",
+            Self::WildcardOriginWithCredentials { .. } => "wildcard_origin_with_credentials",
+            Self::AllowOriginMismatch { .. } => "allow_origin_mismatch",
+            Self::MissingAllowCredentials => "missing_allow_credentials",
+            Self::AllowCredentialsNotTrue { .. } => "allow_credentials_not_true",
+            Self::InvalidAllowMethods { .. } => "invalid_allow_methods",
+            Self::InvalidAllowHeaders { .. } => "invalid_allow_headers",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::HeaderNotAllowed { .. } => "header_not_allowed",
+        }
+    }
+
+    /// The change on the server that makes the browser accept the response.
+    pub fn fix(&self) -> Fix {
+        const ORIGIN_NOTE: &str =
+            "exactly the page's origin, once, no trailing slash; add `Vary: Origin` when it depends on the request";
+        match self {
+            Self::PreflightRedirect { location, .. } => Fix::AnswerPreflightWithoutRedirect {
+                location: location.clone(),
+            },
+            Self::PreflightStatus { .. } => Fix::AnswerPreflightWith2xx,
+            Self::MissingAllowOrigin { origin }
+            | Self::AllowOriginMismatch { origin, .. }
+            | Self::MultipleAllowOrigin { origin, .. } => Fix::SetHeader {
+                name: ACAO,
+                value: origin.clone(),
+                note: Some(ORIGIN_NOTE),
+            },
+            Self::WildcardOriginWithCredentials { origin } => Fix::SetHeader {
+                name: ACAO,
+                value: origin.clone(),
+                note: Some("`*` is refused on credentialed requests: echo the allowed origin and add `Vary: Origin`"),
+            },
+            Self::MissingAllowCredentials | Self::AllowCredentialsNotTrue { .. } => Fix::SetHeader {
+                name: ACAC,
+                value: "true".to_owned(),
+                note: Some("exactly `true`, lowercase"),
+            },
+            Self::InvalidAllowMethods { method, .. } => Fix::AddToList {
+                name: ACAM,
+                item: method.clone(),
+                note: Some("and make the header a comma-separated list of method names"),
+            },
+            Self::MethodNotAllowed {
+                method,
+                case_mismatch,
+                wildcard_with_credentials,
+            } => Fix::AddToList {
+                name: ACAM,
+                item: method.clone(),
+                note: if *case_mismatch {
+                    Some("methods are case-sensitive")
+                } else if *wildcard_with_credentials {
+                    Some("`*` does not count on credentialed requests")
+                } else {
+                    None
+                },
+            },
+            Self::InvalidAllowHeaders { needed, .. } => Fix::SetHeader {
+                name: ACAH,
+                value: needed.join(", "),
+                note: Some("a comma-separated list of header names"),
+            },
+            Self::HeaderNotAllowed { name, wildcard } => Fix::AddToList {
+                name: ACAH,
+                item: name.clone(),
+                note: match wildcard {
+                    WildcardMiss::NoWildcard => None,
+                    WildcardMiss::Authorization => Some("`*` never covers Authorization: list it by name"),
+                    WildcardMiss::Credentials => Some("`*` does not count on credentialed requests: list it by name"),
+                },
+            },
+        }
+    }
+}
+
+impl fmt::Display for BlockReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::PreflightRedirect { status, location } => {
+                write!(f, "the preflight was redirected ({status}")?;
+                if let Some(location) = location {
+                    write!(f, " to {location}")?;
+                }
+                f.write_str("); browsers do not follow redirects of preflights")
+            }
+            Self::PreflightStatus { status } => {
+                write!(f, "the preflight answer has status {status}, and only 2xx counts as success")
+            }
+            Self::MissingAllowOrigin { .. } => {
+                f.write_str("the response has no `Access-Control-Allow-Origin` header")
+            }
+            Self::MultipleAllowOrigin { value, .. } => write!(
+                f,
+                "`Access-Control-Allow-Origin` holds several values (`{value}`), and only one is allowed"
+            ),
+            Self::WildcardOriginWithCredentials { .. } => f.write_str(
+                "`Access-Control-Allow-Origin` is `*`, which is refused when the request includes credentials",
+            ),
+            Self::AllowOriginMismatch { value, origin } => write!(
+                f,
+                "`Access-Control-Allow-Origin` is `{value}`, which is not byte-equal to the origin `{origin}`"
+            ),
+            Self::MissingAllowCredentials => f.write_str(
+                "the request includes credentials and the response has no `Access-Control-Allow-Credentials: true`",
+            ),
+            Self::AllowCredentialsNotTrue { value } => write!(
+                f,
+                "`Access-Control-Allow-Credentials` is `{value}`; it must be exactly `true` for a credentialed request"
+            ),
+            Self::InvalidAllowMethods { value, .. } => {
+                write!(f, "`Access-Control-Allow-Methods: {value}` is not a list of method names")
+            }
+            Self::InvalidAllowHeaders { value, .. } => {
+                write!(f, "`Access-Control-Allow-Headers: {value}` is not a list of header names")
+            }
+            Self::MethodNotAllowed {
+                method,
+                case_mismatch,
+                wildcard_with_credentials,
+            } => {
+                write!(f, "method `{method}` is not in `Access-Control-Allow-Methods`")?;
+                if *case_mismatch {
+                    f.write_str(" (it is listed in another case, and methods are compared byte for byte)")?;
+                }
+                if *wildcard_with_credentials {
+                    f.write_str(" (`*` is only a wildcard for requests without credentials)")?;
+                }
+                Ok(())
+            }
+            Self::HeaderNotAllowed { name, wildcard } => {
+                write!(f, "request header `{name}` is not in `Access-Control-Allow-Headers`")?;
+                match wildcard {
+                    WildcardMiss::NoWildcard => Ok(()),
+                    WildcardMiss::Authorization => f.write_str(" (`*` never covers `Authorization`)"),
+                    WildcardMiss::Credentials => {
+                        f.write_str(" (`*` is only a wildcard for requests without credentials)")
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A refused response: every reason found, the first being the one the
+/// browser's console reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blocked {
+    reasons: Vec<BlockReason>,
+    fixes: Vec<Fix>,
+}
+
+impl Blocked {
+    fn new(reasons: Vec<BlockReason>) -> Option<Self> {
+        if reasons.is_empty() {
+            return None;
+        }
+        let mut fixes: Vec<Fix> = Vec::new();
+        for fix in reasons.iter().map(BlockReason::fix) {
+            if !fixes.contains(&fix) {
+                fixes.push(fix);
+            }
+        }
+        Some(Self { reasons, fixes })
+    }
+
+    /// The reason the browser reports.
+    pub fn primary(&self) -> &BlockReason {
+        // `new` never builds an empty list, so the last arm is never taken.
+        match self.reasons.first() {
+            Some(reason) => reason,
+            None => &BlockReason::PreflightStatus {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+            },
+        }
+    }
+
+    /// Every reason found, the browser's first.
+    pub fn reasons(&self) -> &[BlockReason] {
+        &self.reasons
+    }
+
+    /// The changes that make the browser accept the response, one per
+    /// distinct problem, in the order of [`reasons`](Self::reasons).
+    pub fn fixes(&self) -> &[Fix] {
+        &self.fixes
+    }
+}
+
+impl fmt::Display for Blocked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self.primary(), f)
+    }
+}
+
+impl std::error::Error for Blocked {}
+
+/// The CORS check of the Fetch standard: `Access-Control-Allow-Origin` (and,
+/// for credentialed requests, `Access-Control-Allow-Credentials`) of a
+/// response to `request`. Returns the reasons it fails; empty when it passes.
+pub fn cors_check(request: &CorsRequest, response_headers: &HeaderMap) -> Vec<BlockReason> {
+    let include = request.credentials.is_include();
+    let mut values = response_headers
+        .get_all(http::header::ACCESS_CONTROL_ALLOW_ORIGIN)
+        .iter();
+    let origin = request.origin().to_owned();
+    let Some(first) = values.next() else {
+        return vec![BlockReason::MissingAllowOrigin { origin }];
+    };
+    let rest: Vec<&HeaderValue> = values.collect();
+    if !rest.is_empty() || first.as_bytes().contains(&b',') {
+        let mut all = vec![lossy(first.as_bytes())];
+        all.extend(rest.iter().map(|v| lossy(v.as_bytes())));
+        return vec![BlockReason::MultipleAllowOrigin {
+            value: all.join(", "),
+            origin,
+        }];
+    }
+    let allow_origin = first.as_bytes();
+    if allow_origin == b"*" {
+        return if include {
+            vec![BlockReason::WildcardOriginWithCredentials { origin }]
+        } else {
+            Vec::new()
+        };
+    }
+    if allow_origin != request.origin.as_bytes() {
+        return vec![BlockReason::AllowOriginMismatch {
+            value: lossy(allow_origin),
+            origin,
+        }];
+    }
+    if !include {
+        return Vec::new();
+    }
+    // Several headers combine into `true, true`, which is not `true`.
+    let credentials = combined_value(
+        response_headers,
+        &http::header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+    );
+    if !response_headers.contains_key(http::header::ACCESS_CONTROL_ALLOW_CREDENTIALS) {
+        vec![BlockReason::MissingAllowCredentials]
+    } else if credentials == b"true" {
+        Vec::new()
+    } else {
+        vec![BlockReason::AllowCredentialsNotTrue {
+            value: lossy(&credentials),
+        }]
+    }
+}
+
+/// Checks the answer to the preflight of `request`, as the CORS-preflight
+/// fetch does: no redirect, a 2xx status, the CORS check, then the method
+/// and every unsafe header against `Access-Control-Allow-Methods` and
+/// `Access-Control-Allow-Headers` (byte-exact methods, case-insensitive
+/// names, `*` only without credentials and never for `Authorization`), and
+/// the cache lifetime with `engine`'s cap.
+pub fn check_preflight_response(
+    request: &CorsRequest,
+    status: StatusCode,
+    response_headers: &HeaderMap,
+    engine: Engine,
+) -> Result<PreflightGrant, Blocked> {
+    let mut reasons = Vec::new();
+    if status.is_redirection() {
+        let location = response_headers
+            .get(http::header::LOCATION)
+            .map(|l| lossy(l.as_bytes()));
+        reasons.push(BlockReason::PreflightRedirect { status, location });
+    } else if !status.is_success() {
+        reasons.push(BlockReason::PreflightStatus { status });
+    }
+    reasons.extend(cors_check(request, response_headers));
+
+    let include = request.credentials.is_include();
+    let methods = extract_list(
+        response_headers,
+        &http::header::ACCESS_CONTROL_ALLOW_METHODS,
+    );
+    let header_names = extract_list(
+        response_headers,
+        &http::header::ACCESS_CONTROL_ALLOW_HEADERS,
+    );
+
+    let methods = match methods {
+        Ok(methods) => {
+            let method = request.method.as_str();
+            let listed = methods.iter().any(|m| m == method);
+            let wildcard = methods.iter().any(|m| m == "*");
+            if !listed && !is_cors_safelisted_method(&request.method) && (include || !wildcard) {
+                reasons.push(BlockReason::MethodNotAllowed {
+                    method: method.to_owned(),
+                    case_mismatch: methods.iter().any(|m| m.eq_ignore_ascii_case(method)),
+                    wildcard_with_credentials: wildcard && include,
+                });
+            }
+            methods
+        }
+        Err(value) => {
+            reasons.push(BlockReason::InvalidAllowMethods {
+                value,
+                method: request.method.as_str().to_owned(),
+            });
+            Vec::new()
+        }
+    };
+
+    let header_names = match header_names {
+        Ok(names) => {
+            let allows = |name: &str| names.iter().any(|n| n.eq_ignore_ascii_case(name));
+            let wildcard = names.iter().any(|n| n == "*");
+            for unsafe_header in cors_unsafe_request_headers(&request.headers) {
+                let name = unsafe_header.name.as_str();
+                if allows(name) {
+                    continue;
+                }
+                let miss = if name == "authorization" && wildcard {
+                    WildcardMiss::Authorization
+                } else if !wildcard {
+                    WildcardMiss::NoWildcard
+                } else if include {
+                    WildcardMiss::Credentials
+                } else {
+                    continue;
+                };
+                reasons.push(BlockReason::HeaderNotAllowed {
+                    name: name.to_owned(),
+                    wildcard: miss,
+                });
+            }
+            names
+        }
+        Err(value) => {
+            reasons.push(BlockReason::InvalidAllowHeaders {
+                value,
+                needed: cors_unsafe_request_headers(&request.headers)
+                    .into_iter()
+                    .map(|h| h.name.as_str().to_owned())
+                    .collect(),
+            });
+            Vec::new()
+        }
+    };
+
+    match Blocked::new(reasons) {
+        Some(blocked) => Err(blocked),
+        None => Ok(PreflightGrant {
+            methods,
+            header_names,
+            max_age: MaxAge::from_headers(response_headers, engine),
+        }),
+    }
+}
+
+/// Checks the answer to the actual request (any status: script can read a
+/// 404 or a 502 when the CORS headers are there) and returns the names of
+/// the response headers script can read, lowercase, in response order.
+pub fn check_actual_response(
+    request: &CorsRequest,
+    response_headers: &HeaderMap,
+) -> Result<Vec<HeaderName>, Blocked> {
+    match Blocked::new(cors_check(request, response_headers)) {
+        Some(blocked) => Err(blocked),
+        None => Ok(readable_response_headers(request, response_headers)),
+    }
+}
+
+/// The names of the response headers script can read through
+/// `response.headers` after a successful CORS check: the safelisted ones
+/// (`Cache-Control`, `Content-Language`, `Content-Length`, `Content-Type`,
+/// `Expires`, `Last-Modified`, `Pragma`), those named in
+/// `Access-Control-Expose-Headers`, and all of them for `*` without
+/// credentials; never `Set-Cookie`.
+pub fn readable_response_headers(
+    request: &CorsRequest,
+    response_headers: &HeaderMap,
+) -> Vec<HeaderName> {
+    let exposed = extract_list(
+        response_headers,
+        &http::header::ACCESS_CONTROL_EXPOSE_HEADERS,
+    )
+    .unwrap_or_default();
+    let all = !request.credentials.is_include() && exposed.iter().any(|n| n == "*");
+    response_headers
+        .keys()
+        .filter(|name| !matches!(name.as_str(), "set-cookie" | "set-cookie2"))
+        .filter(|name| {
+            all || SAFELISTED_RESPONSE_HEADERS.contains(&name.as_str())
+                || exposed
+                    .iter()
+                    .any(|e| e.eq_ignore_ascii_case(name.as_str()))
+        })
+        .cloned()
+        .collect()
+}
+
+/// The fix that makes `name` readable by script.
+pub fn expose_fix(name: &str) -> Fix {
+    Fix::AddToList {
+        name: ACEH,
+        item: name.to_owned(),
+        note: None,
+    }
+}
+
+/// What the browser does with a redirect answer to an actual CORS request.
+#[derive(Debug, Clone)]
+pub enum RedirectStep {
+    /// It fetches `location` next with `request` (method possibly changed to
+    /// `GET`, origin possibly turned `null`), preflighting again if needed.
+    Follow {
+        /// The next URL.
+        location: Uri,
+        /// The request as it continues.
+        request: CorsRequest,
+    },
+    /// It fails the fetch.
+    Fail(RedirectFailure),
+}
+
+/// Why a redirect of an actual CORS request fails the fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedirectFailure {
+    /// The redirect itself fails the CORS check.
+    Cors(Blocked),
+    /// No usable `Location` header.
+    BadLocation(String),
+    /// The target URL carries a username or password.
+    CredentialsInUrl,
+    /// More than 20 redirects.
+    TooMany,
+}
+
+impl fmt::Display for RedirectFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Cors(blocked) => {
+                write!(f, "the redirect response fails the CORS check: {blocked}")
+            }
+            Self::BadLocation(l) => {
+                write!(f, "the redirect's Location `{l}` is missing or not a URL")
+            }
+            Self::CredentialsInUrl => f.write_str(
+                "a CORS request cannot be redirected to a URL with a username or password",
+            ),
+            Self::TooMany => write!(f, "more than {REDIRECT_LIMIT} redirects"),
+        }
+    }
+}
+
+/// What the browser does when an actual CORS request to `current` is
+/// answered with redirect `status` (the caller has checked it is one of 301,
+/// 302, 303, 307, 308) after `redirects_so_far` redirects.
+pub fn follow_redirect(
+    request: &CorsRequest,
+    current: &Uri,
+    status: StatusCode,
+    response_headers: &HeaderMap,
+    redirects_so_far: usize,
+) -> RedirectStep {
+    if redirects_so_far >= REDIRECT_LIMIT {
+        return RedirectStep::Fail(RedirectFailure::TooMany);
+    }
+    if let Some(blocked) = Blocked::new(cors_check(request, response_headers)) {
+        return RedirectStep::Fail(RedirectFailure::Cors(blocked));
+    }
+    let raw = response_headers
+        .get(http::header::LOCATION)
+        .map(|l| lossy(l.as_bytes()))
+        .unwrap_or_default();
+    let Some(location) = resolve_location(current, &raw) else {
+        return RedirectStep::Fail(RedirectFailure::BadLocation(raw));
+    };
+    if location
+        .authority()
+        .is_some_and(|a| a.as_str().contains('@'))
+    {
+        return RedirectStep::Fail(RedirectFailure::CredentialsInUrl);
+    }
+    let mut next = request.clone();
+    let becomes_get = (matches!(status.as_u16(), 301 | 302) && next.method == Method::POST)
+        || (status.as_u16() == 303 && next.method != Method::GET && next.method != Method::HEAD);
+    if becomes_get {
+        next = next.with_method(Method::GET);
+        for name in [
+            "content-encoding",
+            "content-language",
+            "content-location",
+            "content-type",
+        ] {
+            next.headers.remove(name);
+        }
+    }
+    let current_origin = serialize_origin(current);
+    let location_origin = serialize_origin(&location);
+    if current_origin != location_origin && Some(request.origin().to_owned()) != current_origin {
+        next = next.with_null_origin();
+    }
+    RedirectStep::Follow {
+        location,
+        request: next,
+    }
+}
+
+fn resolve_location(current: &Uri, location: &str) -> Option<Uri> {
+    let base = url::Url::parse(&current.to_string()).ok()?;
+    let joined = base.join(location).ok()?;
+    match joined.scheme() {
+        "http" | "https" => joined.as_str().parse().ok(),
+        _ => None,
+    }
+}
+
+/// The browser's preflight cache: which (origin, URL, credentials, method or
+/// header) permissions are still fresh, so that a second identical request
+/// goes out without a preflight.
+#[derive(Debug, Default, Clone)]
+pub struct PreflightCache {
+    entries: HashMap<CacheKey, Instant>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct CacheKey {
+    origin: Vec<u8>,
+    url: String,
+    include: bool,
+    item: CacheItem,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum CacheItem {
+    Method(String),
+    Header(String),
+}
+
+impl PreflightCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records what a successful preflight of `request` to `url` granted, at `now`.
+    pub fn store(
+        &mut self,
+        request: &CorsRequest,
+        url: &Uri,
+        grant: &PreflightGrant,
+        now: Instant,
+    ) {
+        if grant.max_age.effective == 0 {
+            return;
+        }
+        let expiry = now + Duration::from_secs(grant.max_age.effective);
+        let key = |item| CacheKey {
+            origin: request.origin.as_bytes().to_vec(),
+            url: url.to_string(),
+            include: request.credentials.is_include(),
+            item,
+        };
+        for method in &grant.methods {
+            self.entries
+                .insert(key(CacheItem::Method(method.clone())), expiry);
+        }
+        for name in &grant.header_names {
+            self.entries
+                .insert(key(CacheItem::Header(name.to_ascii_lowercase())), expiry);
+        }
+    }
+
+    /// Whether `request` to `url` needs a preflight at `now`, given what is cached.
+    pub fn needs_preflight(&self, request: &CorsRequest, url: &Uri, now: Instant) -> bool {
+        let include = request.credentials.is_include();
+        let fresh = |item: CacheItem| {
+            let key = CacheKey {
+                origin: request.origin.as_bytes().to_vec(),
+                url: url.to_string(),
+                include,
+                item,
+            };
+            self.entries.get(&key).is_some_and(|&expiry| now < expiry)
+        };
+        let method = request.method.as_str();
+        let method_ok = is_cors_safelisted_method(&request.method)
+            || fresh(CacheItem::Method(method.to_owned()))
+            || (!include && fresh(CacheItem::Method("*".to_owned())));
+        let headers_ok = cors_unsafe_request_headers(&request.headers)
+            .iter()
+            .all(|h| {
+                let name = h.name.as_str();
+                fresh(CacheItem::Header(name.to_owned()))
+                    || (!include
+                        && name != "authorization"
+                        && fresh(CacheItem::Header("*".to_owned())))
+            });
+        !(method_ok && headers_ok)
+    }
+}
+
+/// The items of every `name` header (`#token` lists: empty items skipped,
+/// whitespace trimmed), or the raw value when one item is not a token.
+fn extract_list(headers: &HeaderMap, name: &HeaderName) -> Result<Vec<String>, String> {
+    let mut items = Vec::new();
+    for value in headers.get_all(name) {
+        for item in value.as_bytes().split(|&b| b == b',') {
+            let item = trim_http_whitespace(item);
+            if item.is_empty() {
+                continue;
+            }
+            if !item.iter().all(|&b| is_tchar(b)) {
+                return Err(lossy(&combined_value(headers, name)));
+            }
+            items.push(lossy(item));
+        }
+    }
+    Ok(items)
+}
+
+fn combined_value(headers: &HeaderMap, name: &HeaderName) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, value) in headers.get_all(name).iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b", ");
+        }
+        out.extend_from_slice(value.as_bytes());
+    }
+    out
+}
+
+fn trim_http_whitespace(bytes: &[u8]) -> &[u8] {
+    let is_ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
+    let start = bytes.iter().position(|b| !is_ws(b)).unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !is_ws(b))
+        .map_or(start, |e| e + 1);
+    bytes.get(start..end).unwrap_or(&[])
+}
+
+fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}

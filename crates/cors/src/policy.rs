@@ -1,0 +1,499 @@
+//! The compiled policy: decides on requests and writes response headers.
+
+use http::header::{
+    ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
+    ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE,
+    ACCESS_CONTROL_REQUEST_HEADERS, ACCESS_CONTROL_REQUEST_METHOD, HOST, ORIGIN,
+};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+
+use crate::decision::{Decision, Denial, Malformed, Outcome, RequestKind};
+use crate::error::{ConfigError, ConfigErrorKind, ConfigErrors, ConfigWarning};
+use crate::headers::{
+    compiled_value, merge_vary, strip_cors_headers, ALLOW_PRIVATE_NETWORK, REQUEST_PRIVATE_NETWORK,
+};
+use crate::method::{normalized, AllowedMethods, MethodRule};
+use crate::origin::OriginMatcher;
+use crate::token::{is_forbidden_request_header, is_token, ListError, TokenList, TokenText};
+use crate::{PolicyConfig, UpstreamHeaders};
+
+/// Above this, browsers cap `Access-Control-Max-Age` (Firefox at 86400 s,
+/// Chromium already at 7200 s).
+const MAX_AGE_HONOURED: i64 = 86_400;
+
+/// A header name is compared in lowercase on the stack; an allowed name is
+/// never longer than this, so a longer requested name is refused unread.
+const MAX_HEADER_NAME: usize = 128;
+
+/// A validated, compiled CORS policy.
+///
+/// Build one with [`PolicyConfig::compile`] or [`PolicyConfig::builder`]. It
+/// is immutable and cheap to share (`Arc<Policy>`); deciding on a request and
+/// writing the response headers do not allocate.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    origins: OriginMatcher,
+    credentials: bool,
+    methods: AllowedMethods,
+    request_headers: HeaderRule,
+    expose_headers: Option<HeaderValue>,
+    max_age: Option<HeaderValue>,
+    private_network: bool,
+    preflight_status: StatusCode,
+    block_disallowed: bool,
+    upstream_headers: UpstreamHeaders,
+    /// `Vary` for responses to actual and non-CORS requests; none when the
+    /// headers do not depend on the origin (`*` without credentials).
+    vary_actual: Option<HeaderValue>,
+    vary_preflight: HeaderValue,
+    warnings: Vec<ConfigWarning>,
+}
+
+#[derive(Debug, Clone)]
+enum HeaderRule {
+    /// `["*"]`: any valid name; preflights echo the requested list.
+    Any,
+    List {
+        /// Lowercase and sorted, for a binary search.
+        names: Vec<Box<[u8]>>,
+        header: Option<HeaderValue>,
+    },
+}
+
+const TRUE: HeaderValue = HeaderValue::from_static("true");
+const ANY: HeaderValue = HeaderValue::from_static("*");
+
+impl Policy {
+    pub(crate) fn compile(config: &PolicyConfig) -> Result<Self, ConfigErrors> {
+        let mut errors = Vec::new();
+        let mut warnings = Vec::new();
+        let origins = OriginMatcher::compile(
+            &config.origins,
+            &config.origin_regex,
+            config.credentials,
+            &mut errors,
+            &mut warnings,
+        );
+        let methods = AllowedMethods::compile("methods", &config.methods, &mut errors);
+        let request_headers = compile_request_headers(&config.request_headers, &mut errors);
+        let expose_headers = compile_expose_headers(&config.expose_headers, config.credentials, &mut errors);
+        let max_age = match config.max_age {
+            Some(age) if age < 0 => {
+                errors.push(ConfigError::new("max_age", age.to_string(), ConfigErrorKind::NegativeMaxAge));
+                None
+            }
+            Some(age) => {
+                if age > MAX_AGE_HONOURED {
+                    warnings.push(ConfigWarning::new(
+                        "max_age",
+                        age.to_string(),
+                        "browsers cap the preflight cache (Chromium at 7200 s, Firefox at 86400 s), so a larger value has no further effect",
+                    ));
+                }
+                compiled_value(&age.to_string())
+            }
+            None => None,
+        };
+        let preflight_status = match config.preflight_status {
+            200 => StatusCode::OK,
+            204 => StatusCode::NO_CONTENT,
+            other => {
+                errors.push(ConfigError::new(
+                    "preflight_status",
+                    other.to_string(),
+                    ConfigErrorKind::InvalidPreflightStatus,
+                ));
+                StatusCode::NO_CONTENT
+            }
+        };
+        if !errors.is_empty() {
+            return Err(ConfigErrors::from_vec(errors));
+        }
+        let public = origins.allows_any() && !config.credentials;
+        let vary_preflight = if config.private_network {
+            "Origin, Access-Control-Request-Method, Access-Control-Request-Headers, Access-Control-Request-Private-Network"
+        } else {
+            "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
+        };
+        Ok(Self {
+            origins,
+            credentials: config.credentials,
+            methods,
+            request_headers,
+            expose_headers,
+            max_age,
+            private_network: config.private_network,
+            preflight_status,
+            block_disallowed: config.block_disallowed,
+            upstream_headers: config.upstream_headers,
+            vary_actual: (!public).then_some(HeaderValue::from_static("Origin")),
+            vary_preflight: HeaderValue::from_static(vary_preflight),
+            warnings,
+        })
+    }
+
+    /// Values that were accepted but deserve a second look.
+    pub fn warnings(&self) -> &[ConfigWarning] {
+        &self.warnings
+    }
+
+    /// What happens to CORS headers an upstream already set.
+    pub fn upstream_headers(&self) -> UpstreamHeaders {
+        self.upstream_headers
+    }
+
+    /// Whether credentialed requests are allowed.
+    pub fn allows_credentials(&self) -> bool {
+        self.credentials
+    }
+
+    /// Classifies a request as the Fetch standard does: a preflight is an
+    /// `OPTIONS` request with both `Origin` and `Access-Control-Request-Method`;
+    /// any other request with `Origin` is an actual CORS request.
+    pub fn classify(method: &Method, headers: &HeaderMap) -> RequestKind {
+        if !headers.contains_key(ORIGIN) {
+            RequestKind::NotCors
+        } else if method == Method::OPTIONS && headers.contains_key(ACCESS_CONTROL_REQUEST_METHOD) {
+            RequestKind::Preflight
+        } else {
+            RequestKind::Actual
+        }
+    }
+
+    /// Decides on a request from its method and headers.
+    pub fn decide(&self, method: &Method, headers: &HeaderMap) -> Decision {
+        self.decide_for(method, headers, None)
+    }
+
+    /// Decides on a request; for a preflight, `resource_methods` (when given)
+    /// are the methods the target resource supports: a method must be allowed
+    /// by both, and `Access-Control-Allow-Methods` lists the resource's.
+    pub fn decide_for(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+        resource_methods: Option<&AllowedMethods>,
+    ) -> Decision {
+        let mut origins = headers.get_all(ORIGIN).iter();
+        let Some(origin) = origins.next() else {
+            let mut decision = Decision::new(Outcome::NotCors);
+            if self.vary_actual.is_none() {
+                decision.allow_origin = Some(ANY);
+            }
+            return decision;
+        };
+        let several_origins = origins.next().is_some();
+        match Self::classify(method, headers) {
+            RequestKind::Preflight => self.preflight(origin, several_origins, headers, resource_methods),
+            _ => self.actual(origin, several_origins, headers),
+        }
+    }
+
+    fn allow_origin(&self, origin: &HeaderValue) -> HeaderValue {
+        if self.vary_actual.is_none() {
+            ANY
+        } else {
+            origin.clone()
+        }
+    }
+
+    fn actual(&self, origin: &HeaderValue, several_origins: bool, headers: &HeaderMap) -> Decision {
+        let denial = if several_origins {
+            Denial::Malformed(Malformed::SeveralOrigins)
+        } else if self.origins.allows(origin.as_bytes()) {
+            let mut decision = Decision::new(Outcome::ActualAllowed);
+            decision.allow_origin = Some(self.allow_origin(origin));
+            return decision;
+        } else {
+            Denial::OriginNotAllowed
+        };
+        if self.block_disallowed && !is_same_origin(origin, headers) {
+            Decision::new(Outcome::Blocked(denial))
+        } else {
+            Decision::new(Outcome::ActualDenied(denial))
+        }
+    }
+
+    fn preflight(
+        &self,
+        origin: &HeaderValue,
+        several_origins: bool,
+        headers: &HeaderMap,
+        resource_methods: Option<&AllowedMethods>,
+    ) -> Decision {
+        match self.check_preflight(origin, several_origins, headers, resource_methods) {
+            Ok(mut decision) => {
+                decision.allow_origin = Some(self.allow_origin(origin));
+                decision.preflight_status = self.preflight_status;
+                decision
+            }
+            Err(denial) => Decision::new(Outcome::PreflightDenied(denial)),
+        }
+    }
+
+    fn check_preflight(
+        &self,
+        origin: &HeaderValue,
+        several_origins: bool,
+        headers: &HeaderMap,
+        resource_methods: Option<&AllowedMethods>,
+    ) -> Result<Decision, Denial> {
+        if several_origins {
+            return Err(Denial::Malformed(Malformed::SeveralOrigins));
+        }
+        if !self.origins.allows(origin.as_bytes()) {
+            return Err(Denial::OriginNotAllowed);
+        }
+        let mut decision = Decision::new(Outcome::PreflightAllowed);
+        decision.allow_methods = self.check_method(headers, resource_methods)?;
+        decision.allow_headers = self.check_request_headers(headers)?;
+        if headers
+            .get(REQUEST_PRIVATE_NETWORK)
+            .is_some_and(|v| v.as_bytes() == b"true")
+        {
+            if !self.private_network {
+                return Err(Denial::PrivateNetworkNotAllowed);
+            }
+            decision.private_network = true;
+        }
+        Ok(decision)
+    }
+
+    /// Checks `Access-Control-Request-Method` and returns the
+    /// `Access-Control-Allow-Methods` value to send.
+    fn check_method(
+        &self,
+        headers: &HeaderMap,
+        resource_methods: Option<&AllowedMethods>,
+    ) -> Result<Option<HeaderValue>, Denial> {
+        let mut values = headers.get_all(ACCESS_CONTROL_REQUEST_METHOD).iter();
+        let requested = values
+            .next()
+            .ok_or(Denial::Malformed(Malformed::InvalidRequestMethod))?;
+        if values.next().is_some() {
+            return Err(Denial::Malformed(Malformed::SeveralRequestMethods));
+        }
+        let raw = requested.as_bytes();
+        if !is_token(raw) {
+            return Err(Denial::Malformed(Malformed::InvalidRequestMethod));
+        }
+        let method = normalized(raw);
+        let allowed = self.methods.allows_bytes(method)
+            && resource_methods.is_none_or(|resource| resource.allows_bytes(method));
+        if !allowed {
+            return Err(Denial::MethodNotAllowed(TokenText::new(raw)));
+        }
+        let rule = resource_methods.unwrap_or(&self.methods).rule();
+        Ok(match rule {
+            MethodRule::Any => Some(requested.clone()),
+            MethodRule::List { header, .. } => header.clone(),
+        })
+    }
+
+    /// Checks `Access-Control-Request-Headers` in one bounded pass and returns
+    /// the `Access-Control-Allow-Headers` value to send.
+    fn check_request_headers(&self, headers: &HeaderMap) -> Result<Option<HeaderValue>, Denial> {
+        let mut list = TokenList::new();
+        let mut refused: Option<TokenText> = None;
+        let mut lines = 0usize;
+        for line in headers.get_all(ACCESS_CONTROL_REQUEST_HEADERS) {
+            lines += 1;
+            let complete = list
+                .feed(line.as_bytes(), |name| {
+                    if self.allows_request_header(name) {
+                        true
+                    } else {
+                        refused = Some(TokenText::new(name));
+                        false
+                    }
+                })
+                .map_err(|error| {
+                    Denial::Malformed(match error {
+                        ListError::NotAToken => Malformed::InvalidRequestHeaders,
+                        ListError::TooManyEmpty | ListError::TooManyNames => Malformed::TooManyRequestHeaders,
+                    })
+                })?;
+            if !complete {
+                break;
+            }
+        }
+        if let Some(name) = refused {
+            return Err(Denial::HeaderNotAllowed(name));
+        }
+        if list.names() == 0 {
+            return Ok(None);
+        }
+        Ok(match &self.request_headers {
+            HeaderRule::List { header, .. } => header.clone(),
+            HeaderRule::Any if lines == 1 => headers.get(ACCESS_CONTROL_REQUEST_HEADERS).cloned(),
+            // Several lines are one list; joining them is the only allocation,
+            // and browsers always send one line.
+            HeaderRule::Any => {
+                let joined = headers
+                    .get_all(ACCESS_CONTROL_REQUEST_HEADERS)
+                    .iter()
+                    .map(|v| v.as_bytes())
+                    .filter(|v| !v.trim_ascii().is_empty())
+                    .collect::<Vec<_>>()
+                    .join(&b","[..]);
+                HeaderValue::from_bytes(&joined).ok()
+            }
+        })
+    }
+
+    fn allows_request_header(&self, name: &[u8]) -> bool {
+        match &self.request_headers {
+            HeaderRule::Any => true,
+            HeaderRule::List { names, .. } => {
+                if name.len() > MAX_HEADER_NAME {
+                    return false;
+                }
+                let mut buffer = [0u8; MAX_HEADER_NAME];
+                let lower = &mut buffer[..name.len()];
+                lower.copy_from_slice(name);
+                lower.make_ascii_lowercase();
+                names.binary_search_by(|n| (**n).cmp(lower)).is_ok()
+            }
+        }
+    }
+
+    /// Writes the CORS headers for `decision` into a response's headers.
+    ///
+    /// `Vary` is merged into what the response already has. With
+    /// [`UpstreamHeaders::Override`] any CORS header already present is
+    /// replaced; with [`UpstreamHeaders::Defer`], a response that already
+    /// carries `Access-Control-Allow-Origin` is left as it is.
+    pub fn apply(&self, decision: &Decision, response: &mut HeaderMap) {
+        match &decision.outcome {
+            Outcome::PreflightAllowed => {
+                strip_cors_headers(response);
+                self.insert_origin(decision, response);
+                if let Some(methods) = &decision.allow_methods {
+                    response.insert(ACCESS_CONTROL_ALLOW_METHODS, methods.clone());
+                }
+                if let Some(names) = &decision.allow_headers {
+                    response.insert(ACCESS_CONTROL_ALLOW_HEADERS, names.clone());
+                }
+                if let Some(age) = &self.max_age {
+                    response.insert(ACCESS_CONTROL_MAX_AGE, age.clone());
+                }
+                if decision.private_network {
+                    response.insert(ALLOW_PRIVATE_NETWORK, TRUE);
+                }
+                merge_vary(response, &self.vary_preflight);
+            }
+            Outcome::PreflightDenied(_) => {
+                strip_cors_headers(response);
+                merge_vary(response, &self.vary_preflight);
+            }
+            Outcome::NotCors | Outcome::ActualAllowed | Outcome::ActualDenied(_) | Outcome::Blocked(_) => {
+                if self.upstream_headers == UpstreamHeaders::Defer
+                    && response.contains_key(ACCESS_CONTROL_ALLOW_ORIGIN)
+                {
+                    return;
+                }
+                strip_cors_headers(response);
+                if decision.allow_origin.is_some() {
+                    self.insert_origin(decision, response);
+                    if let Some(expose) = &self.expose_headers {
+                        response.insert(ACCESS_CONTROL_EXPOSE_HEADERS, expose.clone());
+                    }
+                }
+                if let Some(vary) = &self.vary_actual {
+                    merge_vary(response, vary);
+                }
+            }
+        }
+    }
+
+    fn insert_origin(&self, decision: &Decision, response: &mut HeaderMap) {
+        if let Some(origin) = &decision.allow_origin {
+            response.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+            if self.credentials {
+                response.insert(ACCESS_CONTROL_ALLOW_CREDENTIALS, TRUE);
+            }
+        }
+    }
+}
+
+/// Whether the request comes from the server's own origin, which
+/// `block_disallowed` must never refuse: browsers send `Origin` on same-origin
+/// POSTs too.
+fn is_same_origin(origin: &HeaderValue, headers: &HeaderMap) -> bool {
+    if headers
+        .get("sec-fetch-site")
+        .is_some_and(|site| site.as_bytes() == b"same-origin")
+    {
+        return true;
+    }
+    let Some(host) = headers.get(HOST) else {
+        return false;
+    };
+    let origin = origin.as_bytes();
+    origin
+        .windows(3)
+        .position(|w| w == b"://")
+        .is_some_and(|at| origin[at + 3..].eq_ignore_ascii_case(host.as_bytes()))
+}
+
+fn compile_request_headers(names: &[String], errors: &mut Vec<ConfigError>) -> HeaderRule {
+    if names.iter().any(|n| n == "*") {
+        if names.len() > 1 {
+            errors.push(ConfigError::new("request_headers", names.join(", "), ConfigErrorKind::InvalidHeaderName));
+        }
+        return HeaderRule::Any;
+    }
+    let mut lowercase: Vec<Box<[u8]>> = Vec::with_capacity(names.len());
+    let mut written: Vec<&str> = Vec::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        let key = format!("request_headers[{i}]");
+        if !is_token(name.as_bytes()) || name.len() > MAX_HEADER_NAME {
+            errors.push(ConfigError::new(key, name, ConfigErrorKind::InvalidHeaderName));
+            continue;
+        }
+        let lower = name.to_ascii_lowercase();
+        if is_forbidden_request_header(&lower) {
+            errors.push(ConfigError::new(key, name, ConfigErrorKind::ForbiddenRequestHeader));
+            continue;
+        }
+        let lower = lower.into_bytes().into_boxed_slice();
+        if !lowercase.contains(&lower) {
+            lowercase.push(lower);
+            written.push(name);
+        }
+    }
+    let header = (!written.is_empty())
+        .then(|| compiled_value(&written.join(", ")))
+        .flatten();
+    lowercase.sort();
+    HeaderRule::List {
+        names: lowercase,
+        header,
+    }
+}
+
+fn compile_expose_headers(names: &[String], credentials: bool, errors: &mut Vec<ConfigError>) -> Option<HeaderValue> {
+    if names.iter().any(|n| n == "*") {
+        if credentials {
+            errors.push(ConfigError::new("expose_headers", "*", ConfigErrorKind::WildcardExposeWithCredentials));
+        }
+        if names.len() > 1 {
+            errors.push(ConfigError::new("expose_headers", names.join(", "), ConfigErrorKind::InvalidHeaderName));
+        }
+        return Some(ANY);
+    }
+    let mut written: Vec<&str> = Vec::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        let key = format!("expose_headers[{i}]");
+        if !is_token(name.as_bytes()) {
+            errors.push(ConfigError::new(key, name, ConfigErrorKind::InvalidHeaderName));
+        } else if name.eq_ignore_ascii_case("set-cookie") || name.eq_ignore_ascii_case("set-cookie2") {
+            errors.push(ConfigError::new(key, name, ConfigErrorKind::ForbiddenExposedHeader));
+        } else if !written.iter().any(|w| w.eq_ignore_ascii_case(name)) {
+            written.push(name);
+        }
+    }
+    (!written.is_empty())
+        .then(|| compiled_value(&written.join(", ")))
+        .flatten()
+}
