@@ -1,0 +1,403 @@
+//! Shared harness of the `ops_*` integration tests: the real `crossgate`
+//! binary started on ephemeral loopback ports, a small upstream server, an
+//! HTTP/1.1 client, and readers for `/metrics`.
+//!
+//! Each `ops_*.rs` test crate uses a different subset of these helpers.
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response};
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+
+/// Upper bound for any single wait in these tests.
+pub const PATIENCE: Duration = Duration::from_secs(15);
+
+pub const ALLOWED_ORIGIN: &str = "https://app.example.com";
+pub const DENIED_ORIGIN: &str = "https://evil.example.net";
+
+/// A gateway config with one proxied route (`/api/` to `upstream`), one mock
+/// route (`/status` answering `mock_body`), both under policy `web`, and an
+/// admin listener. Both listeners use port 0.
+pub fn config(upstream: SocketAddr, mock_body: &str) -> String {
+    format!(
+        r#"[server]
+listen = "127.0.0.1:0"
+admin = "127.0.0.1:0"
+shutdown_timeout = 10
+
+[policies.web]
+origins = ["{ALLOWED_ORIGIN}"]
+methods = ["PUT"]
+request_headers = ["content-type"]
+
+[[routes]]
+path = "/api/"
+upstream = "http://{upstream}"
+policy = "web"
+
+[[routes]]
+path = "/status"
+mock = {{ status = 200, headers = {{ "content-type" = "text/plain" }}, body = "{mock_body}" }}
+policy = "web"
+"#
+    )
+}
+
+static NEXT_DIR: AtomicUsize = AtomicUsize::new(0);
+
+/// The `crossgate serve` process under test. Killed on drop.
+pub struct Gateway {
+    child: Child,
+    pub addr: SocketAddr,
+    pub admin: SocketAddr,
+    pub config_path: PathBuf,
+    dir: PathBuf,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Gateway {
+    /// Writes `config_text` to a fresh temp dir and runs `crossgate serve` on
+    /// it with JSON logs, returning once both listeners are bound.
+    pub async fn start(config_text: &str) -> Gateway {
+        let dir = std::env::temp_dir().join(format!(
+            "crossgate-ops-{}-{}",
+            std::process::id(),
+            NEXT_DIR.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        let config_path = dir.join("crossgate.toml");
+        std::fs::write(&config_path, config_text).expect("write config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_crossgate"))
+            .args(["--log-format", "json", "serve", "--config"])
+            .arg(&config_path)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn crossgate");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().expect("piped stderr");
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                sink.lock().expect("log lock").push(line);
+            }
+        });
+        let mut gateway = Gateway {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            admin: SocketAddr::from(([127, 0, 0, 1], 0)),
+            config_path,
+            dir,
+            logs,
+        };
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let gateway_addr = gateway.logged_addr("gateway listening on ");
+            let admin_addr = gateway.logged_addr("admin listening on ");
+            if let (Some(addr), Some(admin)) = (gateway_addr, admin_addr) {
+                gateway.addr = addr;
+                gateway.admin = admin;
+                return gateway;
+            }
+            if let Ok(Some(status)) = gateway.child.try_wait() {
+                panic!("crossgate exited with {status} on start:\n{}", gateway.logs().join("\n"));
+            }
+            assert!(
+                Instant::now() < deadline,
+                "crossgate did not report its listeners:\n{}",
+                gateway.logs().join("\n")
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The `message` of every JSON log line so far (raw line if not JSON).
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().expect("log lock").clone()
+    }
+
+    /// Whether some log line's JSON has `message == message` (or contains it, for text lines).
+    pub fn logged(&self, message: &str) -> bool {
+        self.logs().iter().any(|line| line.contains(message))
+    }
+
+    fn logged_addr(&self, prefix: &str) -> Option<SocketAddr> {
+        self.logs().iter().find_map(|line| {
+            let json: serde_json::Value = serde_json::from_str(line).ok()?;
+            let message = json.get("message")?.as_str()?;
+            let rest = message.strip_prefix(prefix)?;
+            let addr = rest.split("://").nth(1)?;
+            addr.trim().parse().ok()
+        })
+    }
+
+    /// Sends a signal (`"HUP"`, `"TERM"`) to the gateway process.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args(["-s", name, &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -s {name} failed");
+    }
+
+    /// Replaces the config file's content in place, as an editor would.
+    pub fn write_config(&self, text: &str) {
+        std::fs::write(&self.config_path, text).expect("rewrite config");
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits for the process to exit, up to `within`.
+    pub async fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    }
+
+    /// The gateway's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        let reply = get(self.admin, "/metrics", &[]).await.expect("GET /metrics");
+        assert_eq!(reply.status, 200, "/metrics status");
+        reply.body
+    }
+
+    /// One sample of `/metrics`; 0 when the series is absent (counters that
+    /// never moved are not all rendered).
+    pub async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        sample(&self.metrics().await, name, labels).unwrap_or(0.0)
+    }
+
+    /// Polls `/metrics` until the sample reaches `at_least`; returns its value.
+    pub async fn wait_metric(&self, name: &str, labels: &[(&str, &str)], at_least: f64) -> f64 {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let value = self.metric(name, labels).await;
+            if value >= at_least {
+                return value;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name}{labels:?} stayed at {value}, expected >= {at_least}\nlogs:\n{}",
+                self.logs().join("\n")
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    pub async fn reloads(&self, result: &str) -> f64 {
+        self.metric("crossgate_config_reloads_total", &[("result", result)]).await
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Finds `name{labels}` (exactly these labels, any order) in an exposition.
+pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines().filter(|line| !line.starts_with('#')).find_map(|line| {
+        let (series, value) = line.rsplit_once(' ')?;
+        let (series_name, label_text) = match series.split_once('{') {
+            Some((series_name, rest)) => (series_name, rest.strip_suffix('}')?),
+            None => (series, ""),
+        };
+        if series_name != name {
+            return None;
+        }
+        let found: Vec<(&str, &str)> = label_text
+            .split("\",")
+            .filter(|pair| !pair.is_empty())
+            .filter_map(|pair| {
+                let (key, value) = pair.split_once("=\"")?;
+                Some((key, value.trim_end_matches('"')))
+            })
+            .collect();
+        let same = found.len() == labels.len() && labels.iter().all(|label| found.contains(label));
+        if same {
+            value.parse().ok()
+        } else {
+            None
+        }
+    })
+}
+
+/// A response, fully read.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+/// One HTTP/1.1 client connection (keep-alive).
+pub struct Client {
+    sender: hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
+}
+
+impl Client {
+    pub async fn connect(addr: SocketAddr) -> Result<Client, String> {
+        let stream = tokio::time::timeout(PATIENCE, TcpStream::connect(addr))
+            .await
+            .map_err(|_| format!("connect to {addr} timed out"))?
+            .map_err(|e| format!("connect to {addr}: {e}"))?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("handshake: {e}"))?;
+        tokio::spawn(connection);
+        Ok(Client { sender })
+    }
+
+    pub async fn send(&mut self, method: &str, path: &str, headers: &[(&str, &str)]) -> Result<Reply, String> {
+        let exchange = async {
+            self.sender.ready().await.map_err(|e| format!("connection not ready: {e}"))?;
+            let mut request = Request::builder().method(method).uri(path).header("host", "gateway.test");
+            for (name, value) in headers {
+                request = request.header(*name, *value);
+            }
+            let request = request.body(Empty::new()).map_err(|e| format!("bad request: {e}"))?;
+            let response = self
+                .sender
+                .send_request(request)
+                .await
+                .map_err(|e| format!("{method} {path}: {e}"))?;
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| format!("{method} {path}: body: {e}"))?
+                .to_bytes();
+            Ok(Reply {
+                status,
+                headers,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            })
+        };
+        tokio::time::timeout(PATIENCE, exchange)
+            .await
+            .map_err(|_| format!("{method} {path} timed out"))?
+    }
+}
+
+/// One request on a fresh connection.
+pub async fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Result<Reply, String> {
+    Client::connect(addr).await?.send(method, path, headers).await
+}
+
+pub async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Result<Reply, String> {
+    request(addr, "GET", path, headers).await
+}
+
+/// A preflight for `method` from `origin`.
+pub async fn preflight(addr: SocketAddr, path: &str, origin: &str, method: &str) -> Result<Reply, String> {
+    request(
+        addr,
+        "OPTIONS",
+        path,
+        &[("origin", origin), ("access-control-request-method", method)],
+    )
+    .await
+}
+
+/// The test's upstream: answers `upstream` to everything, except
+/// `.../slow/<ms>`, which answers `slow <ms>` after that many milliseconds.
+pub struct Upstream {
+    pub addr: SocketAddr,
+    /// Requests received so far.
+    pub received: Arc<AtomicUsize>,
+    /// Requests received and not yet answered.
+    pub in_flight: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Upstream {
+    pub async fn start() -> Upstream {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind upstream");
+        let addr = listener.local_addr().expect("upstream addr");
+        let received = Arc::new(AtomicUsize::new(0));
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let (counter, busy) = (received.clone(), in_flight.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                let (counter, busy) = (counter.clone(), busy.clone());
+                tokio::spawn(async move {
+                    let service = service_fn(move |request: Request<Incoming>| {
+                        let (counter, busy) = (counter.clone(), busy.clone());
+                        async move {
+                            counter.fetch_add(1, Ordering::SeqCst);
+                            busy.fetch_add(1, Ordering::SeqCst);
+                            let delay = request
+                                .uri()
+                                .path()
+                                .rsplit_once("/slow/")
+                                .and_then(|(_, ms)| ms.parse::<u64>().ok());
+                            let body = match delay {
+                                Some(ms) => {
+                                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                                    format!("slow {ms}")
+                                }
+                                None => "upstream".to_owned(),
+                            };
+                            busy.fetch_sub(1, Ordering::SeqCst);
+                            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(body))))
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Upstream {
+            addr,
+            received,
+            in_flight,
+            task,
+        }
+    }
+}
+
+/// Polls `condition` every 10 ms until it holds, failing after [`PATIENCE`].
+pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
