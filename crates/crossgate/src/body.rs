@@ -1,0 +1,138 @@
+//! Body types of the request path: what the gateway answers with, and the
+//! client's request body on its way upstream, both streamed.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+
+/// A response body: a fixed buffer (mocks, gateway errors) or the upstream's
+/// streamed body, without boxing.
+#[derive(Debug)]
+pub struct GatewayBody(Kind);
+
+#[derive(Debug)]
+enum Kind {
+    Full(Option<Bytes>),
+    Upstream(Incoming),
+}
+
+impl GatewayBody {
+    /// No body.
+    pub fn empty() -> Self {
+        Self(Kind::Full(None))
+    }
+
+    /// A fixed body.
+    pub fn full(bytes: Bytes) -> Self {
+        Self(Kind::Full((!bytes.is_empty()).then_some(bytes)))
+    }
+
+    /// The upstream's body, streamed as it arrives.
+    pub fn upstream(body: Incoming) -> Self {
+        Self(Kind::Upstream(body))
+    }
+}
+
+impl Body for GatewayBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match &mut self.0 {
+            Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Kind::Upstream(body) => Pin::new(body).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.0 {
+            Kind::Full(bytes) => bytes.is_none(),
+            Kind::Upstream(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.0 {
+            Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+            Kind::Upstream(body) => body.size_hint(),
+        }
+    }
+}
+
+/// The client's request body, streamed upstream, failing with
+/// [`BodyTooLarge`] once more than `limit` bytes have passed.
+#[derive(Debug)]
+pub struct LimitedBody {
+    inner: Incoming,
+    remaining: u64,
+    limit: u64,
+}
+
+/// The request body exceeded the route's `max_body_bytes`.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the request body is larger than the route's limit of {limit} bytes")]
+pub struct BodyTooLarge {
+    /// The route's limit.
+    pub limit: u64,
+}
+
+/// Errors of a [`LimitedBody`].
+#[derive(Debug, thiserror::Error)]
+pub enum RequestBodyError {
+    /// Reading from the client failed.
+    #[error(transparent)]
+    Client(#[from] hyper::Error),
+    /// The body exceeded the limit.
+    #[error(transparent)]
+    TooLarge(#[from] BodyTooLarge),
+}
+
+impl LimitedBody {
+    /// Wraps `inner`; `limit` of `None` means no limit.
+    pub fn new(inner: Incoming, limit: Option<u64>) -> Self {
+        let limit = limit.unwrap_or(u64::MAX);
+        Self {
+            inner,
+            remaining: limit,
+            limit,
+        }
+    }
+}
+
+impl Body for LimitedBody {
+    type Data = Bytes;
+    type Error = RequestBodyError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, RequestBodyError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    let len = data.len() as u64;
+                    if len > this.remaining {
+                        return Poll::Ready(Some(Err(BodyTooLarge { limit: this.limit }.into())));
+                    }
+                    this.remaining -= len;
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(error))) => Poll::Ready(Some(Err(error.into()))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

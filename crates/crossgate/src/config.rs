@@ -1,0 +1,543 @@
+//! The configuration file as written: TOML parsing and every check that can be
+//! made on the text alone, collecting *all* problems instead of stopping at
+//! the first one.
+//!
+//! Each key is deserialized on its own before its table is deserialized whole,
+//! so that one typo does not hide the next one. The result is a [`FileConfig`]
+//! whose values are known to have the right types; [`crate::runtime`] turns it
+//! into the compiled configuration and reports the problems that need more
+//! than one key to see (a route naming a missing policy, say).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crossgate_cors::PolicyConfig;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+/// Where a configuration comes from: a file, or the demo built into the binary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    /// A file given with `--config`.
+    File(PathBuf),
+    /// The embedded `examples/demo.toml`.
+    Demo,
+}
+
+impl ConfigSource {
+    /// The name used in messages: the path as given, or `examples/demo.toml (built in)`.
+    pub fn display_name(&self) -> String {
+        match self {
+            Self::File(path) => path.display().to_string(),
+            Self::Demo => "examples/demo.toml (built in)".to_owned(),
+        }
+    }
+
+    /// The file behind this source, when there is one.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Self::File(path) => Some(path),
+            Self::Demo => None,
+        }
+    }
+
+    /// The directory relative paths (TLS files) are resolved against.
+    pub fn base_dir(&self) -> PathBuf {
+        match self {
+            Self::File(path) => path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from(".")),
+            Self::Demo => PathBuf::from("."),
+        }
+    }
+}
+
+/// One thing wrong with a configuration: where, why, and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The file, as named by [`ConfigSource::display_name`].
+    pub file: String,
+    /// The key path, e.g. `policies.web.origins[1]` or `routes[2].policy`; empty for the file itself.
+    pub key: String,
+    /// What is wrong.
+    pub why: String,
+    /// What to write instead.
+    pub fix: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}: {}\n    fix: {}", self.file, self.why, self.fix)
+        } else {
+            write!(f, "{}: {}: {}\n    fix: {}", self.file, self.key, self.why, self.fix)
+        }
+    }
+}
+
+/// Something accepted that probably is not what the author wants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// The file, as named by [`ConfigSource::display_name`].
+    pub file: String,
+    /// The key path.
+    pub key: String,
+    /// Why it deserves a second look and what to do.
+    pub message: String,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: warning: {}: {}", self.file, self.key, self.message)
+    }
+}
+
+/// Every problem of a configuration that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problems(pub Vec<Problem>);
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, problem) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{problem}")?;
+        }
+        let count = self.0.len();
+        write!(f, "\n{count} problem{} found", if count == 1 { "" } else { "s" })
+    }
+}
+
+impl std::error::Error for Problems {}
+
+/// Collects problems and warnings while a file is checked.
+#[derive(Debug)]
+pub struct Report {
+    file: String,
+    pub(crate) problems: Vec<Problem>,
+    pub(crate) warnings: Vec<Warning>,
+}
+
+impl Report {
+    pub(crate) fn new(source: &ConfigSource) -> Self {
+        Self {
+            file: source.display_name(),
+            problems: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    pub(crate) fn problem(&mut self, key: impl Into<String>, why: impl Into<String>, fix: impl Into<String>) {
+        self.problems.push(Problem {
+            file: self.file.clone(),
+            key: key.into(),
+            why: why.into(),
+            fix: fix.into(),
+        });
+    }
+
+    pub(crate) fn warning(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.warnings.push(Warning {
+            file: self.file.clone(),
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+
+    pub(crate) fn has_problems(&self) -> bool {
+        !self.problems.is_empty()
+    }
+
+    pub(crate) fn into_problems(self) -> Problems {
+        Problems(self.problems)
+    }
+}
+
+/// A number of seconds, written as an integer or a float (`5`, `0.5`).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum Seconds {
+    /// `5`
+    Whole(i64),
+    /// `0.5`
+    Fraction(f64),
+}
+
+impl Seconds {
+    pub(crate) fn as_f64(self) -> f64 {
+        match self {
+            Self::Whole(n) => n as f64,
+            Self::Fraction(x) => x,
+        }
+    }
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerFile {
+    pub listen: Option<String>,
+    pub admin: Option<String>,
+    pub tls: Option<toml::Value>,
+    pub request_id_header: Option<String>,
+    pub connect_timeout: Option<Seconds>,
+    pub response_timeout: Option<Seconds>,
+    pub header_read_timeout: Option<Seconds>,
+    pub shutdown_timeout: Option<Seconds>,
+    pub max_connections: Option<i64>,
+    pub max_header_bytes: Option<i64>,
+    pub fallback_policy: Option<String>,
+}
+
+/// `[server] tls = { cert = .., key = .. }`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsFile {
+    pub cert: Option<String>,
+    pub key: Option<String>,
+}
+
+/// Whether a route needs a bearer token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    /// Anyone may call it (default).
+    #[default]
+    Public,
+    /// A valid token from `[auth]` with the method's privilege is required.
+    Private,
+}
+
+/// One `[[routes]]` entry.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RouteFile {
+    pub path: Option<String>,
+    pub upstream: Option<String>,
+    pub mock: Option<toml::Value>,
+    pub policy: Option<String>,
+    pub methods: Option<Vec<String>>,
+    pub access: Option<Access>,
+    pub max_body_bytes: Option<i64>,
+}
+
+/// `mock = { status, headers, body }`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MockFile {
+    pub status: Option<i64>,
+    pub headers: Option<BTreeMap<String, String>>,
+    pub body: Option<String>,
+}
+
+/// A privilege a bearer token can carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Privilege {
+    /// GET, HEAD and OPTIONS.
+    Read,
+    /// Every other method.
+    Write,
+}
+
+/// `[auth]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthFile {
+    pub tokens: Option<Vec<toml::Value>>,
+    pub jwt_secret: Option<String>,
+}
+
+/// One `[[auth.tokens]]` entry.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenFile {
+    pub token: Option<String>,
+    pub privileges: Option<Vec<Privilege>>,
+}
+
+/// A route as parsed, with its index in the file for messages.
+#[derive(Debug, Clone)]
+pub struct ParsedRoute {
+    pub index: usize,
+    pub route: RouteFile,
+    pub mock: Option<MockFile>,
+}
+
+/// A file whose keys all have the right types.
+#[derive(Debug, Clone, Default)]
+pub struct FileConfig {
+    pub server: ServerFile,
+    pub tls: Option<TlsFile>,
+    /// Policies in file order; `None` when the policy's table had problems
+    /// (its name still counts as defined, so routes naming it are not
+    /// reported twice).
+    pub policies: Vec<(String, Option<PolicyConfig>)>,
+    pub routes: Vec<ParsedRoute>,
+    pub auth: Option<AuthFile>,
+    pub tokens: Vec<(usize, TokenFile)>,
+}
+
+const TOP_LEVEL_KEYS: [&str; 4] = ["server", "policies", "routes", "auth"];
+
+/// Parses `text` and checks every key's type, collecting problems in `report`.
+pub(crate) fn parse(text: &str, report: &mut Report) -> FileConfig {
+    let document: toml::Table = match text.parse() {
+        Ok(table) => table,
+        Err(error) => {
+            report.problem(
+                "",
+                format!("not valid TOML: {}", one_line(&error.to_string())),
+                "fix the syntax at the line and column shown",
+            );
+            return FileConfig::default();
+        }
+    };
+    let mut config = FileConfig::default();
+    for (key, value) in &document {
+        match key.as_str() {
+            "server" => {
+                if let Some(server) = parse_table::<ServerFile>(value, "server", report) {
+                    config.tls = server
+                        .tls
+                        .as_ref()
+                        .and_then(|tls| parse_table::<TlsFile>(tls, "server.tls", report));
+                    config.server = server;
+                }
+            }
+            "policies" => config.policies = parse_policies(value, report),
+            "routes" => config.routes = parse_routes(value, report),
+            "auth" => {
+                if let Some(auth) = parse_table::<AuthFile>(value, "auth", report) {
+                    for (i, token) in auth.tokens.iter().flatten().enumerate() {
+                        if let Some(parsed) = parse_table::<TokenFile>(token, &format!("auth.tokens[{i}]"), report) {
+                            config.tokens.push((i, parsed));
+                        }
+                    }
+                    config.auth = Some(auth);
+                }
+            }
+            other => report.problem(
+                other,
+                format!("unknown top-level key `{other}`"),
+                unknown_key_fix(other, &TOP_LEVEL_KEYS),
+            ),
+        }
+    }
+    if !document.contains_key("server") {
+        report.problem(
+            "server",
+            "the [server] table is missing",
+            "add [server] with at least listen = \"127.0.0.1:8080\"",
+        );
+    }
+    config
+}
+
+fn parse_policies(value: &toml::Value, report: &mut Report) -> Vec<(String, Option<PolicyConfig>)> {
+    let Some(table) = value.as_table() else {
+        report.problem(
+            "policies",
+            format!("expected tables [policies.NAME], found {}", value.type_str()),
+            "write each policy as a table: [policies.web] with origins = [...]",
+        );
+        return Vec::new();
+    };
+    let mut policies = Vec::with_capacity(table.len());
+    for (name, body) in table {
+        let path = format!("policies.{name}");
+        if !is_valid_name(name) {
+            report.problem(
+                &path,
+                format!("the policy name `{name}` is not a plain name"),
+                "use letters, digits, `-` and `_` only, e.g. [policies.web]",
+            );
+        }
+        policies.push((name.clone(), parse_table::<PolicyConfig>(body, &path, report)));
+    }
+    policies
+}
+
+fn parse_routes(value: &toml::Value, report: &mut Report) -> Vec<ParsedRoute> {
+    let Some(array) = value.as_array() else {
+        report.problem(
+            "routes",
+            format!("expected an array of tables [[routes]], found {}", value.type_str()),
+            "write each route as [[routes]] with path = \"/api/\" and upstream = \"http://127.0.0.1:3000\"",
+        );
+        return Vec::new();
+    };
+    let mut routes = Vec::with_capacity(array.len());
+    for (index, entry) in array.iter().enumerate() {
+        let path = format!("routes[{index}]");
+        let Some(route) = parse_table::<RouteFile>(entry, &path, report) else {
+            continue;
+        };
+        let mock = route
+            .mock
+            .as_ref()
+            .and_then(|mock| parse_table::<MockFile>(mock, &format!("{path}.mock"), report));
+        if route.mock.is_some() && mock.is_none() {
+            continue;
+        }
+        routes.push(ParsedRoute { index, route, mock });
+    }
+    routes
+}
+
+/// Deserializes a table into `T`, first key by key so that every bad key is
+/// reported, then whole. `T` must give every field a default.
+fn parse_table<T: DeserializeOwned>(value: &toml::Value, path: &str, report: &mut Report) -> Option<T> {
+    let Some(table) = value.as_table() else {
+        report.problem(
+            path,
+            format!("expected a table, found {}", value.type_str()),
+            format!("write `{path}` as a table, e.g. {{ key = value }} or a [section]"),
+        );
+        return None;
+    };
+    let mut ok = true;
+    for (key, item) in table {
+        let mut single = toml::Table::new();
+        single.insert(key.clone(), item.clone());
+        if let Err(error) = toml::Value::Table(single).try_into::<T>() {
+            ok = false;
+            report_serde_error(&format!("{path}.{key}"), key, &error.to_string(), report);
+        }
+    }
+    if !ok {
+        return None;
+    }
+    match value.clone().try_into::<T>() {
+        Ok(parsed) => Some(parsed),
+        Err(error) => {
+            report_serde_error(path, "", &error.to_string(), report);
+            None
+        }
+    }
+}
+
+fn report_serde_error(key_path: &str, key: &str, message: &str, report: &mut Report) {
+    let message = one_line(message);
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let expected = rest.split_once("expected ").map(|(_, list)| list).unwrap_or("");
+        let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        report.problem(key_path, format!("unknown key `{key}`"), unknown_key_fix(key, &known));
+    } else {
+        report.problem(
+            key_path,
+            message,
+            "see docs/config.md for the type and allowed values of this key",
+        );
+    }
+}
+
+fn unknown_key_fix(key: &str, known: &[&str]) -> String {
+    let list = known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+    match closest(key, known) {
+        Some(guess) => format!("did you mean `{guess}`? (known keys: {list})"),
+        None => format!("remove it; known keys: {list}"),
+    }
+}
+
+/// The known key within edit distance 2 of `key`, if any.
+fn closest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|candidate| (edit_distance(key, candidate), *candidate))
+        .filter(|(distance, _)| *distance <= 2)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| candidate)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+pub(crate) fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str) -> (FileConfig, Vec<Problem>) {
+        let mut report = Report::new(&ConfigSource::File("t.toml".into()));
+        let config = parse(text, &mut report);
+        (config, report.problems)
+    }
+
+    #[test]
+    fn every_unknown_key_is_reported_with_a_suggestion() {
+        let (_, problems) = check(
+            r#"
+            [server]
+            lisen = "127.0.0.1:1"
+            admn = "127.0.0.1:2"
+            [policies.web]
+            orgins = ["https://a.com"]
+            "#,
+        );
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["policies.web.orgins", "server.admn", "server.lisen"]);
+        assert!(
+            problems[0].fix.contains("did you mean `origins`"),
+            "{}",
+            problems[0].fix
+        );
+        assert!(problems[2].fix.contains("did you mean `listen`"), "{}", problems[2].fix);
+    }
+
+    #[test]
+    fn wrong_types_name_the_key() {
+        let (_, problems) = check(
+            r#"
+            [server]
+            listen = 8080
+            [[routes]]
+            path = "/a"
+            mock = { status = "ok" }
+            "#,
+        );
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["routes[0].mock.status", "server.listen"]);
+    }
+
+    #[test]
+    fn syntax_errors_are_one_problem() {
+        let (_, problems) = check("[server\nlisten = 1");
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].why.starts_with("not valid TOML"));
+    }
+
+    #[test]
+    fn seconds_accept_integers_and_fractions() {
+        let (config, problems) =
+            check("[server]\nlisten = \"127.0.0.1:1\"\nconnect_timeout = 0.25\nresponse_timeout = 3");
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(config.server.connect_timeout.map(Seconds::as_f64), Some(0.25));
+        assert_eq!(config.server.response_timeout.map(Seconds::as_f64), Some(3.0));
+    }
+}

@@ -1,0 +1,186 @@
+//! The gateway's live state: the compiled configuration in force, swapped
+//! atomically on reload so that every request finishes on the configuration
+//! it started with.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::server::conn::auto;
+
+use crate::client::{self, ClientError, ClientOptions};
+use crate::config::{ConfigSource, Problems};
+use crate::denials::DenialLog;
+use crate::metrics::Metrics;
+use crate::proxy::UpstreamClient;
+use crate::runtime::{CompiledConfig, Settings};
+
+/// One generation of configuration with what was built from it.
+pub struct Runtime {
+    /// The compiled file.
+    pub config: CompiledConfig,
+    /// The upstream client (its pool is kept across reloads that keep `connect_timeout`).
+    pub client: UpstreamClient,
+    /// How client connections are served (HTTP/1.1 and HTTP/2, limits, timeouts).
+    pub connections: auto::Builder<TokioExecutor>,
+}
+
+/// Why a configuration could not be put in force.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file has problems; each names its key and a fix.
+    #[error("{0}")]
+    Invalid(Problems),
+    /// The upstream client could not be built.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+}
+
+/// The gateway: the configuration in force and the process-wide counters.
+pub struct Gateway {
+    current: ArcSwap<Runtime>,
+    source: ConfigSource,
+    listen_override: Option<SocketAddr>,
+    metrics: Arc<Metrics>,
+    denials: Arc<DenialLog>,
+    reloading: Mutex<()>,
+}
+
+impl Gateway {
+    /// Loads `source`; `listen_override` replaces `server.listen` (also on reloads).
+    pub fn load(
+        source: ConfigSource,
+        listen_override: Option<SocketAddr>,
+        metrics: Arc<Metrics>,
+        denials: Arc<DenialLog>,
+    ) -> Result<Self, LoadError> {
+        let config = compile(&source, listen_override, &metrics)?;
+        log_warnings(&config);
+        let runtime = build_runtime(config, None)?;
+        Ok(Self {
+            current: ArcSwap::from_pointee(runtime),
+            source,
+            listen_override,
+            metrics,
+            denials,
+            reloading: Mutex::new(()),
+        })
+    }
+
+    /// The configuration in force; hold the `Arc` for the whole request.
+    pub fn current(&self) -> Arc<Runtime> {
+        self.current.load_full()
+    }
+
+    /// Reads, validates and compiles the source again, then puts it in force.
+    /// On error the running configuration stays in force. Settings that only
+    /// apply at startup (`listen`, `admin`, `max_connections`, turning TLS on
+    /// or off) are logged as needing a restart.
+    pub fn reload(&self) -> Result<(), LoadError> {
+        // One reload at a time, so two quick triggers cannot swap out of order.
+        let _guard = self.reloading.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let config = compile(&self.source, self.listen_override, &self.metrics)?;
+        let previous = self.current();
+        warn_restart_only(&previous.config, &config);
+        log_warnings(&config);
+        let runtime = build_runtime(config, Some(&previous))?;
+        self.current.store(Arc::new(runtime));
+        Ok(())
+    }
+
+    /// Where the configuration comes from.
+    pub fn source(&self) -> &ConfigSource {
+        &self.source
+    }
+
+    /// The process's metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The recent-denials ring buffer.
+    pub fn denials(&self) -> &Arc<DenialLog> {
+        &self.denials
+    }
+}
+
+fn compile(
+    source: &ConfigSource,
+    listen_override: Option<SocketAddr>,
+    metrics: &Metrics,
+) -> Result<CompiledConfig, LoadError> {
+    let mut config = CompiledConfig::load(source, metrics).map_err(LoadError::Invalid)?;
+    if let Some(listen) = listen_override {
+        config.settings.listen = listen;
+    }
+    Ok(config)
+}
+
+fn log_warnings(config: &CompiledConfig) {
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+}
+
+fn build_runtime(config: CompiledConfig, previous: Option<&Runtime>) -> Result<Runtime, ClientError> {
+    let client = match previous {
+        Some(previous) if previous.config.settings.connect_timeout == config.settings.connect_timeout => {
+            previous.client.clone()
+        }
+        _ => client::build(&ClientOptions::with_connect_timeout(config.settings.connect_timeout))?,
+    };
+    let connections = connection_builder(&config.settings);
+    Ok(Runtime {
+        config,
+        client,
+        connections,
+    })
+}
+
+/// hyper refuses buffers below this.
+const MIN_READ_BUFFER: usize = 8192;
+/// Most headers per request hyper's HTTP/1 parser accepts.
+const MAX_HEADERS: usize = 256;
+/// Concurrent HTTP/2 streams per connection.
+const MAX_CONCURRENT_STREAMS: u32 = 256;
+
+fn connection_builder(settings: &Settings) -> auto::Builder<TokioExecutor> {
+    // The parser's hard cap sits above `max_header_bytes` so that the request
+    // still reaches the handler, which answers 431 with CORS headers a script
+    // can read; only heads far beyond the limit are cut off by hyper itself.
+    let hard_cap = (settings.max_header_bytes * 2).max(MIN_READ_BUFFER);
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(settings.header_read_timeout)
+        .max_buf_size(hard_cap)
+        .max_headers(MAX_HEADERS);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(hard_cap).unwrap_or(u32::MAX))
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS);
+    builder
+}
+
+fn warn_restart_only(running: &CompiledConfig, next: &CompiledConfig) {
+    let (a, b) = (&running.settings, &next.settings);
+    let mut changed = Vec::new();
+    if a.listen != b.listen {
+        changed.push("server.listen");
+    }
+    if a.admin != b.admin {
+        changed.push("server.admin");
+    }
+    if a.max_connections != b.max_connections {
+        changed.push("server.max_connections");
+    }
+    if running.tls.is_some() != next.tls.is_some() {
+        changed.push("server.tls (on/off)");
+    }
+    if !changed.is_empty() {
+        tracing::warn!(keys = ?changed, "these settings changed but apply only after a restart; the rest of the new configuration is in force");
+    }
+}

@@ -1,0 +1,99 @@
+//! Responses the gateway makes itself, with static bodies.
+
+use bytes::Bytes;
+use http::header::{HeaderValue, ALLOW, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::{Response, StatusCode};
+
+use crate::auth::AuthFailure;
+use crate::body::GatewayBody;
+
+/// Why the gateway answers instead of the route's target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GatewayError {
+    /// 404: no route matches the path.
+    NoRoute,
+    /// 405: the route does not declare the method.
+    MethodNotAllowed,
+    /// 413: the body exceeds the route's limit.
+    PayloadTooLarge,
+    /// 431: the request headers exceed `max_header_bytes`.
+    HeadersTooLarge,
+    /// 502: the upstream could not be reached or broke off.
+    BadGateway,
+    /// 504: the upstream did not answer in time.
+    GatewayTimeout,
+    /// 401 or 403 from `[auth]`.
+    Auth(AuthFailure),
+}
+
+impl GatewayError {
+    /// The status code.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::NoRoute => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::BadGateway => StatusCode::BAD_GATEWAY,
+            Self::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Self::Auth(AuthFailure::Missing | AuthFailure::Invalid) => StatusCode::UNAUTHORIZED,
+            Self::Auth(AuthFailure::Insufficient) => StatusCode::FORBIDDEN,
+        }
+    }
+
+    fn body(self) -> &'static str {
+        match self {
+            Self::NoRoute => r#"{"error":"no_route","message":"no route matches this path"}"#,
+            Self::MethodNotAllowed => {
+                r#"{"error":"method_not_allowed","message":"this resource does not support the method; see the Allow header"}"#
+            }
+            Self::PayloadTooLarge => {
+                r#"{"error":"payload_too_large","message":"the request body exceeds this route's limit"}"#
+            }
+            Self::HeadersTooLarge => {
+                r#"{"error":"request_header_fields_too_large","message":"the request headers exceed the gateway's limit"}"#
+            }
+            Self::BadGateway => {
+                r#"{"error":"bad_gateway","message":"the upstream could not be reached or closed the connection"}"#
+            }
+            Self::GatewayTimeout => r#"{"error":"gateway_timeout","message":"the upstream did not answer in time"}"#,
+            Self::Auth(AuthFailure::Missing) => {
+                r#"{"error":"unauthorized","message":"this resource needs a bearer token"}"#
+            }
+            Self::Auth(AuthFailure::Invalid) => {
+                r#"{"error":"invalid_token","message":"the bearer token is not valid"}"#
+            }
+            Self::Auth(AuthFailure::Insufficient) => {
+                r#"{"error":"insufficient_privilege","message":"the token does not grant this method"}"#
+            }
+        }
+    }
+
+    /// The response, with `Allow` for a 405 and `WWW-Authenticate` for a 401 or 403.
+    pub fn response(self, allow: Option<&HeaderValue>) -> Response<GatewayBody> {
+        let mut response = Response::new(GatewayBody::full(Bytes::from_static(self.body().as_bytes())));
+        *response.status_mut() = self.status();
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(allow) = allow {
+            headers.insert(ALLOW, allow.clone());
+        }
+        let challenge = match self {
+            Self::Auth(AuthFailure::Missing) => Some("Bearer"),
+            Self::Auth(AuthFailure::Invalid) => Some(r#"Bearer error="invalid_token""#),
+            Self::Auth(AuthFailure::Insufficient) => Some(r#"Bearer error="insufficient_scope""#),
+            _ => None,
+        };
+        if let Some(challenge) = challenge {
+            headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        }
+        response
+    }
+}
+
+/// An empty response with `status` (answered preflights, CORS refusals).
+pub fn empty(status: StatusCode) -> Response<GatewayBody> {
+    let mut response = Response::new(GatewayBody::empty());
+    *response.status_mut() = status;
+    response
+}
