@@ -1351,6 +1351,9 @@ pub enum RedirectStep {
         /// The request as it continues.
         request: CorsRequest,
     },
+    /// There is no `Location` header: the browser hands the 3xx response
+    /// itself to script, like any other answer.
+    Deliver,
     /// It fails the fetch.
     Fail(RedirectFailure),
 }
@@ -1401,10 +1404,10 @@ pub fn follow_redirect(
     if let Some(blocked) = Blocked::new(cors_check(request, response_headers)) {
         return RedirectStep::Fail(RedirectFailure::Cors(blocked));
     }
-    let raw = response_headers
-        .get(http::header::LOCATION)
-        .map(|l| lossy(l.as_bytes()))
-        .unwrap_or_default();
+    let Some(raw) = response_headers.get(http::header::LOCATION) else {
+        return RedirectStep::Deliver;
+    };
+    let raw = lossy(raw.as_bytes());
     let Some(location) = resolve_location(current, &raw) else {
         return RedirectStep::Fail(RedirectFailure::BadLocation(raw));
     };
@@ -1575,4 +1578,1262 @@ fn trim_http_whitespace(bytes: &[u8]) -> &[u8] {
 
 fn lossy(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ORIGIN: &str = "https://app.example";
+
+    fn request(
+        method: &str,
+        credentials: CredentialsMode,
+        headers: &[(&str, &str)],
+    ) -> CorsRequest {
+        let mut request = CorsRequest::new(ORIGIN, method, credentials).unwrap();
+        for (name, value) in headers {
+            request = request.with_header(name, value).unwrap();
+        }
+        request
+    }
+
+    fn response(headers: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        map
+    }
+
+    fn name(n: &str) -> HeaderName {
+        HeaderName::from_bytes(n.as_bytes()).unwrap()
+    }
+
+    fn safelisted(n: &str, value: &[u8]) -> Result<(), NotSafelisted> {
+        check_safelisted_request_header(&name(n), value)
+    }
+
+    fn preflight(
+        request: &CorsRequest,
+        status: u16,
+        headers: &[(&str, &str)],
+    ) -> Result<PreflightGrant, Blocked> {
+        check_preflight_response(
+            request,
+            StatusCode::from_u16(status).unwrap(),
+            &response(headers),
+            Engine::Chromium,
+        )
+    }
+
+    fn reasons(result: Result<PreflightGrant, Blocked>) -> Vec<BlockReason> {
+        result.unwrap_err().reasons().to_vec()
+    }
+
+    #[test]
+    fn only_get_head_post_are_safelisted_methods() {
+        for m in ["GET", "HEAD", "POST"] {
+            assert!(is_cors_safelisted_method(
+                &Method::from_bytes(m.as_bytes()).unwrap()
+            ));
+        }
+        for m in ["PUT", "DELETE", "PATCH", "patch", "OPTIONS", "get"] {
+            assert!(
+                !is_cors_safelisted_method(&Method::from_bytes(m.as_bytes()).unwrap()),
+                "{m}"
+            );
+        }
+    }
+
+    #[test]
+    fn methods_are_normalized_like_fetch() {
+        let m =
+            |s| CorsRequest::new(ORIGIN, s, CredentialsMode::Omit).map(|r| r.method().to_string());
+        assert_eq!(m("delete").unwrap(), "DELETE");
+        assert_eq!(m("pOsT").unwrap(), "POST");
+        assert_eq!(m("options").unwrap(), "OPTIONS");
+        assert_eq!(m("patch").unwrap(), "patch");
+        assert_eq!(m("Patch").unwrap(), "Patch");
+        assert!(matches!(m("trace"), Err(RequestError::ForbiddenMethod(_))));
+        assert!(matches!(
+            m("CONNECT"),
+            Err(RequestError::ForbiddenMethod(_))
+        ));
+        assert!(matches!(m("Track"), Err(RequestError::ForbiddenMethod(_))));
+        assert!(matches!(m("GE T"), Err(RequestError::InvalidMethod(_))));
+        assert!(matches!(m(""), Err(RequestError::InvalidMethod(_))));
+        // A lowercase `get` becomes `GET`, so it is not preflighted.
+        let get = request("get", CredentialsMode::Omit, &[]);
+        assert!(preflight_reasons(&get).is_empty());
+    }
+
+    #[test]
+    fn origins_must_be_serialized_exactly() {
+        for good in [
+            "https://app.example",
+            "http://localhost:8080",
+            "http://127.0.0.1:3000",
+            "null",
+            "http://[::1]:9",
+        ] {
+            assert!(
+                CorsRequest::new(good, "GET", CredentialsMode::Omit).is_ok(),
+                "{good}"
+            );
+        }
+        for bad in [
+            "https://app.example/",
+            "https://APP.example",
+            "https://app.example:443",
+            "http://app.example:80",
+            "https://app.example/path",
+            "app.example",
+            "",
+        ] {
+            assert!(
+                matches!(
+                    CorsRequest::new(bad, "GET", CredentialsMode::Omit),
+                    Err(RequestError::InvalidOrigin(_))
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn unsafe_bytes_are_exactly_the_listed_ones() {
+        let listed: Vec<u8> = b"\"():<>?@[\\]{}\x7f".to_vec();
+        for b in 0u8..=255 {
+            let expected = (b < 0x20 && b != 0x09) || listed.contains(&b);
+            assert_eq!(
+                is_cors_unsafe_request_header_byte(b),
+                expected,
+                "byte {b:#04x}"
+            );
+        }
+    }
+
+    #[test]
+    fn accept_rejects_unsafe_bytes_only() {
+        assert_eq!(
+            safelisted("accept", b"text/html, application/json;q=0.9, */*"),
+            Ok(())
+        );
+        assert_eq!(safelisted("accept", b"a\tb"), Ok(()));
+        assert_eq!(
+            safelisted("accept", b"text/(html)"),
+            Err(NotSafelisted::UnsafeByte { byte: b'(' })
+        );
+        assert_eq!(
+            safelisted("accept", b"a@b"),
+            Err(NotSafelisted::UnsafeByte { byte: b'@' })
+        );
+        assert_eq!(
+            safelisted("accept", b"a\x01"),
+            Err(NotSafelisted::UnsafeByte { byte: 1 })
+        );
+    }
+
+    #[test]
+    fn language_headers_allow_a_narrow_alphabet() {
+        for n in ["accept-language", "content-language"] {
+            assert_eq!(safelisted(n, b"en-US,en;q=0.9, *"), Ok(()), "{n}");
+            assert_eq!(
+                safelisted(n, b"en_US"),
+                Err(NotSafelisted::LanguageByte { byte: b'_' })
+            );
+            assert_eq!(
+                safelisted(n, b"en\tUS"),
+                Err(NotSafelisted::LanguageByte { byte: b'\t' })
+            );
+            assert_eq!(
+                safelisted(n, "fr-é".as_bytes()),
+                Err(NotSafelisted::LanguageByte { byte: 0xc3 })
+            );
+        }
+    }
+
+    #[test]
+    fn content_type_has_three_safelisted_essences() {
+        for ok in [
+            "text/plain",
+            "text/plain;charset=UTF-8",
+            "TEXT/Plain; charset=utf-8",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=----x",
+            "text/plain ;foo=bar",
+            "text/plain;;;",
+        ] {
+            assert_eq!(safelisted("content-type", ok.as_bytes()), Ok(()), "{ok}");
+        }
+        assert_eq!(
+            safelisted("content-type", b"application/json"),
+            Err(NotSafelisted::ContentTypeEssence {
+                essence: "application/json".to_owned()
+            })
+        );
+        assert_eq!(
+            safelisted("content-type", b"text/html"),
+            Err(NotSafelisted::ContentTypeEssence {
+                essence: "text/html".to_owned()
+            })
+        );
+        assert_eq!(
+            safelisted("content-type", b"text"),
+            Err(NotSafelisted::ContentTypeUnparsable)
+        );
+        assert_eq!(
+            safelisted("content-type", b"/plain"),
+            Err(NotSafelisted::ContentTypeUnparsable)
+        );
+        assert_eq!(
+            safelisted("content-type", b"text/"),
+            Err(NotSafelisted::ContentTypeUnparsable)
+        );
+        assert_eq!(
+            safelisted("content-type", b"te xt/plain"),
+            Err(NotSafelisted::ContentTypeUnparsable)
+        );
+        // Quotes are CORS-unsafe bytes even inside a valid parameter.
+        assert_eq!(
+            safelisted("content-type", b"text/plain; charset=\"utf-8\""),
+            Err(NotSafelisted::UnsafeByte { byte: b'"' })
+        );
+    }
+
+    #[test]
+    fn range_must_be_a_single_byte_range_with_a_start() {
+        for ok in [
+            "bytes=0-",
+            "bytes=0-10",
+            "bytes=5-5",
+            "BYTES=1-2",
+            "bytes=00-1",
+        ] {
+            assert_eq!(safelisted("range", ok.as_bytes()), Ok(()), "{ok}");
+        }
+        assert_eq!(
+            safelisted("range", b"bytes=-500"),
+            Err(NotSafelisted::RangeSuffix)
+        );
+        for bad in [
+            "bytes=10-5",
+            "bytes = 0-",
+            "bytes=0-1,2-3",
+            "items=0-1",
+            "bytes=",
+            "bytes=-",
+            "bytes=a-",
+            "bytes=0-1 ",
+        ] {
+            assert_eq!(
+                safelisted("range", bad.as_bytes()),
+                Err(NotSafelisted::RangeNotSingleByteRange),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            safelisted(
+                "range",
+                b"bytes=99999999999999999999999-100000000000000000000000"
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            safelisted(
+                "range",
+                b"bytes=100000000000000000000000-99999999999999999999999"
+            ),
+            Err(NotSafelisted::RangeNotSingleByteRange)
+        );
+    }
+
+    #[test]
+    fn values_over_128_bytes_are_never_safelisted() {
+        let at_limit = vec![b'a'; 128];
+        let over = vec![b'a'; 129];
+        assert_eq!(safelisted("accept", &at_limit), Ok(()));
+        assert_eq!(
+            safelisted("accept", &over),
+            Err(NotSafelisted::ValueTooLong { len: 129 })
+        );
+        assert_eq!(
+            safelisted("accept-language", &over),
+            Err(NotSafelisted::ValueTooLong { len: 129 })
+        );
+        assert_eq!(safelisted("x-custom", b"a"), Err(NotSafelisted::Name));
+        assert_eq!(
+            safelisted("authorization", b"Bearer x"),
+            Err(NotSafelisted::Name)
+        );
+    }
+
+    #[test]
+    fn safelisted_values_over_1024_bytes_in_total_all_become_unsafe() {
+        // The standard's header list can hold one name several times; nine
+        // 120-byte `accept` values are each fine but 1080 bytes together.
+        let value = HeaderValue::from_bytes(&[b'a'; 120]).unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("content-language", HeaderValue::from_static("en"));
+        for _ in 0..8 {
+            headers.append("accept", value.clone());
+        }
+        assert!(
+            cors_unsafe_request_headers(&headers).is_empty(),
+            "962 bytes is under the limit"
+        );
+        headers.append("accept", value);
+        let names: Vec<(String, NotSafelisted)> = cors_unsafe_request_headers(&headers)
+            .into_iter()
+            .map(|h| (h.name.to_string(), h.reason))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                (
+                    "accept".to_owned(),
+                    NotSafelisted::TotalTooLong { total: 1082 }
+                ),
+                (
+                    "content-language".to_owned(),
+                    NotSafelisted::TotalTooLong { total: 1082 }
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn repeated_headers_are_joined_like_chromium() {
+        let r = request(
+            "GET",
+            CredentialsMode::Omit,
+            &[("Accept", "text/html"), ("accept", "application/json")],
+        );
+        assert_eq!(r.headers()["accept"], "text/html, application/json");
+        let long = "a".repeat(100);
+        let r = request(
+            "GET",
+            CredentialsMode::Omit,
+            &[("accept", &long), ("accept", &long)],
+        );
+        let reasons = preflight_reasons(&r);
+        assert!(matches!(
+            reasons.as_slice(),
+            [PreflightReason::Header(UnsafeHeader {
+                reason: NotSafelisted::ValueTooLong { len: 202 },
+                ..
+            })]
+        ));
+    }
+
+    #[test]
+    fn forbidden_headers_are_dropped_silently() {
+        let r = request(
+            "GET",
+            CredentialsMode::Include,
+            &[
+                ("Cookie", "a=b"),
+                ("Origin", "https://evil.example"),
+                ("Sec-Fetch-Site", "same-origin"),
+                ("Proxy-Authorization", "x"),
+                ("Access-Control-Request-Method", "PUT"),
+                ("X-HTTP-Method-Override", "GET, trace"),
+                ("X-HTTP-Method", "PATCH"),
+                ("Accept", "  text/html\t"),
+            ],
+        );
+        let dropped: Vec<&str> = r.dropped_headers().iter().map(HeaderName::as_str).collect();
+        assert_eq!(
+            dropped,
+            [
+                "cookie",
+                "origin",
+                "sec-fetch-site",
+                "proxy-authorization",
+                "access-control-request-method",
+                "x-http-method-override"
+            ]
+        );
+        assert_eq!(r.headers().len(), 2);
+        assert_eq!(r.headers()["accept"], "text/html");
+        assert_eq!(r.headers()["x-http-method"], "PATCH");
+        assert!(matches!(
+            CorsRequest::new(ORIGIN, "GET", CredentialsMode::Omit)
+                .unwrap()
+                .with_header("bad name", "x"),
+            Err(RequestError::InvalidHeaderName(_))
+        ));
+        assert!(matches!(
+            CorsRequest::new(ORIGIN, "GET", CredentialsMode::Omit)
+                .unwrap()
+                .with_header("x-a", "a\nb"),
+            Err(RequestError::InvalidHeaderValue(_))
+        ));
+    }
+
+    #[test]
+    fn preflight_is_needed_for_methods_and_unsafe_headers_not_credentials() {
+        assert!(preflight_reasons(&request("GET", CredentialsMode::Include, &[])).is_empty());
+        assert!(preflight_reasons(&request(
+            "POST",
+            CredentialsMode::Omit,
+            &[("content-type", "text/plain"), ("accept-language", "de")]
+        ))
+        .is_empty());
+        assert_eq!(
+            preflight_reasons(&request("PUT", CredentialsMode::Omit, &[])),
+            [PreflightReason::Method(Method::PUT)]
+        );
+        let reasons = preflight_reasons(&request(
+            "POST",
+            CredentialsMode::Omit,
+            &[("Content-Type", "application/json")],
+        ));
+        assert!(matches!(
+            reasons.as_slice(),
+            [PreflightReason::Header(UnsafeHeader {
+                reason: NotSafelisted::ContentTypeEssence { .. },
+                ..
+            })]
+        ));
+    }
+
+    #[test]
+    fn preflight_request_matches_chromium() {
+        let r = request(
+            "patch",
+            CredentialsMode::Include,
+            &[
+                ("X-B", "1"),
+                ("x-a", "2"),
+                ("Content-Type", "application/json"),
+                ("Accept", "text/html"),
+                ("X-b", "3"),
+            ],
+        );
+        let target: Uri = "https://api.example/items/1".parse().unwrap();
+        let h = preflight_request_headers_to(&r, &target);
+        assert_eq!(h["accept"], "*/*");
+        assert_eq!(h["access-control-request-method"], "patch");
+        assert_eq!(h["access-control-request-headers"], "content-type,x-a,x-b");
+        assert_eq!(h["origin"], ORIGIN);
+        assert_eq!(h["sec-fetch-mode"], "cors");
+        assert_eq!(h["sec-fetch-site"], "cross-site");
+        assert_eq!(h["sec-fetch-dest"], "empty");
+        assert!(
+            !h.contains_key("x-a"),
+            "author headers are not sent on a preflight"
+        );
+        assert!(!h.contains_key("cookie"));
+        let order: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        assert_eq!(
+            order[..4],
+            [
+                "accept",
+                "access-control-request-method",
+                "access-control-request-headers",
+                "origin"
+            ]
+        );
+
+        let method_only = preflight_request_headers(&request("DELETE", CredentialsMode::Omit, &[]));
+        assert_eq!(method_only["access-control-request-method"], "DELETE");
+        assert!(!method_only.contains_key("access-control-request-headers"));
+    }
+
+    #[test]
+    fn fetch_site_follows_registrable_domains() {
+        let site = |origin: &str, target: &str| {
+            let r = CorsRequest::new(origin, "GET", CredentialsMode::Omit).unwrap();
+            actual_request_headers(&r, &target.parse().unwrap())["sec-fetch-site"].clone()
+        };
+        assert_eq!(
+            site("https://app.example.com", "https://app.example.com/x"),
+            "same-origin"
+        );
+        assert_eq!(
+            site("https://app.example.com", "https://api.example.com/x"),
+            "same-site"
+        );
+        assert_eq!(
+            site("http://app.example.com", "https://api.example.com/x"),
+            "cross-site"
+        );
+        assert_eq!(
+            site("http://127.0.0.1:3000", "http://localhost:8080/"),
+            "cross-site"
+        );
+        assert_eq!(
+            site("https://a.github.io", "https://b.github.io/"),
+            "cross-site"
+        );
+    }
+
+    #[test]
+    fn actual_request_carries_author_headers_and_origin() {
+        let r = request("POST", CredentialsMode::Omit, &[("X-Trace", "1")]);
+        let h = actual_request_headers(&r, &"http://localhost:8080/".parse().unwrap());
+        assert_eq!(h["x-trace"], "1");
+        assert_eq!(h["accept"], "*/*");
+        assert_eq!(h["origin"], ORIGIN);
+        let r = request("GET", CredentialsMode::Omit, &[("Accept", "text/csv")]);
+        assert_eq!(
+            actual_request_headers(&r, &"http://localhost/".parse().unwrap())["accept"],
+            "text/csv"
+        );
+    }
+
+    #[test]
+    fn a_good_preflight_answer_is_accepted() {
+        let r = request("PUT", CredentialsMode::Include, &[("X-Custom", "1")]);
+        let grant = preflight(
+            &r,
+            204,
+            &[
+                ("Access-Control-Allow-Origin", ORIGIN),
+                ("Access-Control-Allow-Credentials", "true"),
+                ("Access-Control-Allow-Methods", "GET, PUT,,DELETE"),
+                ("Access-Control-Allow-Headers", "X-CUSTOM"),
+                ("Access-Control-Max-Age", "600"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(grant.methods, ["GET", "PUT", "DELETE"]);
+        assert_eq!(grant.header_names, ["X-CUSTOM"]);
+        assert_eq!(
+            grant.max_age,
+            MaxAge {
+                requested: Some(600),
+                effective: 600
+            }
+        );
+        for status in [200, 299] {
+            assert!(preflight(
+                &r,
+                status,
+                &[
+                    ("Access-Control-Allow-Origin", ORIGIN),
+                    ("Access-Control-Allow-Credentials", "true"),
+                    ("Access-Control-Allow-Methods", "PUT"),
+                    ("Access-Control-Allow-Headers", "x-custom"),
+                ],
+            )
+            .is_ok());
+        }
+    }
+
+    #[test]
+    fn preflight_status_must_be_ok_and_redirects_fail() {
+        let r = request("PUT", CredentialsMode::Omit, &[]);
+        let allow = [
+            ("Access-Control-Allow-Origin", "*"),
+            ("Access-Control-Allow-Methods", "PUT"),
+        ];
+        for status in [301, 302, 303, 307, 308] {
+            let mut headers = allow.to_vec();
+            headers.push(("Location", "https://elsewhere.example/"));
+            let reasons = reasons(preflight(&r, status, &headers));
+            assert_eq!(
+                reasons,
+                [BlockReason::PreflightRedirect {
+                    status: StatusCode::from_u16(status).unwrap(),
+                    location: Some("https://elsewhere.example/".to_owned())
+                }]
+            );
+        }
+        for status in [100, 300, 304, 400, 401, 403, 404, 500, 502] {
+            let reasons = reasons(preflight(&r, status, &allow));
+            let expected = if (300..400).contains(&status) {
+                "preflight_redirect"
+            } else {
+                "preflight_status"
+            };
+            assert_eq!(reasons[0].code(), expected, "{status}");
+        }
+        let blocked = preflight(&r, 401, &[]).unwrap_err();
+        assert_eq!(blocked.primary().code(), "preflight_status");
+        assert_eq!(
+            blocked
+                .reasons()
+                .iter()
+                .map(BlockReason::code)
+                .collect::<Vec<_>>(),
+            [
+                "preflight_status",
+                "missing_allow_origin",
+                "method_not_allowed"
+            ]
+        );
+        assert_eq!(blocked.fixes()[0], Fix::AnswerPreflightWith2xx);
+    }
+
+    #[test]
+    fn allow_origin_must_be_byte_equal_or_star_without_credentials() {
+        let omit = request("GET", CredentialsMode::Omit, &[]);
+        let include = request("GET", CredentialsMode::Include, &[]);
+        let check = |r: &CorsRequest, h: &[(&str, &str)]| cors_check(r, &response(h));
+        assert!(check(&omit, &[("access-control-allow-origin", "*")]).is_empty());
+        assert!(check(&omit, &[("access-control-allow-origin", ORIGIN)]).is_empty());
+        assert_eq!(
+            check(&omit, &[]),
+            [BlockReason::MissingAllowOrigin {
+                origin: ORIGIN.to_owned()
+            }]
+        );
+        for wrong in [
+            "https://app.example/",
+            "HTTPS://APP.EXAMPLE",
+            "https://app.example:443",
+            "null",
+            "app.example",
+        ] {
+            assert_eq!(
+                check(&omit, &[("access-control-allow-origin", wrong)]),
+                [BlockReason::AllowOriginMismatch {
+                    value: wrong.to_owned(),
+                    origin: ORIGIN.to_owned()
+                }],
+                "{wrong}"
+            );
+        }
+        assert_eq!(
+            check(
+                &omit,
+                &[
+                    ("access-control-allow-origin", ORIGIN),
+                    ("access-control-allow-origin", ORIGIN)
+                ]
+            )[0]
+            .code(),
+            "multiple_allow_origin"
+        );
+        assert_eq!(
+            check(
+                &omit,
+                &[(
+                    "access-control-allow-origin",
+                    "https://app.example, https://b.example"
+                )]
+            )[0]
+            .code(),
+            "multiple_allow_origin"
+        );
+        assert_eq!(
+            check(
+                &include,
+                &[
+                    ("access-control-allow-origin", "*"),
+                    ("access-control-allow-credentials", "true")
+                ]
+            ),
+            [BlockReason::WildcardOriginWithCredentials {
+                origin: ORIGIN.to_owned()
+            }]
+        );
+        let null = CorsRequest::new("null", "GET", CredentialsMode::Omit).unwrap();
+        assert!(check(&null, &[("access-control-allow-origin", "null")]).is_empty());
+    }
+
+    #[test]
+    fn allow_credentials_must_be_exactly_true_when_credentialed() {
+        let include = request("GET", CredentialsMode::Include, &[]);
+        let omit = request("GET", CredentialsMode::Omit, &[]);
+        let check = |r: &CorsRequest, acac: &[&str]| {
+            let mut h = vec![("access-control-allow-origin", ORIGIN)];
+            h.extend(
+                acac.iter()
+                    .map(|v| ("access-control-allow-credentials", *v)),
+            );
+            cors_check(r, &response(&h))
+        };
+        assert!(check(&include, &["true"]).is_empty());
+        assert_eq!(check(&include, &[]), [BlockReason::MissingAllowCredentials]);
+        for wrong in ["True", "TRUE", "1", "yes", "false", ""] {
+            assert_eq!(
+                check(&include, &[wrong]),
+                [BlockReason::AllowCredentialsNotTrue {
+                    value: wrong.to_owned()
+                }]
+            );
+        }
+        assert_eq!(
+            check(&include, &["true", "true"])[0].code(),
+            "allow_credentials_not_true"
+        );
+        assert!(check(&omit, &[]).is_empty());
+        assert!(check(&omit, &["false"]).is_empty());
+        let fix = BlockReason::MissingAllowCredentials.fix().to_string();
+        assert_eq!(
+            fix,
+            "send `Access-Control-Allow-Credentials: true` (exactly `true`, lowercase)"
+        );
+    }
+
+    #[test]
+    fn methods_match_byte_for_byte() {
+        let patch = request("patch", CredentialsMode::Omit, &[]);
+        fn allow(m: &str) -> Vec<(&str, &str)> {
+            vec![
+                ("access-control-allow-origin", "*"),
+                ("access-control-allow-methods", m),
+            ]
+        }
+        assert!(preflight(&patch, 204, &allow("patch")).is_ok());
+        let blocked = preflight(&patch, 204, &allow("GET, PATCH")).unwrap_err();
+        assert_eq!(
+            blocked.reasons(),
+            [BlockReason::MethodNotAllowed {
+                method: "patch".to_owned(),
+                case_mismatch: true,
+                wildcard_with_credentials: false
+            }]
+        );
+        assert_eq!(
+            blocked.fixes()[0].to_string(),
+            "add `patch` to `Access-Control-Allow-Methods` (methods are case-sensitive)"
+        );
+        let put = request("put", CredentialsMode::Omit, &[]);
+        assert!(preflight(&put, 204, &allow("PUT")).is_ok());
+        assert_eq!(
+            reasons(preflight(&put, 204, &allow("put")))[0].code(),
+            "method_not_allowed"
+        );
+        // A safelisted method never needs to be listed.
+        let post = request("POST", CredentialsMode::Omit, &[("x-a", "1")]);
+        assert!(preflight(
+            &post,
+            204,
+            &[
+                ("access-control-allow-origin", "*"),
+                ("access-control-allow-headers", "x-a")
+            ]
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn method_wildcard_counts_only_without_credentials() {
+        let omit = request("DELETE", CredentialsMode::Omit, &[]);
+        assert!(preflight(
+            &omit,
+            204,
+            &[
+                ("access-control-allow-origin", ORIGIN),
+                ("access-control-allow-methods", "*")
+            ]
+        )
+        .is_ok());
+        let include = request("DELETE", CredentialsMode::Include, &[]);
+        let blocked = preflight(
+            &include,
+            204,
+            &[
+                ("access-control-allow-origin", ORIGIN),
+                ("access-control-allow-credentials", "true"),
+                ("access-control-allow-methods", "*"),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(
+            blocked.reasons(),
+            [BlockReason::MethodNotAllowed {
+                method: "DELETE".to_owned(),
+                case_mismatch: false,
+                wildcard_with_credentials: true
+            }]
+        );
+    }
+
+    #[test]
+    fn malformed_allow_lists_fail() {
+        let r = request("PUT", CredentialsMode::Omit, &[("x-a", "1")]);
+        let reasons = reasons(preflight(
+            &r,
+            204,
+            &[
+                ("access-control-allow-origin", "*"),
+                ("access-control-allow-methods", "GET PUT"),
+                ("access-control-allow-headers", "x-a; x-b"),
+            ],
+        ));
+        assert_eq!(
+            reasons,
+            [
+                BlockReason::InvalidAllowMethods {
+                    value: "GET PUT".to_owned(),
+                    method: "PUT".to_owned()
+                },
+                BlockReason::InvalidAllowHeaders {
+                    value: "x-a; x-b".to_owned(),
+                    needed: vec!["x-a".to_owned()]
+                }
+            ]
+        );
+        assert_eq!(
+            reasons[1].fix().to_string(),
+            "send `Access-Control-Allow-Headers: x-a` (a comma-separated list of header names)"
+        );
+    }
+
+    #[test]
+    fn headers_match_case_insensitively_with_wildcard_rules() {
+        let omit = request(
+            "GET",
+            CredentialsMode::Omit,
+            &[("X-Custom", "1"), ("Authorization", "Bearer t")],
+        );
+        let acao = ("access-control-allow-origin", "*");
+        assert!(preflight(
+            &omit,
+            204,
+            &[
+                acao,
+                ("access-control-allow-headers", "authorization, x-CUSTOM")
+            ]
+        )
+        .is_ok());
+        assert!(preflight(
+            &omit,
+            204,
+            &[acao, ("access-control-allow-headers", "*, Authorization")]
+        )
+        .is_ok());
+        assert_eq!(
+            reasons(preflight(
+                &omit,
+                204,
+                &[acao, ("access-control-allow-headers", "*")]
+            )),
+            [BlockReason::HeaderNotAllowed {
+                name: "authorization".to_owned(),
+                wildcard: WildcardMiss::Authorization
+            }]
+        );
+        assert_eq!(
+            reasons(preflight(
+                &omit,
+                204,
+                &[acao, ("access-control-allow-headers", "x-custom")]
+            )),
+            [BlockReason::HeaderNotAllowed {
+                name: "authorization".to_owned(),
+                wildcard: WildcardMiss::NoWildcard
+            }]
+        );
+        let include = request("GET", CredentialsMode::Include, &[("X-Custom", "1")]);
+        let blocked = preflight(
+            &include,
+            204,
+            &[
+                ("access-control-allow-origin", ORIGIN),
+                ("access-control-allow-credentials", "true"),
+                ("access-control-allow-headers", "*"),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(
+            blocked.reasons(),
+            [BlockReason::HeaderNotAllowed {
+                name: "x-custom".to_owned(),
+                wildcard: WildcardMiss::Credentials
+            }]
+        );
+        assert_eq!(
+            blocked.fixes()[0].to_string(),
+            "add `x-custom` to `Access-Control-Allow-Headers` (`*` does not count on credentialed requests: list it by name)"
+        );
+        // A non-safelisted value of a safelisted name must be allowed too.
+        let json = request(
+            "POST",
+            CredentialsMode::Omit,
+            &[("Content-Type", "application/json")],
+        );
+        assert_eq!(
+            reasons(preflight(&json, 204, &[acao]))[0].code(),
+            "header_not_allowed"
+        );
+        assert!(preflight(
+            &json,
+            204,
+            &[acao, ("access-control-allow-headers", "Content-Type")]
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn max_age_defaults_to_5_and_is_capped_per_engine() {
+        let r = request("PUT", CredentialsMode::Omit, &[]);
+        let max_age = |values: &[&str], engine: Engine| {
+            let mut h = vec![
+                ("access-control-allow-origin", "*"),
+                ("access-control-allow-methods", "PUT"),
+            ];
+            h.extend(values.iter().map(|v| ("access-control-max-age", *v)));
+            check_preflight_response(&r, StatusCode::NO_CONTENT, &response(&h), engine)
+                .unwrap()
+                .max_age
+        };
+        assert_eq!(
+            max_age(&[], Engine::Chromium),
+            MaxAge {
+                requested: None,
+                effective: 5
+            }
+        );
+        assert_eq!(
+            max_age(&["0"], Engine::Chromium),
+            MaxAge {
+                requested: Some(0),
+                effective: 0
+            }
+        );
+        assert_eq!(max_age(&["7200"], Engine::Chromium).effective, 7200);
+        assert_eq!(
+            max_age(&["86400"], Engine::Chromium),
+            MaxAge {
+                requested: Some(86400),
+                effective: 7200
+            }
+        );
+        assert_eq!(max_age(&["86400"], Engine::Firefox).effective, 86400);
+        assert_eq!(max_age(&["172800"], Engine::Firefox).effective, 86400);
+        assert_eq!(
+            max_age(&["99999999999999999999999"], Engine::Firefox).effective,
+            86400
+        );
+        for unreadable in [&["-1"][..], &["1.5"], &["ten"], &["10", "20"], &[""]] {
+            assert_eq!(
+                max_age(unreadable, Engine::Chromium),
+                MaxAge {
+                    requested: None,
+                    effective: 5
+                },
+                "{unreadable:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn readable_headers_are_safelisted_plus_exposed() {
+        let omit = request("GET", CredentialsMode::Omit, &[]);
+        let include = request("GET", CredentialsMode::Include, &[]);
+        let base = [
+            ("access-control-allow-origin", ORIGIN),
+            ("access-control-allow-credentials", "true"),
+            ("content-type", "text/plain"),
+            ("content-length", "3"),
+            ("x-request-id", "7"),
+            ("x-other", "8"),
+            ("set-cookie", "a=b"),
+        ];
+        let names = |r: &CorsRequest, aceh: Option<&str>| {
+            let mut h = base.to_vec();
+            h.extend(aceh.map(|v| ("access-control-expose-headers", v)));
+            check_actual_response(r, &response(&h))
+                .unwrap()
+                .iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&omit, None), ["content-type", "content-length"]);
+        assert_eq!(
+            names(&omit, Some("X-Request-ID")),
+            ["content-type", "content-length", "x-request-id"]
+        );
+        assert_eq!(
+            names(&omit, Some("*")),
+            [
+                "access-control-allow-origin",
+                "access-control-allow-credentials",
+                "content-type",
+                "content-length",
+                "x-request-id",
+                "x-other",
+                "access-control-expose-headers"
+            ]
+        );
+        assert_eq!(
+            names(&include, Some("*")),
+            ["content-type", "content-length"]
+        );
+        assert_eq!(
+            names(&include, Some("set-cookie, x-other")),
+            ["content-type", "content-length", "x-other"]
+        );
+        assert_eq!(
+            expose_fix("x-other").to_string(),
+            "add `x-other` to `Access-Control-Expose-Headers`"
+        );
+    }
+
+    #[test]
+    fn actual_responses_of_any_status_pass_with_cors_headers() {
+        let r = request("GET", CredentialsMode::Omit, &[]);
+        assert!(
+            check_actual_response(&r, &response(&[("access-control-allow-origin", "*")])).is_ok()
+        );
+        let blocked = check_actual_response(
+            &r,
+            &response(&[("access-control-allow-origin", "https://other.example")]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            blocked.fixes()[0].to_string(),
+            "send `Access-Control-Allow-Origin: https://app.example` (exactly the page's origin, once, no trailing slash; add `Vary: Origin` when it depends on the request)"
+        );
+    }
+
+    #[test]
+    fn redirects_change_method_and_taint_the_origin() {
+        let api: Uri = "https://api.example/a".parse().unwrap();
+        let ok = |location: &str| {
+            response(&[("access-control-allow-origin", "*"), ("location", location)])
+        };
+        let post = request(
+            "POST",
+            CredentialsMode::Omit,
+            &[("content-type", "text/plain")],
+        );
+        let step = follow_redirect(&post, &api, StatusCode::MOVED_PERMANENTLY, &ok("/b"), 0);
+        let RedirectStep::Follow {
+            location,
+            request: next,
+        } = step
+        else {
+            panic!("301 should be followed");
+        };
+        assert_eq!(location.to_string(), "https://api.example/b");
+        assert_eq!(next.method(), Method::GET);
+        assert!(!next.headers().contains_key("content-type"));
+        // Cross-origin hop from a URL that is not the page's origin: `Origin: null`.
+        assert_eq!(next.origin(), ORIGIN, "same-origin hop keeps the origin");
+        let RedirectStep::Follow { request: next, .. } = follow_redirect(
+            &post,
+            &api,
+            StatusCode::TEMPORARY_REDIRECT,
+            &ok("https://cdn.example/c"),
+            0,
+        ) else {
+            panic!("307 should be followed");
+        };
+        assert_eq!(next.method(), Method::POST);
+        assert_eq!(next.origin(), "null");
+        let put = request("PUT", CredentialsMode::Omit, &[]);
+        let RedirectStep::Follow { request: next, .. } =
+            follow_redirect(&put, &api, StatusCode::SEE_OTHER, &ok("/c"), 0)
+        else {
+            panic!("303 should be followed");
+        };
+        assert_eq!(next.method(), Method::GET);
+        // A redirect from the page's own origin elsewhere keeps the origin.
+        let own: Uri = "https://app.example/start".parse().unwrap();
+        let RedirectStep::Follow { request: next, .. } = follow_redirect(
+            &post,
+            &own,
+            StatusCode::FOUND,
+            &ok("https://api.example/x"),
+            0,
+        ) else {
+            panic!("302 should be followed");
+        };
+        assert_eq!(next.origin(), ORIGIN);
+    }
+
+    #[test]
+    fn redirects_can_fail() {
+        let api: Uri = "https://api.example/a".parse().unwrap();
+        let r = request("GET", CredentialsMode::Omit, &[]);
+        let fail =
+            |h: HeaderMap, n: usize| match follow_redirect(&r, &api, StatusCode::FOUND, &h, n) {
+                RedirectStep::Fail(f) => f,
+                other => panic!("should fail: {other:?}"),
+            };
+        assert!(matches!(
+            fail(response(&[("location", "/b")]), 0),
+            RedirectFailure::Cors(_)
+        ));
+        assert!(matches!(
+            follow_redirect(
+                &r,
+                &api,
+                StatusCode::FOUND,
+                &response(&[("access-control-allow-origin", "*")]),
+                0
+            ),
+            RedirectStep::Deliver
+        ));
+        assert_eq!(
+            fail(
+                response(&[
+                    ("access-control-allow-origin", "*"),
+                    ("location", "http://[::1")
+                ]),
+                0
+            ),
+            RedirectFailure::BadLocation("http://[::1".to_owned())
+        );
+        assert_eq!(
+            fail(
+                response(&[
+                    ("access-control-allow-origin", "*"),
+                    ("location", "ftp://x/")
+                ]),
+                0
+            ),
+            RedirectFailure::BadLocation("ftp://x/".to_owned())
+        );
+        assert_eq!(
+            fail(
+                response(&[
+                    ("access-control-allow-origin", "*"),
+                    ("location", "https://u:p@b.example/")
+                ]),
+                0
+            ),
+            RedirectFailure::CredentialsInUrl
+        );
+        assert_eq!(
+            fail(
+                response(&[("access-control-allow-origin", "*"), ("location", "/b")]),
+                REDIRECT_LIMIT
+            ),
+            RedirectFailure::TooMany
+        );
+    }
+
+    #[test]
+    fn the_preflight_cache_remembers_grants_until_max_age() {
+        let url: Uri = "https://api.example/items".parse().unwrap();
+        let r = request("PUT", CredentialsMode::Omit, &[("x-a", "1")]);
+        let grant = preflight(
+            &r,
+            204,
+            &[
+                ("access-control-allow-origin", "*"),
+                ("access-control-allow-methods", "PUT"),
+                ("access-control-allow-headers", "X-A"),
+                ("access-control-max-age", "10"),
+            ],
+        )
+        .unwrap();
+        let now = Instant::now();
+        let mut cache = PreflightCache::new();
+        assert!(cache.needs_preflight(&r, &url, now));
+        cache.store(&r, &url, &grant, now);
+        assert!(!cache.needs_preflight(&r, &url, now + Duration::from_secs(9)));
+        assert!(cache.needs_preflight(&r, &url, now + Duration::from_secs(10)));
+        let other_url: Uri = "https://api.example/other".parse().unwrap();
+        assert!(cache.needs_preflight(&r, &other_url, now));
+        let with_b = request("PUT", CredentialsMode::Omit, &[("x-a", "1"), ("x-b", "2")]);
+        assert!(cache.needs_preflight(&with_b, &url, now));
+        let credentialed = request("PUT", CredentialsMode::Include, &[("x-a", "1")]);
+        assert!(cache.needs_preflight(&credentialed, &url, now));
+    }
+
+    #[test]
+    fn cached_wildcards_do_not_cover_credentials_or_authorization() {
+        let url: Uri = "https://api.example/items".parse().unwrap();
+        let now = Instant::now();
+        let grant = PreflightGrant {
+            methods: vec!["*".to_owned()],
+            header_names: vec!["*".to_owned()],
+            max_age: MaxAge {
+                requested: Some(60),
+                effective: 60,
+            },
+        };
+        let mut cache = PreflightCache::new();
+        let first = request("DELETE", CredentialsMode::Omit, &[("x-a", "1")]);
+        cache.store(&first, &url, &grant, now);
+        assert!(!cache.needs_preflight(
+            &request("patch", CredentialsMode::Omit, &[("x-z", "1")]),
+            &url,
+            now
+        ));
+        assert!(cache.needs_preflight(
+            &request("GET", CredentialsMode::Omit, &[("authorization", "x")]),
+            &url,
+            now
+        ));
+        let zero = PreflightGrant {
+            max_age: MaxAge {
+                requested: Some(0),
+                effective: 0,
+            },
+            ..grant
+        };
+        let mut empty = PreflightCache::new();
+        empty.store(&first, &url, &zero, now);
+        assert!(empty.needs_preflight(&first, &url, now));
+    }
+
+    #[test]
+    fn every_block_reason_has_a_fix_that_names_a_header_or_the_status() {
+        let all = [
+            BlockReason::PreflightRedirect {
+                status: StatusCode::FOUND,
+                location: None,
+            },
+            BlockReason::PreflightStatus {
+                status: StatusCode::NOT_FOUND,
+            },
+            BlockReason::MissingAllowOrigin {
+                origin: ORIGIN.to_owned(),
+            },
+            BlockReason::MultipleAllowOrigin {
+                value: "a, b".to_owned(),
+                origin: ORIGIN.to_owned(),
+            },
+            BlockReason::WildcardOriginWithCredentials {
+                origin: ORIGIN.to_owned(),
+            },
+            BlockReason::AllowOriginMismatch {
+                value: "x".to_owned(),
+                origin: ORIGIN.to_owned(),
+            },
+            BlockReason::MissingAllowCredentials,
+            BlockReason::AllowCredentialsNotTrue {
+                value: "True".to_owned(),
+            },
+            BlockReason::InvalidAllowMethods {
+                value: "a b".to_owned(),
+                method: "PUT".to_owned(),
+            },
+            BlockReason::InvalidAllowHeaders {
+                value: "a b".to_owned(),
+                needed: vec!["x-a".to_owned()],
+            },
+            BlockReason::MethodNotAllowed {
+                method: "PUT".to_owned(),
+                case_mismatch: false,
+                wildcard_with_credentials: false,
+            },
+            BlockReason::HeaderNotAllowed {
+                name: "x-a".to_owned(),
+                wildcard: WildcardMiss::NoWildcard,
+            },
+        ];
+        let mut codes = std::collections::HashSet::new();
+        for reason in &all {
+            assert!(
+                codes.insert(reason.code()),
+                "duplicate code {}",
+                reason.code()
+            );
+            assert!(!reason.to_string().is_empty());
+            let fix = reason.fix().to_string();
+            assert!(
+                fix.contains("Access-Control-") || fix.contains("preflight"),
+                "{fix}"
+            );
+        }
+        assert_eq!(
+            BlockReason::WildcardOriginWithCredentials { origin: ORIGIN.to_owned() }.fix().to_string(),
+            "send `Access-Control-Allow-Origin: https://app.example` (`*` is refused on credentialed requests: echo the allowed origin and add `Vary: Origin`)"
+        );
+    }
 }
