@@ -280,8 +280,12 @@ impl OriginPattern {
     }
 }
 
+/// Whether `domain` is on the public-suffix list. Unlisted top-level names
+/// (`localhost`, `internal`, a company's own) fall under the list's implicit
+/// `*` rule, which says nothing about who can register under them.
 fn is_public_suffix(domain: &str) -> bool {
-    psl::suffix(domain.as_bytes()).is_some_and(|suffix| suffix.as_bytes() == domain.as_bytes())
+    psl::suffix(domain.as_bytes())
+        .is_some_and(|suffix| suffix.is_known() && suffix.as_bytes() == domain.as_bytes())
 }
 
 fn malformed(problem: &'static str, suggestion: Option<String>) -> ConfigErrorKind {
@@ -668,6 +672,8 @@ mod tests {
         assert!(is_public_suffix("github.io"));
         assert!(!is_public_suffix("example.com"));
         assert!(!is_public_suffix("user.github.io"));
+        assert!(!is_public_suffix("localhost"));
+        assert!(!is_public_suffix("corp"));
     }
 
     #[test]

@@ -1,0 +1,93 @@
+//! The tower layer in front of a real service.
+
+use std::convert::Infallible;
+
+use crossgate_cors::{CorsLayer, PolicyConfig};
+use http::{Request, Response, StatusCode};
+use tower::{service_fn, Layer, ServiceExt};
+
+fn layer() -> CorsLayer {
+    CorsLayer::new(
+        PolicyConfig::builder()
+            .origins(["https://app.example.com"])
+            .methods(["PUT"])
+            .block_disallowed(true)
+            .compile()
+            .unwrap(),
+    )
+}
+
+async fn handler(request: Request<String>) -> Result<Response<String>, Infallible> {
+    let status = if request.uri().path() == "/fail" {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::OK
+    };
+    let mut response = Response::new(format!("handled {}", request.method()));
+    *response.status_mut() = status;
+    response.headers_mut().insert("vary", "Accept-Encoding".parse().unwrap());
+    Ok(response)
+}
+
+fn request(method: &str, path: &str, headers: &[(&str, &str)]) -> Request<String> {
+    let mut builder = Request::builder().method(method).uri(path);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    builder.body(String::new()).unwrap()
+}
+
+#[tokio::test]
+async fn preflights_are_answered_without_the_handler() {
+    let service = layer().layer(service_fn(|_: Request<String>| async {
+        Ok::<Response<String>, Infallible>(panic!("the handler must not run for a preflight"))
+    }));
+    let response = service
+        .oneshot(request(
+            "OPTIONS",
+            "/",
+            &[("origin", "https://app.example.com"), ("access-control-request-method", "PUT")],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(response.headers()["access-control-allow-methods"], "PUT");
+    assert!(response.body().is_empty());
+}
+
+#[tokio::test]
+async fn handler_errors_carry_cors_headers_and_vary_is_merged() {
+    let service = layer().layer(service_fn(handler));
+    let response = service
+        .oneshot(request("GET", "/fail", &[("origin", "https://app.example.com")]))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(response.headers()["access-control-allow-origin"], "https://app.example.com");
+    assert_eq!(response.headers()["vary"], "Accept-Encoding, Origin");
+}
+
+#[tokio::test]
+async fn plain_options_and_no_origin_reach_the_handler() {
+    let service = layer().layer(service_fn(handler));
+    let response = service.clone().oneshot(request("OPTIONS", "/", &[])).await.unwrap();
+    assert_eq!(response.body(), "handled OPTIONS");
+    let response = service
+        .oneshot(request("OPTIONS", "/", &[("origin", "https://app.example.com")]))
+        .await
+        .unwrap();
+    assert_eq!(response.body(), "handled OPTIONS");
+    assert_eq!(response.headers()["access-control-allow-origin"], "https://app.example.com");
+}
+
+#[tokio::test]
+async fn blocked_origins_never_reach_the_handler() {
+    let service = layer().layer(service_fn(handler));
+    let response = service
+        .oneshot(request("POST", "/", &[("origin", "https://evil.example")]))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(response.body().is_empty());
+    assert!(response.headers().get("access-control-allow-origin").is_none());
+}
