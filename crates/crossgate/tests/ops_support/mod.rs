@@ -116,7 +116,10 @@ impl Gateway {
                 return gateway;
             }
             if let Ok(Some(status)) = gateway.child.try_wait() {
-                panic!("crossgate exited with {status} on start:\n{}", gateway.logs().join("\n"));
+                panic!(
+                    "crossgate exited with {status} on start:\n{}",
+                    gateway.logs().join("\n")
+                );
             }
             assert!(
                 Instant::now() < deadline,
@@ -180,7 +183,9 @@ impl Gateway {
 
     /// The gateway's `/metrics` text.
     pub async fn metrics(&self) -> String {
-        let reply = get(self.admin, "/metrics", &[]).await.expect("GET /metrics");
+        let reply = get(self.admin, "/metrics", &[])
+            .await
+            .expect("GET /metrics");
         assert_eq!(reply.status, 200, "/metrics status");
         reply.body
     }
@@ -209,7 +214,8 @@ impl Gateway {
     }
 
     pub async fn reloads(&self, result: &str) -> f64 {
-        self.metric("crossgate_config_reloads_total", &[("result", result)]).await
+        self.metric("crossgate_config_reloads_total", &[("result", result)])
+            .await
     }
 }
 
@@ -223,30 +229,33 @@ impl Drop for Gateway {
 
 /// Finds `name{labels}` (exactly these labels, any order) in an exposition.
 pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    text.lines().filter(|line| !line.starts_with('#')).find_map(|line| {
-        let (series, value) = line.rsplit_once(' ')?;
-        let (series_name, label_text) = match series.split_once('{') {
-            Some((series_name, rest)) => (series_name, rest.strip_suffix('}')?),
-            None => (series, ""),
-        };
-        if series_name != name {
-            return None;
-        }
-        let found: Vec<(&str, &str)> = label_text
-            .split("\",")
-            .filter(|pair| !pair.is_empty())
-            .filter_map(|pair| {
-                let (key, value) = pair.split_once("=\"")?;
-                Some((key, value.trim_end_matches('"')))
-            })
-            .collect();
-        let same = found.len() == labels.len() && labels.iter().all(|label| found.contains(label));
-        if same {
-            value.parse().ok()
-        } else {
-            None
-        }
-    })
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (series_name, label_text) = match series.split_once('{') {
+                Some((series_name, rest)) => (series_name, rest.strip_suffix('}')?),
+                None => (series, ""),
+            };
+            if series_name != name {
+                return None;
+            }
+            let found: Vec<(&str, &str)> = label_text
+                .split("\",")
+                .filter(|pair| !pair.is_empty())
+                .filter_map(|pair| {
+                    let (key, value) = pair.split_once("=\"")?;
+                    Some((key, value.trim_end_matches('"')))
+                })
+                .collect();
+            let same =
+                found.len() == labels.len() && labels.iter().all(|label| found.contains(label));
+            if same {
+                value.parse().ok()
+            } else {
+                None
+            }
+        })
 }
 
 /// A response, fully read.
@@ -275,14 +284,27 @@ impl Client {
         Ok(Client { sender })
     }
 
-    pub async fn send(&mut self, method: &str, path: &str, headers: &[(&str, &str)]) -> Result<Reply, String> {
+    pub async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Reply, String> {
         let exchange = async {
-            self.sender.ready().await.map_err(|e| format!("connection not ready: {e}"))?;
-            let mut request = Request::builder().method(method).uri(path).header("host", "gateway.test");
+            self.sender
+                .ready()
+                .await
+                .map_err(|e| format!("connection not ready: {e}"))?;
+            let mut request = Request::builder()
+                .method(method)
+                .uri(path)
+                .header("host", "gateway.test");
             for (name, value) in headers {
                 request = request.header(*name, *value);
             }
-            let request = request.body(Empty::new()).map_err(|e| format!("bad request: {e}"))?;
+            let request = request
+                .body(Empty::new())
+                .map_err(|e| format!("bad request: {e}"))?;
             let response = self
                 .sender
                 .send_request(request)
@@ -309,8 +331,16 @@ impl Client {
 }
 
 /// One request on a fresh connection.
-pub async fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Result<Reply, String> {
-    Client::connect(addr).await?.send(method, path, headers).await
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<Reply, String> {
+    Client::connect(addr)
+        .await?
+        .send(method, path, headers)
+        .await
 }
 
 pub async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Result<Reply, String> {
@@ -318,12 +348,20 @@ pub async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Resu
 }
 
 /// A preflight for `method` from `origin`.
-pub async fn preflight(addr: SocketAddr, path: &str, origin: &str, method: &str) -> Result<Reply, String> {
+pub async fn preflight(
+    addr: SocketAddr,
+    path: &str,
+    origin: &str,
+    method: &str,
+) -> Result<Reply, String> {
     request(
         addr,
         "OPTIONS",
         path,
-        &[("origin", origin), ("access-control-request-method", method)],
+        &[
+            ("origin", origin),
+            ("access-control-request-method", method),
+        ],
     )
     .await
 }
@@ -347,14 +385,18 @@ impl Drop for Upstream {
 
 impl Upstream {
     pub async fn start() -> Upstream {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind upstream");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind upstream");
         let addr = listener.local_addr().expect("upstream addr");
         let received = Arc::new(AtomicUsize::new(0));
         let in_flight = Arc::new(AtomicUsize::new(0));
         let (counter, busy) = (received.clone(), in_flight.clone());
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 let (counter, busy) = (counter.clone(), busy.clone());
                 tokio::spawn(async move {
                     let service = service_fn(move |request: Request<Incoming>| {
