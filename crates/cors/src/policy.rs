@@ -183,9 +183,10 @@ impl Policy {
             return decision;
         };
         let several_origins = origins.next().is_some();
-        match Self::classify(method, headers) {
-            RequestKind::Preflight => self.preflight(origin, several_origins, headers, resource_methods),
-            _ => self.actual(origin, several_origins, headers),
+        if method == Method::OPTIONS && headers.contains_key(ACCESS_CONTROL_REQUEST_METHOD) {
+            self.preflight(origin, several_origins, headers, resource_methods)
+        } else {
+            self.actual(origin, several_origins, headers)
         }
     }
 
