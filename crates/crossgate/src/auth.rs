@@ -93,13 +93,21 @@ const MIN_TOKEN_BYTES: usize = 16;
 
 impl Auth {
     /// Checks and compiles `[auth]`.
-    pub(crate) fn compile(auth: &AuthFile, tokens: &[(usize, TokenFile)], report: &mut Report) -> Option<Self> {
+    pub(crate) fn compile(
+        auth: &AuthFile,
+        tokens: &[(usize, TokenFile)],
+        report: &mut Report,
+    ) -> Option<Self> {
         let mut ok = true;
         let mut compiled: Vec<(Box<[u8]>, Privileges)> = Vec::with_capacity(tokens.len());
         for (index, entry) in tokens {
             let key = format!("auth.tokens[{index}]");
             let token = match entry.token.as_deref() {
-                Some(token) if !token.is_empty() && token.len() <= MAX_TOKEN_BYTES && token.bytes().all(is_token68) => {
+                Some(token)
+                    if !token.is_empty()
+                        && token.len() <= MAX_TOKEN_BYTES
+                        && token.bytes().all(is_token68) =>
+                {
                     token
                 }
                 Some(_) => {
@@ -139,7 +147,10 @@ impl Auth {
                     continue;
                 }
             };
-            if compiled.iter().any(|(existing, _)| **existing == *token.as_bytes()) {
+            if compiled
+                .iter()
+                .any(|(existing, _)| **existing == *token.as_bytes())
+            {
                 ok = false;
                 report.problem(
                     format!("{key}.token"),
@@ -183,7 +194,10 @@ impl Auth {
                 "add [[auth.tokens]] entries with token and privileges, or jwt_secret",
             );
         }
-        ok.then_some(Self { tokens: compiled, jwt })
+        ok.then_some(Self {
+            tokens: compiled,
+            jwt,
+        })
     }
 
     /// The privileges of the request's bearer token; `Err` when it has none or
@@ -203,7 +217,8 @@ impl Auth {
         }
         let (key, validation) = self.jwt.as_ref().ok_or(AuthFailure::Invalid)?;
         let text = std::str::from_utf8(token).map_err(|_| AuthFailure::Invalid)?;
-        let data = jsonwebtoken::decode::<Claims>(text, key, validation).map_err(|_| AuthFailure::Invalid)?;
+        let data = jsonwebtoken::decode::<Claims>(text, key, validation)
+            .map_err(|_| AuthFailure::Invalid)?;
         let mut privileges = Privileges::default();
         for name in &data.claims.privileges {
             match name.as_str() {
@@ -227,7 +242,10 @@ impl Auth {
 }
 
 fn bearer_token(value: &[u8]) -> Option<&[u8]> {
-    if value.len() > MAX_TOKEN_BYTES + 7 || value.len() < 7 || !value[..7].eq_ignore_ascii_case(b"bearer ") {
+    if value.len() > MAX_TOKEN_BYTES + 7
+        || value.len() < 7
+        || !value[..7].eq_ignore_ascii_case(b"bearer ")
+    {
         return None;
     }
     let token = value[7..].trim_ascii();
@@ -273,7 +291,10 @@ mod tests {
 
     fn headers(authorization: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        headers.insert(AUTHORIZATION, HeaderValue::from_str(authorization).expect("header"));
+        headers.insert(
+            AUTHORIZATION,
+            HeaderValue::from_str(authorization).expect("header"),
+        );
         headers
     }
 

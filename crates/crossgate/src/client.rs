@@ -51,10 +51,12 @@ where
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
     use hyper_rustls::ConfigBuilderExt;
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()?
-        .with_webpki_roots()
-        .with_no_client_auth();
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_webpki_roots()
+    .with_no_client_auth();
     Ok(build_with_tls(options, tls))
 }
 

@@ -72,7 +72,11 @@ impl fmt::Display for Problem {
         if self.key.is_empty() {
             write!(f, "{}: {}\n    fix: {}", self.file, self.why, self.fix)
         } else {
-            write!(f, "{}: {}: {}\n    fix: {}", self.file, self.key, self.why, self.fix)
+            write!(
+                f,
+                "{}: {}: {}\n    fix: {}",
+                self.file, self.key, self.why, self.fix
+            )
         }
     }
 }
@@ -107,7 +111,11 @@ impl fmt::Display for Problems {
             write!(f, "{problem}")?;
         }
         let count = self.0.len();
-        write!(f, "\n{count} problem{} found", if count == 1 { "" } else { "s" })
+        write!(
+            f,
+            "\n{count} problem{} found",
+            if count == 1 { "" } else { "s" }
+        )
     }
 }
 
@@ -130,7 +138,12 @@ impl Report {
         }
     }
 
-    pub(crate) fn problem(&mut self, key: impl Into<String>, why: impl Into<String>, fix: impl Into<String>) {
+    pub(crate) fn problem(
+        &mut self,
+        key: impl Into<String>,
+        why: impl Into<String>,
+        fix: impl Into<String>,
+    ) {
         self.problems.push(Problem {
             file: self.file.clone(),
             key: key.into(),
@@ -313,7 +326,9 @@ pub(crate) fn parse(text: &str, report: &mut Report) -> FileConfig {
             "auth" => {
                 if let Some(auth) = parse_table::<AuthFile>(value, "auth", report) {
                     for (i, token) in auth.tokens.iter().flatten().enumerate() {
-                        if let Some(parsed) = parse_table::<TokenFile>(token, &format!("auth.tokens[{i}]"), report) {
+                        if let Some(parsed) =
+                            parse_table::<TokenFile>(token, &format!("auth.tokens[{i}]"), report)
+                        {
                             config.tokens.push((i, parsed));
                         }
                     }
@@ -341,7 +356,10 @@ fn parse_policies(value: &toml::Value, report: &mut Report) -> Vec<(String, Opti
     let Some(table) = value.as_table() else {
         report.problem(
             "policies",
-            format!("expected tables [policies.NAME], found {}", value.type_str()),
+            format!(
+                "expected tables [policies.NAME], found {}",
+                value.type_str()
+            ),
             "write each policy as a table: [policies.web] with origins = [...]",
         );
         return Vec::new();
@@ -356,7 +374,10 @@ fn parse_policies(value: &toml::Value, report: &mut Report) -> Vec<(String, Opti
                 "use letters, digits, `-` and `_` only, e.g. [policies.web]",
             );
         }
-        policies.push((name.clone(), parse_table::<PolicyConfig>(body, &path, report)));
+        policies.push((
+            name.clone(),
+            parse_table::<PolicyConfig>(body, &path, report),
+        ));
     }
     policies
 }
@@ -390,7 +411,11 @@ fn parse_routes(value: &toml::Value, report: &mut Report) -> Vec<ParsedRoute> {
 
 /// Deserializes a table into `T`, first key by key so that every bad key is
 /// reported, then whole. `T` must give every field a default.
-fn parse_table<T: DeserializeOwned>(value: &toml::Value, path: &str, report: &mut Report) -> Option<T> {
+fn parse_table<T: DeserializeOwned>(
+    value: &toml::Value,
+    path: &str,
+    report: &mut Report,
+) -> Option<T> {
     let Some(table) = value.as_table() else {
         report.problem(
             path,
@@ -423,9 +448,16 @@ fn parse_table<T: DeserializeOwned>(value: &toml::Value, path: &str, report: &mu
 fn report_serde_error(key_path: &str, key: &str, message: &str, report: &mut Report) {
     let message = one_line(message);
     if let Some(rest) = message.strip_prefix("unknown field `") {
-        let expected = rest.split_once("expected ").map(|(_, list)| list).unwrap_or("");
+        let expected = rest
+            .split_once("expected ")
+            .map(|(_, list)| list)
+            .unwrap_or("");
         let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-        report.problem(key_path, format!("unknown key `{key}`"), unknown_key_fix(key, &known));
+        report.problem(
+            key_path,
+            format!("unknown key `{key}`"),
+            unknown_key_fix(key, &known),
+        );
     } else {
         report.problem(
             key_path,
@@ -436,7 +468,11 @@ fn report_serde_error(key_path: &str, key: &str, message: &str, report: &mut Rep
 }
 
 fn unknown_key_fix(key: &str, known: &[&str]) -> String {
-    let list = known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+    let list = known
+        .iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
     match closest(key, known) {
         Some(guess) => format!("did you mean `{guess}`? (known keys: {list})"),
         None => format!("remove it; known keys: {list}"),
@@ -507,7 +543,11 @@ mod tests {
             "{}",
             problems[0].fix
         );
-        assert!(problems[2].fix.contains("did you mean `listen`"), "{}", problems[2].fix);
+        assert!(
+            problems[2].fix.contains("did you mean `listen`"),
+            "{}",
+            problems[2].fix
+        );
     }
 
     #[test]
@@ -534,10 +574,17 @@ mod tests {
 
     #[test]
     fn seconds_accept_integers_and_fractions() {
-        let (config, problems) =
-            check("[server]\nlisten = \"127.0.0.1:1\"\nconnect_timeout = 0.25\nresponse_timeout = 3");
+        let (config, problems) = check(
+            "[server]\nlisten = \"127.0.0.1:1\"\nconnect_timeout = 0.25\nresponse_timeout = 3",
+        );
         assert!(problems.is_empty(), "{problems:?}");
-        assert_eq!(config.server.connect_timeout.map(Seconds::as_f64), Some(0.25));
-        assert_eq!(config.server.response_timeout.map(Seconds::as_f64), Some(3.0));
+        assert_eq!(
+            config.server.connect_timeout.map(Seconds::as_f64),
+            Some(0.25)
+        );
+        assert_eq!(
+            config.server.response_timeout.map(Seconds::as_f64),
+            Some(3.0)
+        );
     }
 }

@@ -79,7 +79,10 @@ impl Gateway {
     /// or off) are logged as needing a restart.
     pub fn reload(&self) -> Result<(), LoadError> {
         // One reload at a time, so two quick triggers cannot swap out of order.
-        let _guard = self.reloading.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _guard = self
+            .reloading
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let config = compile(&self.source, self.listen_override, &self.metrics)?;
         let previous = self.current();
         warn_restart_only(&previous.config, &config);
@@ -123,12 +126,19 @@ fn log_warnings(config: &CompiledConfig) {
     }
 }
 
-fn build_runtime(config: CompiledConfig, previous: Option<&Runtime>) -> Result<Runtime, ClientError> {
+fn build_runtime(
+    config: CompiledConfig,
+    previous: Option<&Runtime>,
+) -> Result<Runtime, ClientError> {
     let client = match previous {
-        Some(previous) if previous.config.settings.connect_timeout == config.settings.connect_timeout => {
+        Some(previous)
+            if previous.config.settings.connect_timeout == config.settings.connect_timeout =>
+        {
             previous.client.clone()
         }
-        _ => client::build(&ClientOptions::with_connect_timeout(config.settings.connect_timeout))?,
+        _ => client::build(&ClientOptions::with_connect_timeout(
+            config.settings.connect_timeout,
+        ))?,
     };
     let connections = connection_builder(&config.settings);
     Ok(Runtime {

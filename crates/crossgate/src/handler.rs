@@ -26,7 +26,8 @@ pub async fn handle(
     request: Request<Incoming>,
 ) -> Response<GatewayBody> {
     let config = &runtime.config;
-    let request_id = crate::request_id::for_request(request.headers(), &config.settings.request_id_header);
+    let request_id =
+        crate::request_id::for_request(request.headers(), &config.settings.request_id_header);
     let route = config.router.find(request.uri().path());
     let route_label = route.map_or(crate::metrics::NO_ROUTE_LABEL, |r| r.path.as_str());
     let metrics = route.map_or(&config.no_route_metrics, |r| &r.metrics);
@@ -49,7 +50,14 @@ pub async fn handle(
             .decide_for(request.method(), request.headers(), resource_methods)
     });
     if let Some(decision) = &decision {
-        record_outcome(decision, metrics, &denials, route_label, &request, &request_id);
+        record_outcome(
+            decision,
+            metrics,
+            &denials,
+            route_label,
+            &request,
+            &request_id,
+        );
     }
 
     let mut response = respond(
@@ -85,7 +93,8 @@ fn resource_methods<'a>(
 ) -> Option<&'a AllowedMethods> {
     let route = route?;
     let own = route.methods.as_ref().map(|m| &m.cors);
-    if route.access == Access::Public || Policy::classify(method, headers) != RequestKind::Preflight {
+    if route.access == Access::Public || Policy::classify(method, headers) != RequestKind::Preflight
+    {
         return own;
     }
     if !headers.contains_key(AUTHORIZATION) {
@@ -159,7 +168,12 @@ async fn respond(
     };
     if let Some(status) = decision.and_then(Decision::short_circuit) {
         return match preflight_auth_failure {
-            Some(failure) if matches!(decision.map(Decision::outcome), Some(Outcome::PreflightAllowed)) => {
+            Some(failure)
+                if matches!(
+                    decision.map(Decision::outcome),
+                    Some(Outcome::PreflightAllowed)
+                ) =>
+            {
                 log_auth_failure(route, failure, request_id);
                 GatewayError::Auth(failure).response(None)
             }
@@ -210,7 +224,9 @@ async fn respond(
                     match error {
                         UpstreamError::Timeout(_) => GatewayError::GatewayTimeout,
                         UpstreamError::BodyTooLarge(_) => GatewayError::PayloadTooLarge,
-                        UpstreamError::Unreachable(_) | UpstreamError::BadRequest(_) => GatewayError::BadGateway,
+                        UpstreamError::Unreachable(_) | UpstreamError::BadRequest(_) => {
+                            GatewayError::BadGateway
+                        }
                     }
                     .response(None)
                 }
@@ -231,11 +247,13 @@ fn log_auth_failure(route: &Route, failure: AuthFailure, request_id: &HeaderValu
 /// The size of the request head as the limit counts it: request target plus
 /// every header line.
 fn header_bytes<B>(request: &Request<B>) -> usize {
-    let target = request.uri().path_and_query().map_or(1, |pq| pq.as_str().len());
-    request
-        .headers()
-        .iter()
-        .fold(target, |sum, (name, value)| sum + name.as_str().len() + value.len() + 4)
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or(1, |pq| pq.as_str().len());
+    request.headers().iter().fold(target, |sum, (name, value)| {
+        sum + name.as_str().len() + value.len() + 4
+    })
 }
 
 fn declared_length(headers: &HeaderMap) -> Option<u64> {

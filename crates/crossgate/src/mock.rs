@@ -21,7 +21,10 @@ impl MockResponse {
         let mut ok = true;
         let status = match mock.status {
             None => StatusCode::OK,
-            Some(code) => match u16::try_from(code).ok().and_then(|c| StatusCode::from_u16(c).ok()) {
+            Some(code) => match u16::try_from(code)
+                .ok()
+                .and_then(|c| StatusCode::from_u16(c).ok())
+            {
                 Some(status) if status.as_u16() >= 200 => status,
                 _ => {
                     ok = false;
@@ -46,7 +49,11 @@ impl MockResponse {
                 }
                 (Ok(_), Ok(_)) => {
                     ok = false;
-                    report.problem(at, format!("`{name}` is set by the gateway from the body"), "remove it");
+                    report.problem(
+                        at,
+                        format!("`{name}` is set by the gateway from the body"),
+                        "remove it",
+                    );
                 }
                 (Err(_), _) => {
                     ok = false;
@@ -78,7 +85,11 @@ impl MockResponse {
         } else {
             headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
         }
-        ok.then_some(Self { status, headers, body })
+        ok.then_some(Self {
+            status,
+            headers,
+            body,
+        })
     }
 
     /// The response for a request with `method` (HEAD gets the headers only).
@@ -112,7 +123,8 @@ mod tests {
             headers: Some([("content-type".to_owned(), "application/json".to_owned())].into()),
             body: Some("{}".to_owned()),
         };
-        let compiled = MockResponse::compile(&mock, "routes[0].mock", &mut report).expect("valid mock");
+        let compiled =
+            MockResponse::compile(&mock, "routes[0].mock", &mut report).expect("valid mock");
         let response = compiled.respond(&Method::GET);
         assert_eq!(response.status(), StatusCode::CREATED);
         assert_eq!(response.headers()["content-type"], "application/json");
@@ -135,6 +147,9 @@ mod tests {
         };
         assert!(MockResponse::compile(&mock, "m", &mut report).is_none());
         let keys: Vec<&str> = report.problems.iter().map(|p| p.key.as_str()).collect();
-        assert_eq!(keys, ["m.status", "m.headers.bad name", "m.headers.content-length"]);
+        assert_eq!(
+            keys,
+            ["m.status", "m.headers.bad name", "m.headers.content-length"]
+        );
     }
 }

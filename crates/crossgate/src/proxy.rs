@@ -42,7 +42,11 @@ impl Upstream {
         let scheme = match uri.scheme() {
             Some(scheme) if *scheme == Scheme::HTTP || *scheme == Scheme::HTTPS => scheme.clone(),
             _ => {
-                report.problem(key, format!("{text:?} must start with http:// or https://"), fix);
+                report.problem(
+                    key,
+                    format!("{text:?} must start with http:// or https://"),
+                    fix,
+                );
                 return None;
             }
         };
@@ -59,7 +63,11 @@ impl Upstream {
             return None;
         }
         if uri.query().is_some() {
-            report.problem(key, format!("{text:?} has a query string"), "remove the ?... part");
+            report.problem(
+                key,
+                format!("{text:?} has a query string"),
+                "remove the ?... part",
+            );
             return None;
         }
         let base_path = uri.path().trim_end_matches('/').to_owned();
@@ -171,16 +179,17 @@ pub async fn forward(
 
     let request = Request::from_parts(parts, LimitedBody::new(body, options.max_body_bytes));
     let started = Instant::now();
-    let response = match tokio::time::timeout(options.response_timeout, client.request(request)).await {
-        Err(_) => {
-            return Err(UpstreamError::Timeout(format!(
-                "no response within {:?}",
-                options.response_timeout
-            )))
-        }
-        Ok(Err(error)) => return Err(classify(&error)),
-        Ok(Ok(response)) => response,
-    };
+    let response =
+        match tokio::time::timeout(options.response_timeout, client.request(request)).await {
+            Err(_) => {
+                return Err(UpstreamError::Timeout(format!(
+                    "no response within {:?}",
+                    options.response_timeout
+                )))
+            }
+            Ok(Err(error)) => return Err(classify(&error)),
+            Ok(Ok(response)) => response,
+        };
     let elapsed = started.elapsed();
     let (mut parts, body) = response.into_parts();
     remove_hop_by_hop(&mut parts.headers);
@@ -274,7 +283,11 @@ mod tests {
     use crate::config::ConfigSource;
 
     fn upstream(text: &str) -> Option<Upstream> {
-        Upstream::compile(text, "routes[0].upstream", &mut Report::new(&ConfigSource::Demo))
+        Upstream::compile(
+            text,
+            "routes[0].upstream",
+            &mut Report::new(&ConfigSource::Demo),
+        )
     }
 
     #[test]

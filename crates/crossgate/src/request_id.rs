@@ -22,7 +22,9 @@ pub fn for_request(headers: &HeaderMap, header: &HeaderName) -> HeaderValue {
 
 fn is_sane(value: &HeaderValue) -> bool {
     let bytes = value.as_bytes();
-    !bytes.is_empty() && bytes.len() <= MAX_ID_BYTES && bytes.iter().all(|b| (0x21..=0x7e).contains(b))
+    !bytes.is_empty()
+        && bytes.len() <= MAX_ID_BYTES
+        && bytes.iter().all(|b| (0x21..=0x7e).contains(b))
 }
 
 /// A new id, unique within the process and unpredictable across processes.
@@ -34,7 +36,12 @@ pub fn generate() -> HeaderValue {
     let (high, low) = (high_key.hash_one(n), low_key.hash_one(n));
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut id = [0u8; 32];
-    for (i, byte) in high.to_be_bytes().iter().chain(low.to_be_bytes().iter()).enumerate() {
+    for (i, byte) in high
+        .to_be_bytes()
+        .iter()
+        .chain(low.to_be_bytes().iter())
+        .enumerate()
+    {
         id[2 * i] = HEX[usize::from(byte >> 4)];
         id[2 * i + 1] = HEX[usize::from(byte & 0x0f)];
     }

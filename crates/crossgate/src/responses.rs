@@ -56,7 +56,9 @@ impl GatewayError {
             Self::BadGateway => {
                 r#"{"error":"bad_gateway","message":"the upstream could not be reached or closed the connection"}"#
             }
-            Self::GatewayTimeout => r#"{"error":"gateway_timeout","message":"the upstream did not answer in time"}"#,
+            Self::GatewayTimeout => {
+                r#"{"error":"gateway_timeout","message":"the upstream did not answer in time"}"#
+            }
             Self::Auth(AuthFailure::Missing) => {
                 r#"{"error":"unauthorized","message":"this resource needs a bearer token"}"#
             }
@@ -71,7 +73,9 @@ impl GatewayError {
 
     /// The response, with `Allow` for a 405 and `WWW-Authenticate` for a 401 or 403.
     pub fn response(self, allow: Option<&HeaderValue>) -> Response<GatewayBody> {
-        let mut response = Response::new(GatewayBody::full(Bytes::from_static(self.body().as_bytes())));
+        let mut response = Response::new(GatewayBody::full(Bytes::from_static(
+            self.body().as_bytes(),
+        )));
         *response.status_mut() = self.status();
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -87,7 +87,12 @@ pub struct Router {
 impl Router {
     /// Orders `routes` longest prefix first.
     pub fn new(mut routes: Vec<Route>) -> Self {
-        routes.sort_by(|a, b| b.path.len().cmp(&a.path.len()).then_with(|| a.path.cmp(&b.path)));
+        routes.sort_by(|a, b| {
+            b.path
+                .len()
+                .cmp(&a.path.len())
+                .then_with(|| a.path.cmp(&b.path))
+        });
         Self { routes }
     }
 
@@ -96,7 +101,9 @@ impl Router {
     /// A prefix matches at segment boundaries: `/api/` matches `/api/x`;
     /// `/status` matches `/status` and `/status/x` but not `/statusx`.
     pub fn find(&self, path: &str) -> Option<&Route> {
-        self.routes.iter().find(|route| prefix_matches(&route.path, path))
+        self.routes
+            .iter()
+            .find(|route| prefix_matches(&route.path, path))
     }
 
     /// The routes, longest prefix first.

@@ -105,7 +105,11 @@ impl CompiledConfig {
     }
 
     /// Compiles configuration text; `source` names it in messages and anchors relative paths.
-    pub fn compile_text(text: &str, source: &ConfigSource, metrics: &Metrics) -> Result<Self, Problems> {
+    pub fn compile_text(
+        text: &str,
+        source: &ConfigSource,
+        metrics: &Metrics,
+    ) -> Result<Self, Problems> {
         let mut report = Report::new(source);
         let file = config::parse(text, &mut report);
         let compiled = compile(&file, source, metrics, &mut report);
@@ -128,7 +132,11 @@ impl CompiledConfig {
             if self.policy_count == 1 { "y" } else { "ies" },
             routes,
             if routes == 1 { "" } else { "s" },
-            if self.tls.is_some() { "https://" } else { "http://" },
+            if self.tls.is_some() {
+                "https://"
+            } else {
+                "http://"
+            },
             self.settings.listen,
             self.settings
                 .admin
@@ -145,7 +153,10 @@ impl std::fmt::Debug for CompiledConfig {
             .field("settings", &self.settings)
             .field("tls", &self.tls.is_some())
             .field("router", &self.router)
-            .field("fallback_policy", &self.fallback_policy.as_ref().map(|p| &p.name))
+            .field(
+                "fallback_policy",
+                &self.fallback_policy.as_ref().map(|p| &p.name),
+            )
             .field("auth", &self.auth)
             .field("warnings", &self.warnings)
             .finish_non_exhaustive()
@@ -163,7 +174,12 @@ fn read_bounded(path: &std::path::Path) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|e| format!("cannot read the file: {e}"))
 }
 
-fn compile(file: &FileConfig, source: &ConfigSource, metrics: &Metrics, report: &mut Report) -> Option<CompiledConfig> {
+fn compile(
+    file: &FileConfig,
+    source: &ConfigSource,
+    metrics: &Metrics,
+    report: &mut Report,
+) -> Option<CompiledConfig> {
     let settings = compile_settings(file, report);
     let tls = compile_tls(file, source, report);
 
@@ -172,7 +188,10 @@ fn compile(file: &FileConfig, source: &ConfigSource, metrics: &Metrics, report: 
         let compiled = policy.as_ref().and_then(|policy| match policy.compile() {
             Ok(compiled) => {
                 for warning in compiled.warnings() {
-                    report.warning(format!("policies.{name}.{}", warning.key()), warning.message());
+                    report.warning(
+                        format!("policies.{name}.{}", warning.key()),
+                        warning.message(),
+                    );
                 }
                 Some(Arc::new(NamedPolicy {
                     name: name.clone(),
@@ -215,9 +234,9 @@ fn compile(file: &FileConfig, source: &ConfigSource, metrics: &Metrics, report: 
             }
             Some(path)
                 if !path.starts_with('/')
-                    || path
-                        .bytes()
-                        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control() || b == b'?' || b == b'#') =>
+                    || path.bytes().any(|b| {
+                        b.is_ascii_whitespace() || b.is_ascii_control() || b == b'?' || b == b'#'
+                    }) =>
             {
                 report.problem(
                     format!("{key}.path"),
@@ -256,9 +275,12 @@ fn compile(file: &FileConfig, source: &ConfigSource, metrics: &Metrics, report: 
                 None
             }
             (Some(upstream), None) => {
-                Upstream::compile(upstream, &format!("{key}.upstream"), report).map(Target::Upstream)
+                Upstream::compile(upstream, &format!("{key}.upstream"), report)
+                    .map(Target::Upstream)
             }
-            (None, Some(mock)) => MockResponse::compile(mock, &format!("{key}.mock"), report).map(Target::Mock),
+            (None, Some(mock)) => {
+                MockResponse::compile(mock, &format!("{key}.mock"), report).map(Target::Mock)
+            }
         };
 
         let policy = match route.policy.as_deref() {
@@ -266,7 +288,11 @@ fn compile(file: &FileConfig, source: &ConfigSource, metrics: &Metrics, report: 
             Some(name) => match policies.get(name) {
                 Some(compiled) => compiled.clone(),
                 None => {
-                    let known = policies.keys().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+                    let known = policies
+                        .keys()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
                     report.problem(
                         format!("{key}.policy"),
                         format!("there is no policy named `{name}`"),
@@ -402,7 +428,9 @@ fn compile_methods(methods: &[String], key: &str, report: &mut Report) -> Option
                 ok = false;
                 report.problem(
                     at,
-                    format!("{name:?}: methods are case-sensitive and clients send them upper-case"),
+                    format!(
+                        "{name:?}: methods are case-sensitive and clients send them upper-case"
+                    ),
                     format!("write {:?}", name.to_ascii_uppercase()),
                 );
             }
@@ -455,10 +483,20 @@ fn compile_methods(methods: &[String], key: &str, report: &mut Report) -> Option
     if accepted.contains(&Method::GET) && !accepted.contains(&Method::HEAD) {
         accepted.push(Method::HEAD);
     }
-    Some(RouteMethods { cors, accepted, allow })
+    Some(RouteMethods {
+        cors,
+        accepted,
+        allow,
+    })
 }
 
-fn seconds(value: Option<Seconds>, default: Duration, key: &str, max_secs: f64, report: &mut Report) -> Duration {
+fn seconds(
+    value: Option<Seconds>,
+    default: Duration,
+    key: &str,
+    max_secs: f64,
+    report: &mut Report,
+) -> Duration {
     let Some(value) = value else {
         return default;
     };
@@ -571,7 +609,14 @@ fn compile_settings(file: &FileConfig, report: &mut Report) -> Option<Settings> 
     })
 }
 
-fn bounded(value: Option<i64>, default: usize, min: usize, max: usize, key: &str, report: &mut Report) -> usize {
+fn bounded(
+    value: Option<i64>,
+    default: usize,
+    min: usize,
+    max: usize,
+    key: &str,
+    report: &mut Report,
+) -> usize {
     let Some(value) = value else {
         return default;
     };
@@ -593,17 +638,28 @@ fn parse_addr(text: &str, key: &str, report: &mut Report) -> Option<SocketAddr> 
         Ok(addr) => Some(addr),
         Err(_) => {
             let fix = if text.starts_with("localhost:") {
-                format!("write \"127.0.0.1:{}\"", text.trim_start_matches("localhost:"))
+                format!(
+                    "write \"127.0.0.1:{}\"",
+                    text.trim_start_matches("localhost:")
+                )
             } else {
                 "write an IP address and port, e.g. \"127.0.0.1:8080\" or \"[::1]:8080\"".to_owned()
             };
-            report.problem(key, format!("{text:?} is not an IP address with a port"), fix);
+            report.problem(
+                key,
+                format!("{text:?} is not an IP address with a port"),
+                fix,
+            );
             None
         }
     }
 }
 
-fn compile_tls(file: &FileConfig, source: &ConfigSource, report: &mut Report) -> Option<Arc<rustls::ServerConfig>> {
+fn compile_tls(
+    file: &FileConfig,
+    source: &ConfigSource,
+    report: &mut Report,
+) -> Option<Arc<rustls::ServerConfig>> {
     let tls = file.tls.as_ref()?;
     let (Some(cert), Some(key)) = (&tls.cert, &tls.key) else {
         report.problem(

@@ -18,7 +18,10 @@ use crate::server::{Drain, Server};
 
 /// Runs the gateway until a termination signal; 1 when it cannot start.
 pub fn run(args: ServeArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("crossgate: cannot start the async runtime: {error}");
@@ -32,7 +35,12 @@ async fn serve(args: ServeArgs) -> ExitCode {
     let source = args.config.map_or(ConfigSource::Demo, ConfigSource::File);
     let metrics = Arc::new(Metrics::new());
     let denials = Arc::new(DenialLog::new(DenialLog::DEFAULT_CAPACITY));
-    let gateway = match Gateway::load(source.clone(), args.listen, metrics.clone(), denials.clone()) {
+    let gateway = match Gateway::load(
+        source.clone(),
+        args.listen,
+        metrics.clone(),
+        denials.clone(),
+    ) {
         Ok(gateway) => Arc::new(gateway),
         Err(LoadError::Invalid(problems)) => {
             eprintln!("{problems}");
@@ -80,7 +88,11 @@ async fn serve(args: ServeArgs) -> ExitCode {
     };
 
     tracing::info!("{summary}");
-    tracing::info!("gateway listening on {}://{}", server.scheme(), server.local_addr());
+    tracing::info!(
+        "gateway listening on {}://{}",
+        server.scheme(),
+        server.local_addr()
+    );
     if source == ConfigSource::Demo {
         println!("{}", crate::demo::instructions(server.local_addr()));
     }
@@ -112,7 +124,10 @@ async fn start_admin(
     metrics: &Arc<Metrics>,
     denials: &Arc<DenialLog>,
     readiness: &Readiness,
-) -> std::io::Result<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>)> {
+) -> std::io::Result<(
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+)> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let state = AdminState {

@@ -118,7 +118,10 @@ impl Server {
                 Drain::Complete
             }
             Err(_) => {
-                tracing::warn!(?timeout, "shutdown timeout passed with requests still in flight");
+                tracing::warn!(
+                    ?timeout,
+                    "shutdown timeout passed with requests still in flight"
+                );
                 Drain::TimedOut
             }
         }
@@ -148,31 +151,42 @@ async fn serve_connection(
     let service = service_fn(move |request| {
         let gateway = gateway.clone();
         async move {
-            let response = crate::handler::handle(gateway.current(), gateway.denials().clone(), conn, request).await;
+            let response =
+                crate::handler::handle(gateway.current(), gateway.denials().clone(), conn, request)
+                    .await;
             Ok::<_, Infallible>(response)
         }
     });
     let result = match tls {
         None => {
             watcher
-                .watch(builder.serve_connection(TokioIo::new(stream), service).into_owned())
+                .watch(
+                    builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .into_owned(),
+                )
                 .await
         }
         Some(config) => {
             let acceptor = tokio_rustls::TlsAcceptor::from(config);
-            let stream = match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(error)) => {
-                    tracing::debug!(%peer, %error, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
-            };
+            let stream =
+                match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(error)) => {
+                        tracing::debug!(%peer, %error, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                };
             watcher
-                .watch(builder.serve_connection(TokioIo::new(stream), service).into_owned())
+                .watch(
+                    builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .into_owned(),
+                )
                 .await
         }
     };

@@ -11,12 +11,13 @@ use rustls::ServerConfig;
 pub fn load(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
     let chain = read_chain(cert)?;
     let key = read_key(key)?;
-    let mut config = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("no usable TLS protocol version: {e}"))?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .map_err(|e| format!("the certificate and key do not form a usable pair: {e}"))?;
+    let mut config =
+        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("no usable TLS protocol version: {e}"))?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .map_err(|e| format!("the certificate and key do not form a usable pair: {e}"))?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
@@ -25,9 +26,13 @@ pub fn load(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
 const MAX_PEM_BYTES: u64 = 1 << 20;
 
 fn read_pem(path: &Path) -> Result<Vec<u8>, String> {
-    let metadata = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let metadata =
+        std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     if metadata.len() > MAX_PEM_BYTES {
-        return Err(format!("{} is larger than 1 MiB; it is not a PEM file", path.display()));
+        return Err(format!(
+            "{} is larger than 1 MiB; it is not a PEM file",
+            path.display()
+        ));
     }
     std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
