@@ -685,13 +685,26 @@ fn fetch_site(request: &CorsRequest, target: &Uri) -> HeaderValue {
     let site = |serialized: &str| -> Option<(String, String)> {
         let (scheme, rest) = serialized.split_once("://")?;
         let host = host_of_authority(rest);
-        let registrable = psl::domain_str(host).unwrap_or(host);
-        Some((scheme.to_owned(), registrable.to_ascii_lowercase()))
+        Some((
+            scheme.to_owned(),
+            registrable_domain(host).to_ascii_lowercase(),
+        ))
     };
     match (site(origin), site(&target_origin)) {
         (Some(a), Some(b)) if a == b => HeaderValue::from_static("same-site"),
         _ => HeaderValue::from_static("cross-site"),
     }
+}
+
+/// The part of `host` that makes a site: its registrable domain per the
+/// Public Suffix List (`api.example.co.uk` → `example.co.uk`), or the host
+/// itself for IP addresses, `localhost` and public suffixes.
+pub fn registrable_domain(host: &str) -> &str {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if bare.parse::<std::net::IpAddr>().is_ok() {
+        return host;
+    }
+    psl::domain_str(host).unwrap_or(host)
 }
 
 fn host_of_authority(authority: &str) -> &str {
@@ -2071,6 +2084,16 @@ mod tests {
             site("https://a.github.io", "https://b.github.io/"),
             "cross-site"
         );
+    }
+
+    #[test]
+    fn registrable_domains_use_the_public_suffix_list() {
+        assert_eq!(registrable_domain("api.example.co.uk"), "example.co.uk");
+        assert_eq!(registrable_domain("a.b.example.com"), "example.com");
+        assert_eq!(registrable_domain("user.github.io"), "user.github.io");
+        assert_eq!(registrable_domain("127.0.0.1"), "127.0.0.1");
+        assert_eq!(registrable_domain("localhost"), "localhost");
+        assert_eq!(registrable_domain("[::1]"), "[::1]");
     }
 
     #[test]
