@@ -1,0 +1,139 @@
+//! The real gateway, from the built binary, with a configuration generated
+//! from the scenario table: one policy and one route per scenario.
+
+use std::fmt::Write as _;
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::scenarios::{Backend, Ports, Scenario};
+use super::servers::free_port;
+
+/// The gateway's response timeout in the generated configuration; the
+/// upstream's slow answers take [`SLOW_UPSTREAM`], well past it.
+const RESPONSE_TIMEOUT_SECONDS: u64 = 1;
+pub const SLOW_UPSTREAM: Duration = Duration::from_secs(3);
+
+/// A running `crossgate serve`; dropping it stops the process.
+pub struct Gateway {
+    process: Child,
+    pub address: SocketAddr,
+    dir: PathBuf,
+}
+
+impl Gateway {
+    pub fn start(scenarios: &[Scenario], ports: &Ports, upstream_port: u16) -> Gateway {
+        let port = free_port();
+        let unreachable_port = free_port();
+        let config = config(scenarios, ports, port, upstream_port, unreachable_port);
+        let dir = std::env::temp_dir().join(format!(
+            "crossgate-browser-gateway-{}-{port}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+        let config_path = dir.join("browser-suite.toml");
+        std::fs::write(&config_path, &config)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", config_path.display()));
+        let log_path = dir.join("gateway.log");
+        let log = std::fs::File::create(&log_path)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", log_path.display()));
+        let log_err = log
+            .try_clone()
+            .unwrap_or_else(|e| panic!("cannot share {}: {e}", log_path.display()));
+        let process = Command::new(env!("CARGO_BIN_EXE_crossgate"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&config_path)
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log_err))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start the crossgate binary: {e}"));
+        let mut gateway = Gateway {
+            process,
+            address: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            dir,
+        };
+        gateway.wait_until_listening(&config);
+        gateway
+    }
+
+    /// What the gateway printed, for failure reports.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("gateway.log")).unwrap_or_default()
+    }
+
+    fn wait_until_listening(&mut self, config: &str) {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(20) {
+            if let Ok(Some(status)) = self.process.try_wait() {
+                panic!(
+                    "crossgate serve exited ({status}) before listening.\n--- its output:\n{}\n--- the generated config:\n{config}",
+                    self.log()
+                );
+            }
+            if TcpStream::connect_timeout(&self.address, Duration::from_millis(200)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "crossgate serve did not listen on {} within 20 s.\n--- its output:\n{}",
+            self.address,
+            self.log()
+        );
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The configuration file: `[policies.<scenario>]` and a route
+/// `/s/<scenario>/` for each scenario; the 404 scenario's policy is the
+/// fallback for paths no route matches.
+pub fn config(
+    scenarios: &[Scenario],
+    ports: &Ports,
+    listen_port: u16,
+    upstream_port: u16,
+    unreachable_port: u16,
+) -> String {
+    let mut text = String::new();
+    let _ = writeln!(text, "[server]");
+    let _ = writeln!(text, "listen = \"127.0.0.1:{listen_port}\"");
+    let _ = writeln!(text, "response_timeout = {RESPONSE_TIMEOUT_SECONDS}");
+    if let Some(fallback) = scenarios.iter().find(|s| s.backend == Backend::NoRoute) {
+        let _ = writeln!(text, "fallback_policy = \"{}\"", fallback.name);
+    }
+    for scenario in scenarios {
+        if let Some(policy) = scenario.policy_toml(ports) {
+            let _ = writeln!(text, "\n[policies.{}]\n{}", scenario.name, policy.trim());
+        }
+    }
+    for scenario in scenarios {
+        let upstream_port = match scenario.backend {
+            Backend::NoRoute => continue,
+            Backend::Unreachable => unreachable_port,
+            Backend::Upstream | Backend::UpstreamWithOwnCors { .. } | Backend::Slow => {
+                upstream_port
+            }
+        };
+        let _ = writeln!(text, "\n[[routes]]");
+        let _ = writeln!(text, "path = \"{}\"", scenario.route_path());
+        let _ = writeln!(text, "upstream = \"http://127.0.0.1:{upstream_port}\"");
+        if scenario.policy.is_some() {
+            let _ = writeln!(text, "policy = \"{}\"", scenario.name);
+        }
+        if let Some(methods) = scenario.route_methods {
+            let list: Vec<String> = methods.iter().map(|m| format!("\"{m}\"")).collect();
+            let _ = writeln!(text, "methods = [{}]", list.join(", "));
+        }
+    }
+    text
+}

@@ -1,0 +1,1012 @@
+//! The browser scenario table: what a page does, against which gateway
+//! policy and route, and what Chromium reports.
+//!
+//! Pure data, standard library only, so another test file can import it with
+//! `#[path = "browser/scenarios.rs"] mod scenarios;` and hold a different
+//! judge (for example `crossgate check`) to the same expected verdicts. See
+//! `/work/team/BROWSER_SCENARIOS.md` and `docs/testing.md`.
+//!
+//! Ports are only known at run time, so origins and policies carry two
+//! placeholders: `{page}` (the port of the page server's main listener) and
+//! `{page_alt}` (its second listener). [`Ports::fill`] substitutes them. The
+//! gateway is always reached as `http://localhost:<gateway port>`; the
+//! scenario's resource is [`Scenario::path`].
+
+/// The run-time ports a scenario's text refers to.
+#[derive(Debug, Clone, Copy)]
+pub struct Ports {
+    pub page: u16,
+    pub page_alt: u16,
+}
+
+impl Ports {
+    /// Replaces `{page}` and `{page_alt}` in `text`.
+    pub fn fill(&self, text: &str) -> String {
+        text.replace("{page_alt}", &self.page_alt.to_string())
+            .replace("{page}", &self.page.to_string())
+    }
+}
+
+/// One row of the matrix.
+#[derive(Debug, Clone, Copy)]
+pub struct Scenario {
+    /// Unique, snake_case; also the policy's name and the route's path segment.
+    pub name: &'static str,
+    /// The body of `[policies.<name>]` (TOML, with placeholders); `None`: the
+    /// route has no policy, so the gateway adds no CORS at all.
+    pub policy: Option<&'static str>,
+    /// What stands behind the route.
+    pub backend: Backend,
+    /// `methods` of the route (the resource's own method list), if any.
+    pub route_methods: Option<&'static [&'static str]>,
+    /// The page whose script makes the request.
+    pub page: Page,
+    pub request: Request,
+    pub expect: Expect,
+}
+
+impl Scenario {
+    /// The route prefix the gateway config gives this scenario.
+    pub fn route_path(&self) -> String {
+        format!("/s/{}/", self.name)
+    }
+
+    /// The path the script requests. [`Backend::NoRoute`] scenarios ask for a
+    /// path no route matches.
+    pub fn path(&self) -> String {
+        match self.backend {
+            Backend::NoRoute => format!("/no-such-route/{}?scenario={}", self.name, self.name),
+            _ => format!("/s/{}/resource?scenario={}", self.name, self.name),
+        }
+    }
+
+    /// The page's origin, e.g. `http://app.example.test:41234`.
+    pub fn origin(&self, ports: &Ports) -> String {
+        let port = match self.page.port {
+            PagePort::Main => ports.page,
+            PagePort::Alt => ports.page_alt,
+        };
+        format!("http://{}:{}", self.page.host, port)
+    }
+
+    /// The policy table's body with the ports filled in.
+    pub fn policy_toml(&self, ports: &Ports) -> Option<String> {
+        self.policy.map(|policy| ports.fill(policy))
+    }
+}
+
+/// What answers behind the scenario's route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The test's upstream: 200, JSON, with `x-visible` and `x-secret`
+    /// headers and no CORS headers of its own.
+    Upstream,
+    /// The test's upstream, which also sets its own CORS headers:
+    /// `Access-Control-Allow-Origin` as given (`"{origin}"` echoes the
+    /// request's `Origin`) and `Access-Control-Expose-Headers: x-secret`.
+    UpstreamWithOwnCors { allow_origin: &'static str },
+    /// A port nothing listens on: the gateway answers 502.
+    Unreachable,
+    /// The test's upstream, answering only after the gateway's response
+    /// timeout: the gateway answers 504.
+    Slow,
+    /// No route matches the requested path: the gateway answers 404.
+    NoRoute,
+}
+
+/// Where the page is loaded from. Every `*.test` host resolves to 127.0.0.1
+/// inside the suite's Chromium.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub host: &'static str,
+    pub port: PagePort,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PagePort {
+    Main,
+    Alt,
+}
+
+/// The script's request.
+#[derive(Debug, Clone, Copy)]
+pub struct Request {
+    pub api: Api,
+    /// Exactly as the script passes it (`"patch"` stays lower case: Fetch only
+    /// normalizes DELETE, GET, HEAD, OPTIONS, POST and PUT).
+    pub method: &'static str,
+    pub headers: &'static [(&'static str, &'static str)],
+    pub body: Option<&'static str>,
+    pub credentials: Credentials,
+    /// `Some(ms)`: the same request is made a second time after `ms`
+    /// milliseconds (to observe the preflight cache); the verdict is the second's.
+    pub repeat_after_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    Fetch,
+    Xhr,
+}
+
+/// Fetch's credentials mode (for XHR: `Include` is `withCredentials = true`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credentials {
+    Omit,
+    SameOrigin,
+    Include,
+}
+
+impl Credentials {
+    pub fn as_fetch(&self) -> &'static str {
+        match self {
+            Credentials::Omit => "omit",
+            Credentials::SameOrigin => "same-origin",
+            Credentials::Include => "include",
+        }
+    }
+}
+
+/// What Chromium reports, and what crossed the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expect {
+    pub verdict: Verdict,
+    /// Response header names the script must be able to read.
+    pub readable: &'static [&'static str],
+    /// Response header names present on the wire that the script must not see.
+    pub hidden: &'static [&'static str],
+    /// Preflights (OPTIONS) the browser sent, over all repetitions.
+    pub preflights: u32,
+    /// Requests that reached the upstream, over all repetitions, OPTIONS
+    /// included: on a route with a policy the gateway answers preflights
+    /// itself, so they never count here.
+    pub upstream_requests: u32,
+    /// `Some(true)`: the request that reached the upstream carried the
+    /// page's cookie; `Some(false)`: it carried none.
+    pub cookie_sent: Option<bool>,
+}
+
+/// The script's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The script got a response with this status.
+    Readable(u16),
+    /// The script got a network error (a CORS failure looks exactly like this).
+    NetworkError,
+}
+
+/// The cookie the suite sets on `localhost` before the credential scenarios.
+pub const COOKIE: &str = "crossgate_session=s3cret";
+
+// ---------------------------------------------------------------------------
+// Building blocks
+
+const PAGE: Page = Page {
+    host: "127.0.0.1",
+    port: PagePort::Main,
+};
+const PAGE_ALT_PORT: Page = Page {
+    host: "127.0.0.1",
+    port: PagePort::Alt,
+};
+/// Same site as the gateway (`localhost`), so its cookie travels with `credentials: 'include'`.
+const PAGE_LOCALHOST: Page = Page {
+    host: "localhost",
+    port: PagePort::Main,
+};
+const PAGE_APP: Page = Page {
+    host: "app.example.test",
+    port: PagePort::Main,
+};
+const PAGE_DEEP: Page = Page {
+    host: "a.b.example.test",
+    port: PagePort::Main,
+};
+const PAGE_APEX: Page = Page {
+    host: "example.test",
+    port: PagePort::Main,
+};
+const PAGE_LOOKALIKE: Page = Page {
+    host: "app.example.test.evil.test",
+    port: PagePort::Main,
+};
+const PAGE_EVIL: Page = Page {
+    host: "evil.test",
+    port: PagePort::Main,
+};
+
+/// The allow-list policy most scenarios vary.
+const WEB: &str = r#"
+origins = ["http://127.0.0.1:{page}"]
+methods = ["PUT", "DELETE", "PATCH"]
+request_headers = ["content-type", "x-custom"]
+expose_headers = ["x-visible"]
+"#;
+
+const GET: Request = Request {
+    api: Api::Fetch,
+    method: "GET",
+    headers: &[],
+    body: None,
+    credentials: Credentials::SameOrigin,
+    repeat_after_ms: None,
+};
+
+const fn method(method: &'static str) -> Request {
+    Request { method, ..GET }
+}
+
+const fn with_headers(
+    method: &'static str,
+    headers: &'static [(&'static str, &'static str)],
+) -> Request {
+    Request {
+        method,
+        headers,
+        ..GET
+    }
+}
+
+/// Readable, with `x-visible` exposed and `x-secret` not.
+const OK: Expect = Expect {
+    verdict: Verdict::Readable(200),
+    readable: &["content-type", "x-visible"],
+    hidden: &["x-secret"],
+    preflights: 0,
+    upstream_requests: 1,
+    cookie_sent: None,
+};
+
+const OK_PREFLIGHTED: Expect = Expect {
+    preflights: 1,
+    ..OK
+};
+
+/// A simple request the browser sent but whose response it hid.
+const HIDDEN: Expect = Expect {
+    verdict: Verdict::NetworkError,
+    readable: &[],
+    hidden: &[],
+    preflights: 0,
+    upstream_requests: 1,
+    cookie_sent: None,
+};
+
+/// A preflight refused: the actual request never left the browser.
+const REFUSED_PREFLIGHT: Expect = Expect {
+    preflights: 1,
+    upstream_requests: 0,
+    ..HIDDEN
+};
+
+const fn on(
+    name: &'static str,
+    policy: &'static str,
+    request: Request,
+    expect: Expect,
+) -> Scenario {
+    Scenario {
+        name,
+        policy: Some(policy),
+        backend: Backend::Upstream,
+        route_methods: None,
+        page: PAGE,
+        request,
+        expect,
+    }
+}
+
+const fn from(page: Page, scenario: Scenario) -> Scenario {
+    Scenario { page, ..scenario }
+}
+
+// ---------------------------------------------------------------------------
+// The matrix
+
+pub const SCENARIOS: &[Scenario] = &[
+    // Simple requests (primer 004, APIG "simple request"): no preflight.
+    on("simple_get", WEB, GET, OK),
+    on(
+        "simple_get_xhr",
+        WEB,
+        Request {
+            api: Api::Xhr,
+            ..GET
+        },
+        OK,
+    ),
+    on("simple_head", WEB, method("HEAD"), OK),
+    on(
+        "simple_post_form",
+        WEB,
+        Request {
+            body: Some("a=1"),
+            ..with_headers(
+                "POST",
+                &[(
+                    "content-type",
+                    "application/x-www-form-urlencoded; charset=utf-8",
+                )],
+            )
+        },
+        OK,
+    ),
+    on(
+        "simple_post_text_plain",
+        WEB,
+        Request {
+            body: Some("hello"),
+            ..with_headers("POST", &[("content-type", "text/plain")])
+        },
+        OK,
+    ),
+    on(
+        "simple_post_multipart_xhr",
+        WEB,
+        Request {
+            api: Api::Xhr,
+            body: Some("--b--"),
+            ..with_headers(
+                "POST",
+                &[("content-type", "multipart/form-data; boundary=b")],
+            )
+        },
+        OK,
+    ),
+    on(
+        "safelisted_accept_header",
+        WEB,
+        with_headers(
+            "GET",
+            &[("accept", "application/json"), ("accept-language", "en")],
+        ),
+        OK,
+    ),
+    // Non-safelisted content type: preflighted.
+    on(
+        "post_json_allowed",
+        WEB,
+        Request {
+            body: Some("{}"),
+            ..with_headers("POST", &[("content-type", "application/json")])
+        },
+        OK_PREFLIGHTED,
+    ),
+    on(
+        "post_json_not_allowed",
+        r#"origins = ["http://127.0.0.1:{page}"]"#,
+        Request {
+            body: Some("{}"),
+            ..with_headers("POST", &[("content-type", "application/json")])
+        },
+        REFUSED_PREFLIGHT,
+    ),
+    // Custom request headers.
+    on(
+        "custom_header_allowed",
+        WEB,
+        with_headers("GET", &[("x-custom", "1")]),
+        OK_PREFLIGHTED,
+    ),
+    on(
+        "custom_header_not_allowed",
+        WEB,
+        with_headers("GET", &[("x-other", "1")]),
+        REFUSED_PREFLIGHT,
+    ),
+    on(
+        "custom_header_case_insensitive",
+        WEB,
+        with_headers("GET", &[("X-CUSTOM", "1")]),
+        OK_PREFLIGHTED,
+    ),
+    on(
+        "custom_header_xhr_allowed",
+        WEB,
+        Request {
+            api: Api::Xhr,
+            ..with_headers("PUT", &[("x-custom", "1")])
+        },
+        OK_PREFLIGHTED,
+    ),
+    on(
+        "authorization_listed",
+        r#"
+origins = ["http://127.0.0.1:{page}"]
+request_headers = ["authorization"]
+expose_headers = ["x-visible"]
+"#,
+        with_headers("GET", &[("authorization", "Bearer t0ken")]),
+        OK_PREFLIGHTED,
+    ),
+    on(
+        "authorization_not_listed",
+        WEB,
+        with_headers("GET", &[("authorization", "Bearer t0ken")]),
+        REFUSED_PREFLIGHT,
+    ),
+    on(
+        // A literal `Access-Control-Allow-Headers: *` would not cover
+        // Authorization; the engine echoes the requested names instead.
+        "authorization_under_header_wildcard",
+        r#"
+origins = ["http://127.0.0.1:{page}"]
+request_headers = ["*"]
+expose_headers = ["x-visible"]
+"#,
+        with_headers(
+            "GET",
+            &[("authorization", "Bearer t0ken"), ("x-anything", "1")],
+        ),
+        OK_PREFLIGHTED,
+    ),
+    // Methods.
+    on("put_allowed", WEB, method("PUT"), OK_PREFLIGHTED),
+    on("delete_allowed", WEB, method("DELETE"), OK_PREFLIGHTED),
+    on("patch_allowed", WEB, method("PATCH"), OK_PREFLIGHTED),
+    on(
+        "put_not_allowed",
+        r#"
+origins = ["http://127.0.0.1:{page}"]
+methods = ["DELETE"]
+"#,
+        method("PUT"),
+        REFUSED_PREFLIGHT,
+    ),
+    on(
+        "delete_not_allowed",
+        r#"
+origins = ["http://127.0.0.1:{page}"]
+methods = ["PUT"]
+"#,
+        method("DELETE"),
+        REFUSED_PREFLIGHT,
+    ),
+    on(
+        "patch_not_allowed",
+        r#"
+origins = ["http://127.0.0.1:{page}"]
+methods = ["PUT"]
+"#,
+        method("PATCH"),
+        REFUSED_PREFLIGHT,
+    ),
+    on(
+        // Fetch upper-cases `put` before sending it.
+        "lowercase_put_normalized",
+        WEB,
+        method("put"),
+        OK_PREFLIGHTED,
+    ),
+    on(
+        // Fetch does not upper-case `patch`: the browser asks for `patch`,
+        // which `PATCH` in the policy does not allow.
+        "lowercase_patch_vs_uppercase_policy",
+        WEB,
+        method("patch"),
+        REFUSED_PREFLIGHT,
+    ),
+    on(
+        "lowercase_patch_allowed",
+        r#"
+origins = ["http://127.0.0.1:{page}"]
+methods = ["patch"]
+expose_headers = ["x-visible"]
+"#,
+        method("patch"),
+        OK_PREFLIGHTED,
+    ),
+    on(
+        "uppercase_patch_vs_lowercase_policy",
+        r#"
+origins = ["http://127.0.0.1:{page}"]
+methods = ["patch"]
+"#,
+        method("PATCH"),
+        REFUSED_PREFLIGHT,
+    ),
+    on(
+        "methods_wildcard",
+        r#"
+origins = ["http://127.0.0.1:{page}"]
+methods = ["*"]
+expose_headers = ["x-visible"]
+"#,
+        method("PURGE"),
+        OK_PREFLIGHTED,
+    ),
+    on(
+        "preflight_status_200",
+        r#"
+origins = ["http://127.0.0.1:{page}"]
+methods = ["PUT"]
+expose_headers = ["x-visible"]
+preflight_status = 200
+"#,
+        method("PUT"),
+        OK_PREFLIGHTED,
+    ),
+    // Credentials: the page on localhost is same-site with the gateway, so
+    // its cookie is sent; whether the script may read the answer is CORS's call.
+    from(
+        PAGE_LOCALHOST,
+        on(
+            "credentials_allowed",
+            r#"
+origins = ["http://localhost:{page}"]
+credentials = true
+expose_headers = ["x-visible"]
+"#,
+            Request {
+                credentials: Credentials::Include,
+                ..GET
+            },
+            Expect {
+                cookie_sent: Some(true),
+                ..OK
+            },
+        ),
+    ),
+    from(
+        PAGE_LOCALHOST,
+        on(
+            "credentials_not_allowed",
+            r#"
+origins = ["http://localhost:{page}"]
+expose_headers = ["x-visible"]
+"#,
+            Request {
+                credentials: Credentials::Include,
+                ..GET
+            },
+            Expect {
+                cookie_sent: Some(true),
+                ..HIDDEN
+            },
+        ),
+    ),
+    from(
+        PAGE_LOCALHOST,
+        on(
+            "credentials_allowed_preflighted",
+            r#"
+origins = ["http://localhost:{page}"]
+credentials = true
+methods = ["*"]
+request_headers = ["*"]
+expose_headers = ["x-visible"]
+"#,
+            Request {
+                credentials: Credentials::Include,
+                ..with_headers("DELETE", &[("authorization", "Bearer t0ken")])
+            },
+            Expect {
+                cookie_sent: Some(true),
+                ..OK_PREFLIGHTED
+            },
+        ),
+    ),
+    from(
+        PAGE_LOCALHOST,
+        on(
+            "credentials_omitted_no_cookie",
+            r#"
+origins = ["http://localhost:{page}"]
+expose_headers = ["x-visible"]
+"#,
+            Request {
+                credentials: Credentials::Omit,
+                ..GET
+            },
+            Expect {
+                cookie_sent: Some(false),
+                ..OK
+            },
+        ),
+    ),
+    // `*` origins.
+    on(
+        "any_origin",
+        r#"
+origins = ["*"]
+expose_headers = ["x-visible"]
+"#,
+        GET,
+        OK,
+    ),
+    from(
+        PAGE_EVIL,
+        on(
+            "any_origin_from_any_page_preflighted",
+            r#"
+origins = ["*"]
+methods = ["PUT"]
+request_headers = ["x-custom"]
+expose_headers = ["x-visible"]
+"#,
+            with_headers("PUT", &[("x-custom", "1")]),
+            OK_PREFLIGHTED,
+        ),
+    ),
+    from(
+        PAGE_LOCALHOST,
+        on(
+            // `Access-Control-Allow-Origin: *` never satisfies a credentialed request.
+            "any_origin_with_credentials_refused",
+            r#"
+origins = ["*"]
+expose_headers = ["x-visible"]
+"#,
+            Request {
+                credentials: Credentials::Include,
+                ..GET
+            },
+            Expect {
+                cookie_sent: Some(true),
+                ..HIDDEN
+            },
+        ),
+    ),
+    // Subdomain patterns.
+    from(
+        PAGE_APP,
+        on(
+            "subdomain_pattern_match",
+            r#"
+origins = ["http://*.example.test:{page}"]
+methods = ["PUT"]
+expose_headers = ["x-visible"]
+"#,
+            method("PUT"),
+            OK_PREFLIGHTED,
+        ),
+    ),
+    from(
+        PAGE_DEEP,
+        on(
+            "subdomain_pattern_deep_match",
+            r#"
+origins = ["http://*.example.test:{page}"]
+expose_headers = ["x-visible"]
+"#,
+            GET,
+            OK,
+        ),
+    ),
+    from(
+        PAGE_APEX,
+        on(
+            "subdomain_pattern_excludes_apex",
+            r#"origins = ["http://*.example.test:{page}"]"#,
+            GET,
+            HIDDEN,
+        ),
+    ),
+    from(
+        PAGE_LOOKALIKE,
+        on(
+            "subdomain_pattern_excludes_lookalike",
+            r#"origins = ["http://*.example.test:{page}"]"#,
+            method("PUT"),
+            REFUSED_PREFLIGHT,
+        ),
+    ),
+    from(
+        PAGE_APP,
+        on(
+            "origin_regex_match",
+            r#"
+origins = []
+origin_regex = ['http://(app|www)\.example\.test:{page}']
+expose_headers = ["x-visible"]
+"#,
+            GET,
+            OK,
+        ),
+    ),
+    from(
+        PAGE_LOOKALIKE,
+        on(
+            "origin_regex_is_anchored",
+            r#"
+origins = []
+origin_regex = ['http://(app|www)\.example\.test']
+"#,
+            GET,
+            HIDDEN,
+        ),
+    ),
+    // Port patterns.
+    from(
+        PAGE_ALT_PORT,
+        on(
+            "port_pattern_match",
+            r#"
+origins = ["http://127.0.0.1:*"]
+methods = ["DELETE"]
+expose_headers = ["x-visible"]
+"#,
+            method("DELETE"),
+            OK_PREFLIGHTED,
+        ),
+    ),
+    from(
+        PAGE_ALT_PORT,
+        on(
+            "port_mismatch",
+            r#"origins = ["http://127.0.0.1:{page}"]"#,
+            GET,
+            HIDDEN,
+        ),
+    ),
+    on(
+        "port_pattern_other_host",
+        r#"origins = ["http://localhost:*"]"#,
+        GET,
+        HIDDEN,
+    ),
+    // Exposed headers.
+    on(
+        "expose_listed_only",
+        WEB,
+        GET,
+        Expect {
+            readable: &["content-type", "x-visible"],
+            hidden: &["x-secret"],
+            ..OK
+        },
+    ),
+    on(
+        "expose_none",
+        r#"origins = ["http://127.0.0.1:{page}"]"#,
+        GET,
+        Expect {
+            readable: &["content-type"],
+            hidden: &["x-visible", "x-secret"],
+            ..OK
+        },
+    ),
+    on(
+        "expose_wildcard",
+        r#"
+origins = ["http://127.0.0.1:{page}"]
+expose_headers = ["*"]
+"#,
+        GET,
+        Expect {
+            readable: &["content-type", "x-visible", "x-secret"],
+            hidden: &[],
+            ..OK
+        },
+    ),
+    // Preflight cache: Chromium keeps an answer without Max-Age for 5 s, so
+    // waiting longer than that proves `max_age` is what kept it.
+    on(
+        "max_age_honoured",
+        r#"
+origins = ["http://127.0.0.1:{page}"]
+methods = ["PUT"]
+expose_headers = ["x-visible"]
+max_age = 600
+"#,
+        Request {
+            repeat_after_ms: Some(5_500),
+            ..method("PUT")
+        },
+        Expect {
+            preflights: 1,
+            upstream_requests: 2,
+            ..OK
+        },
+    ),
+    on(
+        "max_age_zero_not_cached",
+        r#"
+origins = ["http://127.0.0.1:{page}"]
+methods = ["PUT"]
+expose_headers = ["x-visible"]
+max_age = 0
+"#,
+        Request {
+            repeat_after_ms: Some(0),
+            ..method("PUT")
+        },
+        Expect {
+            preflights: 2,
+            upstream_requests: 2,
+            ..OK
+        },
+    ),
+    // upstream_headers.
+    Scenario {
+        backend: Backend::UpstreamWithOwnCors {
+            allow_origin: "http://elsewhere.test",
+        },
+        ..on(
+            // The upstream's foreign ACAO and ACEH are replaced by the policy's.
+            "upstream_headers_override",
+            WEB,
+            GET,
+            OK,
+        )
+    },
+    Scenario {
+        backend: Backend::UpstreamWithOwnCors {
+            allow_origin: "{origin}",
+        },
+        ..on(
+            // The upstream's own headers win: it exposes x-secret, not x-visible.
+            "upstream_headers_defer_upstream_wins",
+            r#"
+origins = ["http://127.0.0.1:{page}"]
+expose_headers = ["x-visible"]
+upstream_headers = "defer"
+"#,
+            GET,
+            Expect {
+                readable: &["content-type", "x-secret"],
+                hidden: &["x-visible"],
+                ..OK
+            },
+        )
+    },
+    Scenario {
+        backend: Backend::UpstreamWithOwnCors {
+            allow_origin: "http://elsewhere.test",
+        },
+        ..on(
+            "upstream_headers_defer_upstream_refuses",
+            r#"
+origins = ["http://127.0.0.1:{page}"]
+expose_headers = ["x-visible"]
+upstream_headers = "defer"
+"#,
+            GET,
+            HIDDEN,
+        )
+    },
+    on(
+        "upstream_headers_defer_upstream_silent",
+        r#"
+origins = ["http://127.0.0.1:{page}"]
+expose_headers = ["x-visible"]
+upstream_headers = "defer"
+"#,
+        GET,
+        OK,
+    ),
+    // Errors the gateway produces are readable by an allowed origin.
+    Scenario {
+        backend: Backend::Unreachable,
+        ..on(
+            "gateway_502_readable",
+            WEB,
+            GET,
+            Expect {
+                verdict: Verdict::Readable(502),
+                readable: &[],
+                hidden: &[],
+                upstream_requests: 0,
+                ..OK
+            },
+        )
+    },
+    Scenario {
+        backend: Backend::Slow,
+        ..on(
+            "gateway_504_readable",
+            WEB,
+            GET,
+            Expect {
+                verdict: Verdict::Readable(504),
+                readable: &[],
+                hidden: &[],
+                ..OK
+            },
+        )
+    },
+    Scenario {
+        backend: Backend::NoRoute,
+        ..on(
+            "gateway_404_readable",
+            WEB,
+            GET,
+            Expect {
+                verdict: Verdict::Readable(404),
+                readable: &[],
+                hidden: &[],
+                upstream_requests: 0,
+                ..OK
+            },
+        )
+    },
+    Scenario {
+        route_methods: Some(&["GET"]),
+        ..on(
+            "gateway_405_readable",
+            WEB,
+            Request {
+                body: Some("x"),
+                ..with_headers("POST", &[("content-type", "text/plain")])
+            },
+            Expect {
+                verdict: Verdict::Readable(405),
+                readable: &[],
+                hidden: &[],
+                upstream_requests: 0,
+                ..OK
+            },
+        )
+    },
+    // block_disallowed.
+    from(
+        PAGE_EVIL,
+        on(
+            "block_disallowed_refuses_before_upstream",
+            r#"
+origins = ["http://127.0.0.1:{page}"]
+block_disallowed = true
+"#,
+            GET,
+            Expect {
+                upstream_requests: 0,
+                ..HIDDEN
+            },
+        ),
+    ),
+    on(
+        "block_disallowed_lets_allowed_origin_through",
+        r#"
+origins = ["http://127.0.0.1:{page}"]
+block_disallowed = true
+expose_headers = ["x-visible"]
+"#,
+        GET,
+        OK,
+    ),
+    // Disallowed origins.
+    from(
+        PAGE_EVIL,
+        on("disallowed_origin_simple_get", WEB, GET, HIDDEN),
+    ),
+    from(
+        PAGE_EVIL,
+        on(
+            "disallowed_origin_preflight",
+            WEB,
+            method("PUT"),
+            REFUSED_PREFLIGHT,
+        ),
+    ),
+    from(
+        PAGE_EVIL,
+        on(
+            "disallowed_origin_xhr",
+            WEB,
+            Request {
+                api: Api::Xhr,
+                ..GET
+            },
+            HIDDEN,
+        ),
+    ),
+    // A route without a policy: the gateway adds nothing and the preflight
+    // goes to the upstream, which knows nothing of CORS.
+    Scenario {
+        policy: None,
+        ..on("no_policy_route", WEB, GET, HIDDEN)
+    },
+    Scenario {
+        policy: None,
+        ..on(
+            "no_policy_route_preflight_reaches_upstream",
+            WEB,
+            method("PUT"),
+            Expect {
+                preflights: 1,
+                upstream_requests: 1,
+                ..HIDDEN
+            },
+        )
+    },
+];
