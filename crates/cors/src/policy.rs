@@ -375,6 +375,11 @@ impl Policy {
                 if let Some(names) = &decision.allow_headers {
                     response.insert(ACCESS_CONTROL_ALLOW_HEADERS, names.clone());
                 }
+                // Browsers ignore it on a preflight, but systems such as Huawei
+                // APIG and RESTHeart send it there, and users compare.
+                if let Some(expose) = &self.expose_headers {
+                    response.insert(ACCESS_CONTROL_EXPOSE_HEADERS, expose.clone());
+                }
                 if let Some(age) = &self.max_age {
                     response.insert(ACCESS_CONTROL_MAX_AGE, age.clone());
                 }

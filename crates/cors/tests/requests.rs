@@ -98,7 +98,7 @@ fn allowed_preflight_gets_every_header() {
     assert_eq!(get(&r, "access-control-allow-methods"), Some("PUT, DELETE, patch"));
     assert_eq!(get(&r, "access-control-allow-headers"), Some("Content-Type, X-Requested-With"));
     assert_eq!(get(&r, "access-control-max-age"), Some("600"));
-    assert_eq!(get(&r, "access-control-expose-headers"), None);
+    assert_eq!(get(&r, "access-control-expose-headers"), Some("X-Request-Id"));
     assert_eq!(get(&r, "access-control-allow-private-network"), None);
     assert_eq!(
         get(&r, "vary"),
