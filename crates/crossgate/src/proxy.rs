@@ -11,7 +11,7 @@ use http::{HeaderMap, Request, Response, Uri, Version};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 
-use crate::body::{BodyTooLarge, LimitedBody};
+use crate::body::{BodyTooLarge, LimitedBody, RequestBodyError};
 use crate::client::Connector;
 use crate::config::Report;
 
@@ -200,7 +200,9 @@ fn classify(error: &hyper_util::client::legacy::Error) -> UpstreamError {
     let mut source: Option<&(dyn StdError + 'static)> = Some(error);
     let mut detail = error.to_string();
     while let Some(current) = source {
-        if let Some(too_large) = current.downcast_ref::<BodyTooLarge>() {
+        if let Some(RequestBodyError::TooLarge(too_large)) =
+            current.downcast_ref::<RequestBodyError>()
+        {
             return UpstreamError::BodyTooLarge(*too_large);
         }
         if let Some(io) = current.downcast_ref::<std::io::Error>() {

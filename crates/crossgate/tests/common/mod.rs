@@ -143,6 +143,7 @@ pub struct Seen {
 /// - a path containing `/slow/`: answers after 3 s;
 /// - containing `/cors/`: sets its own CORS headers (`Access-Control-Allow-Origin: https://upstream.example`);
 /// - ending in `/echo-body`: streams the request body back, recording each chunk in `chunks` as it arrives;
+/// - ending in `/slurp`: reads the whole request body, then answers `received N bytes`;
 /// - ending in `/drip`: sends `first`, waits for `release`, then sends `second`;
 /// - anything else: 200 `upstream:<path>` with hop-by-hop headers and `Vary: Accept-Encoding`.
 pub struct TestUpstream {
@@ -261,6 +262,17 @@ async fn upstream_answer(
             }
         });
         return Ok(Response::new(channel.boxed()));
+    }
+    if path.ends_with("/slurp") {
+        let received = request
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes().len())
+            .unwrap_or(0);
+        return Ok(Response::new(
+            Full::new(Bytes::from(format!("received {received} bytes"))).boxed(),
+        ));
     }
     if path.ends_with("/drip") {
         let (mut tx, channel) = Channel::<Bytes, Infallible>::new(1);
