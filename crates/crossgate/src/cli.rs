@@ -34,6 +34,10 @@ pub enum Command {
     Serve(ServeArgs),
     /// Check a configuration file and print every problem.
     Validate(ValidateArgs),
+    /// Say exactly what a browser does with one cross-origin fetch() to any URL:
+    /// each request sent, each answer, ALLOWED or BLOCKED and the fix
+    /// (exit 0 allowed, 1 blocked, 2 could not run).
+    Check(crate::check::CheckArgs),
 }
 
 /// `crossgate serve`.
@@ -62,6 +66,7 @@ impl Cli {
         match self.command {
             Command::Serve(args) => crate::serve::run(args),
             Command::Validate(args) => crate::validate::run(&args),
+            Command::Check(args) => crate::check::run(&args),
         }
     }
 }

@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod auth;
 pub mod body;
+pub mod check;
 pub mod cli;
 pub mod client;
 pub mod config;

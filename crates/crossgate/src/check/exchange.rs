@@ -1,0 +1,204 @@
+//! One HTTP request and its answer, as `check` and `audit` send them: no
+//! redirect is followed, no cookie is kept, and the body is not read.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode, Uri};
+use http_body_util::Empty;
+use hyper_util::client::legacy::Client;
+use serde::Serialize;
+
+use crate::client::{self, ClientOptions, Connector};
+
+/// The client `check` and `audit` send with: the gateway's hyper client over
+/// rustls, never following redirects (hyper does not).
+#[derive(Clone)]
+pub struct Prober {
+    client: Client<Connector, Empty<Bytes>>,
+    timeout: Duration,
+}
+
+/// A request could not be sent or answered.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProbeError {
+    /// TLS could not be set up (bad CA file, say).
+    #[error("cannot set up TLS: {0}")]
+    Tls(String),
+    /// The request could not be built from the given URL and headers.
+    #[error("cannot build the request to {url}: {reason}")]
+    Request {
+        /// The URL.
+        url: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// Connecting or talking to the server failed.
+    #[error("{method} {url} failed: {reason}")]
+    Transport {
+        /// The method sent.
+        method: String,
+        /// The URL.
+        url: String,
+        /// What the client reported.
+        reason: String,
+    },
+    /// No answer within the timeout.
+    #[error("{method} {url} got no answer within {seconds} s")]
+    Timeout {
+        /// The method sent.
+        method: String,
+        /// The URL.
+        url: String,
+        /// The timeout.
+        seconds: u64,
+    },
+}
+
+impl Prober {
+    /// A prober trusting the webpki roots, plus the PEM certificates in
+    /// `ca_file` when given (for servers with a private CA).
+    pub fn new(timeout: Duration, ca_file: Option<&Path>) -> Result<Self, ProbeError> {
+        let options = ClientOptions {
+            connect_timeout: timeout,
+            pool_idle_timeout: Duration::from_secs(5),
+            pool_max_idle_per_host: 4,
+        };
+        let client = match ca_file {
+            None => client::build(&options).map_err(|e| ProbeError::Tls(e.to_string()))?,
+            Some(path) => client::build_with_tls(&options, tls_with_ca(path)?),
+        };
+        Ok(Self { client, timeout })
+    }
+
+    /// Sends `method` to `url` with exactly `headers` (hyper adds `Host`).
+    pub async fn send(
+        &self,
+        method: &Method,
+        url: &Uri,
+        headers: &HeaderMap,
+    ) -> Result<Exchange, ProbeError> {
+        let mut builder = Request::builder().method(method.clone()).uri(url.clone());
+        if let Some(target) = builder.headers_mut() {
+            target.extend(headers.clone());
+        }
+        let request = builder
+            .body(Empty::new())
+            .map_err(|e| ProbeError::Request {
+                url: url.to_string(),
+                reason: e.to_string(),
+            })?;
+        let answer = tokio::time::timeout(self.timeout, self.client.request(request)).await;
+        let response = match answer {
+            Err(_) => {
+                return Err(ProbeError::Timeout {
+                    method: method.to_string(),
+                    url: url.to_string(),
+                    seconds: self.timeout.as_secs(),
+                })
+            }
+            Ok(Err(e)) => {
+                return Err(ProbeError::Transport {
+                    method: method.to_string(),
+                    url: url.to_string(),
+                    reason: error_chain(&e),
+                })
+            }
+            Ok(Ok(response)) => response,
+        };
+        let (parts, _body) = response.into_parts();
+        Ok(Exchange {
+            method: method.clone(),
+            url: url.clone(),
+            request_headers: headers.clone(),
+            status: parts.status,
+            response_headers: parts.headers,
+        })
+    }
+}
+
+/// Trusts only the certificates of `path`, as `curl --cacert` does.
+fn tls_with_ca(path: &Path) -> Result<rustls::ClientConfig, ProbeError> {
+    let fail = |e: &dyn std::fmt::Display| ProbeError::Tls(format!("{}: {e}", path.display()));
+    let pem = std::fs::read(path).map_err(|e| fail(&e))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+        roots
+            .add(cert.map_err(|e| fail(&e))?)
+            .map_err(|e| fail(&e))?;
+    }
+    if roots.is_empty() {
+        return Err(fail(&"no PEM certificate found"));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ProbeError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+/// The error and its causes on one line ("connection refused" is usually a cause).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// A request that was sent and the head of its answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct Exchange {
+    /// The method sent.
+    #[serde(serialize_with = "as_str")]
+    pub method: Method,
+    /// The URL requested.
+    #[serde(serialize_with = "as_str")]
+    pub url: Uri,
+    /// The headers sent (besides `Host`).
+    #[serde(serialize_with = "header_list")]
+    pub request_headers: HeaderMap,
+    /// The status received.
+    #[serde(serialize_with = "status_code")]
+    pub status: StatusCode,
+    /// The headers received, in order.
+    #[serde(serialize_with = "header_list")]
+    pub response_headers: HeaderMap,
+}
+
+fn as_str<S: serde::Serializer, T: std::fmt::Display>(
+    value: &T,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
+}
+
+fn status_code<S: serde::Serializer>(
+    status: &StatusCode,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_u16(status.as_u16())
+}
+
+/// Headers as `[["name", "value"], ...]`, keeping repeats and order.
+fn header_list<S: serde::Serializer>(
+    headers: &HeaderMap,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(
+        headers
+            .iter()
+            .map(|(name, value)| [name.as_str().to_owned(), show_value(value)]),
+    )
+}
+
+/// A header value as text; bytes that are not UTF-8 are replaced.
+pub fn show_value(value: &http::HeaderValue) -> String {
+    String::from_utf8_lossy(value.as_bytes()).into_owned()
+}
