@@ -122,6 +122,31 @@ async fn chromium_reports_every_scenario_as_expected() {
         }
     }
 
+    // The gateway's own count of the preflights it answered must agree
+    // with what the browser sent.
+    let preflights_at_gateway =
+        gateway::preflights_by_route(&servers::get_text(gateway.admin, "/metrics").await);
+    for scenario in SCENARIOS
+        .iter()
+        .filter(|s| s.policy.is_some() && s.backend != Backend::NoRoute)
+    {
+        let sent = tap_log
+            .for_path(&scenario.path())
+            .iter()
+            .filter(|s| s.method == "OPTIONS")
+            .count() as u32;
+        let answered = preflights_at_gateway
+            .get(&scenario.route_path())
+            .copied()
+            .unwrap_or(0);
+        if sent != answered {
+            failures.push(format!(
+                "{}: the browser sent {sent} preflights, the gateway's /metrics counts {answered}",
+                scenario.name
+            ));
+        }
+    }
+
     // The same table must notice when the gateway stops decorating: with
     // every Access-Control-* header removed on the way to the browser, no
     // response may stay readable.

@@ -1,13 +1,14 @@
 //! The real gateway, from the built binary, with a configuration generated
 //! from the scenario table: one policy and one route per scenario.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::scenarios::{Backend, Ports, Scenario};
+use super::scenarios::{Access, Backend, Ports, Scenario, TOKENS};
 use super::servers::free_port;
 
 /// The gateway's response timeout in the generated configuration; the
@@ -19,14 +20,23 @@ pub const SLOW_UPSTREAM: Duration = Duration::from_secs(3);
 pub struct Gateway {
     process: Child,
     pub address: SocketAddr,
+    /// The admin listener, whose `/metrics` counts preflights per route.
+    pub admin: SocketAddr,
     dir: PathBuf,
 }
 
 impl Gateway {
     pub fn start(scenarios: &[Scenario], ports: &Ports, upstream_port: u16) -> Gateway {
         let port = free_port();
+        let admin_port = free_port();
         let unreachable_port = free_port();
-        let config = config(scenarios, ports, port, upstream_port, unreachable_port);
+        let listen = Listen {
+            port,
+            admin_port,
+            upstream_port,
+            unreachable_port,
+        };
+        let config = config(scenarios, ports, &listen);
         let dir = std::env::temp_dir().join(format!(
             "crossgate-browser-gateway-{}-{port}",
             std::process::id()
@@ -53,6 +63,7 @@ impl Gateway {
         let mut gateway = Gateway {
             process,
             address: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            admin: SocketAddr::from((Ipv4Addr::LOCALHOST, admin_port)),
             dir,
         };
         gateway.wait_until_listening(&config);
@@ -97,16 +108,20 @@ impl Drop for Gateway {
 /// The configuration file: `[policies.<scenario>]` and a route
 /// `/s/<scenario>/` for each scenario; the 404 scenario's policy is the
 /// fallback for paths no route matches.
-pub fn config(
-    scenarios: &[Scenario],
-    ports: &Ports,
-    listen_port: u16,
-    upstream_port: u16,
-    unreachable_port: u16,
-) -> String {
+/// The ports of a generated configuration.
+pub struct Listen {
+    pub port: u16,
+    pub admin_port: u16,
+    pub upstream_port: u16,
+    /// Nothing listens here: the 502 route's upstream.
+    pub unreachable_port: u16,
+}
+
+pub fn config(scenarios: &[Scenario], ports: &Ports, listen: &Listen) -> String {
     let mut text = String::new();
     let _ = writeln!(text, "[server]");
-    let _ = writeln!(text, "listen = \"127.0.0.1:{listen_port}\"");
+    let _ = writeln!(text, "listen = \"127.0.0.1:{}\"", listen.port);
+    let _ = writeln!(text, "admin = \"127.0.0.1:{}\"", listen.admin_port);
     let _ = writeln!(text, "response_timeout = {RESPONSE_TIMEOUT_SECONDS}");
     if let Some(fallback) = scenarios.iter().find(|s| s.backend == Backend::NoRoute) {
         let _ = writeln!(text, "fallback_policy = \"{}\"", fallback.name);
@@ -119,9 +134,9 @@ pub fn config(
     for scenario in scenarios {
         let upstream_port = match scenario.backend {
             Backend::NoRoute => continue,
-            Backend::Unreachable => unreachable_port,
+            Backend::Unreachable => listen.unreachable_port,
             Backend::Upstream | Backend::UpstreamWithOwnCors { .. } | Backend::Slow => {
-                upstream_port
+                listen.upstream_port
             }
         };
         let _ = writeln!(text, "\n[[routes]]");
@@ -130,10 +145,49 @@ pub fn config(
         if scenario.policy.is_some() {
             let _ = writeln!(text, "policy = \"{}\"", scenario.name);
         }
+        if scenario.access == Access::Private {
+            let _ = writeln!(text, "access = \"private\"");
+        }
         if let Some(methods) = scenario.route_methods {
             let list: Vec<String> = methods.iter().map(|m| format!("\"{m}\"")).collect();
             let _ = writeln!(text, "methods = [{}]", list.join(", "));
         }
     }
+    if scenarios.iter().any(|s| s.access == Access::Private) {
+        let _ = writeln!(text, "\n[auth]");
+        for (token, privileges) in TOKENS {
+            let list: Vec<String> = privileges.iter().map(|p| format!("\"{p}\"")).collect();
+            let _ = writeln!(
+                text,
+                "[[auth.tokens]]\ntoken = \"{token}\"\nprivileges = [{}]",
+                list.join(", ")
+            );
+        }
+    }
     text
+}
+
+/// Preflights the gateway says it answered (allowed or denied), by route,
+/// from its Prometheus text.
+pub fn preflights_by_route(metrics: &str) -> BTreeMap<String, u32> {
+    let mut counts = BTreeMap::new();
+    for line in metrics.lines() {
+        let Some(rest) = line
+            .strip_prefix("crossgate_preflights_allowed_total{")
+            .or_else(|| line.strip_prefix("crossgate_preflights_denied_total{"))
+        else {
+            continue;
+        };
+        let Some((labels, value)) = rest.split_once("} ") else {
+            continue;
+        };
+        let route = labels
+            .split(',')
+            .find_map(|label| label.strip_prefix("route=\""))
+            .map(|route| route.trim_end_matches('"').to_owned());
+        if let (Some(route), Ok(value)) = (route, value.trim().parse::<u32>()) {
+            *counts.entry(route).or_insert(0) += value;
+        }
+    }
+    counts
 }

@@ -39,6 +39,8 @@ pub struct Scenario {
     pub backend: Backend,
     /// `methods` of the route (the resource's own method list), if any.
     pub route_methods: Option<&'static [&'static str]>,
+    /// `access` of the route: private routes need one of [`TOKENS`].
+    pub access: Access,
     /// The page whose script makes the request.
     pub page: Page,
     pub request: Request,
@@ -74,6 +76,18 @@ impl Scenario {
         self.policy.map(|policy| ports.fill(policy))
     }
 }
+
+/// A route's `access` key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Public,
+    Private,
+}
+
+/// The bearer tokens of the gateway's `[auth]` section, with their privileges.
+pub const TOKENS: &[(&str, &[&str])] = &[(READER_TOKEN, &["read"]), (WRITER_TOKEN, &["write"])];
+pub const READER_TOKEN: &str = "browser-suite-reader-token";
+pub const WRITER_TOKEN: &str = "browser-suite-writer-token";
 
 /// What answers behind the scenario's route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,6 +237,13 @@ request_headers = ["content-type", "x-custom"]
 expose_headers = ["x-visible"]
 "#;
 
+/// Personium's policy: any request header (echoed), for a private route.
+const PERSONIUM: &str = r#"
+origins = ["http://127.0.0.1:{page}"]
+request_headers = ["*"]
+expose_headers = ["x-visible"]
+"#;
+
 const GET: Request = Request {
     api: Api::Fetch,
     method: "GET",
@@ -262,6 +283,21 @@ const OK_PREFLIGHTED: Expect = Expect {
     ..OK
 };
 
+/// An error the gateway answers itself, readable by the script.
+const fn gateway_error(status: u16) -> Expect {
+    Expect {
+        verdict: Verdict::Readable(status),
+        readable: &[],
+        hidden: &[],
+        preflights: 0,
+        upstream_requests: 0,
+        cookie_sent: None,
+    }
+}
+
+const ERROR_401: Expect = gateway_error(401);
+const ERROR_403: Expect = gateway_error(403);
+
 /// A simple request the browser sent but whose response it hid.
 const HIDDEN: Expect = Expect {
     verdict: Verdict::NetworkError,
@@ -290,6 +326,7 @@ const fn on(
         policy: Some(policy),
         backend: Backend::Upstream,
         route_methods: None,
+        access: Access::Public,
         page: PAGE,
         request,
         expect,
@@ -361,6 +398,24 @@ pub const SCENARIOS: &[Scenario] = &[
             &[("accept", "application/json"), ("accept-language", "en")],
         ),
         OK,
+    ),
+    on(
+        // Fetch upper-cases `post`, so it stays a simple method.
+        "lowercase_post_is_simple",
+        WEB,
+        Request {
+            body: Some("hello"),
+            ..with_headers("post", &[("content-type", "text/plain")])
+        },
+        OK,
+    ),
+    on(
+        // The primer and APIG list Last-Event-ID as a simple header; the
+        // Fetch standard no longer does, and Chromium preflights it.
+        "last_event_id_is_preflighted",
+        WEB,
+        with_headers("GET", &[("last-event-id", "7")]),
+        REFUSED_PREFLIGHT,
     ),
     // Non-safelisted content type: preflighted.
     on(
@@ -878,18 +933,7 @@ upstream_headers = "defer"
     // Errors the gateway produces are readable by an allowed origin.
     Scenario {
         backend: Backend::Unreachable,
-        ..on(
-            "gateway_502_readable",
-            WEB,
-            GET,
-            Expect {
-                verdict: Verdict::Readable(502),
-                readable: &[],
-                hidden: &[],
-                upstream_requests: 0,
-                ..OK
-            },
-        )
+        ..on("gateway_502_readable", WEB, GET, gateway_error(502))
     },
     Scenario {
         backend: Backend::Slow,
@@ -897,28 +941,16 @@ upstream_headers = "defer"
             "gateway_504_readable",
             WEB,
             GET,
+            // The request reached the slow upstream before the gateway gave up.
             Expect {
-                verdict: Verdict::Readable(504),
-                readable: &[],
-                hidden: &[],
-                ..OK
+                upstream_requests: 1,
+                ..gateway_error(504)
             },
         )
     },
     Scenario {
         backend: Backend::NoRoute,
-        ..on(
-            "gateway_404_readable",
-            WEB,
-            GET,
-            Expect {
-                verdict: Verdict::Readable(404),
-                readable: &[],
-                hidden: &[],
-                upstream_requests: 0,
-                ..OK
-            },
-        )
+        ..on("gateway_404_readable", WEB, GET, gateway_error(404))
     },
     Scenario {
         route_methods: Some(&["GET"]),
@@ -929,12 +961,40 @@ upstream_headers = "defer"
                 body: Some("x"),
                 ..with_headers("POST", &[("content-type", "text/plain")])
             },
+            gateway_error(405),
+        )
+    },
+    // Private routes (Personium): auth answers carry CORS headers, so the
+    // script can read 401 and 403; a browser's preflight never carries
+    // Authorization, and passes.
+    Scenario {
+        access: Access::Private,
+        ..on("private_route_401_readable", PERSONIUM, GET, ERROR_401)
+    },
+    Scenario {
+        access: Access::Private,
+        ..on(
+            "private_route_token_accepted",
+            PERSONIUM,
+            with_headers(
+                "GET",
+                &[("authorization", "Bearer browser-suite-reader-token")],
+            ),
+            OK_PREFLIGHTED,
+        )
+    },
+    Scenario {
+        access: Access::Private,
+        ..on(
+            "private_route_403_readable",
+            PERSONIUM,
+            with_headers(
+                "GET",
+                &[("authorization", "Bearer browser-suite-writer-token")],
+            ),
             Expect {
-                verdict: Verdict::Readable(405),
-                readable: &[],
-                hidden: &[],
-                upstream_requests: 0,
-                ..OK
+                preflights: 1,
+                ..ERROR_403
             },
         )
     },

@@ -221,6 +221,25 @@ pub fn tap(listener: TcpListener, log: Log, gateway: SocketAddr, strip: StripCor
     });
 }
 
+/// The body of `GET http://{address}{path}`, for the gateway's admin listener.
+pub async fn get_text(address: SocketAddr, path: &str) -> String {
+    let client: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let uri: http::Uri = format!("http://{address}{path}")
+        .parse()
+        .unwrap_or_else(|e| panic!("bad admin path {path:?}: {e}"));
+    let response = client
+        .get(uri)
+        .await
+        .unwrap_or_else(|e| panic!("GET {path} on {address} failed: {e}"));
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .unwrap_or_else(|e| panic!("GET {path} on {address}: body broke off: {e}"));
+    String::from_utf8_lossy(&body.to_bytes()).into_owned()
+}
+
 /// A tap failure must never look like a CORS answer: 599 without CORS
 /// headers reaches the script as a network error and shows in the report.
 fn tap_failure(why: String) -> Response<Full<Bytes>> {
