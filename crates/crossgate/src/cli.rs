@@ -38,6 +38,10 @@ pub enum Command {
     /// each request sent, each answer, ALLOWED or BLOCKED and the fix
     /// (exit 0 allowed, 1 blocked, 2 could not run).
     Check(crate::check::CheckArgs),
+    /// Probe any URL for CORS holes (reflected origins, `null`, prefix/suffix
+    /// matches, unescaped dots, wildcard with credentials, missing Vary, ...);
+    /// exit 1 when a finding reaches --fail-on (default high), 2 if it could not run.
+    Audit(crate::audit::AuditArgs),
 }
 
 /// `crossgate serve`.
@@ -67,6 +71,7 @@ impl Cli {
             Command::Serve(args) => crate::serve::run(args),
             Command::Validate(args) => crate::validate::run(&args),
             Command::Check(args) => crate::check::run(&args),
+            Command::Audit(args) => crate::audit::run(&args),
         }
     }
 }

@@ -1,0 +1,773 @@
+//! `crossgate audit`: probe any endpoint for the classic CORS holes.
+//!
+//! Probe origins are derived from the target and the trusted origins (the
+//! way CORScanner and Corsy do), each sent as a plain `GET` with `Origin`;
+//! an origin counts as accepted when `Access-Control-Allow-Origin` echoes it
+//! byte for byte, which is what a browser requires. Two preflights with a
+//! trusted origin test whether any method or header is allowed. Every finding
+//! carries the probe, the response headers that prove it, and a fix.
+
+mod render;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use crossgate_cors::browser;
+use http::{HeaderMap, HeaderValue, Method, Uri};
+use serde::Serialize;
+
+use crate::check::{could_not_run, parse_target, show_value, Exchange, ProbeError, Prober};
+
+/// The attacker-controlled domain every probe origin is built on.
+const ATTACKER: &str = "crossgate-audit.example";
+
+/// Characters that sloppy origin checks let through after the host
+/// (`https://trusted.com_.attacker.example`); some browsers send such hosts.
+const SPECIAL_CHARACTERS: [&str; 20] = [
+    "_", "-", "{", "}", "^", "`", "!", "~", ";", "|", "&", "'", "(", ")", "*", ",", "$", "=",
+    "%60", "+",
+];
+
+/// Shared hosting where anyone can publish a page, hence run script.
+const THIRD_PARTY_ORIGINS: [&str; 14] = [
+    "https://crossgate-audit.github.io",
+    "https://crossgate-audit.gitlab.io",
+    "https://codepen.io",
+    "https://cdpn.io",
+    "https://jsfiddle.net",
+    "https://fiddle.jshell.net",
+    "https://jsbin.com",
+    "https://output.jsbin.com",
+    "https://stackblitz.com",
+    "https://crossgate-audit.glitch.me",
+    "https://crossgate-audit.netlify.app",
+    "https://crossgate-audit.vercel.app",
+    "https://crossgate-audit.herokuapp.com",
+    "https://crossgate-audit.pages.dev",
+];
+
+/// The method and header a sane preflight policy never allows.
+const PROBE_METHOD: &str = "CROSSGATE-PROBE";
+const PROBE_HEADER: &str = "x-crossgate-probe";
+
+/// `crossgate audit`.
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    /// The URL to probe (http:// or https://).
+    #[arg(value_name = "URL")]
+    pub url: String,
+    /// An origin the API is meant to trust (repeatable); probes are derived
+    /// from it. Default: the URL's own origin.
+    #[arg(long = "trusted-origin", value_name = "ORIGIN")]
+    pub trusted_origins: Vec<String>,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Exit 1 when a finding has this severity or higher.
+    #[arg(long, value_enum, default_value_t = Severity::High)]
+    pub fail_on: Severity,
+    /// Seconds to wait for each answer.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub timeout: u64,
+    /// Trust only the CA certificates in this PEM file (for private HTTPS servers).
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+}
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth knowing; no risk by itself.
+    Info,
+    /// Unintended, but gives an attacker nothing a public API would not.
+    Low,
+    /// Exploitable under extra conditions (a compromised subdomain, a network attacker, a shared cache).
+    Medium,
+    /// Another site can read credentialed responses.
+    High,
+    /// Every site can read credentialed responses.
+    Critical,
+}
+
+impl Severity {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Info => "info",
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+            Self::Critical => "critical",
+        }
+    }
+}
+
+/// The kinds of CORS holes the audit looks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingClass {
+    /// Any origin is echoed, without credentials.
+    AnyOriginReflected,
+    /// Any origin is echoed together with `Access-Control-Allow-Credentials: true`.
+    ReflectedWithCredentials,
+    /// `Origin: null` (sandboxed iframes, `file:`, some redirects) is trusted.
+    NullOriginTrusted,
+    /// `https://trusted.com.attacker.example` is trusted: only the start is compared.
+    PrefixMatch,
+    /// `https://attackertrusted.com` is trusted: only the end is compared.
+    SuffixMatch,
+    /// `https://trustedxcom` is trusted: a regex dot is unescaped.
+    UnescapedDot,
+    /// `https://trusted.com_.attacker.example` is trusted: characters after the host pass.
+    SpecialCharacters,
+    /// Any subdomain of a trusted host is trusted.
+    AnySubdomainTrusted,
+    /// The `http://` twin of an `https://` trusted origin is trusted.
+    InsecureOriginTrusted,
+    /// `Access-Control-Allow-Origin: *` together with `Access-Control-Allow-Credentials: true`.
+    WildcardWithCredentials,
+    /// A shared hosting origin (github.io, codepen.io, ...) is trusted.
+    ThirdPartyOriginTrusted,
+    /// `Access-Control-Allow-Origin` echoes the request's origin without `Vary: Origin`.
+    MissingVaryOrigin,
+    /// A credentialed preflight allows any method.
+    PreflightAllowsAnyMethod,
+    /// A credentialed preflight allows any header.
+    PreflightAllowsAnyHeader,
+    /// A trusted origin is not accepted (the trusted list or the server is wrong).
+    TrustedOriginRefused,
+}
+
+impl FindingClass {
+    /// The identifier used in output, e.g. `null_origin_trusted`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::AnyOriginReflected => "any_origin_reflected",
+            Self::ReflectedWithCredentials => "reflected_with_credentials",
+            Self::NullOriginTrusted => "null_origin_trusted",
+            Self::PrefixMatch => "prefix_match",
+            Self::SuffixMatch => "suffix_match",
+            Self::UnescapedDot => "unescaped_dot",
+            Self::SpecialCharacters => "special_characters",
+            Self::AnySubdomainTrusted => "any_subdomain_trusted",
+            Self::InsecureOriginTrusted => "insecure_origin_trusted",
+            Self::WildcardWithCredentials => "wildcard_with_credentials",
+            Self::ThirdPartyOriginTrusted => "third_party_origin_trusted",
+            Self::MissingVaryOrigin => "missing_vary_origin",
+            Self::PreflightAllowsAnyMethod => "preflight_allows_any_method",
+            Self::PreflightAllowsAnyHeader => "preflight_allows_any_header",
+            Self::TrustedOriginRefused => "trusted_origin_refused",
+        }
+    }
+
+    /// What the class means, in one sentence.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::AnyOriginReflected => "any origin is echoed in Access-Control-Allow-Origin",
+            Self::ReflectedWithCredentials => {
+                "any origin is echoed with Access-Control-Allow-Credentials: true: every website can read this API with the visitor's cookies"
+            }
+            Self::NullOriginTrusted => {
+                "`Origin: null` is trusted; any site can send it from a sandboxed iframe"
+            }
+            Self::PrefixMatch => "an origin that only starts with a trusted origin is trusted",
+            Self::SuffixMatch => "an origin that only ends with a trusted domain is trusted",
+            Self::UnescapedDot => "a dot of a trusted host matches any character (unescaped regex dot)",
+            Self::SpecialCharacters => "characters after a trusted host are let through",
+            Self::AnySubdomainTrusted => {
+                "any subdomain of a trusted host is trusted, so one subdomain takeover or XSS exposes the API"
+            }
+            Self::InsecureOriginTrusted => {
+                "the http:// twin of a trusted https:// origin is trusted; a network attacker can inject script into it"
+            }
+            Self::WildcardWithCredentials => {
+                "Access-Control-Allow-Origin: * with Access-Control-Allow-Credentials: true; browsers refuse it, and it shows credentialed access is meant for everyone"
+            }
+            Self::ThirdPartyOriginTrusted => {
+                "a shared hosting origin is trusted; anyone can publish script there"
+            }
+            Self::MissingVaryOrigin => {
+                "Access-Control-Allow-Origin depends on the request's Origin but the response has no `Vary: Origin`, so caches serve one origin's answer to another"
+            }
+            Self::PreflightAllowsAnyMethod => "a credentialed preflight allows any method it is asked for",
+            Self::PreflightAllowsAnyHeader => "a credentialed preflight allows any header it is asked for",
+            Self::TrustedOriginRefused => "a trusted origin is not accepted",
+        }
+    }
+
+    /// What to change.
+    pub fn fix(self) -> &'static str {
+        match self {
+            Self::AnyOriginReflected | Self::ReflectedWithCredentials => {
+                "echo the Origin only when it is on an allow-list of exact origins (crossgate: `origins = [\"https://app.example.com\"]`)"
+            }
+            Self::NullOriginTrusted => "never allow `null`; give each page a real origin",
+            Self::PrefixMatch => {
+                "compare the whole origin (scheme, host and port) exactly; anchor regexes with `^` and `$`"
+            }
+            Self::SuffixMatch => {
+                "match hosts exactly, or subdomains only on a dot boundary (`.trusted.com`), never a bare suffix"
+            }
+            Self::UnescapedDot => "escape dots in origin regexes (`\\.`), or list exact origins",
+            Self::SpecialCharacters => {
+                "parse the Origin and compare its host exactly instead of matching a pattern over the raw string"
+            }
+            Self::AnySubdomainTrusted => {
+                "list the subdomains that need access instead of trusting every one (and never with credentials)"
+            }
+            Self::InsecureOriginTrusted => "trust only https:// origins for an https:// API",
+            Self::WildcardWithCredentials => {
+                "either drop Access-Control-Allow-Credentials, or echo origins from an exact allow-list instead of `*`"
+            }
+            Self::ThirdPartyOriginTrusted => {
+                "trust only origins you control, never a shared hosting domain or its wildcard"
+            }
+            Self::MissingVaryOrigin => {
+                "add `Vary: Origin` to every response whose Access-Control-Allow-Origin depends on the request"
+            }
+            Self::PreflightAllowsAnyMethod => {
+                "list the methods the API uses in Access-Control-Allow-Methods instead of echoing Access-Control-Request-Method"
+            }
+            Self::PreflightAllowsAnyHeader => {
+                "list the headers the API reads in Access-Control-Allow-Headers instead of echoing Access-Control-Request-Headers"
+            }
+            Self::TrustedOriginRefused => {
+                "add the origin to the server's allow-list, or drop it from --trusted-origin"
+            }
+        }
+    }
+}
+
+/// The request that revealed a finding.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProbeSummary {
+    /// The method sent.
+    pub method: String,
+    /// The URL probed.
+    pub url: String,
+    /// The `Origin` sent.
+    pub origin: String,
+    /// The `Access-Control-Request-*` headers, for preflights.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub request_headers: Vec<[String; 2]>,
+}
+
+/// One CORS hole.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    /// What kind of hole.
+    pub class: FindingClass,
+    /// How bad.
+    pub severity: Severity,
+    /// What it means.
+    pub description: String,
+    /// The request that proves it.
+    pub probe: ProbeSummary,
+    /// The status and the response headers that prove it.
+    pub status: u16,
+    /// The CORS and `Vary` response headers received.
+    pub proof: Vec<[String; 2]>,
+    /// Other probe origins that were accepted the same way.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub also_accepted: Vec<String>,
+    /// What to change.
+    pub fix: String,
+}
+
+/// The result of an audit.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditReport {
+    /// The URL probed.
+    pub url: String,
+    /// The origins probes were derived from.
+    pub trusted_origins: Vec<String>,
+    /// How many requests were sent.
+    pub probes_sent: usize,
+    /// The findings, most severe first.
+    pub findings: Vec<Finding>,
+    /// The `--fail-on` threshold.
+    pub fail_on: Severity,
+    /// Whether a finding reaches the threshold.
+    pub failed: bool,
+}
+
+impl AuditReport {
+    /// Findings of `class`.
+    pub fn of(&self, class: FindingClass) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(move |f| f.class == class)
+    }
+}
+
+/// Why an audit could not run (exit code 2).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AuditError {
+    /// The URL is not an absolute http(s) URL.
+    #[error("`{0}` is not an absolute http:// or https:// URL")]
+    Url(String),
+    /// A `--trusted-origin` is not an origin.
+    #[error(
+        "`{0}` is not an origin: write it as scheme://host[:port], no path, no trailing slash"
+    )]
+    Origin(String),
+    /// A probe could not be sent or answered.
+    #[error("{0}")]
+    Probe(#[from] ProbeError),
+}
+
+/// Runs `crossgate audit`; exit code 0 when no finding reaches `--fail-on`,
+/// 1 when one does, 2 when the audit could not run.
+pub fn run(args: &AuditArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return could_not_run(&format!("cannot start the async runtime: {e}"), args.json),
+    };
+    let result = runtime.block_on(async {
+        let prober = Prober::new(
+            Duration::from_secs(args.timeout.max(1)),
+            args.cacert.as_deref(),
+        )?;
+        audit_with(&prober, &args.url, &args.trusted_origins, args.fail_on).await
+    });
+    match result {
+        Ok(report) => {
+            if args.json {
+                match serde_json::to_string_pretty(&report) {
+                    Ok(json) => println!("{json}"),
+                    Err(e) => return could_not_run(&e, true),
+                }
+            } else {
+                print!("{}", render::human(&report));
+            }
+            if report.failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => could_not_run(&e, args.json),
+    }
+}
+
+/// A trusted origin taken apart.
+#[derive(Debug, Clone)]
+struct Trusted {
+    serialized: String,
+    scheme: String,
+    host: String,
+    /// `:port`, or empty for the default port.
+    port: String,
+}
+
+impl Trusted {
+    fn parse(origin: &str) -> Result<Self, AuditError> {
+        let bad = || AuditError::Origin(origin.to_owned());
+        let uri: Uri = origin.parse().map_err(|_| bad())?;
+        if browser::serialize_origin(&uri).as_deref() != Some(origin) {
+            return Err(bad());
+        }
+        let scheme = uri.scheme_str().ok_or_else(bad)?.to_owned();
+        let host = uri.host().ok_or_else(bad)?.to_owned();
+        let port = match origin.rsplit_once(':') {
+            Some((_, port))
+                if !port.starts_with("//") && port.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                format!(":{port}")
+            }
+            _ => String::new(),
+        };
+        Ok(Self {
+            serialized: origin.to_owned(),
+            scheme,
+            host,
+            port,
+        })
+    }
+
+    fn is_ip(&self) -> bool {
+        self.host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok()
+    }
+
+    fn with_host(&self, host: &str) -> String {
+        format!("{}://{host}{}", self.scheme, self.port)
+    }
+}
+
+/// One probe origin and the class it reveals when accepted.
+struct OriginProbe {
+    origin: String,
+    class: FindingClass,
+}
+
+fn origin_probes(trusted: &[Trusted]) -> Vec<OriginProbe> {
+    let mut probes = vec![
+        OriginProbe {
+            origin: format!("https://{ATTACKER}"),
+            class: FindingClass::AnyOriginReflected,
+        },
+        OriginProbe {
+            origin: "null".to_owned(),
+            class: FindingClass::NullOriginTrusted,
+        },
+    ];
+    for t in trusted {
+        let mut add = |origin: String, class| probes.push(OriginProbe { origin, class });
+        add(
+            t.with_host(&format!("{}.{ATTACKER}", t.host)),
+            FindingClass::PrefixMatch,
+        );
+        let registrable = browser::registrable_domain(&t.host);
+        add(
+            t.with_host(&format!("crossgateaudit{registrable}")),
+            FindingClass::SuffixMatch,
+        );
+        if !t.is_ip() {
+            for (i, _) in t.host.match_indices('.').take(3) {
+                let mut host = t.host.clone();
+                host.replace_range(i..=i, "x");
+                add(t.with_host(&host), FindingClass::UnescapedDot);
+            }
+            add(
+                t.with_host(&format!("crossgate-audit.{}", t.host)),
+                FindingClass::AnySubdomainTrusted,
+            );
+        }
+        for c in SPECIAL_CHARACTERS {
+            add(
+                t.with_host(&format!("{}{c}.{ATTACKER}", t.host)),
+                FindingClass::SpecialCharacters,
+            );
+        }
+        if t.scheme == "https" {
+            add(
+                format!("http://{}{}", t.host, t.port),
+                FindingClass::InsecureOriginTrusted,
+            );
+        }
+    }
+    for origin in THIRD_PARTY_ORIGINS {
+        probes.push(OriginProbe {
+            origin: origin.to_owned(),
+            class: FindingClass::ThirdPartyOriginTrusted,
+        });
+    }
+    // A probe equal to a trusted origin proves nothing.
+    probes.retain(|p| !trusted.iter().any(|t| t.serialized == p.origin));
+    probes
+}
+
+/// What a response says about CORS.
+struct CorsAnswer<'a> {
+    exchange: &'a Exchange,
+    origin: &'a str,
+}
+
+impl CorsAnswer<'_> {
+    fn allow_origin(&self) -> Option<&[u8]> {
+        self.exchange
+            .response_headers
+            .get(http::header::ACCESS_CONTROL_ALLOW_ORIGIN)
+            .map(HeaderValue::as_bytes)
+    }
+
+    fn accepted(&self) -> bool {
+        self.allow_origin() == Some(self.origin.as_bytes())
+    }
+
+    fn credentials(&self) -> bool {
+        self.exchange
+            .response_headers
+            .get(http::header::ACCESS_CONTROL_ALLOW_CREDENTIALS)
+            .is_some_and(|v| v.as_bytes() == b"true")
+    }
+
+    fn wildcard_with_credentials(&self) -> bool {
+        self.allow_origin() == Some(b"*") && self.credentials()
+    }
+
+    fn varies_on_origin(&self) -> bool {
+        self.exchange
+            .response_headers
+            .get_all(http::header::VARY)
+            .iter()
+            .any(|v| {
+                v.as_bytes()
+                    .split(|&b| b == b',')
+                    .map(|item| item.trim_ascii())
+                    .any(|item| item.eq_ignore_ascii_case(b"origin") || item == b"*")
+            })
+    }
+}
+
+fn summary(exchange: &Exchange, origin: &str) -> ProbeSummary {
+    ProbeSummary {
+        method: exchange.method.to_string(),
+        url: exchange.url.to_string(),
+        origin: origin.to_owned(),
+        request_headers: exchange
+            .request_headers
+            .iter()
+            .filter(|(name, _)| name.as_str().starts_with("access-control-request-"))
+            .map(|(name, value)| [name.to_string(), show_value(value)])
+            .collect(),
+    }
+}
+
+fn proof(exchange: &Exchange) -> Vec<[String; 2]> {
+    exchange
+        .response_headers
+        .iter()
+        .filter(|(name, _)| {
+            name.as_str().starts_with("access-control-") || name == &http::header::VARY
+        })
+        .map(|(name, value)| [name.to_string(), show_value(value)])
+        .collect()
+}
+
+fn finding(class: FindingClass, severity: Severity, exchange: &Exchange, origin: &str) -> Finding {
+    Finding {
+        class,
+        severity,
+        description: class.describe().to_owned(),
+        probe: summary(exchange, origin),
+        status: exchange.status.as_u16(),
+        proof: proof(exchange),
+        also_accepted: Vec::new(),
+        fix: class.fix().to_owned(),
+    }
+}
+
+/// How bad an accepted untrusted origin is: it matters when credentials come with it.
+fn acceptance_severity(class: FindingClass, credentials: bool) -> Severity {
+    match (class, credentials) {
+        (FindingClass::ReflectedWithCredentials, _) => Severity::Critical,
+        (FindingClass::AnySubdomainTrusted | FindingClass::InsecureOriginTrusted, true) => {
+            Severity::Medium
+        }
+        (_, true) => Severity::High,
+        (_, false) => Severity::Low,
+    }
+}
+
+/// Audits `url` with a fresh client (10-second timeout, webpki roots).
+pub async fn audit(
+    url: &str,
+    trusted_origins: &[String],
+    fail_on: Severity,
+) -> Result<AuditReport, AuditError> {
+    let prober = Prober::new(Duration::from_secs(10), None)?;
+    audit_with(&prober, url, trusted_origins, fail_on).await
+}
+
+/// Sends every probe to `url` and collects the findings.
+pub async fn audit_with(
+    prober: &Prober,
+    url: &str,
+    trusted_origins: &[String],
+    fail_on: Severity,
+) -> Result<AuditReport, AuditError> {
+    let target = parse_target(url).map_err(|_| AuditError::Url(url.to_owned()))?;
+    let own_origin =
+        browser::serialize_origin(&target).ok_or_else(|| AuditError::Url(url.to_owned()))?;
+    let trusted_names: Vec<String> = if trusted_origins.is_empty() {
+        vec![own_origin]
+    } else {
+        trusted_origins.to_vec()
+    };
+    let trusted = trusted_names
+        .iter()
+        .map(|o| Trusted::parse(o))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let mut findings: Vec<Finding> = Vec::new();
+    let mut sent = 0usize;
+    let mut vary_checked = false;
+
+    let mut note_vary = |findings: &mut Vec<Finding>, answer: &CorsAnswer<'_>| {
+        if !vary_checked && answer.accepted() && answer.origin != "*" && !answer.varies_on_origin()
+        {
+            vary_checked = true;
+            findings.push(finding(
+                FindingClass::MissingVaryOrigin,
+                Severity::Medium,
+                answer.exchange,
+                answer.origin,
+            ));
+        }
+    };
+    let mut wildcard_seen = false;
+    let mut note_wildcard = |findings: &mut Vec<Finding>, answer: &CorsAnswer<'_>| {
+        if !wildcard_seen && answer.wildcard_with_credentials() {
+            wildcard_seen = true;
+            findings.push(finding(
+                FindingClass::WildcardWithCredentials,
+                Severity::Medium,
+                answer.exchange,
+                answer.origin,
+            ));
+        }
+    };
+
+    for t in &trusted {
+        let exchange = prober
+            .send(&Method::GET, &target, &probe_headers(&t.serialized))
+            .await?;
+        sent += 1;
+        let answer = CorsAnswer {
+            exchange: &exchange,
+            origin: &t.serialized,
+        };
+        note_wildcard(&mut findings, &answer);
+        note_vary(&mut findings, &answer);
+        // The URL's own origin is only a starting point for probes, not a claim.
+        let claimed = !trusted_origins.is_empty();
+        if claimed && !answer.accepted() && answer.allow_origin() != Some(b"*") {
+            findings.push(finding(
+                FindingClass::TrustedOriginRefused,
+                Severity::Info,
+                &exchange,
+                &t.serialized,
+            ));
+        }
+        sent += preflight_probes(prober, &target, t, &mut findings).await?;
+    }
+
+    let mut accepted: Vec<(FindingClass, Finding)> = Vec::new();
+    for probe in origin_probes(&trusted) {
+        let exchange = prober
+            .send(&Method::GET, &target, &probe_headers(&probe.origin))
+            .await?;
+        sent += 1;
+        let answer = CorsAnswer {
+            exchange: &exchange,
+            origin: &probe.origin,
+        };
+        note_wildcard(&mut findings, &answer);
+        note_vary(&mut findings, &answer);
+        if !answer.accepted() {
+            continue;
+        }
+        let credentials = answer.credentials();
+        let class = match probe.class {
+            FindingClass::AnyOriginReflected if credentials => {
+                FindingClass::ReflectedWithCredentials
+            }
+            other => other,
+        };
+        match accepted.iter_mut().find(|(c, _)| *c == class) {
+            Some((_, existing)) => existing.also_accepted.push(probe.origin),
+            None => accepted.push((
+                class,
+                finding(
+                    class,
+                    acceptance_severity(class, credentials),
+                    &exchange,
+                    &probe.origin,
+                ),
+            )),
+        }
+    }
+    // When any origin is echoed, every derived probe is too: they add nothing.
+    let reflects_all = accepted.iter().any(|(c, _)| {
+        matches!(
+            c,
+            FindingClass::AnyOriginReflected | FindingClass::ReflectedWithCredentials
+        )
+    });
+    findings.extend(accepted.into_iter().map(|(_, f)| f).filter(|f| {
+        !reflects_all
+            || matches!(
+                f.class,
+                FindingClass::AnyOriginReflected
+                    | FindingClass::ReflectedWithCredentials
+                    | FindingClass::NullOriginTrusted
+            )
+    }));
+
+    findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+    let failed = findings.iter().any(|f| f.severity >= fail_on);
+    Ok(AuditReport {
+        url: target.to_string(),
+        trusted_origins: trusted_names,
+        probes_sent: sent,
+        findings,
+        fail_on,
+        failed,
+    })
+}
+
+fn probe_headers(origin: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(http::header::ACCEPT, HeaderValue::from_static("*/*"));
+    if let Ok(value) = HeaderValue::from_str(origin) {
+        headers.insert(http::header::ORIGIN, value);
+    }
+    headers
+}
+
+/// Two credentialed-looking preflights from `trusted`: one asking for a
+/// method no API uses, one for a header no API reads. Returns how many were sent.
+async fn preflight_probes(
+    prober: &Prober,
+    target: &Uri,
+    trusted: &Trusted,
+    findings: &mut Vec<Finding>,
+) -> Result<usize, AuditError> {
+    let asks = [
+        (PROBE_METHOD, None, FindingClass::PreflightAllowsAnyMethod),
+        (
+            "PUT",
+            Some(PROBE_HEADER),
+            FindingClass::PreflightAllowsAnyHeader,
+        ),
+    ];
+    for (method, header, class) in asks {
+        let mut headers = probe_headers(&trusted.serialized);
+        headers.insert(
+            http::header::ACCESS_CONTROL_REQUEST_METHOD,
+            HeaderValue::from_static(method),
+        );
+        if let Some(header) = header {
+            headers.insert(
+                http::header::ACCESS_CONTROL_REQUEST_HEADERS,
+                HeaderValue::from_static(header),
+            );
+        }
+        let exchange = prober.send(&Method::OPTIONS, target, &headers).await?;
+        let answer = CorsAnswer {
+            exchange: &exchange,
+            origin: &trusted.serialized,
+        };
+        if !(exchange.status.is_success() && answer.accepted() && answer.credentials()) {
+            continue;
+        }
+        let list = match class {
+            FindingClass::PreflightAllowsAnyMethod => http::header::ACCESS_CONTROL_ALLOW_METHODS,
+            _ => http::header::ACCESS_CONTROL_ALLOW_HEADERS,
+        };
+        let wanted = header.unwrap_or(method);
+        // `*` is taken literally on credentialed requests, so only an echo counts.
+        let allows = exchange.response_headers.get_all(&list).iter().any(|v| {
+            v.as_bytes()
+                .split(|&b| b == b',')
+                .any(|item| item.trim_ascii().eq_ignore_ascii_case(wanted.as_bytes()))
+        });
+        if allows {
+            findings.push(finding(
+                class,
+                Severity::Medium,
+                &exchange,
+                &trusted.serialized,
+            ));
+        }
+    }
+    Ok(asks.len())
+}

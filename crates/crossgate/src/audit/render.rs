@@ -1,0 +1,80 @@
+//! The text of `crossgate audit`.
+
+use std::fmt::Write;
+
+use super::{AuditReport, Severity};
+
+/// Each finding with its probe, proof and fix, then a one-line tally.
+pub(super) fn human(report: &AuditReport) -> String {
+    let mut out = String::new();
+    // Writing to a String cannot fail.
+    let _ = write_human(&mut out, report);
+    out
+}
+
+fn write_human(out: &mut String, report: &AuditReport) -> std::fmt::Result {
+    writeln!(
+        out,
+        "crossgate audit: {} (trusted: {}; {} requests sent)",
+        report.url,
+        report.trusted_origins.join(", "),
+        report.probes_sent
+    )?;
+    for finding in &report.findings {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "[{}] {}: {}",
+            finding.severity.label().to_ascii_uppercase(),
+            finding.class.code(),
+            finding.description
+        )?;
+        write!(
+            out,
+            "  probe: {} {} with Origin: {}",
+            finding.probe.method, finding.probe.url, finding.probe.origin
+        )?;
+        for [name, value] in &finding.probe.request_headers {
+            write!(out, ", {name}: {value}")?;
+        }
+        writeln!(out)?;
+        writeln!(out, "  proof: status {}", finding.status)?;
+        for [name, value] in &finding.proof {
+            writeln!(out, "         {name}: {value}")?;
+        }
+        if !finding.also_accepted.is_empty() {
+            writeln!(out, "  also accepted: {}", finding.also_accepted.join(" "))?;
+        }
+        writeln!(out, "  fix: {}", finding.fix)?;
+    }
+    writeln!(out)?;
+    let count = |s: Severity| report.findings.iter().filter(|f| f.severity == s).count();
+    let tally: Vec<String> = [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+        Severity::Info,
+    ]
+    .into_iter()
+    .filter(|&s| count(s) > 0)
+    .map(|s| format!("{} {}", count(s), s.label()))
+    .collect();
+    let verdict = if report.failed { "FAIL" } else { "PASS" };
+    if tally.is_empty() {
+        writeln!(
+            out,
+            "no finding; {verdict} (--fail-on {})",
+            report.fail_on.label()
+        )?;
+    } else {
+        writeln!(
+            out,
+            "{} finding(s): {}; {verdict} (--fail-on {})",
+            report.findings.len(),
+            tally.join(", "),
+            report.fail_on.label()
+        )?;
+    }
+    Ok(())
+}
