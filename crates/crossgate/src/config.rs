@@ -374,9 +374,13 @@ fn parse_policies(value: &toml::Value, report: &mut Report) -> Vec<(String, Opti
                 "use letters, digits, `-` and `_` only, e.g. [policies.web]",
             );
         }
+        // A policy with a bad key is not compiled: its other checks would
+        // mostly repeat the same mistake ("no origins" after `orgins`).
+        let before = report.problems.len();
+        let parsed = parse_table::<PolicyConfig>(body, &path, report);
         policies.push((
             name.clone(),
-            parse_table::<PolicyConfig>(body, &path, report),
+            parsed.filter(|_| report.problems.len() == before),
         ));
     }
     policies
@@ -410,7 +414,8 @@ fn parse_routes(value: &toml::Value, report: &mut Report) -> Vec<ParsedRoute> {
 }
 
 /// Deserializes a table into `T`, first key by key so that every bad key is
-/// reported, then whole. `T` must give every field a default.
+/// reported, then whole from the good keys, so that the checks that follow
+/// still see the rest of the table. `T` must give every field a default.
 fn parse_table<T: DeserializeOwned>(
     value: &toml::Value,
     path: &str,
@@ -424,19 +429,20 @@ fn parse_table<T: DeserializeOwned>(
         );
         return None;
     };
-    let mut ok = true;
+    let mut good = toml::Table::new();
     for (key, item) in table {
         let mut single = toml::Table::new();
         single.insert(key.clone(), item.clone());
-        if let Err(error) = toml::Value::Table(single).try_into::<T>() {
-            ok = false;
-            report_serde_error(&format!("{path}.{key}"), key, &error.to_string(), report);
+        match toml::Value::Table(single).try_into::<T>() {
+            Ok(_) => {
+                good.insert(key.clone(), item.clone());
+            }
+            Err(error) => {
+                report_serde_error(&format!("{path}.{key}"), key, &error.to_string(), report)
+            }
         }
     }
-    if !ok {
-        return None;
-    }
-    match value.clone().try_into::<T>() {
+    match toml::Value::Table(good).try_into::<T>() {
         Ok(parsed) => Some(parsed),
         Err(error) => {
             report_serde_error(path, "", &error.to_string(), report);
