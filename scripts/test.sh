@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: formatting, lints, every workspace test
+# (the headless-Chromium browser suite included) and a short bounded run of each
+# fuzz target. On a fresh Debian machine it first installs what the suite needs.
+#
+# Knobs (environment):
+#   FUZZ_SECONDS   seconds of fuzzing per target (default 30; 0 builds the targets only)
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo_root"
+
+fuzz_seconds="${FUZZ_SECONDS:-30}"
+suite_start=$SECONDS
+
+step() {
+    printf '\n==> %s\n' "$*"
+}
+
+finish_step() {
+    printf '==> done in %ss\n' "$((SECONDS - $1))"
+}
+
+# Debian packages the tests need, as "command package" pairs. nginx and wrk are
+# only used by bench/gateway.sh, which installs them itself.
+install_missing_packages() {
+    local -a missing=()
+    local command package
+    while read -r command package; do
+        command -v "$command" >/dev/null 2>&1 || missing+=("$package")
+    done <<'PACKAGES'
+chromium chromium
+chromedriver chromium-driver
+PACKAGES
+    if ((${#missing[@]} == 0)); then
+        return
+    fi
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "error: missing Debian packages: ${missing[*]}; run as root or install them first" >&2
+        exit 1
+    fi
+    step "installing ${missing[*]} from Debian"
+    export DEBIAN_FRONTEND=noninteractive
+    # Another apt client (unattended upgrades, a second suite) may hold the lock.
+    apt-get -o DPkg::Lock::Timeout=600 update
+    apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${missing[@]}"
+}
+
+# cargo-fuzz is a cargo subcommand from crates.io; --locked pins the versions
+# its authors tested.
+install_cargo_fuzz() {
+    if cargo fuzz --version >/dev/null 2>&1; then
+        return
+    fi
+    step "installing cargo-fuzz from crates.io"
+    cargo install cargo-fuzz --locked
+}
+
+install_missing_packages
+install_cargo_fuzz
+
+t=$SECONDS
+step "cargo fmt --check (workspace and fuzz/)"
+cargo fmt --all -- --check
+cargo fmt --manifest-path fuzz/Cargo.toml --all -- --check
+finish_step "$t"
+
+t=$SECONDS
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+finish_step "$t"
+
+# The machine has one stable toolchain and no other can be fetched. cargo-fuzz
+# needs unstable rustc flags (-Zsanitizer=address, sanitizer coverage);
+# RUSTC_BOOTSTRAP=1 unlocks them on the stable compiler, whose rust-std ships the
+# AddressSanitizer runtime. See docs/testing.md.
+t=$SECONDS
+step "fuzz targets: build, then ${fuzz_seconds}s each"
+(
+    cd fuzz
+    export RUSTC_BOOTSTRAP=1
+    cargo fuzz build
+    if ((fuzz_seconds > 0)); then
+        for target in $(cargo fuzz list); do
+            step "cargo fuzz run $target (${fuzz_seconds}s)"
+            # The first directory collects the corpus (ignored by git); the
+            # committed seeds only feed the fuzzer.
+            mkdir -p "corpus/$target"
+            cargo fuzz run "$target" "corpus/$target" "seeds/$target" -- \
+                -max_total_time="$fuzz_seconds" -print_final_stats=1
+        done
+    fi
+)
+finish_step "$t"
+
+t=$SECONDS
+step "cargo test --workspace"
+cargo test --workspace
+finish_step "$t"
+
+printf '\nscripts/test.sh: all steps passed in %ss\n' "$((SECONDS - suite_start))"
