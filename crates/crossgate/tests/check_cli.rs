@@ -1,0 +1,165 @@
+//! The `crossgate check` command: text and JSON output, exit codes 0/1/2.
+
+mod check_support;
+
+use check_support::{answer, crossgate, Asked, TestServer};
+
+const ORIGIN: &str = "https://app.example";
+
+fn echo_server(asked: &Asked<'_>) -> http::Response<http_body_util::Full<bytes::Bytes>> {
+    if asked.origin() != Some(ORIGIN) {
+        return answer(200, &[("vary", "Origin")]);
+    }
+    answer(
+        if asked.is_preflight() { 204 } else { 200 },
+        &[
+            ("access-control-allow-origin", ORIGIN),
+            ("access-control-allow-methods", "PUT"),
+            ("vary", "Origin"),
+        ],
+    )
+}
+
+#[tokio::test]
+async fn allowed_prints_each_step_and_exits_0() {
+    let server = TestServer::start(echo_server).await;
+    let url = server.url("/items");
+    let (code, out, _) = crossgate(&["check", &url, "--origin", ORIGIN, "-X", "PUT"]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("step 1: preflight"), "{out}");
+    assert!(
+        out.contains("> access-control-request-method: PUT"),
+        "{out}"
+    );
+    assert!(out.contains("step 2: request"), "{out}");
+    assert!(out.contains("ALLOWED"), "{out}");
+}
+
+#[tokio::test]
+async fn blocked_prints_the_reason_and_fix_and_exits_1() {
+    let server = TestServer::start(echo_server).await;
+    let url = server.url("/items");
+    let (code, out, _) = crossgate(&["check", &url, "--origin", "https://other.example"]).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("BLOCKED: the response has no `Access-Control-Allow-Origin` header"),
+        "{out}"
+    );
+    assert!(
+        out.contains("fix: send `Access-Control-Allow-Origin: https://other.example`"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn json_output_is_one_document_with_the_same_content() {
+    let server = TestServer::start(echo_server).await;
+    let url = server.url("/items");
+    let (code, out, _) = crossgate(&[
+        "check",
+        &url,
+        "--origin",
+        ORIGIN,
+        "-X",
+        "DELETE",
+        "-H",
+        "X-Custom: 1",
+        "--credentials",
+        "--json",
+    ])
+    .await;
+    assert_eq!(code, 1, "{out}");
+    let report: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
+    assert_eq!(report["verdict"], "BLOCKED");
+    assert_eq!(report["credentials"], "include");
+    assert_eq!(report["steps"][0]["kind"], "preflight");
+    assert_eq!(report["steps"][0]["exchange"]["status"], 204);
+    let codes: Vec<&str> = report["block"]["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .filter_map(|p| p["code"].as_str())
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "missing_allow_credentials",
+            "method_not_allowed",
+            "header_not_allowed"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn could_not_run_exits_2() {
+    // A port nothing listens on: bind, note the port, close.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let refused = format!("http://127.0.0.1:{port}/");
+    let (code, _, err) = crossgate(&["check", &refused, "--origin", ORIGIN]).await;
+    assert_eq!(code, 2);
+    assert!(err.contains("failed"), "{err}");
+    for bad in [
+        vec!["check", "ftp://x/", "--origin", ORIGIN],
+        vec![
+            "check",
+            "http://127.0.0.1:1/",
+            "--origin",
+            "https://app.example/",
+        ],
+        vec![
+            "check",
+            "http://127.0.0.1:1/",
+            "--origin",
+            ORIGIN,
+            "-X",
+            "TRACE",
+        ],
+        vec![
+            "check",
+            "http://127.0.0.1:1/",
+            "--origin",
+            ORIGIN,
+            "-H",
+            "no-colon",
+        ],
+        vec!["check", "http://127.0.0.1:1/"],
+    ] {
+        let (code, _, err) = crossgate(&bad).await;
+        assert_eq!(code, 2, "{bad:?}: {err}");
+    }
+    let (code, out, _) = crossgate(&["check", &refused, "--origin", ORIGIN, "--json"]).await;
+    assert_eq!(code, 2);
+    let error: serde_json::Value = serde_json::from_str(&out).expect("JSON error");
+    assert!(error["error"].as_str().is_some());
+}
+
+#[tokio::test]
+async fn help_describes_check_and_audit() {
+    let (code, out, _) = crossgate(&["--help"]).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("check"), "{out}");
+    assert!(out.contains("audit"), "{out}");
+    let (_, check_help, _) = crossgate(&["check", "--help"]).await;
+    for flag in [
+        "--origin",
+        "--method",
+        "--header",
+        "--credentials",
+        "--json",
+    ] {
+        assert!(
+            check_help.contains(flag),
+            "{flag} missing from check --help"
+        );
+    }
+    let (_, audit_help, _) = crossgate(&["audit", "--help"]).await;
+    for flag in ["--trusted-origin", "--fail-on", "--json"] {
+        assert!(
+            audit_help.contains(flag),
+            "{flag} missing from audit --help"
+        );
+    }
+}

@@ -1,0 +1,239 @@
+//! Small servers for the `check` and `audit` tests: each answers with a
+//! closure, so a test states exactly which wrong (or right) CORS answer it
+//! gives, and records every request it saw.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use crossgate::config::ConfigSource;
+use crossgate::denials::DenialLog;
+use crossgate::gateway::Gateway;
+use crossgate::metrics::Metrics;
+use crossgate::server::Server;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// What a test server saw of one request.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: Method,
+    pub path: String,
+    pub headers: HeaderMap,
+}
+
+/// The request a handler answers.
+pub struct Asked<'a> {
+    pub method: &'a Method,
+    pub path: &'a str,
+    pub headers: &'a HeaderMap,
+}
+
+impl Asked<'_> {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn origin(&self) -> Option<&str> {
+        self.header("origin")
+    }
+
+    pub fn is_preflight(&self) -> bool {
+        self.method == Method::OPTIONS && self.headers.contains_key("access-control-request-method")
+    }
+}
+
+/// A status and headers, empty body.
+pub fn answer(status: u16, headers: &[(&str, &str)]) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = StatusCode::from_u16(status).expect("status");
+    for (name, value) in headers {
+        response.headers_mut().append(
+            HeaderName::from_bytes(name.as_bytes()).expect("header name"),
+            HeaderValue::from_str(value).expect("header value"),
+        );
+    }
+    response
+}
+
+type Handler = dyn Fn(&Asked<'_>) -> Response<Full<Bytes>> + Send + Sync;
+
+/// A server on 127.0.0.1 answering with `handler`; stops when dropped.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub scheme: &'static str,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    _stop: oneshot::Sender<()>,
+}
+
+impl TestServer {
+    pub async fn start<F>(handler: F) -> TestServer
+    where
+        F: Fn(&Asked<'_>) -> Response<Full<Bytes>> + Send + Sync + 'static,
+    {
+        Self::start_inner(Arc::new(handler), None).await
+    }
+
+    /// The same over TLS, with the `localhost` certificate of tests/fixtures.
+    pub async fn start_tls<F>(handler: F) -> TestServer
+    where
+        F: Fn(&Asked<'_>) -> Response<Full<Bytes>> + Send + Sync + 'static,
+    {
+        let config = crossgate::tls::load(&fixture("localhost.pem"), &fixture("localhost.key"))
+            .expect("test TLS config");
+        Self::start_inner(
+            Arc::new(handler),
+            Some(tokio_rustls::TlsAcceptor::from(config)),
+        )
+        .await
+    }
+
+    async fn start_inner(
+        handler: Arc<Handler>,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind test server");
+        let addr = listener.local_addr().expect("addr");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (stop, mut stopped) = oneshot::channel::<()>();
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let recorded = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    _ = &mut stopped => return,
+                    accepted = listener.accept() => accepted,
+                };
+                let Ok((stream, _)) = accepted else { return };
+                let handler = handler.clone();
+                let recorded = recorded.clone();
+                let tls = tls.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |request: Request<Incoming>| {
+                        let handler = handler.clone();
+                        let recorded = recorded.clone();
+                        async move {
+                            let (parts, _) = request.into_parts();
+                            recorded.lock().expect("seen").push(Seen {
+                                method: parts.method.clone(),
+                                path: parts.uri.path().to_owned(),
+                                headers: parts.headers.clone(),
+                            });
+                            let asked = Asked {
+                                method: &parts.method,
+                                path: parts.uri.path(),
+                                headers: &parts.headers,
+                            };
+                            Ok::<_, Infallible>(handler(&asked))
+                        }
+                    });
+                    let builder =
+                        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    match tls {
+                        None => {
+                            let _ = builder
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await;
+                        }
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                let _ = builder
+                                    .serve_connection(TokioIo::new(stream), service)
+                                    .await;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        TestServer {
+            addr,
+            scheme,
+            seen,
+            _stop: stop,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        let host = if self.scheme == "https" {
+            format!("localhost:{}", self.addr.port())
+        } else {
+            self.addr.to_string()
+        };
+        format!("{}://{host}{path}", self.scheme)
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().expect("seen").clone()
+    }
+
+    pub fn methods_seen(&self) -> Vec<String> {
+        self.seen().iter().map(|s| s.method.to_string()).collect()
+    }
+}
+
+/// The path of a file under tests/fixtures.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// The repository's examples/ directory.
+pub fn examples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+/// A crossgate gateway serving the configuration file `path` on 127.0.0.1:0.
+pub struct ExampleGateway {
+    pub addr: SocketAddr,
+    _stop: oneshot::Sender<()>,
+}
+
+impl ExampleGateway {
+    pub async fn start(path: &Path) -> ExampleGateway {
+        let gateway = Gateway::load(
+            ConfigSource::File(path.to_path_buf()),
+            Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            Arc::new(Metrics::new()),
+            Arc::new(DenialLog::new(DenialLog::DEFAULT_CAPACITY)),
+        )
+        .unwrap_or_else(|e| panic!("{} must load:\n{e}", path.display()));
+        let server = Server::bind(Arc::new(gateway)).await.expect("bind gateway");
+        let addr = server.local_addr();
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(server.run(async move {
+            let _ = stopped.await;
+        }));
+        ExampleGateway { addr, _stop: stop }
+    }
+}
+
+/// The crossgate binary's output and exit code for `args`.
+pub async fn crossgate(args: &[&str]) -> (i32, String, String) {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    // Run off the async threads so the test's servers keep answering.
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_crossgate"))
+            .args(&args)
+            .output()
+            .expect("run crossgate")
+    })
+    .await
+    .expect("join crossgate");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
