@@ -7,6 +7,10 @@
 //! browser suite (`tests/browser.rs`).
 
 mod common;
+// Only the row names are needed here, to check docs/seeds.md.
+#[allow(dead_code)]
+#[path = "browser/scenarios.rs"]
+mod scenarios;
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -202,6 +206,43 @@ fn every_example_passes_validate() {
             "examples/{seed} is missing"
         );
     }
+}
+
+/// Every test docs/seeds.md names exists: `seeds::NAME` in this file,
+/// `browser: NAME` in the browser suite's table.
+#[test]
+fn seeds_doc_names_only_existing_tests() {
+    let doc_path = examples_dir().join("../docs/seeds.md");
+    let doc = std::fs::read_to_string(&doc_path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", doc_path.display()));
+    let this_file = include_str!("seeds.rs");
+    let mut named = 0;
+    let rows = doc
+        .lines()
+        .skip_while(|line| !line.starts_with("| seed | statement or example |"))
+        .filter(|line| line.starts_with("| 00"));
+    for row in rows {
+        let proofs: Vec<&str> = row.split('`').skip(1).step_by(2).collect();
+        let mut row_named = 0;
+        for proof in proofs {
+            if let Some(test) = proof.strip_prefix("seeds::") {
+                assert!(
+                    this_file.contains(&format!("fn {test}(")),
+                    "docs/seeds.md names seeds::{test}, which does not exist"
+                );
+                row_named += 1;
+            } else if let Some(row_name) = proof.strip_prefix("browser: ") {
+                assert!(
+                    scenarios::SCENARIOS.iter().any(|s| s.name == row_name),
+                    "docs/seeds.md names browser row {row_name}, which does not exist"
+                );
+                row_named += 1;
+            }
+        }
+        assert!(row_named > 0, "a row of docs/seeds.md names no test: {row}");
+        named += row_named;
+    }
+    assert!(named >= 40, "docs/seeds.md names only {named} tests");
 }
 
 // ---------------------------------------------------------------------------
