@@ -96,11 +96,11 @@ impl Upstream {
                 PathAndQuery::try_from(joined)?
             }
         };
-        Ok(Uri::builder()
+        Uri::builder()
             .scheme(self.scheme.clone())
             .authority(self.authority.clone())
             .path_and_query(path_and_query)
-            .build()?)
+            .build()
     }
 }
 
