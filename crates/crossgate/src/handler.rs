@@ -163,6 +163,9 @@ async fn respond(
     if header_bytes(&request) > settings.max_header_bytes {
         return GatewayError::HeadersTooLarge.response(None);
     }
+    if has_dot_segment(request.uri().path()) {
+        return GatewayError::DotSegments.response(None);
+    }
     let Some(route) = route else {
         return GatewayError::NoRoute.response(None);
     };
@@ -256,6 +259,53 @@ fn header_bytes<B>(request: &Request<B>) -> usize {
     })
 }
 
+/// Whether a path has a `.` or `..` segment, plain or percent-encoded. Routes
+/// match on the raw path, so `/public/../private/x` must not reach an
+/// upstream that would resolve it to `/private/x`.
+fn has_dot_segment(path: &str) -> bool {
+    path.split('/').any(|segment| {
+        let bytes = segment.as_bytes();
+        let mut dots = 0;
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'.' {
+                i += 1;
+            } else if bytes[i] == b'%'
+                && bytes.get(i + 1) == Some(&b'2')
+                && matches!(bytes.get(i + 2), Some(b'e' | b'E'))
+            {
+                i += 3;
+            } else {
+                return false;
+            }
+            dots += 1;
+        }
+        dots == 1 || dots == 2
+    })
+}
+
 fn declared_length(headers: &HeaderMap) -> Option<u64> {
     headers.get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_dot_segment;
+
+    #[test]
+    fn dot_segments_are_found_plain_and_encoded() {
+        for path in ["/a/../b", "/a/./b", "/..", "/a/%2e%2E/b", "/a/.%2e", "/%2e"] {
+            assert!(has_dot_segment(path), "{path}");
+        }
+        for path in [
+            "/",
+            "/a/b",
+            "/a/...",
+            "/a/.well-known/x",
+            "/a/b.c",
+            "/a/%2ex",
+        ] {
+            assert!(!has_dot_segment(path), "{path}");
+        }
+    }
 }

@@ -10,6 +10,8 @@ use crate::body::GatewayBody;
 /// Why the gateway answers instead of the route's target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GatewayError {
+    /// 400: the path has `.` or `..` segments, which could step out of the route's prefix upstream.
+    DotSegments,
     /// 404: no route matches the path.
     NoRoute,
     /// 405: the route does not declare the method.
@@ -30,6 +32,7 @@ impl GatewayError {
     /// The status code.
     pub fn status(self) -> StatusCode {
         match self {
+            Self::DotSegments => StatusCode::BAD_REQUEST,
             Self::NoRoute => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -43,6 +46,9 @@ impl GatewayError {
 
     fn body(self) -> &'static str {
         match self {
+            Self::DotSegments => {
+                r#"{"error":"dot_segments","message":"the path contains . or .. segments; send the normalized path"}"#
+            }
             Self::NoRoute => r#"{"error":"no_route","message":"no route matches this path"}"#,
             Self::MethodNotAllowed => {
                 r#"{"error":"method_not_allowed","message":"this resource does not support the method; see the Allow header"}"#
