@@ -130,14 +130,14 @@ impl Gateway {
         }
     }
 
-    /// The `message` of every JSON log line so far (raw line if not JSON).
+    /// Every log line (JSON) the gateway wrote to stderr so far.
     pub fn logs(&self) -> Vec<String> {
         self.logs.lock().expect("log lock").clone()
     }
 
-    /// Whether some log line's JSON has `message == message` (or contains it, for text lines).
-    pub fn logged(&self, message: &str) -> bool {
-        self.logs().iter().any(|line| line.contains(message))
+    /// Whether some log line so far contains `text`.
+    pub fn logged(&self, text: &str) -> bool {
+        self.logs().iter().any(|line| line.contains(text))
     }
 
     fn logged_addr(&self, prefix: &str) -> Option<SocketAddr> {
