@@ -10,15 +10,17 @@ use std::time::{Duration, Instant};
 
 use ops_support::{eventually, get, Client, Gateway, Upstream, ALLOWED_ORIGIN, PATIENCE};
 
-/// Polls `/status` until it answers `body`.
-async fn wait_for_status_body(gateway: &Gateway, body: &str) {
+/// Polls `/status` until it answers `body`; returns how many requests that took.
+async fn wait_for_status_body(gateway: &Gateway, body: &str) -> usize {
     let deadline = Instant::now() + PATIENCE;
+    let mut requests = 0;
     loop {
         let reply = get(gateway.addr, "/status", &[])
             .await
             .expect("GET /status");
+        requests += 1;
         if reply.body == body {
-            return;
+            return requests;
         }
         assert!(
             Instant::now() < deadline,
@@ -64,7 +66,7 @@ async fn editing_the_file_reloads_it_without_a_signal() {
     );
 
     gateway.write_config(&ops_support::config(upstream.addr, "v2"));
-    wait_for_status_body(&gateway, "v2").await;
+    let polls = wait_for_status_body(&gateway, "v2").await;
     gateway
         .wait_metric("crossgate_config_reloads_total", &[("result", "ok")], 1.0)
         .await;
@@ -72,6 +74,18 @@ async fn editing_the_file_reloads_it_without_a_signal() {
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(gateway.reloads("ok").await, 1.0);
     assert_eq!(gateway.reloads("failed").await, 0.0);
+    // The route's counters carry on across the reload instead of restarting.
+    let served = gateway
+        .metric(
+            "crossgate_requests_total",
+            &[("route", "/status"), ("code", "200")],
+        )
+        .await;
+    assert_eq!(
+        served,
+        (1 + polls) as f64,
+        "requests before and after the reload"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
