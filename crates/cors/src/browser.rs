@@ -462,8 +462,8 @@ pub fn check_safelisted_request_header(
             }
         }
         _ => match parse_single_byte_range(value) {
-            Some((Some(_), _)) => Ok(()),
-            Some((None, _)) => Err(NotSafelisted::RangeSuffix),
+            Some(ByteRange { start: Some(_) }) => Ok(()),
+            Some(ByteRange { start: None }) => Err(NotSafelisted::RangeSuffix),
             None => Err(NotSafelisted::RangeNotSingleByteRange),
         },
     }
@@ -503,10 +503,15 @@ fn mime_essence(value: &[u8]) -> Option<String> {
     Some(essence)
 }
 
+/// A valid `bytes=` range; only whether it has a start matters for safelisting.
+struct ByteRange<'a> {
+    start: Option<&'a [u8]>,
+}
+
 /// Parses `bytes=START-END` with either bound optional but not both, no
 /// whitespace, and START not after END; bounds are kept as digit strings so
 /// that any length compares correctly.
-fn parse_single_byte_range(value: &[u8]) -> Option<(Option<&[u8]>, Option<&[u8]>)> {
+fn parse_single_byte_range(value: &[u8]) -> Option<ByteRange<'_>> {
     let (unit, rest) = value.split_at(
         value
             .iter()
@@ -531,7 +536,7 @@ fn parse_single_byte_range(value: &[u8]) -> Option<(Option<&[u8]>, Option<&[u8]>
     match (start, end) {
         (None, None) => None,
         (Some(s), Some(e)) if compare_decimal(s, e) == Ordering::Greater => None,
-        bounds => Some(bounds),
+        (start, _) => Some(ByteRange { start }),
     }
 }
 
@@ -1354,6 +1359,8 @@ pub fn expose_fix(name: &str) -> Fix {
 }
 
 /// What the browser does with a redirect answer to an actual CORS request.
+// One value per redirect, consumed at once: boxing the request would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum RedirectStep {
     /// It fetches `location` next with `request` (method possibly changed to

@@ -692,7 +692,7 @@ pub async fn audit_with(
             )
     }));
 
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     let failed = findings.iter().any(|f| f.severity >= fail_on);
     Ok(AuditReport {
         url: target.to_string(),
