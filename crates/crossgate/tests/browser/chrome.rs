@@ -4,6 +4,7 @@
 //! loudly when the browser cannot start, never skip.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -43,6 +44,9 @@ impl Browser {
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
+            // Its own process group, which the Chromium it starts joins, so
+            // that both can be stopped together even when a test panics.
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -62,17 +66,12 @@ impl Browser {
             )
         });
         let profile = ProfileDir(profile);
-        let capabilities = json!({
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": CHROMIUM,
-                "args": chromium_args(&profile.0),
-            }
-        });
-        let capabilities = match capabilities {
-            Value::Object(map) => map,
-            _ => unreachable!("json! of an object literal is an object"),
-        };
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("browserName".into(), json!("chrome"));
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({ "binary": CHROMIUM, "args": chromium_args(&profile.0) }),
+        );
         let client = ClientBuilder::new(HttpConnector::new())
             .capabilities(capabilities)
             .connect(&format!("http://127.0.0.1:{port}"))
@@ -111,11 +110,16 @@ impl Browser {
     }
 }
 
-/// Stops chromedriver on every exit path, panics included.
+/// Stops chromedriver and the Chromium it started on every exit path,
+/// panics included: Chromium outlives a killed chromedriver otherwise.
 struct DriverProcess(Child);
 
 impl Drop for DriverProcess {
     fn drop(&mut self) {
+        // The group id is chromedriver's pid (`process_group(0)`).
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{}", self.0.id())])
+            .status();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
