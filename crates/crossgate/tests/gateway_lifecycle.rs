@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -52,13 +52,14 @@ async fn reload_under_concurrent_load_fails_no_request() {
     let gateway = TestGateway::start(&mock_config("v1", "")).await;
     let addr = gateway.addr;
     let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicUsize::new(0));
     let mut clients = Vec::new();
     for _ in 0..4 {
-        let stop = stop.clone();
+        let (stop, done) = (stop.clone(), done.clone());
         clients.push(tokio::spawn(async move {
             let mut answers = Vec::new();
-            // Bounded: at most 2000 requests per client, and the test stops them sooner.
-            for _ in 0..2000 {
+            // Bounded: at most 5000 requests per client; the test stops them sooner.
+            for _ in 0..5000 {
                 if stop.load(Ordering::SeqCst) {
                     break;
                 }
@@ -70,6 +71,7 @@ async fn reload_under_concurrent_load_fails_no_request() {
                     b"",
                 )
                 .await;
+                done.fetch_add(1, Ordering::SeqCst);
                 answers.push((
                     reply.status,
                     reply.text(),
@@ -81,17 +83,19 @@ async fn reload_under_concurrent_load_fails_no_request() {
             answers
         }));
     }
-    for round in 0..10 {
-        tokio::time::sleep(Duration::from_millis(30)).await;
+    let deadline = Instant::now() + PATIENCE;
+    for round in 0..11 {
+        // Every reload happens while requests keep flowing.
+        let before = done.load(Ordering::SeqCst);
+        while done.load(Ordering::SeqCst) < before + 5 {
+            assert!(Instant::now() < deadline, "the clients stalled");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
         let body = if round % 2 == 0 { "v2" } else { "v1" };
         gateway
             .reload_with(&mock_config(body, ""))
             .expect("valid reload");
     }
-    gateway
-        .reload_with(&mock_config("v2", ""))
-        .expect("valid reload");
-    tokio::time::sleep(Duration::from_millis(30)).await;
     stop.store(true, Ordering::SeqCst);
     let mut total = 0;
     for client in clients {
@@ -102,10 +106,7 @@ async fn reload_under_concurrent_load_fails_no_request() {
             assert_eq!(origin.as_deref(), Some("https://app.example.com"));
         }
     }
-    assert!(
-        total > 20,
-        "the load was too light to mean anything: {total} requests"
-    );
+    assert!(total >= 55, "{total} requests");
     assert_eq!(send(addr, "GET", "/x", &[], b"").await.text(), "v2");
 }
 
