@@ -510,8 +510,9 @@ mod tests {
         let _task =
             spawn(options, metrics.clone(), recorder.callback(None)).expect("spawn reloader");
         let hangup = || {
-            let status = std::process::Command::new("kill")
-                .args(["-HUP", &std::process::id().to_string()])
+            // The shell's built-in kill: no dependency on a procps binary.
+            let status = std::process::Command::new("sh")
+                .args(["-c", &format!("kill -s HUP {}", std::process::id())])
                 .status()
                 .expect("run kill");
             assert!(status.success(), "kill -HUP failed");

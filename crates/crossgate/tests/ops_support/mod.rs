@@ -152,8 +152,9 @@ impl Gateway {
 
     /// Sends a signal (`"HUP"`, `"TERM"`) to the gateway process.
     pub fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args(["-s", name, &self.child.id().to_string()])
+        // The shell's built-in kill: no dependency on a procps binary.
+        let status = Command::new("sh")
+            .args(["-c", &format!("kill -s {name} {}", self.child.id())])
             .status()
             .expect("run kill");
         assert!(status.success(), "kill -s {name} failed");
