@@ -227,3 +227,60 @@ async fn dot_segments_are_refused_before_routing() {
     }
     assert_eq!(upstream.hits(), 0);
 }
+
+/// A listener whose accept queue is full: the kernel drops further SYNs, so a
+/// connect to it hangs until the connector gives up.
+async fn saturated_listener() -> (
+    std::net::SocketAddr,
+    Vec<TcpStream>,
+    tokio::net::TcpListener,
+) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("addr"))
+        .expect("bind");
+    let listener = socket.listen(1).expect("listen");
+    let addr = listener.local_addr().expect("addr");
+    let mut fillers = Vec::new();
+    for _ in 0..8 {
+        match tokio::time::timeout(
+            std::time::Duration::from_millis(200),
+            TcpStream::connect(addr),
+        )
+        .await
+        {
+            Ok(Ok(stream)) => fillers.push(stream),
+            _ => break,
+        }
+    }
+    (addr, fillers, listener)
+}
+
+#[tokio::test]
+async fn upstream_connect_timeout_is_a_readable_504() {
+    let (addr, _fillers, _listener) = saturated_listener().await;
+    let config = format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+connect_timeout = 0.3
+response_timeout = 5
+
+[policies.web]
+origins = ["{APP}"]
+
+[[routes]]
+path = "/"
+upstream = "http://{addr}"
+policy = "web"
+"#
+    );
+    let gateway = TestGateway::start(&config).await;
+    let started = std::time::Instant::now();
+    let reply = send(gateway.addr, "GET", "/x", &[("origin", APP)], b"").await;
+    assert_readable(&reply, 504);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "answered at the 0.3 s connect timeout, not the 5 s response timeout"
+    );
+}
