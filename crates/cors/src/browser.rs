@@ -1222,10 +1222,12 @@ pub fn check_preflight_response(
             .get(http::header::LOCATION)
             .map(|l| lossy(l.as_bytes()));
         reasons.push(BlockReason::PreflightRedirect { status, location });
-    } else if !status.is_success() {
+    }
+    // Chromium checks the origin before the status, and reports the first failure.
+    reasons.extend(cors_check(request, response_headers));
+    if !status.is_success() && !status.is_redirection() {
         reasons.push(BlockReason::PreflightStatus { status });
     }
-    reasons.extend(cors_check(request, response_headers));
 
     let include = request.credentials.is_include();
     let methods = extract_list(
@@ -2184,8 +2186,8 @@ mod tests {
             };
             assert_eq!(reasons[0].code(), expected, "{status}");
         }
+        // Chromium reports the missing origin before the status.
         let blocked = preflight(&r, 401, &[]).unwrap_err();
-        assert_eq!(blocked.primary().code(), "preflight_status");
         assert_eq!(
             blocked
                 .reasons()
@@ -2193,12 +2195,15 @@ mod tests {
                 .map(BlockReason::code)
                 .collect::<Vec<_>>(),
             [
-                "preflight_status",
                 "missing_allow_origin",
+                "preflight_status",
                 "method_not_allowed"
             ]
         );
-        assert_eq!(blocked.fixes()[0], Fix::AnswerPreflightWith2xx);
+        assert_eq!(blocked.fixes()[1], Fix::AnswerPreflightWith2xx);
+        let blocked = preflight(&r, 500, &allow).unwrap_err();
+        assert_eq!(blocked.primary().code(), "preflight_status");
+        assert_eq!(blocked.fixes(), [Fix::AnswerPreflightWith2xx]);
     }
 
     #[test]
