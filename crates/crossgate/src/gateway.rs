@@ -92,16 +92,6 @@ impl Gateway {
         Ok(())
     }
 
-    /// Where the configuration comes from.
-    pub fn source(&self) -> &ConfigSource {
-        &self.source
-    }
-
-    /// The process's metrics.
-    pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.metrics
-    }
-
     /// The recent-denials ring buffer.
     pub fn denials(&self) -> &Arc<DenialLog> {
         &self.denials
