@@ -408,3 +408,24 @@ policy = "web"
         failed.header("x-request-id").expect("request id")
     );
 }
+
+#[test]
+fn serve_exits_with_a_clear_error_when_the_port_is_taken() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let dir = TempDir::new("cli");
+    let path = dir.write("good.toml", GOOD);
+    let output = run(&[
+        "serve",
+        "--config",
+        path.to_str().expect("utf-8 path"),
+        "--listen",
+        &addr,
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}")),
+        "{stderr}"
+    );
+}
