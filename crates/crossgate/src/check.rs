@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use bytes::Bytes;
 use clap::{Args, ValueEnum};
 use crossgate_cors::browser::{
     self, BlockReason, Blocked, CorsRequest, CredentialsMode, Engine, PreflightReason,
@@ -37,6 +38,10 @@ pub struct CheckArgs {
     /// A header the script sets, as 'Name: value' (repeatable).
     #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
     pub headers: Vec<String>,
+    /// The request body the script sends, as text; like fetch(), adds
+    /// `Content-Type: text/plain;charset=UTF-8` unless -H sets one.
+    #[arg(long, short = 'd', value_name = "TEXT")]
+    pub data: Option<String>,
     /// The script uses `credentials: 'include'` (cookies): stricter rules apply.
     #[arg(long)]
     pub credentials: bool,
@@ -83,6 +88,8 @@ pub struct CheckInput {
     pub method: String,
     /// The headers the script sets, in order.
     pub headers: Vec<(String, String)>,
+    /// The text body the script sends, if any.
+    pub body: Option<String>,
     /// `credentials: 'include'`.
     pub credentials: bool,
     /// Whose limits apply.
@@ -98,6 +105,9 @@ pub enum CheckError {
     /// A `--header` is not `Name: value`.
     #[error("`{0}` is not a header: write it as 'Name: value'")]
     HeaderArg(String),
+    /// `fetch()` throws for a GET or HEAD request with a body.
+    #[error("fetch() refuses a body on a {0} request")]
+    BodyNotAllowed(String),
     /// `fetch()` itself would throw.
     #[error("{0}")]
     Request(#[from] RequestError),
@@ -293,6 +303,7 @@ impl CheckInput {
             origin: args.origin.clone(),
             method: args.method.clone(),
             headers,
+            body: args.data.clone(),
             credentials: args.credentials,
             engine: args.engine.into(),
         })
@@ -337,6 +348,19 @@ pub async fn check_with(prober: &Prober, input: &CheckInput) -> Result<CheckRepo
     for (name, value) in &input.headers {
         request = request.with_header(name, value)?;
     }
+    let body = match &input.body {
+        None => Bytes::new(),
+        Some(_) if matches!(*request.method(), Method::GET | Method::HEAD) => {
+            return Err(CheckError::BodyNotAllowed(request.method().to_string()));
+        }
+        Some(text) => {
+            // A string body gets the type fetch() gives it, unless the script set one.
+            if !request.headers().contains_key(http::header::CONTENT_TYPE) {
+                request = request.with_header("content-type", "text/plain;charset=UTF-8")?;
+            }
+            Bytes::from(text.clone())
+        }
+    };
     let mut url = parse_target(&input.url)?;
     let cross_origin = browser::serialize_origin(&url).as_deref() != Some(request.origin());
     let mut report = CheckReport {
@@ -363,12 +387,9 @@ pub async fn check_with(prober: &Prober, input: &CheckInput) -> Result<CheckRepo
     };
 
     if !cross_origin {
+        let headers = browser::actual_request_headers(&request, &url);
         let exchange = prober
-            .send(
-                request.method(),
-                &url,
-                &browser::actual_request_headers(&request, &url),
-            )
+            .send_with_body(request.method(), &url, &headers, body)
             .await?;
         report.status = Some(exchange.status.as_u16());
         report.readable_headers = exchange
@@ -427,7 +448,15 @@ pub async fn check_with(prober: &Prober, input: &CheckInput) -> Result<CheckRepo
         }
 
         let headers = browser::actual_request_headers(&request, &url);
-        let exchange = prober.send(request.method(), &url, &headers).await?;
+        // A redirect that turned the request into a GET dropped its body.
+        let sent_body = if request.method() == Method::GET {
+            Bytes::new()
+        } else {
+            body.clone()
+        };
+        let exchange = prober
+            .send_with_body(request.method(), &url, &headers, sent_body)
+            .await?;
         let status = exchange.status;
         if is_redirect(status) {
             match browser::follow_redirect(

@@ -56,29 +56,19 @@ fn upstream_reply(path: &str, request: &HeaderMap) -> Reply {
     }
 }
 
-/// The check a row describes. A string body makes `fetch()` and XHR add
-/// `Content-Type: text/plain;charset=UTF-8` when the script set none.
+/// The check a row describes.
 fn input(scenario: &Scenario, ports: &Ports, gateway_port: u16) -> CheckInput {
     let request = &scenario.request;
-    let mut headers: Vec<(String, String)> = request
-        .headers
-        .iter()
-        .map(|(n, v)| (n.to_string(), v.to_string()))
-        .collect();
-    let has_content_type = headers
-        .iter()
-        .any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
-    if request.body.is_some() && !has_content_type {
-        headers.push((
-            "Content-Type".to_owned(),
-            "text/plain;charset=UTF-8".to_owned(),
-        ));
-    }
     CheckInput {
         url: format!("http://localhost:{gateway_port}{}", scenario.path()),
         origin: scenario.origin(ports),
         method: request.method.to_owned(),
-        headers,
+        headers: request
+            .headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect(),
+        body: request.body.map(str::to_owned),
         credentials: request.credentials == Credentials::Include,
         engine: Engine::Chromium,
     }

@@ -20,6 +20,7 @@ fn input(url: String, method: &str, headers: &[(&str, &str)], credentials: bool)
             .iter()
             .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect(),
+        body: None,
         credentials,
         engine: Engine::Chromium,
     }
@@ -495,4 +496,31 @@ async fn https_servers_are_checked_with_a_private_ca() {
     assert_eq!(report.verdict, Verdict::Allowed, "{report:#?}");
     assert!(report.url.starts_with("https://localhost:"));
     assert_eq!(server.methods_seen(), ["OPTIONS", "PUT"]);
+}
+
+#[tokio::test]
+async fn a_text_body_is_sent_as_fetch_sends_it() {
+    let server =
+        TestServer::start(|_: &Asked<'_>| answer(200, &[("access-control-allow-origin", "*")]))
+            .await;
+    let mut post = input(server.url("/form"), "POST", &[], false);
+    post.body = Some("a=1".to_owned());
+    let report = run(&post).await;
+    assert_eq!(report.verdict, Verdict::Allowed);
+    assert_eq!(
+        server.methods_seen(),
+        ["POST"],
+        "text/plain is safelisted: no preflight"
+    );
+    assert_eq!(
+        server.seen()[0].headers["content-type"],
+        "text/plain;charset=UTF-8"
+    );
+    let mut get = input(server.url("/form"), "GET", &[], false);
+    get.body = Some("a=1".to_owned());
+    let prober = Prober::new(Duration::from_secs(5), None).expect("prober");
+    assert!(matches!(
+        check_with(&prober, &get).await,
+        Err(crossgate::check::CheckError::BodyNotAllowed(_))
+    ));
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode, Uri};
-use http_body_util::Empty;
+use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use serde::Serialize;
 
@@ -17,7 +17,7 @@ use crate::client::{self, ClientOptions, Connector};
 /// rustls, never following redirects (hyper does not).
 #[derive(Clone)]
 pub struct Prober {
-    client: Client<Connector, Empty<Bytes>>,
+    client: Client<Connector, Full<Bytes>>,
     timeout: Duration,
 }
 
@@ -73,19 +73,31 @@ impl Prober {
         Ok(Self { client, timeout })
     }
 
-    /// Sends `method` to `url` with exactly `headers` (hyper adds `Host`).
+    /// Sends `method` to `url` with exactly `headers` (hyper adds `Host`) and no body.
     pub async fn send(
         &self,
         method: &Method,
         url: &Uri,
         headers: &HeaderMap,
     ) -> Result<Exchange, ProbeError> {
+        self.send_with_body(method, url, headers, Bytes::new())
+            .await
+    }
+
+    /// [`send`](Self::send) with a request body.
+    pub async fn send_with_body(
+        &self,
+        method: &Method,
+        url: &Uri,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<Exchange, ProbeError> {
         let mut builder = Request::builder().method(method.clone()).uri(url.clone());
         if let Some(target) = builder.headers_mut() {
             target.extend(headers.clone());
         }
         let request = builder
-            .body(Empty::new())
+            .body(Full::new(body))
             .map_err(|e| ProbeError::Request {
                 url: url.to_string(),
                 reason: e.to_string(),
