@@ -407,7 +407,7 @@ struct OriginProbe {
     class: FindingClass,
 }
 
-fn origin_probes(trusted: &[Trusted]) -> Vec<OriginProbe> {
+fn origin_probes(bases: &[Trusted], trusted: &[Trusted]) -> Vec<OriginProbe> {
     let mut probes = vec![
         OriginProbe {
             origin: format!("https://{ATTACKER}"),
@@ -418,8 +418,12 @@ fn origin_probes(trusted: &[Trusted]) -> Vec<OriginProbe> {
             class: FindingClass::NullOriginTrusted,
         },
     ];
-    for t in trusted {
-        let mut add = |origin: String, class| probes.push(OriginProbe { origin, class });
+    for t in bases {
+        let mut add = |origin: String, class| {
+            if !probes.iter().any(|p: &OriginProbe| p.origin == origin) {
+                probes.push(OriginProbe { origin, class });
+            }
+        };
         add(
             t.with_host(&format!("{}.{ATTACKER}", t.host)),
             FindingClass::PrefixMatch,
@@ -578,7 +582,7 @@ pub async fn audit_with(
     let own_origin =
         browser::serialize_origin(&target).ok_or_else(|| AuditError::Url(url.to_owned()))?;
     let trusted_names: Vec<String> = if trusted_origins.is_empty() {
-        vec![own_origin]
+        vec![own_origin.clone()]
     } else {
         trusted_origins.to_vec()
     };
@@ -586,6 +590,14 @@ pub async fn audit_with(
         .iter()
         .map(|o| Trusted::parse(o))
         .collect::<Result<Vec<_>, _>>()?;
+    // Probes are also derived from the target's own origin: a server often
+    // trusts look-alikes of its own host.
+    let mut bases = trusted.clone();
+    if let Ok(own) = Trusted::parse(&own_origin) {
+        if !bases.iter().any(|b| b.serialized == own.serialized) {
+            bases.push(own);
+        }
+    }
 
     let mut findings: Vec<Finding> = Vec::new();
     let mut sent = 0usize;
@@ -641,7 +653,7 @@ pub async fn audit_with(
     }
 
     let mut accepted: Vec<(FindingClass, Finding)> = Vec::new();
-    for probe in origin_probes(&trusted) {
+    for probe in origin_probes(&bases, &trusted) {
         let exchange = prober
             .send(&Method::GET, &target, &probe_headers(&probe.origin))
             .await?;

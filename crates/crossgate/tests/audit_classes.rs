@@ -323,3 +323,27 @@ async fn a_refused_trusted_origin_is_reported_as_info() {
     assert_eq!(classes(&report), [FindingClass::TrustedOriginRefused]);
     assert_eq!(report.findings[0].severity, Severity::Info);
 }
+
+#[tokio::test]
+async fn without_trusted_origins_probes_derive_from_the_target() {
+    // A server that trusts anything starting like its own address.
+    let server = Policy::new(|o| o.starts_with("http://127.0.0.1"))
+        .serve()
+        .await;
+    let report = audit(&server, &[]).await;
+    let finding = report
+        .of(FindingClass::PrefixMatch)
+        .next()
+        .expect("prefix found");
+    assert_eq!(
+        finding.probe.origin,
+        format!(
+            "http://127.0.0.1.crossgate-audit.example:{}",
+            server.addr.port()
+        )
+    );
+    assert!(report
+        .of(FindingClass::TrustedOriginRefused)
+        .next()
+        .is_none());
+}
