@@ -34,13 +34,21 @@ pub enum Command {
     Serve(ServeArgs),
     /// Check a configuration file and print every problem.
     Validate(ValidateArgs),
-    /// Say exactly what a browser does with one cross-origin fetch() to any URL:
-    /// each request sent, each answer, ALLOWED or BLOCKED and the fix
-    /// (exit 0 allowed, 1 blocked, 2 could not run).
+    /// Say exactly what a browser does with one cross-origin fetch() to any URL.
+    ///
+    /// Sends the preflight and the request as Chromium would, shows each step,
+    /// and ends with ALLOWED or BLOCKED and the exact header to fix.
+    /// Exit code: 0 allowed, 1 blocked, 2 could not run.
     Check(crate::check::CheckArgs),
-    /// Probe any URL for CORS holes (reflected origins, `null`, prefix/suffix
-    /// matches, unescaped dots, wildcard with credentials, missing Vary, ...);
-    /// exit 1 when a finding reaches --fail-on (default high), 2 if it could not run.
+    /// Probe any URL for CORS holes, with proof and fix for each finding.
+    ///
+    /// Classes: any origin reflected (with or without credentials), `null`
+    /// trusted, prefix and suffix matches, unescaped dots, special characters
+    /// after the host, any subdomain, http:// on an https:// site, `*` with
+    /// credentials, shared hosting origins, missing `Vary: Origin`, preflights
+    /// allowing any method or header with credentials.
+    /// Exit code: 0 when no finding reaches --fail-on (default high), 1 when
+    /// one does, 2 when the audit could not run.
     Audit(crate::audit::AuditArgs),
 }
 
