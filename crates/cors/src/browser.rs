@@ -164,7 +164,7 @@ pub enum RequestError {
     ForbiddenMethod(String),
     /// The header name is not an HTTP token.
     InvalidHeaderName(String),
-    /// The header value contains NUL, CR or LF.
+    /// The header value contains a control character (NUL, CR, LF or another one HTTP cannot carry).
     InvalidHeaderValue(String),
 }
 
@@ -178,7 +178,7 @@ impl fmt::Display for RequestError {
             Self::InvalidMethod(m) => write!(f, "`{m}` is not a valid HTTP method name"),
             Self::ForbiddenMethod(m) => write!(f, "browsers refuse to send `{m}` requests from a page"),
             Self::InvalidHeaderName(n) => write!(f, "`{n}` is not a valid header name"),
-            Self::InvalidHeaderValue(n) => write!(f, "the value of header `{n}` contains NUL, CR or LF"),
+            Self::InvalidHeaderValue(n) => write!(f, "the value of header `{n}` contains a control character (NUL, CR, LF, ...)"),
         }
     }
 }
