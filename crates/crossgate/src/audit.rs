@@ -687,13 +687,40 @@ pub async fn audit_with(
             )),
         }
     }
+    // Some servers only answer CORS on preflights: ask once more that way.
+    let reflected = |accepted: &[(FindingClass, Finding)]| {
+        accepted.iter().any(|(c, _)| {
+            matches!(
+                c,
+                FindingClass::AnyOriginReflected | FindingClass::ReflectedWithCredentials
+            )
+        })
+    };
+    if !reflected(&accepted) {
+        let origin = format!("https://{ATTACKER}");
+        let mut headers = probe_headers(&origin);
+        headers.insert(
+            http::header::ACCESS_CONTROL_REQUEST_METHOD,
+            HeaderValue::from_static("PUT"),
+        );
+        let exchange = prober.send(&Method::OPTIONS, &target, &headers).await?;
+        sent += 1;
+        let answer = CorsAnswer {
+            exchange: &exchange,
+            origin: &origin,
+        };
+        if answer.accepted() {
+            let class = if answer.credentials() {
+                FindingClass::ReflectedWithCredentials
+            } else {
+                FindingClass::AnyOriginReflected
+            };
+            let severity = acceptance_severity(class, answer.credentials());
+            accepted.push((class, finding(class, severity, &exchange, &origin)));
+        }
+    }
     // When any origin is echoed, every derived probe is too: they add nothing.
-    let reflects_all = accepted.iter().any(|(c, _)| {
-        matches!(
-            c,
-            FindingClass::AnyOriginReflected | FindingClass::ReflectedWithCredentials
-        )
-    });
+    let reflects_all = reflected(&accepted);
     findings.extend(accepted.into_iter().map(|(_, f)| f).filter(|f| {
         !reflects_all
             || matches!(

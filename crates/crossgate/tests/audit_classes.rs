@@ -347,3 +347,36 @@ async fn without_trusted_origins_probes_derive_from_the_target() {
         .next()
         .is_none());
 }
+
+#[tokio::test]
+async fn reflection_on_preflights_only_is_caught() {
+    let server = TestServer::start(|asked: &Asked<'_>| {
+        let origin = asked.origin().unwrap_or("").to_owned();
+        if asked.is_preflight() {
+            answer(
+                204,
+                &[
+                    ("access-control-allow-origin", &origin),
+                    ("access-control-allow-credentials", "true"),
+                    ("access-control-allow-methods", "PUT"),
+                    ("vary", "Origin"),
+                ],
+            )
+        } else if origin == TRUSTED {
+            answer(
+                200,
+                &[("access-control-allow-origin", TRUSTED), ("vary", "Origin")],
+            )
+        } else {
+            answer(200, &[("vary", "Origin")])
+        }
+    })
+    .await;
+    let report = audit(&server, &[TRUSTED]).await;
+    let finding = report
+        .of(FindingClass::ReflectedWithCredentials)
+        .next()
+        .expect("found through a preflight");
+    assert_eq!(finding.probe.method, "OPTIONS");
+    assert_eq!(finding.severity, Severity::Critical);
+}
