@@ -140,8 +140,6 @@ fn build_runtime(
 
 /// hyper refuses buffers below this.
 const MIN_READ_BUFFER: usize = 8192;
-/// Most headers per request hyper's HTTP/1 parser accepts.
-const MAX_HEADERS: usize = 256;
 /// Concurrent HTTP/2 streams per connection.
 const MAX_CONCURRENT_STREAMS: u32 = 256;
 
@@ -155,8 +153,7 @@ fn connection_builder(settings: &Settings) -> auto::Builder<TokioExecutor> {
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(settings.header_read_timeout)
-        .max_buf_size(hard_cap)
-        .max_headers(MAX_HEADERS);
+        .max_buf_size(hard_cap);
     builder
         .http2()
         .timer(TokioTimer::new())
