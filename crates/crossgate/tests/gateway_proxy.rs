@@ -363,17 +363,19 @@ async fn response_body_is_streamed_to_the_client() {
 #[tokio::test]
 async fn upstream_connections_are_pooled() {
     let (upstream, gateway) = setup().await;
-    for _ in 0..5 {
+    for _ in 0..10 {
         let reply = send(gateway.addr, "GET", "/api/pool", &[], b"").await;
         assert_eq!(reply.status, 200);
     }
-    assert_eq!(upstream.hits(), 5);
-    assert_eq!(
-        upstream
-            .connections
-            .load(std::sync::atomic::Ordering::SeqCst),
-        1,
-        "five sequential requests reuse one upstream connection"
+    assert_eq!(upstream.hits(), 10);
+    // A connection goes back to the pool just after its response ends, so a
+    // request racing that may open a second one; without pooling there would be ten.
+    let connections = upstream
+        .connections
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        connections <= 2,
+        "ten sequential requests opened {connections} upstream connections"
     );
 }
 
