@@ -176,10 +176,17 @@ async fn shutdown_drains_in_flight_requests() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let server = gateway.begin_shutdown();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let deadline = Instant::now() + PATIENCE;
+    while TcpStream::connect(addr).await.is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "still accepting connections while draining"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert!(
-        TcpStream::connect(addr).await.is_err(),
-        "no new connections while draining"
+        !in_flight.is_finished(),
+        "the listener closed while the request was still in flight"
     );
     let finished = in_flight.await.expect("task");
     assert_eq!(finished.status, 200);
