@@ -259,29 +259,57 @@ fn header_bytes<B>(request: &Request<B>) -> usize {
     })
 }
 
-/// Whether a path has a `.` or `..` segment, plain or percent-encoded. Routes
-/// match on the raw path, so `/public/../private/x` must not reach an
-/// upstream that would resolve it to `/private/x`.
+/// Whether a path has a `.` or `..` segment, plain or percent-encoded, with
+/// `/`, `\`, `%2F` or `%5C` as separators (upstreams differ in which they
+/// honour). Routes match on the raw path, so `/public/../private/x` must not
+/// reach an upstream that would resolve it to `/private/x`.
 fn has_dot_segment(path: &str) -> bool {
-    path.split('/').any(|segment| {
-        let bytes = segment.as_bytes();
-        let mut dots = 0;
-        let mut i = 0;
-        while i < bytes.len() {
-            if bytes[i] == b'.' {
+    let bytes = path.as_bytes();
+    let mut dots = 0;
+    let mut only_dots = true;
+    let mut i = 0;
+    loop {
+        let separator = match bytes.get(i) {
+            None => true,
+            Some(b'/' | b'\\') => {
                 i += 1;
-            } else if bytes[i] == b'%'
-                && bytes.get(i + 1) == Some(&b'2')
-                && matches!(bytes.get(i + 2), Some(b'e' | b'E'))
-            {
+                true
+            }
+            Some(b'%') if is_encoded(bytes, i, b'2', b'f') || is_encoded(bytes, i, b'5', b'c') => {
                 i += 3;
-            } else {
+                true
+            }
+            _ => false,
+        };
+        if separator {
+            if only_dots && (dots == 1 || dots == 2) {
+                return true;
+            }
+            if i >= bytes.len() {
                 return false;
             }
+            dots = 0;
+            only_dots = true;
+        } else if bytes[i] == b'.' {
             dots += 1;
+            i += 1;
+        } else if is_encoded(bytes, i, b'2', b'e') {
+            dots += 1;
+            i += 3;
+        } else {
+            only_dots = false;
+            i += 1;
         }
-        dots == 1 || dots == 2
-    })
+    }
+}
+
+/// Whether `bytes[at..]` starts with `%` and the hex byte `high low` (any case).
+fn is_encoded(bytes: &[u8], at: usize, high: u8, low: u8) -> bool {
+    bytes.get(at) == Some(&b'%')
+        && bytes.get(at + 1) == Some(&high)
+        && bytes
+            .get(at + 2)
+            .is_some_and(|b| b.to_ascii_lowercase() == low)
 }
 
 fn declared_length(headers: &HeaderMap) -> Option<u64> {
@@ -294,7 +322,18 @@ mod tests {
 
     #[test]
     fn dot_segments_are_found_plain_and_encoded() {
-        for path in ["/a/../b", "/a/./b", "/..", "/a/%2e%2E/b", "/a/.%2e", "/%2e"] {
+        for path in [
+            "/a/../b",
+            "/a/./b",
+            "/..",
+            "/a/%2e%2E/b",
+            "/a/.%2e",
+            "/%2e",
+            "/a/..%2Fb",
+            "/a/..%2fb",
+            "/a\\..\\b",
+            "/a/..%5cb",
+        ] {
             assert!(has_dot_segment(path), "{path}");
         }
         for path in [
