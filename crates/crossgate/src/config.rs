@@ -170,21 +170,34 @@ impl Report {
 }
 
 /// A number of seconds, written as an integer or a float (`5`, `0.5`).
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
-#[serde(untagged)]
-pub enum Seconds {
-    /// `5`
-    Whole(i64),
-    /// `0.5`
-    Fraction(f64),
-}
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Seconds(f64);
 
 impl Seconds {
     pub(crate) fn as_f64(self) -> f64 {
-        match self {
-            Self::Whole(n) => n as f64,
-            Self::Fraction(x) => x,
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Seconds {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Seconds;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number of seconds such as 5 or 0.5")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Seconds, E> {
+                Ok(Seconds(v as f64))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Seconds, E> {
+                Ok(Seconds(v as f64))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Seconds, E> {
+                Ok(Seconds(v))
+            }
         }
+        deserializer.deserialize_any(Visitor)
     }
 }
 
@@ -576,6 +589,20 @@ mod tests {
         let (_, problems) = check("[server\nlisten = 1");
         assert_eq!(problems.len(), 1);
         assert!(problems[0].why.starts_with("not valid TOML"));
+    }
+
+    #[test]
+    fn seconds_refuse_strings_with_a_clear_message() {
+        let (_, problems) = check("[server]\nlisten = \"127.0.0.1:1\"\nconnect_timeout = \"5s\"");
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].key, "server.connect_timeout");
+        assert!(
+            problems[0]
+                .why
+                .contains("a number of seconds such as 5 or 0.5"),
+            "{}",
+            problems[0].why
+        );
     }
 
     #[test]
