@@ -186,7 +186,7 @@ impl Auth {
                 Some((DecodingKey::from_secret(secret.as_bytes()), validation))
             }
         };
-        if compiled.is_empty() && jwt.is_none() && ok {
+        if auth.tokens.as_deref().unwrap_or_default().is_empty() && jwt.is_none() && ok {
             ok = false;
             report.problem(
                 "auth",

@@ -339,9 +339,12 @@ pub(crate) fn parse(text: &str, report: &mut Report) -> FileConfig {
             "auth" => {
                 if let Some(auth) = parse_table::<AuthFile>(value, "auth", report) {
                     for (i, token) in auth.tokens.iter().flatten().enumerate() {
-                        if let Some(parsed) =
-                            parse_table::<TokenFile>(token, &format!("auth.tokens[{i}]"), report)
-                        {
+                        // A token with a bad key is left out rather than
+                        // reported again as missing its privileges.
+                        let before = report.problems.len();
+                        let parsed =
+                            parse_table::<TokenFile>(token, &format!("auth.tokens[{i}]"), report);
+                        if let Some(parsed) = parsed.filter(|_| report.problems.len() == before) {
                             config.tokens.push((i, parsed));
                         }
                     }
@@ -477,12 +480,31 @@ fn report_serde_error(key_path: &str, key: &str, message: &str, report: &mut Rep
             format!("unknown key `{key}`"),
             unknown_key_fix(key, &known),
         );
+    } else if let Some(rest) = message.strip_prefix("unknown variant `") {
+        let (value, expected) = rest.split_once('`').unwrap_or((rest, ""));
+        let expected = expected
+            .split_once("expected ")
+            .map(|(_, list)| without_location(list))
+            .unwrap_or_default();
+        report.problem(
+            key_path,
+            format!("`{value}` is not an accepted value"),
+            format!("use {expected}"),
+        );
     } else {
         report.problem(
             key_path,
-            message,
+            without_location(&message),
             "see docs/config.md for the type and allowed values of this key",
         );
+    }
+}
+
+/// The message without the ` in `key`` suffix toml adds: the key path is shown already.
+fn without_location(message: &str) -> String {
+    match message.rfind(" in `") {
+        Some(at) if message.ends_with('`') => message[..at].to_owned(),
+        _ => message.to_owned(),
     }
 }
 
