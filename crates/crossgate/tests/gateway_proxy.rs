@@ -477,7 +477,18 @@ async fn tls_connect(
     addr: std::net::SocketAddr,
     alpn: Vec<u8>,
 ) -> tokio_rustls::client::TlsStream<TcpStream> {
-    let ca = std::fs::read(fixture("ca.pem")).expect("read CA");
+    try_tls_connect(addr, alpn, "ca.pem")
+        .await
+        .expect("TLS handshake")
+}
+
+/// A TLS connection to `addr` trusting only the CA in fixture `ca`.
+async fn try_tls_connect(
+    addr: std::net::SocketAddr,
+    alpn: Vec<u8>,
+    ca: &str,
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let ca = std::fs::read(fixture(ca)).expect("read CA");
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_pemfile::certs(&mut ca.as_slice()) {
         roots.add(cert.expect("CA PEM")).expect("add CA");
@@ -496,5 +507,32 @@ async fn tls_connect(
     tokio::time::timeout(Duration::from_secs(5), connector.connect(name, tcp))
         .await
         .expect("handshake in time")
-        .expect("TLS handshake")
+}
+
+#[tokio::test]
+async fn tls_certificates_are_read_again_on_reload() {
+    let upstream = TestUpstream::start().await;
+    let with_cert = |cert: &str, key: &str| {
+        config(&upstream.url()).replacen(
+            "listen = \"127.0.0.1:0\"",
+            &format!(
+                "listen = \"127.0.0.1:0\"\ntls = {{ cert = {:?}, key = {:?} }}",
+                fixture(cert),
+                fixture(key)
+            ),
+            1,
+        )
+    };
+    let gateway = TestGateway::start(&with_cert("localhost.pem", "localhost.key")).await;
+    let alpn = b"http/1.1".to_vec();
+    assert!(try_tls_connect(gateway.addr, alpn.clone(), "other-ca.pem")
+        .await
+        .is_err());
+    gateway
+        .reload_with(&with_cert("other-localhost.pem", "other-localhost.key"))
+        .expect("valid reload");
+    assert!(try_tls_connect(gateway.addr, alpn.clone(), "other-ca.pem")
+        .await
+        .is_ok());
+    assert!(try_tls_connect(gateway.addr, alpn, "ca.pem").await.is_err());
 }
