@@ -46,7 +46,7 @@ use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode, Uri};
 
 use crate::method::{is_safelisted, normalized};
-use crate::token::{is_tchar, is_token};
+use crate::token::{is_tchar, is_token, FORBIDDEN_REQUEST_HEADERS};
 
 /// The longest value a safelisted request header may have, in bytes.
 pub const SAFELISTED_VALUE_LIMIT: usize = 128;
@@ -71,31 +71,6 @@ const SAFELISTED_RESPONSE_HEADERS: [&str; 7] = [
     "expires",
     "last-modified",
     "pragma",
-];
-
-/// Request headers a page cannot set: `fetch()` drops them without an error.
-const FORBIDDEN_REQUEST_HEADERS: [&str; 21] = [
-    "accept-charset",
-    "accept-encoding",
-    "access-control-request-headers",
-    "access-control-request-method",
-    "connection",
-    "content-length",
-    "cookie",
-    "cookie2",
-    "date",
-    "dnt",
-    "expect",
-    "host",
-    "keep-alive",
-    "origin",
-    "referer",
-    "set-cookie",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "via",
 ];
 
 /// Headers whose value can smuggle a method past a server.

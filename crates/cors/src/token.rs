@@ -146,13 +146,13 @@ fn trim_ows(s: &[u8]) -> &[u8] {
 }
 
 /// Request-header names that scripts cannot set (Fetch, "forbidden
-/// request-header"), besides the `proxy-` and `sec-` prefixes.
-const FORBIDDEN_REQUEST_HEADERS: &[&str] = &[
+/// request-header"), besides the `proxy-` and `sec-` prefixes; `fetch()`
+/// drops them without an error.
+pub(crate) const FORBIDDEN_REQUEST_HEADERS: [&str; 21] = [
     "accept-charset",
     "accept-encoding",
     "access-control-request-headers",
     "access-control-request-method",
-    "access-control-request-private-network",
     "connection",
     "content-length",
     "cookie",
@@ -246,7 +246,13 @@ mod tests {
 
     #[test]
     fn forbidden_names() {
-        for name in ["cookie", "host", "sec-fetch-mode", "proxy-authorization", "access-control-allow-origin"] {
+        for name in [
+            "cookie",
+            "host",
+            "sec-fetch-mode",
+            "proxy-authorization",
+            "access-control-allow-origin",
+        ] {
             assert!(is_forbidden_request_header(name), "{name}");
         }
         for name in ["authorization", "content-type", "x-requested-with"] {

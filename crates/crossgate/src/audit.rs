@@ -18,7 +18,7 @@ use crossgate_cors::browser;
 use http::{HeaderMap, HeaderValue, Method, Uri};
 use serde::Serialize;
 
-use crate::check::{could_not_run, parse_target, show_value, Exchange, ProbeError, Prober};
+use crate::check::{parse_target, run_report, show_value, Exchange, ProbeError, Prober};
 
 /// The attacker-controlled domain every probe origin is built on.
 const ATTACKER: &str = "crossgate-audit.example";
@@ -319,38 +319,22 @@ pub enum AuditError {
 /// Runs `crossgate audit`; exit code 0 when no finding reaches `--fail-on`,
 /// 1 when one does, 2 when the audit could not run.
 pub fn run(args: &AuditArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => return could_not_run(&format!("cannot start the async runtime: {e}"), args.json),
-    };
-    let result = runtime.block_on(async {
-        let prober = Prober::new(
-            Duration::from_secs(args.timeout.max(1)),
-            args.cacert.as_deref(),
-        )?;
-        audit_with(&prober, &args.url, &args.trusted_origins, args.fail_on).await
-    });
-    match result {
-        Ok(report) => {
-            if args.json {
-                match serde_json::to_string_pretty(&report) {
-                    Ok(json) => println!("{json}"),
-                    Err(e) => return could_not_run(&e, true),
-                }
-            } else {
-                print!("{}", render::human(&report));
-            }
+    run_report(
+        args.json,
+        args.timeout,
+        args.cacert.as_deref(),
+        |prober| async move {
+            audit_with(&prober, &args.url, &args.trusted_origins, args.fail_on).await
+        },
+        render::human,
+        |report: &AuditReport| {
             if report.failed {
                 ExitCode::from(1)
             } else {
                 ExitCode::SUCCESS
             }
-        }
-        Err(e) => could_not_run(&e, args.json),
-    }
+        },
+    )
 }
 
 /// A trusted origin taken apart.

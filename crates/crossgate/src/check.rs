@@ -250,33 +250,56 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         Ok(input) => input,
         Err(e) => return could_not_run(&e, args.json),
     };
+    run_report(
+        args.json,
+        args.timeout,
+        args.cacert.as_deref(),
+        |prober| async move { check_with(&prober, &input).await },
+        render::human,
+        CheckReport::exit_code,
+    )
+}
+
+/// What `check` and `audit` share: probe on a one-thread runtime, print the
+/// report as text or JSON, and turn it into an exit code (2 when the probe
+/// could not run).
+pub(crate) fn run_report<R, E, Fut>(
+    json: bool,
+    timeout_seconds: u64,
+    cacert: Option<&std::path::Path>,
+    probe: impl FnOnce(Prober) -> Fut,
+    human: impl FnOnce(&R) -> String,
+    exit_code: impl FnOnce(&R) -> ExitCode,
+) -> ExitCode
+where
+    R: Serialize,
+    E: std::fmt::Display + From<ProbeError>,
+    Fut: std::future::Future<Output = Result<R, E>>,
+{
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
-        Err(e) => return could_not_run(&format!("cannot start the async runtime: {e}"), args.json),
+        Err(e) => return could_not_run(&format!("cannot start the async runtime: {e}"), json),
     };
     let result = runtime.block_on(async {
-        let prober = Prober::new(
-            Duration::from_secs(args.timeout.max(1)),
-            args.cacert.as_deref(),
-        )?;
-        check_with(&prober, &input).await
+        let prober = Prober::new(Duration::from_secs(timeout_seconds.max(1)), cacert)?;
+        probe(prober).await
     });
     match result {
         Ok(report) => {
-            if args.json {
+            if json {
                 match serde_json::to_string_pretty(&report) {
                     Ok(json) => println!("{json}"),
                     Err(e) => return could_not_run(&e, true),
                 }
             } else {
-                print!("{}", render::human(&report));
+                print!("{}", human(&report));
             }
-            report.exit_code()
+            exit_code(&report)
         }
-        Err(e) => could_not_run(&e, args.json),
+        Err(e) => could_not_run(&e, json),
     }
 }
 
