@@ -98,10 +98,16 @@ impl fmt::Display for Malformed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Malformed::SeveralOrigins => "more than one Origin header",
-            Malformed::SeveralRequestMethods => "more than one Access-Control-Request-Method header",
+            Malformed::SeveralRequestMethods => {
+                "more than one Access-Control-Request-Method header"
+            }
             Malformed::InvalidRequestMethod => "Access-Control-Request-Method is not a method name",
-            Malformed::InvalidRequestHeaders => "Access-Control-Request-Headers is not a list of header names",
-            Malformed::TooManyRequestHeaders => "Access-Control-Request-Headers is longer than any browser sends",
+            Malformed::InvalidRequestHeaders => {
+                "Access-Control-Request-Headers is not a list of header names"
+            }
+            Malformed::TooManyRequestHeaders => {
+                "Access-Control-Request-Headers is longer than any browser sends"
+            }
         })
     }
 }
@@ -143,7 +149,9 @@ impl Decision {
         match self.outcome {
             Outcome::NotCors => RequestKind::NotCors,
             Outcome::PreflightAllowed | Outcome::PreflightDenied(_) => RequestKind::Preflight,
-            Outcome::ActualAllowed | Outcome::ActualDenied(_) | Outcome::Blocked(_) => RequestKind::Actual,
+            Outcome::ActualAllowed | Outcome::ActualDenied(_) | Outcome::Blocked(_) => {
+                RequestKind::Actual
+            }
         }
     }
 
@@ -168,6 +176,9 @@ impl Decision {
 
     /// Whether the response may carry CORS headers that let a script read it.
     pub fn is_allowed(&self) -> bool {
-        matches!(self.outcome, Outcome::PreflightAllowed | Outcome::ActualAllowed)
+        matches!(
+            self.outcome,
+            Outcome::PreflightAllowed | Outcome::ActualAllowed
+        )
     }
 }

@@ -62,7 +62,11 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    pub(crate) fn new(key: impl Into<String>, value: impl Into<String>, kind: ConfigErrorKind) -> Self {
+    pub(crate) fn new(
+        key: impl Into<String>,
+        value: impl Into<String>,
+        kind: ConfigErrorKind,
+    ) -> Self {
         Self {
             key: key.into(),
             value: value.into(),
@@ -228,7 +232,11 @@ pub struct ConfigWarning {
 }
 
 impl ConfigWarning {
-    pub(crate) fn new(key: impl Into<String>, value: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        key: impl Into<String>,
+        value: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             key: key.into(),
             value: value.into(),

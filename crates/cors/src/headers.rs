@@ -153,7 +153,10 @@ mod tests {
     fn stripping_removes_only_cors_headers() {
         let mut h = HeaderMap::new();
         h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
-        h.insert(ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+        h.insert(
+            ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            HeaderValue::from_static("true"),
+        );
         h.insert("content-type", HeaderValue::from_static("text/plain"));
         strip_cors_headers(&mut h);
         assert_eq!(h.len(), 1);

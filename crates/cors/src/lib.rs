@@ -49,7 +49,10 @@
 //! once as [`ConfigErrors`]; each [`ConfigError`] names the key, the offending
 //! value and how to fix it. Compiling never panics.
 #![forbid(unsafe_code)]
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 #![warn(missing_docs)]
 
 pub mod browser;

@@ -93,9 +93,15 @@ impl AllowedMethods {
     pub(crate) fn compile(key: &str, methods: &[String], errors: &mut Vec<ConfigError>) -> Self {
         if methods.iter().any(|m| m == "*") {
             if methods.len() > 1 {
-                errors.push(ConfigError::new(key, methods.join(", "), ConfigErrorKind::InvalidMethod));
+                errors.push(ConfigError::new(
+                    key,
+                    methods.join(", "),
+                    ConfigErrorKind::InvalidMethod,
+                ));
             }
-            return Self { rule: MethodRule::Any };
+            return Self {
+                rule: MethodRule::Any,
+            };
         }
         let mut names: Vec<Box<[u8]>> = Vec::with_capacity(methods.len());
         for (i, method) in methods.iter().enumerate() {
@@ -104,8 +110,15 @@ impl AllowedMethods {
                 errors.push(ConfigError::new(at, method, ConfigErrorKind::InvalidMethod));
                 continue;
             }
-            if ["CONNECT", "TRACE", "TRACK"].iter().any(|f| f.eq_ignore_ascii_case(method)) {
-                errors.push(ConfigError::new(at, method, ConfigErrorKind::ForbiddenMethod));
+            if ["CONNECT", "TRACE", "TRACK"]
+                .iter()
+                .any(|f| f.eq_ignore_ascii_case(method))
+            {
+                errors.push(ConfigError::new(
+                    at,
+                    method,
+                    ConfigErrorKind::ForbiddenMethod,
+                ));
                 continue;
             }
             let name = normalized(method.as_bytes());
@@ -186,7 +199,10 @@ mod tests {
     fn bad_methods_are_all_reported() {
         let errors = AllowedMethods::new(["CONNECT", "trace", "x y", "TRACK"]).unwrap_err();
         let keys: Vec<_> = errors.iter().map(|e| e.key().to_owned()).collect();
-        assert_eq!(keys, ["methods[0]", "methods[1]", "methods[2]", "methods[3]"]);
+        assert_eq!(
+            keys,
+            ["methods[0]", "methods[1]", "methods[2]", "methods[3]"]
+        );
         assert!(AllowedMethods::new(["*", "PUT"]).is_err());
     }
 }

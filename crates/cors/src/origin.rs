@@ -145,10 +145,18 @@ impl OriginMatcher {
             matcher.any = true;
             matcher.max_len = usize::MAX;
             if credentials {
-                errors.push(ConfigError::new("origins", "*", ConfigErrorKind::WildcardWithCredentials));
+                errors.push(ConfigError::new(
+                    "origins",
+                    "*",
+                    ConfigErrorKind::WildcardWithCredentials,
+                ));
             }
             if origins.len() > 1 || !regexes.is_empty() {
-                errors.push(ConfigError::new("origins", origins.join(", "), ConfigErrorKind::WildcardNotAlone));
+                errors.push(ConfigError::new(
+                    "origins",
+                    origins.join(", "),
+                    ConfigErrorKind::WildcardNotAlone,
+                ));
             }
             return matcher;
         }
@@ -162,12 +170,20 @@ impl OriginMatcher {
                 }
             };
             if credentials && pattern.scheme == "http" && !pattern.is_loopback() {
-                errors.push(ConfigError::new(&key, entry, ConfigErrorKind::InsecureOriginWithCredentials));
+                errors.push(ConfigError::new(
+                    &key,
+                    entry,
+                    ConfigErrorKind::InsecureOriginWithCredentials,
+                ));
             }
             if let HostSpec::Subdomains(domain) = &pattern.host {
                 if is_public_suffix(domain) {
                     if credentials {
-                        errors.push(ConfigError::new(&key, entry, ConfigErrorKind::PublicSuffixWildcard));
+                        errors.push(ConfigError::new(
+                            &key,
+                            entry,
+                            ConfigErrorKind::PublicSuffixWildcard,
+                        ));
                     } else {
                         warnings.push(ConfigWarning::new(
                             &key,
@@ -233,12 +249,23 @@ impl OriginMatcher {
             match RegexSetBuilder::new([pattern]).build() {
                 Err(error) => {
                     valid = false;
-                    errors.push(ConfigError::new(key, regex, ConfigErrorKind::InvalidRegex(error.to_string())));
+                    errors.push(ConfigError::new(
+                        key,
+                        regex,
+                        ConfigErrorKind::InvalidRegex(error.to_string()),
+                    ));
                 }
                 Ok(single) => {
-                    if let Some(probe) = UNRELATED_ORIGINS.iter().find(|p| single.is_match(p.as_bytes())) {
+                    if let Some(probe) = UNRELATED_ORIGINS
+                        .iter()
+                        .find(|p| single.is_match(p.as_bytes()))
+                    {
                         if credentials {
-                            errors.push(ConfigError::new(key, regex, ConfigErrorKind::RegexTooBroad));
+                            errors.push(ConfigError::new(
+                                key,
+                                regex,
+                                ConfigErrorKind::RegexTooBroad,
+                            ));
                         } else {
                             warnings.push(ConfigWarning::new(
                                 key,
@@ -289,7 +316,10 @@ fn is_public_suffix(domain: &str) -> bool {
 }
 
 fn malformed(problem: &'static str, suggestion: Option<String>) -> ConfigErrorKind {
-    ConfigErrorKind::MalformedOrigin { problem, suggestion }
+    ConfigErrorKind::MalformedOrigin {
+        problem,
+        suggestion,
+    }
 }
 
 /// Parses one entry of `origins` (other than `*`), explaining what is wrong
@@ -306,14 +336,19 @@ fn parse_pattern(entry: &str) -> Result<OriginPattern, ConfigErrorKind> {
     }
     if entry.chars().any(|c| c.is_whitespace() || c.is_control()) {
         let trimmed = entry.trim();
-        let suggestion = (trimmed != entry && parse_pattern(trimmed).is_ok()).then(|| trimmed.to_owned());
+        let suggestion =
+            (trimmed != entry && parse_pattern(trimmed).is_ok()).then(|| trimmed.to_owned());
         return Err(malformed("it contains whitespace", suggestion));
     }
     let Some((scheme, rest)) = entry.split_once("://") else {
-        let suggestion = (!entry.contains(':') && !entry.contains('/')).then(|| format!("https://{entry}"));
+        let suggestion =
+            (!entry.contains(':') && !entry.contains('/')).then(|| format!("https://{entry}"));
         return Err(malformed("it has no `scheme://`", suggestion));
     };
-    let scheme_ok = scheme.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
+    let scheme_ok = scheme
+        .as_bytes()
+        .first()
+        .is_some_and(u8::is_ascii_alphabetic)
         && scheme
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
@@ -322,7 +357,10 @@ fn parse_pattern(entry: &str) -> Result<OriginPattern, ConfigErrorKind> {
     }
     if scheme.bytes().any(|b| b.is_ascii_uppercase()) {
         let fixed = format!("{}://{rest}", scheme.to_ascii_lowercase());
-        return Err(malformed("the scheme must be lowercase (browsers send it so)", suggest(&fixed)));
+        return Err(malformed(
+            "the scheme must be lowercase (browsers send it so)",
+            suggest(&fixed),
+        ));
     }
     if let Some(at) = rest.find(['/', '?', '#']) {
         let (authority, tail) = rest.split_at(at);
@@ -332,11 +370,17 @@ fn parse_pattern(entry: &str) -> Result<OriginPattern, ConfigErrorKind> {
             b'?' => "it has a query (an origin has none)",
             _ => "it has a fragment (an origin has none)",
         };
-        return Err(malformed(problem, suggest(&format!("{scheme}://{authority}"))));
+        return Err(malformed(
+            problem,
+            suggest(&format!("{scheme}://{authority}")),
+        ));
     }
     if let Some(at) = rest.rfind('@') {
         let fixed = format!("{scheme}://{}", &rest[at + 1..]);
-        return Err(malformed("it has user information (an origin has none)", suggest(&fixed)));
+        return Err(malformed(
+            "it has user information (an origin has none)",
+            suggest(&fixed),
+        ));
     }
     let (host, port) = split_host_port(rest)?;
     let port = parse_port(scheme, host, port)?;
@@ -350,7 +394,13 @@ fn parse_pattern(entry: &str) -> Result<OriginPattern, ConfigErrorKind> {
             None,
         ));
     }
-    check_host(scheme, host, bare, port, matches!(host_spec, HostSpec::Subdomains(_)))?;
+    check_host(
+        scheme,
+        host,
+        bare,
+        port,
+        matches!(host_spec, HostSpec::Subdomains(_)),
+    )?;
     Ok(OriginPattern {
         scheme: scheme.to_owned(),
         host: host_spec,
@@ -415,7 +465,13 @@ fn parse_port(scheme: &str, host: &str, port: Option<&str>) -> Result<PortRule, 
     Ok(PortRule::Exact(Some(number as u16)))
 }
 
-fn check_host(scheme: &str, host: &str, bare: &str, port: PortRule, subdomains: bool) -> Result<(), ConfigErrorKind> {
+fn check_host(
+    scheme: &str,
+    host: &str,
+    bare: &str,
+    port: PortRule,
+    subdomains: bool,
+) -> Result<(), ConfigErrorKind> {
     if bare.is_empty() {
         return Err(malformed("it has no host", None));
     }
@@ -442,15 +498,22 @@ fn check_host(scheme: &str, host: &str, bare: &str, port: PortRule, subdomains: 
         ));
     }
     match url::Host::parse(bare) {
-        Err(_) => Err(malformed("the host is not a valid domain name or IP address", None)),
+        Err(_) => Err(malformed(
+            "the host is not a valid domain name or IP address",
+            None,
+        )),
         Ok(url::Host::Domain(_)) if bare.split('.').any(str::is_empty) => {
             Err(malformed("the host has an empty label", None))
         }
-        Ok(url::Host::Domain(_)) if bare.bytes().any(|b| !is_host_byte(b)) => {
-            Err(malformed("the host has characters that are not allowed in a domain name", None))
-        }
+        Ok(url::Host::Domain(_)) if bare.bytes().any(|b| !is_host_byte(b)) => Err(malformed(
+            "the host has characters that are not allowed in a domain name",
+            None,
+        )),
         Ok(url::Host::Domain(_)) => Ok(()),
-        Ok(_) if subdomains => Err(malformed("a subdomain pattern needs a domain name, not an IP address", None)),
+        Ok(_) if subdomains => Err(malformed(
+            "a subdomain pattern needs a domain name, not an IP address",
+            None,
+        )),
         Ok(parsed) => {
             let canonical = parsed.to_string();
             if canonical == host {
@@ -484,9 +547,9 @@ impl<'a> RequestOrigin<'a> {
         let sep = origin.windows(3).take(33).position(|w| w == b"://")?;
         let scheme = &origin[..sep];
         if scheme.is_empty()
-            || !scheme
-                .iter()
-                .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.'))
+            || !scheme.iter().all(|&b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.')
+            })
         {
             return None;
         }
@@ -494,12 +557,18 @@ impl<'a> RequestOrigin<'a> {
         let (host, port) = if authority.first() == Some(&b'[') {
             let end = authority.iter().position(|&b| b == b']')?;
             let (host, rest) = authority.split_at(end + 1);
-            if !host[1..end].iter().all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.') {
+            if !host[1..end]
+                .iter()
+                .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+            {
                 return None;
             }
             (host, rest)
         } else {
-            let end = authority.iter().position(|&b| b == b':').unwrap_or(authority.len());
+            let end = authority
+                .iter()
+                .position(|&b| b == b':')
+                .unwrap_or(authority.len());
             let (host, rest) = authority.split_at(end);
             let labels_ok = !host.is_empty()
                 && host.iter().all(|&b| is_host_byte(b))
@@ -615,7 +684,13 @@ mod tests {
 
     #[test]
     fn regexes_are_anchored() {
-        let m = matcher(&[], &[r"https://app\.example\.com", r"https://pr-\d+\.example\.com"]);
+        let m = matcher(
+            &[],
+            &[
+                r"https://app\.example\.com",
+                r"https://pr-\d+\.example\.com",
+            ],
+        );
         assert!(m.allows(b"https://app.example.com"));
         assert!(m.allows(b"https://pr-12.example.com"));
         assert!(!m.allows(b"https://app.example.com.evil.com"));
@@ -641,19 +716,58 @@ mod tests {
 
     #[test]
     fn malformed_origins_are_explained_with_a_fix() {
-        assert_eq!(suggestion("https://example.com/"), Some("https://example.com".into()));
-        assert_eq!(suggestion("https://example.com/app"), Some("https://example.com".into()));
-        assert_eq!(suggestion("https://example.com?q"), Some("https://example.com".into()));
-        assert_eq!(suggestion("https://example.com#f"), Some("https://example.com".into()));
-        assert_eq!(suggestion("https://user@example.com"), Some("https://example.com".into()));
-        assert_eq!(suggestion(" https://example.com"), Some("https://example.com".into()));
-        assert_eq!(suggestion("https://Example.com"), Some("https://example.com".into()));
-        assert_eq!(suggestion("HTTPS://example.com"), Some("https://example.com".into()));
-        assert_eq!(suggestion("https://example.com:443"), Some("https://example.com".into()));
-        assert_eq!(suggestion("http://example.com:80"), Some("http://example.com".into()));
-        assert_eq!(suggestion("https://bücher.example"), Some("https://xn--bcher-kva.example".into()));
-        assert_eq!(suggestion("example.com"), Some("https://example.com".into()));
-        assert_eq!(suggestion("https://example.com:0080"), Some("https://example.com:80".into()));
+        assert_eq!(
+            suggestion("https://example.com/"),
+            Some("https://example.com".into())
+        );
+        assert_eq!(
+            suggestion("https://example.com/app"),
+            Some("https://example.com".into())
+        );
+        assert_eq!(
+            suggestion("https://example.com?q"),
+            Some("https://example.com".into())
+        );
+        assert_eq!(
+            suggestion("https://example.com#f"),
+            Some("https://example.com".into())
+        );
+        assert_eq!(
+            suggestion("https://user@example.com"),
+            Some("https://example.com".into())
+        );
+        assert_eq!(
+            suggestion(" https://example.com"),
+            Some("https://example.com".into())
+        );
+        assert_eq!(
+            suggestion("https://Example.com"),
+            Some("https://example.com".into())
+        );
+        assert_eq!(
+            suggestion("HTTPS://example.com"),
+            Some("https://example.com".into())
+        );
+        assert_eq!(
+            suggestion("https://example.com:443"),
+            Some("https://example.com".into())
+        );
+        assert_eq!(
+            suggestion("http://example.com:80"),
+            Some("http://example.com".into())
+        );
+        assert_eq!(
+            suggestion("https://bücher.example"),
+            Some("https://xn--bcher-kva.example".into())
+        );
+        assert_eq!(
+            suggestion("example.com"),
+            Some("https://example.com".into())
+        );
+        assert_eq!(
+            suggestion("https://example.com:0080"),
+            Some("https://example.com:80".into())
+        );
         assert_eq!(suggestion("https://example.com:70000"), None);
         assert_eq!(suggestion("https://example.com:0"), None);
         assert_eq!(suggestion("https://foo*.example.com"), None);
@@ -662,7 +776,10 @@ mod tests {
         assert_eq!(suggestion("https://"), None);
         assert_eq!(problem("null"), ConfigErrorKind::NullOrigin);
         assert_eq!(problem("NULL"), ConfigErrorKind::NullOrigin);
-        assert_eq!(problem("file:///home/me/index.html"), ConfigErrorKind::FileOrigin);
+        assert_eq!(
+            problem("file:///home/me/index.html"),
+            ConfigErrorKind::FileOrigin
+        );
     }
 
     #[test]
@@ -678,7 +795,9 @@ mod tests {
 
     #[test]
     fn thousand_origins_are_one_lookup() {
-        let origins: Vec<String> = (0..1000).map(|i| format!("https://app{i}.example.com")).collect();
+        let origins: Vec<String> = (0..1000)
+            .map(|i| format!("https://app{i}.example.com"))
+            .collect();
         let refs: Vec<&str> = origins.iter().map(String::as_str).collect();
         let m = matcher(&refs, &[]);
         assert!(m.allows(b"https://app999.example.com"));

@@ -76,10 +76,15 @@ impl Policy {
         );
         let methods = AllowedMethods::compile("methods", &config.methods, &mut errors);
         let request_headers = compile_request_headers(&config.request_headers, &mut errors);
-        let expose_headers = compile_expose_headers(&config.expose_headers, config.credentials, &mut errors);
+        let expose_headers =
+            compile_expose_headers(&config.expose_headers, config.credentials, &mut errors);
         let max_age = match config.max_age {
             Some(age) if age < 0 => {
-                errors.push(ConfigError::new("max_age", age.to_string(), ConfigErrorKind::NegativeMaxAge));
+                errors.push(ConfigError::new(
+                    "max_age",
+                    age.to_string(),
+                    ConfigErrorKind::NegativeMaxAge,
+                ));
                 None
             }
             Some(age) => {
@@ -311,7 +316,9 @@ impl Policy {
                 .map_err(|error| {
                     Denial::Malformed(match error {
                         ListError::NotAToken => Malformed::InvalidRequestHeaders,
-                        ListError::TooManyEmpty | ListError::TooManyNames => Malformed::TooManyRequestHeaders,
+                        ListError::TooManyEmpty | ListError::TooManyNames => {
+                            Malformed::TooManyRequestHeaders
+                        }
                     })
                 })?;
             if !complete {
@@ -392,7 +399,10 @@ impl Policy {
                 strip_cors_headers(response);
                 merge_vary(response, &self.vary_preflight);
             }
-            Outcome::NotCors | Outcome::ActualAllowed | Outcome::ActualDenied(_) | Outcome::Blocked(_) => {
+            Outcome::NotCors
+            | Outcome::ActualAllowed
+            | Outcome::ActualDenied(_)
+            | Outcome::Blocked(_) => {
                 if self.upstream_headers == UpstreamHeaders::Defer
                     && response.contains_key(ACCESS_CONTROL_ALLOW_ORIGIN)
                 {
@@ -445,7 +455,11 @@ fn is_same_origin(origin: &HeaderValue, headers: &HeaderMap) -> bool {
 fn compile_request_headers(names: &[String], errors: &mut Vec<ConfigError>) -> HeaderRule {
     if names.iter().any(|n| n == "*") {
         if names.len() > 1 {
-            errors.push(ConfigError::new("request_headers", names.join(", "), ConfigErrorKind::InvalidHeaderName));
+            errors.push(ConfigError::new(
+                "request_headers",
+                names.join(", "),
+                ConfigErrorKind::InvalidHeaderName,
+            ));
         }
         return HeaderRule::Any;
     }
@@ -454,12 +468,20 @@ fn compile_request_headers(names: &[String], errors: &mut Vec<ConfigError>) -> H
     for (i, name) in names.iter().enumerate() {
         let key = format!("request_headers[{i}]");
         if !is_token(name.as_bytes()) || name.len() > MAX_HEADER_NAME {
-            errors.push(ConfigError::new(key, name, ConfigErrorKind::InvalidHeaderName));
+            errors.push(ConfigError::new(
+                key,
+                name,
+                ConfigErrorKind::InvalidHeaderName,
+            ));
             continue;
         }
         let lower = name.to_ascii_lowercase();
         if is_forbidden_request_header(&lower) {
-            errors.push(ConfigError::new(key, name, ConfigErrorKind::ForbiddenRequestHeader));
+            errors.push(ConfigError::new(
+                key,
+                name,
+                ConfigErrorKind::ForbiddenRequestHeader,
+            ));
             continue;
         }
         let lower = lower.into_bytes().into_boxed_slice();
@@ -478,13 +500,25 @@ fn compile_request_headers(names: &[String], errors: &mut Vec<ConfigError>) -> H
     }
 }
 
-fn compile_expose_headers(names: &[String], credentials: bool, errors: &mut Vec<ConfigError>) -> Option<HeaderValue> {
+fn compile_expose_headers(
+    names: &[String],
+    credentials: bool,
+    errors: &mut Vec<ConfigError>,
+) -> Option<HeaderValue> {
     if names.iter().any(|n| n == "*") {
         if credentials {
-            errors.push(ConfigError::new("expose_headers", "*", ConfigErrorKind::WildcardExposeWithCredentials));
+            errors.push(ConfigError::new(
+                "expose_headers",
+                "*",
+                ConfigErrorKind::WildcardExposeWithCredentials,
+            ));
         }
         if names.len() > 1 {
-            errors.push(ConfigError::new("expose_headers", names.join(", "), ConfigErrorKind::InvalidHeaderName));
+            errors.push(ConfigError::new(
+                "expose_headers",
+                names.join(", "),
+                ConfigErrorKind::InvalidHeaderName,
+            ));
         }
         return Some(ANY);
     }
@@ -492,9 +526,19 @@ fn compile_expose_headers(names: &[String], credentials: bool, errors: &mut Vec<
     for (i, name) in names.iter().enumerate() {
         let key = format!("expose_headers[{i}]");
         if !is_token(name.as_bytes()) {
-            errors.push(ConfigError::new(key, name, ConfigErrorKind::InvalidHeaderName));
-        } else if name.eq_ignore_ascii_case("set-cookie") || name.eq_ignore_ascii_case("set-cookie2") {
-            errors.push(ConfigError::new(key, name, ConfigErrorKind::ForbiddenExposedHeader));
+            errors.push(ConfigError::new(
+                key,
+                name,
+                ConfigErrorKind::InvalidHeaderName,
+            ));
+        } else if name.eq_ignore_ascii_case("set-cookie")
+            || name.eq_ignore_ascii_case("set-cookie2")
+        {
+            errors.push(ConfigError::new(
+                key,
+                name,
+                ConfigErrorKind::ForbiddenExposedHeader,
+            ));
         } else if !written.iter().any(|w| w.eq_ignore_ascii_case(name)) {
             written.push(name);
         }

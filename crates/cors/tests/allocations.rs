@@ -39,9 +39,23 @@ fn allocations_during(f: impl FnOnce()) -> usize {
 
 fn list_policy() -> Policy {
     PolicyConfig::builder()
-        .origins((0..20).map(|i| format!("https://app{i}.example.com")).chain(["https://*.example.org".to_owned()]))
+        .origins(
+            (0..20)
+                .map(|i| format!("https://app{i}.example.com"))
+                .chain(["https://*.example.org".to_owned()]),
+        )
         .methods(["PUT", "DELETE", "PATCH"])
-        .request_headers(["content-type", "x-a", "x-b", "x-c", "x-d", "x-e", "x-f", "x-g", "x-h"])
+        .request_headers([
+            "content-type",
+            "x-a",
+            "x-b",
+            "x-c",
+            "x-d",
+            "x-e",
+            "x-f",
+            "x-g",
+            "x-h",
+        ])
         .expose_headers(["x-request-id"])
         .credentials(true)
         .max_age(600)
@@ -75,12 +89,18 @@ fn assert_no_allocation(policy: &Policy, method: Method, request: &HeaderMap) {
 fn allowed_actual_request_does_not_allocate() {
     let policy = list_policy();
     let mut request = HeaderMap::new();
-    request.insert("origin", HeaderValue::from_static("https://app7.example.com"));
+    request.insert(
+        "origin",
+        HeaderValue::from_static("https://app7.example.com"),
+    );
     request.insert("accept", HeaderValue::from_static("*/*"));
     assert_no_allocation(&policy, Method::GET, &request);
 
     let mut request = HeaderMap::new();
-    request.insert("origin", HeaderValue::from_static("https://deep.sub.example.org"));
+    request.insert(
+        "origin",
+        HeaderValue::from_static("https://deep.sub.example.org"),
+    );
     assert_no_allocation(&policy, Method::POST, &request);
 }
 
@@ -88,8 +108,14 @@ fn allowed_actual_request_does_not_allocate() {
 fn preflight_with_eight_headers_does_not_allocate() {
     let policy = list_policy();
     let mut request = HeaderMap::new();
-    request.insert("origin", HeaderValue::from_static("https://app3.example.com"));
-    request.insert("access-control-request-method", HeaderValue::from_static("PUT"));
+    request.insert(
+        "origin",
+        HeaderValue::from_static("https://app3.example.com"),
+    );
+    request.insert(
+        "access-control-request-method",
+        HeaderValue::from_static("PUT"),
+    );
     request.insert(
         "access-control-request-headers",
         HeaderValue::from_static("content-type,x-a,x-b,x-c,x-d,x-e,x-f,x-g"),
@@ -101,9 +127,18 @@ fn preflight_with_eight_headers_does_not_allocate() {
 fn denials_do_not_allocate() {
     let policy = list_policy();
     let mut request = HeaderMap::new();
-    request.insert("origin", HeaderValue::from_static("https://app3.example.com"));
-    request.insert("access-control-request-method", HeaderValue::from_static("PUT"));
-    request.insert("access-control-request-headers", HeaderValue::from_static("x-not-allowed"));
+    request.insert(
+        "origin",
+        HeaderValue::from_static("https://app3.example.com"),
+    );
+    request.insert(
+        "access-control-request-method",
+        HeaderValue::from_static("PUT"),
+    );
+    request.insert(
+        "access-control-request-headers",
+        HeaderValue::from_static("x-not-allowed"),
+    );
     assert_no_allocation(&policy, Method::OPTIONS, &request);
 
     let commas = HeaderValue::from_bytes(&vec![b','; 1 << 20]).unwrap();

@@ -25,31 +25,43 @@ fn policy() -> impl Strategy<Value = Policy> {
     (
         prop_oneof![
             Just(vec!["*".to_owned()]),
-            Just(vec!["https://app.example.com".to_owned(), "https://*.example.com".to_owned()]),
+            Just(vec![
+                "https://app.example.com".to_owned(),
+                "https://*.example.com".to_owned()
+            ]),
             Just(vec!["http://localhost:*".to_owned()]),
         ],
         any::<bool>(),
         any::<bool>(),
         any::<bool>(),
     )
-        .prop_filter_map("valid policies only", |(origins, credentials, any_method, any_header)| {
-            PolicyConfig::builder()
-                .origins(origins)
-                .credentials(credentials)
-                .methods(if any_method { vec!["*"] } else { vec!["PUT"] })
-                .request_headers(if any_header { vec!["*"] } else { vec!["x-a"] })
-                .expose_headers(["x-id"])
-                .compile()
-                .ok()
-        })
+        .prop_filter_map(
+            "valid policies only",
+            |(origins, credentials, any_method, any_header)| {
+                PolicyConfig::builder()
+                    .origins(origins)
+                    .credentials(credentials)
+                    .methods(if any_method { vec!["*"] } else { vec!["PUT"] })
+                    .request_headers(if any_header { vec!["*"] } else { vec!["x-a"] })
+                    .expose_headers(["x-id"])
+                    .compile()
+                    .ok()
+            },
+        )
 }
 
 fn request(origin: &str, preflight: bool, method: &str, names: &str) -> Option<HeaderMap> {
     let mut map = HeaderMap::new();
     map.insert("origin", HeaderValue::from_str(origin).ok()?);
     if preflight {
-        map.insert("access-control-request-method", HeaderValue::from_str(method).ok()?);
-        map.insert("access-control-request-headers", HeaderValue::from_str(names).ok()?);
+        map.insert(
+            "access-control-request-method",
+            HeaderValue::from_str(method).ok()?,
+        );
+        map.insert(
+            "access-control-request-headers",
+            HeaderValue::from_str(names).ok()?,
+        );
     }
     Some(map)
 }

@@ -1,13 +1,19 @@
 //! Request handling, rule by rule, as the Fetch standard's "CORS protocol"
 //! and "CORS-preflight fetch" sections describe it.
 
-use crossgate_cors::{Decision, Denial, Malformed, Outcome, Policy, PolicyConfig, RequestKind, UpstreamHeaders};
+use crossgate_cors::{
+    Decision, Denial, Malformed, Outcome, Policy, PolicyConfig, RequestKind, UpstreamHeaders,
+};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 
 const APP: &str = "https://app.example.com";
 
-fn policy(build: impl FnOnce(crossgate_cors::PolicyBuilder) -> crossgate_cors::PolicyBuilder) -> Policy {
-    build(PolicyConfig::builder()).compile().expect("valid policy")
+fn policy(
+    build: impl FnOnce(crossgate_cors::PolicyBuilder) -> crossgate_cors::PolicyBuilder,
+) -> Policy {
+    build(PolicyConfig::builder())
+        .compile()
+        .expect("valid policy")
 }
 
 fn list_policy() -> Policy {
@@ -33,7 +39,10 @@ fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
 }
 
 fn preflight(origin: &str, method: &str, request_headers: Option<&str>) -> HeaderMap {
-    let mut pairs = vec![("origin", origin), ("access-control-request-method", method)];
+    let mut pairs = vec![
+        ("origin", origin),
+        ("access-control-request-method", method),
+    ];
     if let Some(names) = request_headers {
         pairs.push(("access-control-request-headers", names));
     }
@@ -61,12 +70,24 @@ fn cors_names(map: &HeaderMap) -> Vec<&str> {
 fn classification_follows_fetch() {
     let none = HeaderMap::new();
     assert_eq!(Policy::classify(&Method::GET, &none), RequestKind::NotCors);
-    assert_eq!(Policy::classify(&Method::OPTIONS, &none), RequestKind::NotCors);
+    assert_eq!(
+        Policy::classify(&Method::OPTIONS, &none),
+        RequestKind::NotCors
+    );
     let origin_only = headers(&[("origin", APP)]);
-    assert_eq!(Policy::classify(&Method::OPTIONS, &origin_only), RequestKind::Actual);
-    assert_eq!(Policy::classify(&Method::POST, &origin_only), RequestKind::Actual);
+    assert_eq!(
+        Policy::classify(&Method::OPTIONS, &origin_only),
+        RequestKind::Actual
+    );
+    assert_eq!(
+        Policy::classify(&Method::POST, &origin_only),
+        RequestKind::Actual
+    );
     let acrm_only = headers(&[("access-control-request-method", "PUT")]);
-    assert_eq!(Policy::classify(&Method::OPTIONS, &acrm_only), RequestKind::NotCors);
+    assert_eq!(
+        Policy::classify(&Method::OPTIONS, &acrm_only),
+        RequestKind::NotCors
+    );
     assert_eq!(
         Policy::classify(&Method::OPTIONS, &preflight(APP, "PUT", None)),
         RequestKind::Preflight
@@ -89,16 +110,28 @@ fn a_plain_options_request_reaches_the_handler() {
 #[test]
 fn allowed_preflight_gets_every_header() {
     let p = list_policy();
-    let d = p.decide(&Method::OPTIONS, &preflight(APP, "PUT", Some("content-type,x-requested-with")));
+    let d = p.decide(
+        &Method::OPTIONS,
+        &preflight(APP, "PUT", Some("content-type,x-requested-with")),
+    );
     assert_eq!(d.outcome(), &Outcome::PreflightAllowed);
     assert_eq!(d.short_circuit(), Some(StatusCode::NO_CONTENT));
     let r = respond(&p, &d, &[]);
     assert_eq!(get(&r, "access-control-allow-origin"), Some(APP));
     assert_eq!(get(&r, "access-control-allow-credentials"), Some("true"));
-    assert_eq!(get(&r, "access-control-allow-methods"), Some("PUT, DELETE, patch"));
-    assert_eq!(get(&r, "access-control-allow-headers"), Some("Content-Type, X-Requested-With"));
+    assert_eq!(
+        get(&r, "access-control-allow-methods"),
+        Some("PUT, DELETE, patch")
+    );
+    assert_eq!(
+        get(&r, "access-control-allow-headers"),
+        Some("Content-Type, X-Requested-With")
+    );
     assert_eq!(get(&r, "access-control-max-age"), Some("600"));
-    assert_eq!(get(&r, "access-control-expose-headers"), Some("X-Request-Id"));
+    assert_eq!(
+        get(&r, "access-control-expose-headers"),
+        Some("X-Request-Id")
+    );
     assert_eq!(get(&r, "access-control-allow-private-network"), None);
     assert_eq!(
         get(&r, "vary"),
@@ -125,7 +158,10 @@ fn requested_headers_match_in_any_order_case_and_lines() {
     ] {
         let mut h = preflight(APP, "PUT", None);
         for line in lines {
-            h.append("access-control-request-headers", HeaderValue::from_str(line).unwrap());
+            h.append(
+                "access-control-request-headers",
+                HeaderValue::from_str(line).unwrap(),
+            );
         }
         let d = p.decide(&Method::OPTIONS, &h);
         assert_eq!(d.is_allowed(), ok, "{lines:?}: {:?}", d.outcome());
@@ -136,7 +172,10 @@ fn requested_headers_match_in_any_order_case_and_lines() {
 fn preflight_failures_say_why_and_carry_no_cors_headers() {
     let p = list_policy();
     let cases: Vec<(HeaderMap, Denial)> = vec![
-        (preflight("https://evil.example", "PUT", None), Denial::OriginNotAllowed),
+        (
+            preflight("https://evil.example", "PUT", None),
+            Denial::OriginNotAllowed,
+        ),
         (
             preflight(APP, "PATCH", None),
             Denial::MethodNotAllowed(crossgate_cors::TokenText::new(b"PATCH")),
@@ -149,7 +188,10 @@ fn preflight_failures_say_why_and_carry_no_cors_headers() {
             preflight(APP, "PUT", Some("authorization")),
             Denial::HeaderNotAllowed(crossgate_cors::TokenText::new(b"authorization")),
         ),
-        (preflight(APP, "PU T", None), Denial::Malformed(Malformed::InvalidRequestMethod)),
+        (
+            preflight(APP, "PU T", None),
+            Denial::Malformed(Malformed::InvalidRequestMethod),
+        ),
         (
             preflight(APP, "PUT", Some("content type")),
             Denial::Malformed(Malformed::InvalidRequestHeaders),
@@ -157,7 +199,11 @@ fn preflight_failures_say_why_and_carry_no_cors_headers() {
     ];
     for (request, expected) in cases {
         let d = p.decide(&Method::OPTIONS, &request);
-        assert_eq!(d.outcome(), &Outcome::PreflightDenied(expected), "{request:?}");
+        assert_eq!(
+            d.outcome(),
+            &Outcome::PreflightDenied(expected),
+            "{request:?}"
+        );
         assert_eq!(d.short_circuit(), Some(StatusCode::FORBIDDEN));
         assert_eq!(d.denial(), Some(&expected));
         let r = respond(&p, &d, &[]);
@@ -188,7 +234,10 @@ fn several_origin_or_method_headers_are_malformed() {
         Some(&Denial::Malformed(Malformed::SeveralOrigins))
     );
     let mut h = preflight(APP, "PUT", None);
-    h.append("access-control-request-method", HeaderValue::from_static("PUT"));
+    h.append(
+        "access-control-request-method",
+        HeaderValue::from_static("PUT"),
+    );
     assert_eq!(
         p.decide(&Method::OPTIONS, &h).denial(),
         Some(&Denial::Malformed(Malformed::SeveralRequestMethods))
@@ -205,12 +254,22 @@ fn several_origin_or_method_headers_are_malformed() {
 fn methods_are_normalized_as_fetch_does() {
     let p = list_policy();
     // `put` is normalized to PUT by Fetch; `patch` is not normalized.
-    assert!(p.decide(&Method::OPTIONS, &preflight(APP, "put", None)).is_allowed());
-    assert!(p.decide(&Method::OPTIONS, &preflight(APP, "patch", None)).is_allowed());
-    assert!(!p.decide(&Method::OPTIONS, &preflight(APP, "PATCH", None)).is_allowed());
+    assert!(p
+        .decide(&Method::OPTIONS, &preflight(APP, "put", None))
+        .is_allowed());
+    assert!(p
+        .decide(&Method::OPTIONS, &preflight(APP, "patch", None))
+        .is_allowed());
+    assert!(!p
+        .decide(&Method::OPTIONS, &preflight(APP, "PATCH", None))
+        .is_allowed());
     // Safelisted methods are always allowed.
     for m in ["GET", "HEAD", "POST", "post"] {
-        assert!(p.decide(&Method::OPTIONS, &preflight(APP, m, None)).is_allowed(), "{m}");
+        assert!(
+            p.decide(&Method::OPTIONS, &preflight(APP, m, None))
+                .is_allowed(),
+            "{m}"
+        );
     }
 }
 
@@ -222,26 +281,42 @@ fn wildcard_methods_and_headers_echo_the_request() {
             .request_headers(["*"])
             .credentials(true)
     });
-    let d = p.decide(&Method::OPTIONS, &preflight(APP, "PROPFIND", Some("authorization,x-custom")));
+    let d = p.decide(
+        &Method::OPTIONS,
+        &preflight(APP, "PROPFIND", Some("authorization,x-custom")),
+    );
     let r = respond(&p, &d, &[]);
     assert_eq!(get(&r, "access-control-allow-methods"), Some("PROPFIND"));
-    assert_eq!(get(&r, "access-control-allow-headers"), Some("authorization,x-custom"));
+    assert_eq!(
+        get(&r, "access-control-allow-headers"),
+        Some("authorization,x-custom")
+    );
     assert_eq!(get(&r, "access-control-allow-credentials"), Some("true"));
 
     let mut h = preflight(APP, "PUT", Some("x-a"));
-    h.append("access-control-request-headers", HeaderValue::from_static("x-b"));
+    h.append(
+        "access-control-request-headers",
+        HeaderValue::from_static("x-b"),
+    );
     let r = respond(&p, &p.decide(&Method::OPTIONS, &h), &[]);
     assert_eq!(get(&r, "access-control-allow-headers"), Some("x-a,x-b"));
 
     // Even an echo refuses what is not a token.
     let d = p.decide(&Method::OPTIONS, &preflight(APP, "PUT", Some("x-a, b@d")));
-    assert_eq!(d.denial(), Some(&Denial::Malformed(Malformed::InvalidRequestHeaders)));
+    assert_eq!(
+        d.denial(),
+        Some(&Denial::Malformed(Malformed::InvalidRequestHeaders))
+    );
 }
 
 #[test]
 fn no_allow_headers_without_requested_headers() {
     let p = list_policy();
-    let r = respond(&p, &p.decide(&Method::OPTIONS, &preflight(APP, "PUT", None)), &[]);
+    let r = respond(
+        &p,
+        &p.decide(&Method::OPTIONS, &preflight(APP, "PUT", None)),
+        &[],
+    );
     assert_eq!(get(&r, "access-control-allow-headers"), None);
 }
 
@@ -250,13 +325,25 @@ fn private_network_access_only_when_asked_and_allowed() {
     let allowing = policy(|b| b.origins([APP]).private_network(true));
     let refusing = policy(|b| b.origins([APP]));
     let mut asked = preflight(APP, "GET", None);
-    asked.insert("access-control-request-private-network", HeaderValue::from_static("true"));
+    asked.insert(
+        "access-control-request-private-network",
+        HeaderValue::from_static("true"),
+    );
 
     let r = respond(&allowing, &allowing.decide(&Method::OPTIONS, &asked), &[]);
-    assert_eq!(get(&r, "access-control-allow-private-network"), Some("true"));
-    assert!(get(&r, "vary").unwrap().contains("Access-Control-Request-Private-Network"));
+    assert_eq!(
+        get(&r, "access-control-allow-private-network"),
+        Some("true")
+    );
+    assert!(get(&r, "vary")
+        .unwrap()
+        .contains("Access-Control-Request-Private-Network"));
 
-    let r = respond(&allowing, &allowing.decide(&Method::OPTIONS, &preflight(APP, "GET", None)), &[]);
+    let r = respond(
+        &allowing,
+        &allowing.decide(&Method::OPTIONS, &preflight(APP, "GET", None)),
+        &[],
+    );
     assert_eq!(get(&r, "access-control-allow-private-network"), None);
 
     assert_eq!(
@@ -268,12 +355,21 @@ fn private_network_access_only_when_asked_and_allowed() {
 #[test]
 fn actual_requests_get_origin_credentials_and_exposed_headers() {
     let p = list_policy();
-    let d = p.decide(&Method::GET, &headers(&[("origin", "https://a.b.example.org")]));
+    let d = p.decide(
+        &Method::GET,
+        &headers(&[("origin", "https://a.b.example.org")]),
+    );
     assert_eq!(d.outcome(), &Outcome::ActualAllowed);
     let r = respond(&p, &d, &[("content-type", "application/json")]);
-    assert_eq!(get(&r, "access-control-allow-origin"), Some("https://a.b.example.org"));
+    assert_eq!(
+        get(&r, "access-control-allow-origin"),
+        Some("https://a.b.example.org")
+    );
     assert_eq!(get(&r, "access-control-allow-credentials"), Some("true"));
-    assert_eq!(get(&r, "access-control-expose-headers"), Some("X-Request-Id"));
+    assert_eq!(
+        get(&r, "access-control-expose-headers"),
+        Some("X-Request-Id")
+    );
     assert_eq!(get(&r, "access-control-allow-methods"), None);
     assert_eq!(get(&r, "vary"), Some("Origin"));
 }
@@ -282,7 +378,10 @@ fn actual_requests_get_origin_credentials_and_exposed_headers() {
 fn disallowed_actual_requests_get_only_vary() {
     let p = list_policy();
     let d = p.decide(&Method::GET, &headers(&[("origin", "https://example.org")]));
-    assert_eq!(d.outcome(), &Outcome::ActualDenied(Denial::OriginNotAllowed));
+    assert_eq!(
+        d.outcome(),
+        &Outcome::ActualDenied(Denial::OriginNotAllowed)
+    );
     assert_eq!(d.short_circuit(), None);
     let r = respond(&p, &d, &[]);
     assert!(cors_names(&r).is_empty());
@@ -302,32 +401,66 @@ fn requests_without_origin_still_vary_on_it() {
 #[test]
 fn public_policies_send_a_literal_star_everywhere_and_no_vary() {
     let p = policy(|b| b.origins(["*"]).expose_headers(["*"]));
-    for request in [headers(&[("origin", "https://anyone.example")]), HeaderMap::new(), headers(&[("origin", "null")])] {
+    for request in [
+        headers(&[("origin", "https://anyone.example")]),
+        HeaderMap::new(),
+        headers(&[("origin", "null")]),
+    ] {
         let d = p.decide(&Method::GET, &request);
         let r = respond(&p, &d, &[]);
-        assert_eq!(get(&r, "access-control-allow-origin"), Some("*"), "{request:?}");
+        assert_eq!(
+            get(&r, "access-control-allow-origin"),
+            Some("*"),
+            "{request:?}"
+        );
         assert_eq!(get(&r, "access-control-expose-headers"), Some("*"));
         assert_eq!(get(&r, "access-control-allow-credentials"), None);
         assert_eq!(get(&r, "vary"), None);
     }
-    let r = respond(&p, &p.decide(&Method::OPTIONS, &preflight("https://x.example", "GET", None)), &[]);
+    let r = respond(
+        &p,
+        &p.decide(
+            &Method::OPTIONS,
+            &preflight("https://x.example", "GET", None),
+        ),
+        &[],
+    );
     assert_eq!(get(&r, "access-control-allow-origin"), Some("*"));
 }
 
 #[test]
 fn block_disallowed_refuses_cross_origin_but_not_same_origin() {
     let p = policy(|b| b.origins([APP]).block_disallowed(true));
-    let d = p.decide(&Method::POST, &headers(&[("origin", "https://evil.example"), ("host", "api.example.com")]));
+    let d = p.decide(
+        &Method::POST,
+        &headers(&[
+            ("origin", "https://evil.example"),
+            ("host", "api.example.com"),
+        ]),
+    );
     assert_eq!(d.outcome(), &Outcome::Blocked(Denial::OriginNotAllowed));
     assert_eq!(d.short_circuit(), Some(StatusCode::FORBIDDEN));
     assert!(cors_names(&respond(&p, &d, &[])).is_empty());
 
-    let same = headers(&[("origin", "https://api.example.com"), ("host", "api.example.com")]);
-    assert_eq!(p.decide(&Method::POST, &same).outcome(), &Outcome::ActualDenied(Denial::OriginNotAllowed));
-    let fetch_site = headers(&[("origin", "https://api.example.com"), ("sec-fetch-site", "same-origin")]);
+    let same = headers(&[
+        ("origin", "https://api.example.com"),
+        ("host", "api.example.com"),
+    ]);
+    assert_eq!(
+        p.decide(&Method::POST, &same).outcome(),
+        &Outcome::ActualDenied(Denial::OriginNotAllowed)
+    );
+    let fetch_site = headers(&[
+        ("origin", "https://api.example.com"),
+        ("sec-fetch-site", "same-origin"),
+    ]);
     assert_eq!(p.decide(&Method::POST, &fetch_site).short_circuit(), None);
     // An allowed origin is never blocked.
-    assert_eq!(p.decide(&Method::POST, &headers(&[("origin", APP)])).outcome(), &Outcome::ActualAllowed);
+    assert_eq!(
+        p.decide(&Method::POST, &headers(&[("origin", APP)]))
+            .outcome(),
+        &Outcome::ActualAllowed
+    );
 }
 
 #[test]
@@ -338,13 +471,27 @@ fn override_replaces_the_handlers_cors_headers() {
         ("access-control-allow-methods", "GET"),
         ("access-control-expose-headers", "x-secret"),
     ];
-    let r = respond(&p, &p.decide(&Method::GET, &headers(&[("origin", APP)])), &upstream);
+    let r = respond(
+        &p,
+        &p.decide(&Method::GET, &headers(&[("origin", APP)])),
+        &upstream,
+    );
     assert_eq!(r.get_all("access-control-allow-origin").iter().count(), 1);
     assert_eq!(get(&r, "access-control-allow-origin"), Some(APP));
     assert_eq!(get(&r, "access-control-allow-methods"), None);
-    assert_eq!(get(&r, "access-control-expose-headers"), Some("X-Request-Id"));
+    assert_eq!(
+        get(&r, "access-control-expose-headers"),
+        Some("X-Request-Id")
+    );
     // A denied origin must not inherit the upstream's permissive header either.
-    let r = respond(&p, &p.decide(&Method::GET, &headers(&[("origin", "https://evil.example")])), &upstream);
+    let r = respond(
+        &p,
+        &p.decide(
+            &Method::GET,
+            &headers(&[("origin", "https://evil.example")]),
+        ),
+        &upstream,
+    );
     assert!(cors_names(&r).is_empty());
 }
 
@@ -353,8 +500,15 @@ fn defer_keeps_an_upstream_that_speaks_cors() {
     let p = policy(|b| b.origins(["*"]).upstream_headers(UpstreamHeaders::Defer));
     let request = headers(&[("origin", "http://www.cors.com")]);
     let d = p.decide(&Method::GET, &request);
-    let r = respond(&p, &d, &[("access-control-allow-origin", "http://www.cors.com")]);
-    assert_eq!(get(&r, "access-control-allow-origin"), Some("http://www.cors.com"));
+    let r = respond(
+        &p,
+        &d,
+        &[("access-control-allow-origin", "http://www.cors.com")],
+    );
+    assert_eq!(
+        get(&r, "access-control-allow-origin"),
+        Some("http://www.cors.com")
+    );
     let r = respond(&p, &d, &[]);
     assert_eq!(get(&r, "access-control-allow-origin"), Some("*"));
 }
@@ -363,10 +517,21 @@ fn defer_keeps_an_upstream_that_speaks_cors() {
 fn resource_methods_replace_the_policys_for_preflights() {
     let p = policy(|b| b.origins(["*"]).methods(["*"]));
     let resource = crossgate_cors::AllowedMethods::new(["GET", "OPTIONS"]).unwrap();
-    let d = p.decide_for(&Method::OPTIONS, &preflight(APP, "GET", None), Some(&resource));
+    let d = p.decide_for(
+        &Method::OPTIONS,
+        &preflight(APP, "GET", None),
+        Some(&resource),
+    );
     let r = respond(&p, &d, &[]);
-    assert_eq!(get(&r, "access-control-allow-methods"), Some("GET, OPTIONS"));
-    let d = p.decide_for(&Method::OPTIONS, &preflight(APP, "DELETE", None), Some(&resource));
+    assert_eq!(
+        get(&r, "access-control-allow-methods"),
+        Some("GET, OPTIONS")
+    );
+    let d = p.decide_for(
+        &Method::OPTIONS,
+        &preflight(APP, "DELETE", None),
+        Some(&resource),
+    );
     assert!(matches!(d.denial(), Some(Denial::MethodNotAllowed(m)) if m.as_str() == "DELETE"));
 }
 
@@ -375,10 +540,16 @@ fn hostile_request_headers_are_refused_cheaply() {
     let p = list_policy();
     let commas = ",".repeat(1 << 20);
     let d = p.decide(&Method::OPTIONS, &preflight(APP, "PUT", Some(&commas)));
-    assert_eq!(d.denial(), Some(&Denial::Malformed(Malformed::TooManyRequestHeaders)));
+    assert_eq!(
+        d.denial(),
+        Some(&Denial::Malformed(Malformed::TooManyRequestHeaders))
+    );
     let repeated = "content-type,".repeat(10_000);
     let d = p.decide(&Method::OPTIONS, &preflight(APP, "PUT", Some(&repeated)));
-    assert_eq!(d.denial(), Some(&Denial::Malformed(Malformed::TooManyRequestHeaders)));
+    assert_eq!(
+        d.denial(),
+        Some(&Denial::Malformed(Malformed::TooManyRequestHeaders))
+    );
     let long_name = "x".repeat(100_000);
     let d = p.decide(&Method::OPTIONS, &preflight(APP, "PUT", Some(&long_name)));
     assert!(matches!(d.denial(), Some(Denial::HeaderNotAllowed(name)) if name.is_truncated()));
@@ -392,6 +563,16 @@ fn credentialed_wildcard_origin_never_reaches_the_wire() {
     // The only way to answer every origin with credentials is to list them;
     // the engine then echoes the origin, never `*`.
     let p = policy(|b| b.origins(["https://*.example.com"]).credentials(true));
-    let r = respond(&p, &p.decide(&Method::GET, &headers(&[("origin", "https://x.example.com")])), &[]);
-    assert_eq!(get(&r, "access-control-allow-origin"), Some("https://x.example.com"));
+    let r = respond(
+        &p,
+        &p.decide(
+            &Method::GET,
+            &headers(&[("origin", "https://x.example.com")]),
+        ),
+        &[],
+    );
+    assert_eq!(
+        get(&r, "access-control-allow-origin"),
+        Some("https://x.example.com")
+    );
 }

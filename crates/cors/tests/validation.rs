@@ -23,7 +23,10 @@ fn single(toml: &str) -> crossgate_cors::ConfigError {
 
 #[test]
 fn no_origins_at_all() {
-    assert_eq!(kinds("methods = [\"PUT\"]"), [("origins".into(), ConfigErrorKind::NoOrigins)]);
+    assert_eq!(
+        kinds("methods = [\"PUT\"]"),
+        [("origins".into(), ConfigErrorKind::NoOrigins)]
+    );
 }
 
 #[test]
@@ -50,14 +53,19 @@ fn malformed_origins_each_reported_with_their_index() {
     assert_eq!(all.len(), 12);
     for (i, (key, kind)) in all.iter().enumerate() {
         assert_eq!(key, &format!("origins[{i}]"));
-        assert!(matches!(kind, ConfigErrorKind::MalformedOrigin { .. }), "{key}: {kind:?}");
+        assert!(
+            matches!(kind, ConfigErrorKind::MalformedOrigin { .. }),
+            "{key}: {kind:?}"
+        );
     }
 }
 
 #[test]
 fn wildcard_with_credentials_suggests_a_list_or_a_pattern() {
-    let error = single(r#"origins = ["*"]
-credentials = true"#);
+    let error = single(
+        r#"origins = ["*"]
+credentials = true"#,
+    );
     assert_eq!(error.kind(), &ConfigErrorKind::WildcardWithCredentials);
     assert_eq!(error.key(), "origins");
     let text = error.to_string();
@@ -80,7 +88,10 @@ fn credentials_refuse_plain_http_except_loopback() {
         credentials = true"#;
     let error = single(config);
     assert_eq!(error.key(), "origins[0]");
-    assert_eq!(error.kind(), &ConfigErrorKind::InsecureOriginWithCredentials);
+    assert_eq!(
+        error.kind(),
+        &ConfigErrorKind::InsecureOriginWithCredentials
+    );
     assert!(error.fix().contains("https://app.example.com"));
     // Without credentials plain http is a normal choice.
     let config: PolicyConfig = toml::from_str(r#"origins = ["http://app.example.com"]"#).unwrap();
@@ -110,8 +121,10 @@ credentials = true"#,
 
 #[test]
 fn methods_rules() {
-    let all = kinds(r#"origins = ["https://a.com"]
-methods = ["CONNECT", "trace", "TRACK", "GET POST", "PUT"]"#);
+    let all = kinds(
+        r#"origins = ["https://a.com"]
+methods = ["CONNECT", "trace", "TRACK", "GET POST", "PUT"]"#,
+    );
     assert_eq!(
         all,
         [
@@ -132,12 +145,30 @@ request_headers = ["Cookie", "sec-fetch-mode", "Proxy-Authorization", "access-co
     assert_eq!(
         all,
         [
-            ("request_headers[0]".into(), ConfigErrorKind::ForbiddenRequestHeader),
-            ("request_headers[1]".into(), ConfigErrorKind::ForbiddenRequestHeader),
-            ("request_headers[2]".into(), ConfigErrorKind::ForbiddenRequestHeader),
-            ("request_headers[3]".into(), ConfigErrorKind::ForbiddenRequestHeader),
-            ("request_headers[4]".into(), ConfigErrorKind::InvalidHeaderName),
-            ("request_headers[6]".into(), ConfigErrorKind::ForbiddenRequestHeader),
+            (
+                "request_headers[0]".into(),
+                ConfigErrorKind::ForbiddenRequestHeader
+            ),
+            (
+                "request_headers[1]".into(),
+                ConfigErrorKind::ForbiddenRequestHeader
+            ),
+            (
+                "request_headers[2]".into(),
+                ConfigErrorKind::ForbiddenRequestHeader
+            ),
+            (
+                "request_headers[3]".into(),
+                ConfigErrorKind::ForbiddenRequestHeader
+            ),
+            (
+                "request_headers[4]".into(),
+                ConfigErrorKind::InvalidHeaderName
+            ),
+            (
+                "request_headers[6]".into(),
+                ConfigErrorKind::ForbiddenRequestHeader
+            ),
         ]
     );
 }
@@ -151,15 +182,26 @@ expose_headers = ["Set-Cookie", "set-cookie2", "x-ok"]"#,
     assert_eq!(
         all,
         [
-            ("expose_headers[0]".into(), ConfigErrorKind::ForbiddenExposedHeader),
-            ("expose_headers[1]".into(), ConfigErrorKind::ForbiddenExposedHeader),
+            (
+                "expose_headers[0]".into(),
+                ConfigErrorKind::ForbiddenExposedHeader
+            ),
+            (
+                "expose_headers[1]".into(),
+                ConfigErrorKind::ForbiddenExposedHeader
+            ),
         ]
     );
     assert_eq!(
-        kinds(r#"origins = ["https://a.com"]
+        kinds(
+            r#"origins = ["https://a.com"]
 expose_headers = ["*"]
-credentials = true"#),
-        [("expose_headers".into(), ConfigErrorKind::WildcardExposeWithCredentials)]
+credentials = true"#
+        ),
+        [(
+            "expose_headers".into(),
+            ConfigErrorKind::WildcardExposeWithCredentials
+        )]
     );
 }
 
@@ -173,7 +215,13 @@ max_age = -1"#,
     assert_eq!(all.len(), 3, "{all:?}");
     assert!(matches!(all[0], (ref k, ConfigErrorKind::InvalidRegex(_)) if k == "origin_regex[0]"));
     assert_eq!(all[1], ("max_age".into(), ConfigErrorKind::NegativeMaxAge));
-    assert_eq!(all[2], ("preflight_status".into(), ConfigErrorKind::InvalidPreflightStatus));
+    assert_eq!(
+        all[2],
+        (
+            "preflight_status".into(),
+            ConfigErrorKind::InvalidPreflightStatus
+        )
+    );
 }
 
 #[test]
@@ -183,16 +231,21 @@ fn broad_regexes_warn_and_are_refused_with_credentials() {
     assert_eq!(policy.warnings().len(), 1);
     assert_eq!(policy.warnings()[0].key(), "origin_regex[0]");
     assert_eq!(
-        kinds(r#"origin_regex = [".*"]
-credentials = true"#),
+        kinds(
+            r#"origin_regex = [".*"]
+credentials = true"#
+        ),
         [("origin_regex[0]".into(), ConfigErrorKind::RegexTooBroad)]
     );
 }
 
 #[test]
 fn large_max_age_is_accepted_with_a_warning() {
-    let config: PolicyConfig = toml::from_str(r#"origins = ["*"]
-max_age = 172800"#).unwrap();
+    let config: PolicyConfig = toml::from_str(
+        r#"origins = ["*"]
+max_age = 172800"#,
+    )
+    .unwrap();
     let policy = config.compile().unwrap();
     assert_eq!(policy.warnings().len(), 1);
     assert!(policy.warnings()[0].message().contains("7200"));
@@ -223,8 +276,10 @@ max_age = -5"#,
 fn unknown_keys_are_refused_by_serde() {
     let error = toml::from_str::<PolicyConfig>(r#"origin = ["https://a.com"]"#).unwrap_err();
     assert!(error.to_string().contains("unknown field"), "{error}");
-    let error = toml::from_str::<PolicyConfig>(r#"origins = ["*"]
-upstream_headers = "merge""#)
+    let error = toml::from_str::<PolicyConfig>(
+        r#"origins = ["*"]
+upstream_headers = "merge""#,
+    )
     .unwrap_err();
     assert!(error.to_string().contains("override"), "{error}");
 }

@@ -62,8 +62,14 @@ mod tests {
             .unwrap();
         let response = app().unwrap().oneshot(preflight).await.unwrap();
         assert_eq!(response.status(), 204);
-        assert_eq!(response.headers()["access-control-allow-origin"], "http://localhost:5173");
-        assert_eq!(response.headers()["access-control-allow-methods"], "PUT, DELETE");
+        assert_eq!(
+            response.headers()["access-control-allow-origin"],
+            "http://localhost:5173"
+        );
+        assert_eq!(
+            response.headers()["access-control-allow-methods"],
+            "PUT, DELETE"
+        );
 
         let get = Request::get("/items")
             .header("origin", "https://app.example.com")
@@ -71,7 +77,10 @@ mod tests {
             .unwrap();
         let response = app().unwrap().oneshot(get).await.unwrap();
         assert_eq!(response.status(), 200);
-        assert_eq!(response.headers()["access-control-allow-credentials"], "true");
+        assert_eq!(
+            response.headers()["access-control-allow-credentials"],
+            "true"
+        );
         assert_eq!(response.headers()["vary"], "Origin");
     }
 }
