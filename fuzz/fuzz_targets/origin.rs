@@ -64,7 +64,11 @@ fn check(policy: &Policy, method: &Method, request: &HeaderMap, origin: &[u8], p
             "ACAO: * together with ACAC: true"
         );
         if allowed != "*" {
-            assert_eq!(allowed.as_bytes(), origin, "ACAO must echo the request's origin");
+            assert_eq!(
+                allowed.as_bytes(),
+                origin,
+                "ACAO must echo the request's origin"
+            );
         }
         if patterns {
             assert!(
@@ -85,7 +89,10 @@ fuzz_target!(|data: &[u8]| {
     let mut actual = HeaderMap::new();
     actual.insert(ORIGIN, origin.clone());
     let mut preflight = actual.clone();
-    preflight.insert(ACCESS_CONTROL_REQUEST_METHOD, HeaderValue::from_static("PUT"));
+    preflight.insert(
+        ACCESS_CONTROL_REQUEST_METHOD,
+        HeaderValue::from_static("PUT"),
+    );
 
     for (method, request) in [(Method::GET, &actual), (Method::OPTIONS, &preflight)] {
         check(&policies.patterns, &method, request, data, true);

@@ -15,7 +15,10 @@ fn requests() -> [(Method, HeaderMap); 3] {
     let mut actual = HeaderMap::new();
     actual.insert(ORIGIN, HeaderValue::from_static("https://app.example.com"));
     let mut preflight = actual.clone();
-    preflight.insert(ACCESS_CONTROL_REQUEST_METHOD, HeaderValue::from_static("PUT"));
+    preflight.insert(
+        ACCESS_CONTROL_REQUEST_METHOD,
+        HeaderValue::from_static("PUT"),
+    );
     preflight.insert(
         ACCESS_CONTROL_REQUEST_HEADERS,
         HeaderValue::from_static("content-type, x-custom"),
@@ -37,7 +40,10 @@ fuzz_target!(|data: &[u8]| {
     let policy = match config.compile() {
         Ok(policy) => policy,
         Err(errors) => {
-            assert!(!errors.is_empty(), "compile failed without naming a problem");
+            assert!(
+                !errors.is_empty(),
+                "compile failed without naming a problem"
+            );
             for error in &errors {
                 assert!(!error.key().is_empty(), "error without a key: {error}");
                 assert!(!error.fix().is_empty(), "error without a fix: {error}");
@@ -55,6 +61,9 @@ fuzz_target!(|data: &[u8]| {
         let credentialed = response
             .get(ACCESS_CONTROL_ALLOW_CREDENTIALS)
             .is_some_and(|value| value == "true");
-        assert!(!(wildcard && credentialed), "ACAO: * together with ACAC: true");
+        assert!(
+            !(wildcard && credentialed),
+            "ACAO: * together with ACAC: true"
+        );
     }
 });

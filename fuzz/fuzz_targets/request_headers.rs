@@ -70,7 +70,10 @@ fn requested_names(request: &HeaderMap) -> impl Iterator<Item = String> + '_ {
 fuzz_target!(|data: &[u8]| {
     let mut request = HeaderMap::new();
     request.insert(ORIGIN, HeaderValue::from_static(ORIGIN_VALUE));
-    request.insert(ACCESS_CONTROL_REQUEST_METHOD, HeaderValue::from_static("PUT"));
+    request.insert(
+        ACCESS_CONTROL_REQUEST_METHOD,
+        HeaderValue::from_static("PUT"),
+    );
     for line in data.split(|&byte| byte == b'\n') {
         if let Ok(value) = HeaderValue::from_bytes(line) {
             request.append(ACCESS_CONTROL_REQUEST_HEADERS, value);
