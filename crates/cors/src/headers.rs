@@ -1,6 +1,7 @@
 //! Response-header plumbing: values compiled once, `Vary` merging, and
 //! removal of CORS headers set by someone else.
 
+use http::header::Entry;
 use http::header::{
     ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
     ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE, VARY,
@@ -51,9 +52,9 @@ pub(crate) fn strip_cors_headers(headers: &mut HeaderMap) {
 /// keeping every name already there and adding none twice. `Vary: *` already
 /// covers everything and is left alone.
 pub(crate) fn merge_vary(headers: &mut HeaderMap, value: &HeaderValue) {
-    let mut existing = headers.get_all(VARY).iter().peekable();
-    if existing.peek().is_none() {
-        headers.insert(VARY, value.clone());
+    // The common case, a response without `Vary`, costs one hash lookup.
+    if let Entry::Vacant(vacant) = headers.entry(VARY) {
+        vacant.insert(value.clone());
         return;
     }
     let present = |wanted: &[u8]| {

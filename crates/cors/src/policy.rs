@@ -60,6 +60,13 @@ enum HeaderRule {
     },
 }
 
+/// The `Access-Control-Request-Method` of a preflight.
+struct RequestedMethod<'a> {
+    value: &'a HeaderValue,
+    /// Whether the header came more than once.
+    several: bool,
+}
+
 const TRUE: HeaderValue = HeaderValue::from_static("true");
 const ANY: HeaderValue = HeaderValue::from_static("*");
 
@@ -188,11 +195,17 @@ impl Policy {
             return decision;
         };
         let several_origins = origins.next().is_some();
-        if method == Method::OPTIONS && headers.contains_key(ACCESS_CONTROL_REQUEST_METHOD) {
-            self.preflight(origin, several_origins, headers, resource_methods)
-        } else {
-            self.actual(origin, several_origins, headers)
+        if method == Method::OPTIONS {
+            let mut requested = headers.get_all(ACCESS_CONTROL_REQUEST_METHOD).iter();
+            if let Some(first) = requested.next() {
+                let method = RequestedMethod {
+                    value: first,
+                    several: requested.next().is_some(),
+                };
+                return self.preflight(origin, several_origins, &method, headers, resource_methods);
+            }
         }
+        self.actual(origin, several_origins, headers)
     }
 
     fn allow_origin(&self, origin: &HeaderValue) -> HeaderValue {
@@ -224,10 +237,11 @@ impl Policy {
         &self,
         origin: &HeaderValue,
         several_origins: bool,
+        method: &RequestedMethod<'_>,
         headers: &HeaderMap,
         resource_methods: Option<&AllowedMethods>,
     ) -> Decision {
-        match self.check_preflight(origin, several_origins, headers, resource_methods) {
+        match self.check_preflight(origin, several_origins, method, headers, resource_methods) {
             Ok(mut decision) => {
                 decision.allow_origin = Some(self.allow_origin(origin));
                 decision.preflight_status = self.preflight_status;
@@ -241,6 +255,7 @@ impl Policy {
         &self,
         origin: &HeaderValue,
         several_origins: bool,
+        method: &RequestedMethod<'_>,
         headers: &HeaderMap,
         resource_methods: Option<&AllowedMethods>,
     ) -> Result<Decision, Denial> {
@@ -251,7 +266,7 @@ impl Policy {
             return Err(Denial::OriginNotAllowed);
         }
         let mut decision = Decision::new(Outcome::PreflightAllowed);
-        decision.allow_methods = self.check_method(headers, resource_methods)?;
+        decision.allow_methods = self.check_method(method, resource_methods)?;
         decision.allow_headers = self.check_request_headers(headers)?;
         if headers
             .get(REQUEST_PRIVATE_NETWORK)
@@ -269,16 +284,13 @@ impl Policy {
     /// `Access-Control-Allow-Methods` value to send.
     fn check_method(
         &self,
-        headers: &HeaderMap,
+        requested: &RequestedMethod<'_>,
         resource_methods: Option<&AllowedMethods>,
     ) -> Result<Option<HeaderValue>, Denial> {
-        let mut values = headers.get_all(ACCESS_CONTROL_REQUEST_METHOD).iter();
-        let requested = values
-            .next()
-            .ok_or(Denial::Malformed(Malformed::InvalidRequestMethod))?;
-        if values.next().is_some() {
+        if requested.several {
             return Err(Denial::Malformed(Malformed::SeveralRequestMethods));
         }
+        let requested = requested.value;
         let raw = requested.as_bytes();
         if !is_token(raw) {
             return Err(Denial::Malformed(Malformed::InvalidRequestMethod));
@@ -374,6 +386,9 @@ impl Policy {
     pub fn apply(&self, decision: &Decision, response: &mut HeaderMap) {
         match &decision.outcome {
             Outcome::PreflightAllowed => {
+                // Up to nine headers go in; growing the map once, up front,
+                // is cheaper than rehashing half-way.
+                response.reserve(9);
                 strip_cors_headers(response);
                 self.insert_origin(decision, response);
                 if let Some(methods) = &decision.allow_methods {
