@@ -330,7 +330,11 @@ fn parse_pattern(entry: &str) -> Result<OriginPattern, ConfigErrorKind> {
     if entry.eq_ignore_ascii_case("null") {
         return Err(ConfigErrorKind::NullOrigin);
     }
-    if entry.len() >= 5 && entry[..5].eq_ignore_ascii_case("file:") {
+    if entry
+        .as_bytes()
+        .get(..5)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case(b"file:"))
+    {
         return Err(ConfigErrorKind::FileOrigin);
     }
     if entry.is_empty() {
@@ -343,8 +347,11 @@ fn parse_pattern(entry: &str) -> Result<OriginPattern, ConfigErrorKind> {
         return Err(malformed("it contains whitespace", suggestion));
     }
     let Some((scheme, rest)) = entry.split_once("://") else {
-        let suggestion =
-            (!entry.contains(':') && !entry.contains('/')).then(|| format!("https://{entry}"));
+        let suggestion = if entry.contains(':') || entry.contains('/') {
+            None
+        } else {
+            suggest(&format!("https://{entry}"))
+        };
         return Err(malformed("it has no `scheme://`", suggestion));
     };
     let scheme_ok = scheme
@@ -782,6 +789,9 @@ mod tests {
             problem("file:///home/me/index.html"),
             ConfigErrorKind::FileOrigin
         );
+        // Found by fuzzing: a multi-byte character across the `file:` check.
+        assert_eq!(suggestion("httpÑ//a.com"), None);
+        assert_eq!(suggestion("Ñ"), None);
     }
 
     #[test]
