@@ -19,13 +19,12 @@ mod servers;
 
 use std::time::Instant;
 
-use http::{HeaderMap, HeaderValue};
 use serde_json::{json, Value};
 
 use chrome::Browser;
 use gateway::Gateway;
 use scenarios::{Api, Backend, Expect, Ports, Scenario, Verdict, COOKIE, SCENARIOS};
-use servers::{Log, Reply, StripCors};
+use servers::{Log, StripCors};
 
 /// Runs one request (twice when asked), and reports what the script saw.
 const REQUEST_SCRIPT: &str = r#"
@@ -84,7 +83,11 @@ async fn chromium_reports_every_scenario_as_expected() {
 
     let upstream_log = Log::default();
     let (upstream_listener, upstream_port) = servers::bind().await;
-    servers::upstream(upstream_listener, upstream_log.clone(), upstream_reply);
+    servers::upstream(
+        upstream_listener,
+        upstream_log.clone(),
+        gateway::upstream_reply,
+    );
 
     let gateway = Gateway::start(SCENARIOS, &ports, upstream_port);
     let tap_log = Log::default();
@@ -213,33 +216,6 @@ async fn set_cookie(browser: &Browser, ports: &Ports) {
         Some(COOKIE),
         "Chromium did not keep the test cookie on localhost"
     );
-}
-
-/// The upstream's answer for a scenario's request.
-fn upstream_reply(path: &str, request: &HeaderMap) -> Reply {
-    let Some(scenario) = SCENARIOS.iter().find(|s| path.starts_with(&s.route_path())) else {
-        return Reply::Ok(HeaderMap::new());
-    };
-    match scenario.backend {
-        Backend::Slow => Reply::Late(gateway::SLOW_UPSTREAM),
-        Backend::UpstreamWithOwnCors { allow_origin } => {
-            let mut headers = HeaderMap::new();
-            let origin = request
-                .get(http::header::ORIGIN)
-                .and_then(|o| o.to_str().ok())
-                .unwrap_or("null");
-            let allow_origin = allow_origin.replace("{origin}", origin);
-            if let Ok(value) = HeaderValue::from_str(&allow_origin) {
-                headers.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
-            }
-            headers.insert(
-                http::header::ACCESS_CONTROL_EXPOSE_HEADERS,
-                HeaderValue::from_static("x-secret"),
-            );
-            Reply::Ok(headers)
-        }
-        Backend::Upstream | Backend::Unreachable | Backend::NoRoute => Reply::Ok(HeaderMap::new()),
-    }
 }
 
 /// The page currently loaded, so a run of scenarios from one origin loads it once.

@@ -23,38 +23,10 @@ use crossgate::check::{
     check_with, CheckInput, CheckReport, Prober, StepKind, Verdict as CheckVerdict,
 };
 use crossgate_cors::browser::Engine;
-use http::{HeaderMap, HeaderValue};
 
 use gateway::Gateway;
-use scenarios::{Backend, Credentials, Ports, Scenario, Verdict, SCENARIOS};
-use servers::{Log, Reply};
-
-/// The upstream's answer for a scenario's request: the same as the browser
-/// suite's, so the gateway sees the same backend.
-fn upstream_reply(path: &str, request: &HeaderMap) -> Reply {
-    let Some(scenario) = SCENARIOS.iter().find(|s| path.starts_with(&s.route_path())) else {
-        return Reply::Ok(HeaderMap::new());
-    };
-    match scenario.backend {
-        Backend::Slow => Reply::Late(gateway::SLOW_UPSTREAM),
-        Backend::UpstreamWithOwnCors { allow_origin } => {
-            let mut headers = HeaderMap::new();
-            let origin = request
-                .get(http::header::ORIGIN)
-                .and_then(|o| o.to_str().ok())
-                .unwrap_or("null");
-            if let Ok(value) = HeaderValue::from_str(&allow_origin.replace("{origin}", origin)) {
-                headers.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
-            }
-            headers.insert(
-                http::header::ACCESS_CONTROL_EXPOSE_HEADERS,
-                HeaderValue::from_static("x-secret"),
-            );
-            Reply::Ok(headers)
-        }
-        Backend::Upstream | Backend::Unreachable | Backend::NoRoute => Reply::Ok(HeaderMap::new()),
-    }
-}
+use scenarios::{Credentials, Ports, Scenario, Verdict, SCENARIOS};
+use servers::Log;
 
 /// The check a row describes.
 fn input(scenario: &Scenario, ports: &Ports, gateway_port: u16) -> CheckInput {
@@ -128,7 +100,7 @@ async fn check_gives_chromiums_verdict_for_every_browser_scenario() {
         page_alt: servers::free_port(),
     };
     let (upstream_listener, upstream_port) = servers::bind().await;
-    servers::upstream(upstream_listener, Log::default(), upstream_reply);
+    servers::upstream(upstream_listener, Log::default(), gateway::upstream_reply);
     let gateway = Gateway::start(SCENARIOS, &ports, upstream_port);
     let prober = Prober::new(Duration::from_secs(10), None).expect("prober");
 

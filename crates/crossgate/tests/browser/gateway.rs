@@ -8,8 +8,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::scenarios::{Access, Backend, Ports, Scenario, TOKENS};
-use super::servers::free_port;
+use http::{HeaderMap, HeaderValue};
+
+use super::scenarios::{Access, Backend, Ports, Scenario, SCENARIOS, TOKENS};
+use super::servers::{free_port, Reply};
 
 /// The gateway's response timeout in the generated configuration; the
 /// upstream's slow answers take [`SLOW_UPSTREAM`], well past it.
@@ -190,4 +192,32 @@ pub fn preflights_by_route(metrics: &str) -> BTreeMap<String, u32> {
         }
     }
     counts
+}
+
+/// The test upstream's answer for a scenario's request, shared by the browser
+/// suite and the `crossgate check` agreement test so both see one backend.
+pub fn upstream_reply(path: &str, request: &HeaderMap) -> Reply {
+    let Some(scenario) = SCENARIOS.iter().find(|s| path.starts_with(&s.route_path())) else {
+        return Reply::Ok(HeaderMap::new());
+    };
+    match scenario.backend {
+        Backend::Slow => Reply::Late(SLOW_UPSTREAM),
+        Backend::UpstreamWithOwnCors { allow_origin } => {
+            let mut headers = HeaderMap::new();
+            let origin = request
+                .get(http::header::ORIGIN)
+                .and_then(|o| o.to_str().ok())
+                .unwrap_or("null");
+            let allow_origin = allow_origin.replace("{origin}", origin);
+            if let Ok(value) = HeaderValue::from_str(&allow_origin) {
+                headers.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+            }
+            headers.insert(
+                http::header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                HeaderValue::from_static("x-secret"),
+            );
+            Reply::Ok(headers)
+        }
+        Backend::Upstream | Backend::Unreachable | Backend::NoRoute => Reply::Ok(HeaderMap::new()),
+    }
 }
