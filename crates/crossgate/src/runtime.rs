@@ -370,7 +370,12 @@ fn compile(
         },
         None if policies.len() == 1 => policies.values().next().cloned().flatten(),
         None => {
-            if policies.len() > 1 {
+            // With a catch-all `/` route no path is unrouted, so the fallback never applies.
+            let has_catch_all = file
+                .routes
+                .iter()
+                .any(|parsed| parsed.route.path.as_deref() == Some("/"));
+            if policies.len() > 1 && !has_catch_all {
                 report.warning(
                     "server.fallback_policy",
                     "not set and several policies exist: 404 answers to unrouted paths carry no CORS headers; name the policy to use",

@@ -74,6 +74,35 @@ fn validate_accepts_a_good_file_with_a_one_line_summary() {
     assert!(stdout.contains("OK: 1 policy, 1 route"), "{stdout}");
 }
 
+/// Two policies and routes under `/api/` only: an unrouted path's 404 has no
+/// policy to take its CORS headers from, which `validate` points out, unless
+/// a catch-all `/` route leaves no path unrouted.
+#[test]
+fn validate_warns_about_a_missing_fallback_policy_only_when_paths_can_be_unrouted() {
+    let two_policies = GOOD.replace(
+        "[[routes]]",
+        "[policies.admin]\norigins = [\"https://admin.example.com\"]\n\n[[routes]]",
+    );
+    let catch_all = format!(
+        "{two_policies}\n[[routes]]\npath = \"/\"\nupstream = \"http://127.0.0.1:3000\"\npolicy = \"admin\"\n"
+    );
+    let dir = TempDir::new("cli-fallback");
+    for (name, config, warned) in [
+        ("unrouted.toml", two_policies.as_str(), true),
+        ("catch-all.toml", catch_all.as_str(), false),
+    ] {
+        let path = dir.write(name, config);
+        let output = run(&["validate", "--config", path.to_str().expect("utf-8 path")]);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{name}: {stdout}");
+        assert_eq!(
+            stdout.contains("server.fallback_policy"),
+            warned,
+            "{name}: {stdout}"
+        );
+    }
+}
+
 #[test]
 fn validate_reports_every_problem_with_its_key_and_a_fix() {
     let dir = TempDir::new("cli");
