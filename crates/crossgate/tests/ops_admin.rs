@@ -1,13 +1,15 @@
 //! The admin listener of a running gateway: probes, metrics that move with
 //! traffic, and the denial log.
 
+mod common;
 mod ops_support;
 
-use ops_support::{get, preflight, sample, Gateway, Upstream, ALLOWED_ORIGIN, DENIED_ORIGIN};
+use common::{preflight, TestUpstream};
+use ops_support::{get, sample, Gateway, ALLOWED_ORIGIN, DENIED_ORIGIN};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probes_answer_and_unknown_paths_are_404() {
-    let upstream = Upstream::start().await;
+    let upstream = TestUpstream::start().await;
     let gateway = Gateway::start(&ops_support::config(upstream.addr, "v1")).await;
 
     let health = get(gateway.admin, "/healthz", &[])
@@ -27,7 +29,7 @@ async fn probes_answer_and_unknown_paths_are_404() {
             .await
             .expect("GET /readyz");
     }
-    assert_eq!(ready.status, 200, "readyz once serving: {}", ready.body);
+    assert_eq!(ready.status, 200, "readyz once serving: {}", ready.text());
 
     let metrics = get(gateway.admin, "/metrics", &[])
         .await
@@ -41,7 +43,7 @@ async fn probes_answer_and_unknown_paths_are_404() {
         "{content_type}"
     );
     assert!(metrics
-        .body
+        .text()
         .contains("# TYPE crossgate_requests_total counter"));
 
     let decisions = get(gateway.admin, "/decisions", &[])
@@ -60,7 +62,7 @@ async fn probes_answer_and_unknown_paths_are_404() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_requests_preflights_denials_and_latency() {
-    let upstream = Upstream::start().await;
+    let upstream = TestUpstream::start().await;
     let gateway = Gateway::start(&ops_support::config(upstream.addr, "v1")).await;
     let before = gateway.metrics().await;
     assert_eq!(
@@ -82,23 +84,20 @@ async fn metrics_count_requests_preflights_denials_and_latency() {
     let proxied = get(gateway.addr, "/api/items", &[])
         .await
         .expect("GET /api/items");
-    assert_eq!((proxied.status, proxied.body.as_str()), (200, "upstream"));
+    assert_eq!(
+        (proxied.status.as_u16(), proxied.text().as_str()),
+        (200, "upstream:/api/items")
+    );
     let missing = get(gateway.addr, "/nowhere", &[])
         .await
         .expect("GET /nowhere");
     assert_eq!(missing.status, 404);
 
-    let allowed = preflight(gateway.addr, "/api/items", ALLOWED_ORIGIN, "PUT")
-        .await
-        .expect("preflight");
+    let allowed = preflight(gateway.addr, "/api/items", ALLOWED_ORIGIN, "PUT", "").await;
     assert_eq!(allowed.status, 204);
-    let bad_origin = preflight(gateway.addr, "/api/items", DENIED_ORIGIN, "PUT")
-        .await
-        .expect("preflight");
+    let bad_origin = preflight(gateway.addr, "/api/items", DENIED_ORIGIN, "PUT", "").await;
     assert_eq!(bad_origin.status, 403);
-    let bad_method = preflight(gateway.addr, "/api/items", ALLOWED_ORIGIN, "PATCH")
-        .await
-        .expect("preflight");
+    let bad_method = preflight(gateway.addr, "/api/items", ALLOWED_ORIGIN, "PATCH", "").await;
     assert_eq!(bad_method.status, 403);
     let denied_actual = get(gateway.addr, "/status", &[("origin", DENIED_ORIGIN)])
         .await
@@ -178,18 +177,16 @@ async fn metrics_count_requests_preflights_denials_and_latency() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decisions_list_recent_denials_newest_first() {
-    let upstream = Upstream::start().await;
+    let upstream = TestUpstream::start().await;
     let gateway = Gateway::start(&ops_support::config(upstream.addr, "v1")).await;
 
     let empty = get(gateway.admin, "/decisions", &[])
         .await
         .expect("GET /decisions");
-    let json: serde_json::Value = serde_json::from_str(&empty.body).expect("JSON");
+    let json: serde_json::Value = serde_json::from_slice(&empty.body).expect("JSON");
     assert_eq!(json["denials"], serde_json::json!([]));
 
-    let denied = preflight(gateway.addr, "/api/items", DENIED_ORIGIN, "PUT")
-        .await
-        .expect("preflight");
+    let denied = preflight(gateway.addr, "/api/items", DENIED_ORIGIN, "PUT", "").await;
     assert_eq!(denied.status, 403);
     let huge_origin = format!("https://{}.example.net", "x".repeat(4000));
     let denied = get(gateway.addr, "/status", &[("origin", &huge_origin)])
@@ -197,15 +194,13 @@ async fn decisions_list_recent_denials_newest_first() {
         .expect("GET");
     assert_eq!(denied.status, 200);
     // Allowed traffic is not logged as a denial.
-    let allowed = preflight(gateway.addr, "/api/items", ALLOWED_ORIGIN, "PUT")
-        .await
-        .expect("preflight");
+    let allowed = preflight(gateway.addr, "/api/items", ALLOWED_ORIGIN, "PUT", "").await;
     assert_eq!(allowed.status, 204);
 
     let reply = get(gateway.admin, "/decisions", &[])
         .await
         .expect("GET /decisions");
-    let json: serde_json::Value = serde_json::from_str(&reply.body).expect("JSON");
+    let json: serde_json::Value = serde_json::from_slice(&reply.body).expect("JSON");
     let denials = json["denials"].as_array().expect("denials array");
     assert_eq!(denials.len(), 2, "{json}");
 

@@ -3,11 +3,13 @@
 //! max_connections. Errors the gateway makes carry CORS headers for an
 //! allowed origin, so a browser script can read them.
 
+mod common;
 mod ops_support;
 
 use std::time::{Duration, Instant};
 
-use ops_support::{get, Client, Gateway, ALLOWED_ORIGIN, PATIENCE};
+use common::{Client, PATIENCE};
+use ops_support::{get, Gateway, ALLOWED_ORIGIN};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -69,12 +71,12 @@ async fn oversized_headers_get_431_with_cors_headers() {
     )
     .await
     .expect("GET with a big header");
-    assert_eq!(reply.status, 431, "{}", reply.body);
+    assert_eq!(reply.status, 431, "{}", reply.text());
     assert_eq!(reply.headers["access-control-allow-origin"], ALLOWED_ORIGIN);
     assert!(
-        reply.body.contains("request_header_fields_too_large"),
+        reply.text().contains("request_header_fields_too_large"),
         "{}",
-        reply.body
+        reply.text()
     );
 
     let small = get(
@@ -150,7 +152,7 @@ async fn connections_beyond_max_connections_wait_for_a_free_slot() {
     let mut second = Client::connect(gateway.addr).await.expect("connect 2");
     assert_eq!(
         first
-            .send("GET", "/status", &[])
+            .send("GET", "/status", &[], b"")
             .await
             .expect("GET on 1")
             .status,
@@ -158,7 +160,7 @@ async fn connections_beyond_max_connections_wait_for_a_free_slot() {
     );
     assert_eq!(
         second
-            .send("GET", "/status", &[])
+            .send("GET", "/status", &[], b"")
             .await
             .expect("GET on 2")
             .status,
@@ -185,7 +187,7 @@ async fn connections_beyond_max_connections_wait_for_a_free_slot() {
     // Keep-alive connections are still served meanwhile.
     assert_eq!(
         first
-            .send("GET", "/status", &[])
+            .send("GET", "/status", &[], b"")
             .await
             .expect("GET on 1")
             .status,

@@ -1,6 +1,7 @@
 //! Hot reload of a running gateway: on SIGHUP, on a change of the config
 //! file, refusing invalid files, and under concurrent load.
 
+mod common;
 mod ops_support;
 
 use std::collections::BTreeSet;
@@ -8,7 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ops_support::{eventually, get, Client, Gateway, Upstream, ALLOWED_ORIGIN, PATIENCE};
+use common::{Client, TestUpstream, PATIENCE};
+use ops_support::{eventually, get, Gateway, ALLOWED_ORIGIN};
 
 /// Polls `/status` until it answers `body`; returns how many requests that took.
 async fn wait_for_status_body(gateway: &Gateway, body: &str) -> usize {
@@ -19,13 +21,13 @@ async fn wait_for_status_body(gateway: &Gateway, body: &str) -> usize {
             .await
             .expect("GET /status");
         requests += 1;
-        if reply.body == body {
+        if reply.text() == body {
             return requests;
         }
         assert!(
             Instant::now() < deadline,
             "/status still answers {:?}, expected {body:?}\nlogs:\n{}",
-            reply.body,
+            reply.text(),
             gateway.logs().join("\n")
         );
         tokio::time::sleep(Duration::from_millis(25)).await;
@@ -34,7 +36,7 @@ async fn wait_for_status_body(gateway: &Gateway, body: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reloads_and_the_gateway_keeps_serving() {
-    let upstream = Upstream::start().await;
+    let upstream = TestUpstream::start().await;
     let mut gateway = Gateway::start(&ops_support::config(upstream.addr, "v1")).await;
 
     // The file is unchanged, so only the signal can cause this reload.
@@ -47,7 +49,7 @@ async fn sighup_reloads_and_the_gateway_keeps_serving() {
     let reply = get(gateway.addr, "/status", &[])
         .await
         .expect("GET /status after SIGHUP");
-    assert_eq!((reply.status, reply.body.as_str()), (200, "v1"));
+    assert_eq!((reply.status.as_u16(), reply.text().as_str()), (200, "v1"));
 
     gateway.signal("HUP");
     gateway
@@ -58,10 +60,10 @@ async fn sighup_reloads_and_the_gateway_keeps_serving() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn editing_the_file_reloads_it_without_a_signal() {
-    let upstream = Upstream::start().await;
+    let upstream = TestUpstream::start().await;
     let gateway = Gateway::start(&ops_support::config(upstream.addr, "v1")).await;
     assert_eq!(
-        get(gateway.addr, "/status", &[]).await.expect("GET").body,
+        get(gateway.addr, "/status", &[]).await.expect("GET").text(),
         "v1"
     );
 
@@ -90,7 +92,7 @@ async fn editing_the_file_reloads_it_without_a_signal() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_file_keeps_the_running_config_and_counts_a_failure() {
-    let upstream = Upstream::start().await;
+    let upstream = TestUpstream::start().await;
     let mut gateway = Gateway::start(&ops_support::config(upstream.addr, "v1")).await;
 
     // Would answer "v2" if it were applied, but a route names a missing policy.
@@ -108,7 +110,7 @@ async fn an_invalid_file_keeps_the_running_config_and_counts_a_failure() {
         .await
         .expect("GET /status");
     assert_eq!(
-        (reply.status, reply.body.as_str()),
+        (reply.status.as_u16(), reply.text().as_str()),
         (200, "v1"),
         "old config still in force"
     );
@@ -131,7 +133,7 @@ async fn an_invalid_file_keeps_the_running_config_and_counts_a_failure() {
         .await;
     assert!(gateway.is_running());
     assert_eq!(
-        get(gateway.addr, "/status", &[]).await.expect("GET").body,
+        get(gateway.addr, "/status", &[]).await.expect("GET").text(),
         "v1"
     );
     assert_eq!(gateway.reloads("ok").await, 0.0);
@@ -146,7 +148,7 @@ async fn an_invalid_file_keeps_the_running_config_and_counts_a_failure() {
         )
         .await;
     assert_eq!(
-        get(gateway.addr, "/status", &[]).await.expect("GET").body,
+        get(gateway.addr, "/status", &[]).await.expect("GET").text(),
         "v1"
     );
 
@@ -158,7 +160,7 @@ async fn an_invalid_file_keeps_the_running_config_and_counts_a_failure() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_in_flight_finishes_on_the_config_it_started_with() {
-    let upstream = Upstream::start().await;
+    let upstream = TestUpstream::start().await;
     let gateway = Gateway::start(&ops_support::config(upstream.addr, "v1")).await;
 
     let addr = gateway.addr;
@@ -188,7 +190,10 @@ async fn a_request_in_flight_finishes_on_the_config_it_started_with() {
         .await
         .expect("slow request task")
         .expect("slow request");
-    assert_eq!((slow.status, slow.body.as_str()), (200, "slow 1500"));
+    assert_eq!(
+        (slow.status.as_u16(), slow.text().as_str()),
+        (200, "upstream:/api/slow/1500")
+    );
     assert_eq!(slow.headers["access-control-allow-origin"], ALLOWED_ORIGIN);
 }
 
@@ -226,10 +231,10 @@ async fn load_client(
         };
         tally.requests += 1;
         let reply = match (&mut client, keep_alive) {
-            (Some(client), true) => client.send(method, path, headers).await,
+            (Some(client), true) => client.send(method, path, headers, b"").await,
             _ => match Client::connect(addr).await {
                 Ok(mut fresh) => {
-                    let reply = fresh.send(method, path, headers).await;
+                    let reply = fresh.send(method, path, headers, b"").await;
                     if keep_alive {
                         client = Some(fresh);
                     }
@@ -254,10 +259,11 @@ async fn load_client(
         if reply.status != expected_status || cors != Some(ALLOWED_ORIGIN) {
             tally.failures.push(format!(
                 "{method} {path}: status {} (want {expected_status}), ACAO {cors:?}, body {:?}",
-                reply.status, reply.body
+                reply.status,
+                reply.text()
             ));
         } else if path == "/status" {
-            versions.lock().expect("versions lock").insert(reply.body);
+            versions.lock().expect("versions lock").insert(reply.text());
         }
     }
     tally
@@ -266,7 +272,7 @@ async fn load_client(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reloading_20_times_under_concurrent_load_fails_no_request() {
     const RELOADS: usize = 20;
-    let upstream = Upstream::start().await;
+    let upstream = TestUpstream::start().await;
     let gateway = Gateway::start(&ops_support::config(upstream.addr, "v0")).await;
     let stop = Arc::new(AtomicBool::new(false));
     let versions = Arc::new(Mutex::new(BTreeSet::new()));
@@ -321,7 +327,7 @@ async fn reloading_20_times_under_concurrent_load_fails_no_request() {
         "clients saw too few config versions during the reloads: {seen:?}"
     );
     assert_eq!(
-        get(gateway.addr, "/status", &[]).await.expect("GET").body,
+        get(gateway.addr, "/status", &[]).await.expect("GET").text(),
         format!("v{RELOADS}")
     );
     assert!(gateway.reloads("ok").await >= RELOADS as f64);

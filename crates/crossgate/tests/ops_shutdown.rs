@@ -1,17 +1,19 @@
 //! Graceful shutdown of a running gateway on SIGTERM/SIGINT: in-flight
 //! requests finish, new connections are refused, the drain is bounded.
 
+mod common;
 mod ops_support;
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use ops_support::{eventually, get, Client, Gateway, Upstream, ALLOWED_ORIGIN, PATIENCE};
+use common::{Client, TestUpstream, PATIENCE};
+use ops_support::{eventually, get, Gateway, ALLOWED_ORIGIN};
 use tokio::net::TcpStream;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_the_in_flight_request_and_refuses_new_connections() {
-    let upstream = Upstream::start().await;
+    let upstream = TestUpstream::start().await;
     let mut gateway = Gateway::start(&ops_support::config(upstream.addr, "v1")).await;
     let addr = gateway.addr;
     let slow =
@@ -33,7 +35,7 @@ async fn sigterm_drains_the_in_flight_request_and_refuses_new_connections() {
             .await
             .expect("admin up while draining");
         if ready.status == 503 {
-            assert_eq!(ready.body, "draining\n");
+            assert_eq!(ready.text(), "draining\n");
             break;
         }
         assert!(Instant::now() < deadline, "/readyz never reported draining");
@@ -61,7 +63,10 @@ async fn sigterm_drains_the_in_flight_request_and_refuses_new_connections() {
         .await
         .expect("slow request task")
         .expect("in-flight request completes");
-    assert_eq!((slow.status, slow.body.as_str()), (200, "slow 2500"));
+    assert_eq!(
+        (slow.status.as_u16(), slow.text().as_str()),
+        (200, "upstream:/api/slow/2500")
+    );
     assert_eq!(slow.headers["access-control-allow-origin"], ALLOWED_ORIGIN);
 
     let status = gateway
@@ -77,10 +82,13 @@ async fn sigterm_drains_the_in_flight_request_and_refuses_new_connections() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_keep_alive_connections_do_not_delay_shutdown() {
-    let upstream = Upstream::start().await;
+    let upstream = TestUpstream::start().await;
     let mut gateway = Gateway::start(&ops_support::config(upstream.addr, "v1")).await;
     let mut idle = Client::connect(gateway.addr).await.expect("connect");
-    let reply = idle.send("GET", "/status", &[]).await.expect("GET /status");
+    let reply = idle
+        .send("GET", "/status", &[], b"")
+        .await
+        .expect("GET /status");
     assert_eq!(reply.status, 200);
 
     let started = Instant::now();
@@ -99,7 +107,7 @@ async fn idle_keep_alive_connections_do_not_delay_shutdown() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigint_shuts_down_like_sigterm() {
-    let upstream = Upstream::start().await;
+    let upstream = TestUpstream::start().await;
     let mut gateway = Gateway::start(&ops_support::config(upstream.addr, "v1")).await;
     assert_eq!(
         get(gateway.addr, "/status", &[]).await.expect("GET").status,
@@ -115,7 +123,7 @@ async fn sigint_shuts_down_like_sigterm() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_drain_gives_up_after_shutdown_timeout() {
-    let upstream = Upstream::start().await;
+    let upstream = TestUpstream::start().await;
     let config = ops_support::config(upstream.addr, "v1")
         .replace("shutdown_timeout = 10", "shutdown_timeout = 1");
     let mut gateway = Gateway::start(&config).await;

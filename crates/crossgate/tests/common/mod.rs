@@ -1,6 +1,7 @@
 //! Shared helpers for the gateway's integration tests: an in-process gateway
 //! on an ephemeral port, small upstream servers with chosen behaviours, and a
-//! plain HTTP client that opens a fresh connection per request.
+//! plain HTTP client (one fresh connection per request, or a kept-alive
+//! [`Client`]). The `ops_*` tests use these too, next to `ops_support`.
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::convert::Infallible;
@@ -26,8 +27,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 
-/// Everything a test waits for is bounded by this.
-pub const PATIENCE: Duration = Duration::from_secs(10);
+/// Everything a test waits for is bounded by this. Longer than the
+/// `shutdown_timeout = 10` of the `ops_*` tests' config, so waiting for a
+/// drain to end never races its own timeout.
+pub const PATIENCE: Duration = Duration::from_secs(15);
 
 /// A directory under the system temp dir, removed on drop.
 pub struct TempDir(PathBuf);
@@ -140,7 +143,8 @@ pub struct Seen {
 
 /// A small upstream whose behaviour is chosen by the request path:
 ///
-/// - a path containing `/slow/`: answers after 3 s;
+/// - a path containing `/slow/`: answers after the number of milliseconds that
+///   follows `/slow/` (`/api/slow/1500`), or after 3 s when none does (`/api/slow/x`);
 /// - containing `/cors/`: sets its own CORS headers (`Access-Control-Allow-Origin: https://upstream.example`);
 /// - ending in `/echo-body`: streams the request body back, recording each chunk in `chunks` as it arrives;
 /// - ending in `/slurp`: reads the whole request body, then answers `received N bytes`;
@@ -149,6 +153,9 @@ pub struct Seen {
 pub struct TestUpstream {
     pub addr: SocketAddr,
     pub seen: Arc<Mutex<Vec<Seen>>>,
+    /// Requests received and not yet answered (a streamed answer counts as
+    /// answered once its head is sent).
+    pub in_flight: Arc<AtomicUsize>,
     pub connections: Arc<AtomicUsize>,
     pub release: Arc<Notify>,
     pub chunks: Arc<Mutex<Vec<Bytes>>>,
@@ -163,16 +170,18 @@ impl TestUpstream {
             .expect("bind upstream");
         let addr = listener.local_addr().expect("upstream addr");
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let in_flight = Arc::new(AtomicUsize::new(0));
         let connections = Arc::new(AtomicUsize::new(0));
         let release = Arc::new(Notify::new());
         let chunks = Arc::new(Mutex::new(Vec::new()));
         let chunk_arrived = Arc::new(Notify::new());
-        let state = (
-            seen.clone(),
-            release.clone(),
-            chunks.clone(),
-            chunk_arrived.clone(),
-        );
+        let state = UpstreamState {
+            seen: seen.clone(),
+            in_flight: in_flight.clone(),
+            release: release.clone(),
+            chunks: chunks.clone(),
+            chunk_arrived: chunk_arrived.clone(),
+        };
         let accepted = connections.clone();
         let task = tokio::spawn(async move {
             loop {
@@ -193,6 +202,7 @@ impl TestUpstream {
         TestUpstream {
             addr,
             seen,
+            in_flight,
             connections,
             release,
             chunks,
@@ -225,31 +235,47 @@ impl Drop for TestUpstream {
     }
 }
 
-type UpstreamState = (
-    Arc<Mutex<Vec<Seen>>>,
-    Arc<Notify>,
-    Arc<Mutex<Vec<Bytes>>>,
-    Arc<Notify>,
-);
+#[derive(Clone)]
+struct UpstreamState {
+    seen: Arc<Mutex<Vec<Seen>>>,
+    in_flight: Arc<AtomicUsize>,
+    release: Arc<Notify>,
+    chunks: Arc<Mutex<Vec<Bytes>>>,
+    chunk_arrived: Arc<Notify>,
+}
 type TestBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
 async fn upstream_answer(
     state: UpstreamState,
     request: Request<Incoming>,
 ) -> Result<Response<TestBody>, Infallible> {
-    let (seen, release, chunks, chunk_arrived) = state;
+    state.in_flight.fetch_add(1, Ordering::SeqCst);
+    let response = upstream_response(&state, request).await;
+    state.in_flight.fetch_sub(1, Ordering::SeqCst);
+    Ok(response)
+}
+
+async fn upstream_response(
+    state: &UpstreamState,
+    request: Request<Incoming>,
+) -> Response<TestBody> {
     let path = request.uri().path().to_owned();
-    seen.lock().expect("seen").push(Seen {
+    state.seen.lock().expect("seen").push(Seen {
         method: request.method().clone(),
         uri: request.uri().to_string(),
         headers: request.headers().clone(),
     });
-    if path.contains("/slow/") {
-        tokio::time::sleep(Duration::from_secs(3)).await;
+    if let Some((_, after)) = path.rsplit_once("/slow/") {
+        let delay = match after.parse::<u64>() {
+            Ok(ms) => Duration::from_millis(ms),
+            Err(_) => Duration::from_secs(3),
+        };
+        tokio::time::sleep(delay).await;
     }
     if path.ends_with("/echo-body") {
         let mut body = request.into_body();
         let (mut tx, channel) = Channel::<Bytes, Infallible>::new(4);
+        let (chunks, chunk_arrived) = (state.chunks.clone(), state.chunk_arrived.clone());
         tokio::spawn(async move {
             while let Some(Ok(frame)) = body.frame().await {
                 if let Ok(data) = frame.into_data() {
@@ -261,7 +287,7 @@ async fn upstream_answer(
                 }
             }
         });
-        return Ok(Response::new(channel.boxed()));
+        return Response::new(channel.boxed());
     }
     if path.ends_with("/slurp") {
         let received = request
@@ -270,18 +296,17 @@ async fn upstream_answer(
             .await
             .map(|b| b.to_bytes().len())
             .unwrap_or(0);
-        return Ok(Response::new(
-            Full::new(Bytes::from(format!("received {received} bytes"))).boxed(),
-        ));
+        return Response::new(Full::new(Bytes::from(format!("received {received} bytes"))).boxed());
     }
     if path.ends_with("/drip") {
         let (mut tx, channel) = Channel::<Bytes, Infallible>::new(1);
+        let release = state.release.clone();
         tokio::spawn(async move {
             let _ = tx.send_data(Bytes::from_static(b"first")).await;
             release.notified().await;
             let _ = tx.send_data(Bytes::from_static(b"second")).await;
         });
-        return Ok(Response::new(channel.boxed()));
+        return Response::new(channel.boxed());
     }
     let mut response = Response::new(Full::new(Bytes::from(format!("upstream:{path}"))).boxed());
     let headers = response.headers_mut();
@@ -300,7 +325,7 @@ async fn upstream_answer(
             HeaderValue::from_static("x-upstream"),
         );
     }
-    Ok(response)
+    response
 }
 
 /// An address nothing listens on.
@@ -360,7 +385,76 @@ impl Reply {
     }
 }
 
-/// Sends one HTTP/1.1 request on a fresh connection and reads the whole response.
+/// One HTTP/1.1 client connection, kept alive between requests. Its
+/// failures are returned, for the tests where a request may rightly fail.
+pub struct Client {
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+}
+
+impl Client {
+    pub async fn connect(addr: SocketAddr) -> Result<Client, String> {
+        let stream = tokio::time::timeout(PATIENCE, TcpStream::connect(addr))
+            .await
+            .map_err(|_| format!("connect to {addr} timed out"))?
+            .map_err(|e| format!("connect to {addr}: {e}"))?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("handshake: {e}"))?;
+        tokio::spawn(connection);
+        Ok(Client { sender })
+    }
+
+    /// Sends one request on this connection and reads the whole response.
+    pub async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Reply, String> {
+        let exchange = async {
+            self.sender
+                .ready()
+                .await
+                .map_err(|e| format!("connection not ready: {e}"))?;
+            let request = build_request(
+                method,
+                path,
+                headers,
+                Full::new(Bytes::copy_from_slice(body)),
+            );
+            let response = self
+                .sender
+                .send_request(request)
+                .await
+                .map_err(|e| format!("{method} {path}: {e}"))?;
+            try_collect(response)
+                .await
+                .map_err(|e| format!("{method} {path}: body: {e}"))
+        };
+        tokio::time::timeout(PATIENCE, exchange)
+            .await
+            .map_err(|_| format!("{method} {path} timed out"))?
+    }
+}
+
+/// Sends one HTTP/1.1 request on a fresh connection and reads the whole
+/// response; failing to get one is an `Err`.
+pub async fn try_send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<Reply, String> {
+    Client::connect(addr)
+        .await?
+        .send(method, path, headers, body)
+        .await
+}
+
+/// Sends one HTTP/1.1 request on a fresh connection and reads the whole
+/// response; failing to get one fails the test.
 pub async fn send(
     addr: SocketAddr,
     method: &str,
@@ -368,31 +462,9 @@ pub async fn send(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Reply {
-    tokio::time::timeout(PATIENCE, send_unbounded(addr, method, path, headers, body))
+    try_send(addr, method, path, headers, body)
         .await
-        .expect("the gateway answered in time")
-}
-
-async fn send_unbounded(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> Reply {
-    let stream = TcpStream::connect(addr).await.expect("connect to gateway");
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("HTTP/1 handshake");
-    tokio::spawn(connection);
-    let request = build_request(
-        method,
-        path,
-        headers,
-        Full::new(Bytes::copy_from_slice(body)),
-    );
-    let response = sender.send_request(request).await.expect("send request");
-    collect(response).await
+        .unwrap_or_else(|e| panic!("the gateway must answer: {e}"))
 }
 
 /// Sends one request over HTTP/2 with prior knowledge (h2c).
@@ -438,13 +510,17 @@ pub fn build_request<B>(method: &str, path: &str, headers: &[(&str, &str)], body
 }
 
 pub async fn collect(response: Response<Incoming>) -> Reply {
+    try_collect(response).await.expect("read body")
+}
+
+async fn try_collect(response: Response<Incoming>) -> Result<Reply, hyper::Error> {
     let (parts, body) = response.into_parts();
-    let body = body.collect().await.expect("read body").to_bytes();
-    Reply {
+    let body = body.collect().await?.to_bytes();
+    Ok(Reply {
         status: parts.status,
         headers: parts.headers,
         body,
-    }
+    })
 }
 
 /// A preflight from `origin` asking for `method` (and `headers`, comma-separated, when not empty).

@@ -1,29 +1,20 @@
-//! Shared harness of the `ops_*` integration tests: the real `crossgate`
-//! binary started on ephemeral loopback ports, a small upstream server, an
-//! HTTP/1.1 client, and readers for `/metrics`.
+//! Harness of the `ops_*` integration tests: the real `crossgate` binary
+//! started on ephemeral loopback ports (signals need a process of its own),
+//! its config, and readers for `/metrics`. The client, the reply and the test
+//! upstream are the ones in `common`, which each `ops_*` test declares next
+//! to this module.
 //!
 //! Each `ops_*.rs` test crate uses a different subset of these helpers.
 #![allow(dead_code)]
 
-use std::convert::Infallible;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http::{HeaderMap, Request, Response};
-use http_body_util::{BodyExt, Empty, Full};
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use tokio::net::{TcpListener, TcpStream};
-
-/// Upper bound for any single wait in these tests.
-pub const PATIENCE: Duration = Duration::from_secs(15);
+use crate::common::{try_send, Reply, TempDir, PATIENCE};
 
 pub const ALLOWED_ORIGIN: &str = "https://app.example.com";
 pub const DENIED_ORIGIN: &str = "https://evil.example.net";
@@ -56,15 +47,13 @@ policy = "web"
     )
 }
 
-static NEXT_DIR: AtomicUsize = AtomicUsize::new(0);
-
 /// The `crossgate serve` process under test. Killed on drop.
 pub struct Gateway {
     child: Child,
     pub addr: SocketAddr,
     pub admin: SocketAddr,
     pub config_path: PathBuf,
-    dir: PathBuf,
+    dir: TempDir,
     logs: Arc<Mutex<Vec<String>>>,
 }
 
@@ -72,14 +61,8 @@ impl Gateway {
     /// Writes `config_text` to a fresh temp dir and runs `crossgate serve` on
     /// it with JSON logs, returning once both listeners are bound.
     pub async fn start(config_text: &str) -> Gateway {
-        let dir = std::env::temp_dir().join(format!(
-            "crossgate-ops-{}-{}",
-            std::process::id(),
-            NEXT_DIR.fetch_add(1, Ordering::SeqCst)
-        ));
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        let config_path = dir.join("crossgate.toml");
-        std::fs::write(&config_path, config_text).expect("write config");
+        let dir = TempDir::new("ops");
+        let config_path = dir.write("crossgate.toml", config_text);
         let mut child = Command::new(env!("CARGO_BIN_EXE_crossgate"))
             .args(["--log-format", "json", "serve", "--config"])
             .arg(&config_path)
@@ -188,7 +171,7 @@ impl Gateway {
             .await
             .expect("GET /metrics");
         assert_eq!(reply.status, 200, "/metrics status");
-        reply.body
+        reply.text()
     }
 
     /// One sample of `/metrics`; 0 when the series is absent (counters that
@@ -224,7 +207,6 @@ impl Drop for Gateway {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -259,181 +241,9 @@ pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         })
 }
 
-/// A response, fully read.
-#[derive(Debug)]
-pub struct Reply {
-    pub status: u16,
-    pub headers: HeaderMap,
-    pub body: String,
-}
-
-/// One HTTP/1.1 client connection (keep-alive).
-pub struct Client {
-    sender: hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
-}
-
-impl Client {
-    pub async fn connect(addr: SocketAddr) -> Result<Client, String> {
-        let stream = tokio::time::timeout(PATIENCE, TcpStream::connect(addr))
-            .await
-            .map_err(|_| format!("connect to {addr} timed out"))?
-            .map_err(|e| format!("connect to {addr}: {e}"))?;
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| format!("handshake: {e}"))?;
-        tokio::spawn(connection);
-        Ok(Client { sender })
-    }
-
-    pub async fn send(
-        &mut self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-    ) -> Result<Reply, String> {
-        let exchange = async {
-            self.sender
-                .ready()
-                .await
-                .map_err(|e| format!("connection not ready: {e}"))?;
-            let mut request = Request::builder()
-                .method(method)
-                .uri(path)
-                .header("host", "gateway.test");
-            for (name, value) in headers {
-                request = request.header(*name, *value);
-            }
-            let request = request
-                .body(Empty::new())
-                .map_err(|e| format!("bad request: {e}"))?;
-            let response = self
-                .sender
-                .send_request(request)
-                .await
-                .map_err(|e| format!("{method} {path}: {e}"))?;
-            let status = response.status().as_u16();
-            let headers = response.headers().clone();
-            let body = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| format!("{method} {path}: body: {e}"))?
-                .to_bytes();
-            Ok(Reply {
-                status,
-                headers,
-                body: String::from_utf8_lossy(&body).into_owned(),
-            })
-        };
-        tokio::time::timeout(PATIENCE, exchange)
-            .await
-            .map_err(|_| format!("{method} {path} timed out"))?
-    }
-}
-
-/// One request on a fresh connection.
-pub async fn request(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-) -> Result<Reply, String> {
-    Client::connect(addr)
-        .await?
-        .send(method, path, headers)
-        .await
-}
-
+/// A GET on a fresh connection; failing to get an answer is an `Err`.
 pub async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Result<Reply, String> {
-    request(addr, "GET", path, headers).await
-}
-
-/// A preflight for `method` from `origin`.
-pub async fn preflight(
-    addr: SocketAddr,
-    path: &str,
-    origin: &str,
-    method: &str,
-) -> Result<Reply, String> {
-    request(
-        addr,
-        "OPTIONS",
-        path,
-        &[
-            ("origin", origin),
-            ("access-control-request-method", method),
-        ],
-    )
-    .await
-}
-
-/// The test's upstream: answers `upstream` to everything, except
-/// `.../slow/<ms>`, which answers `slow <ms>` after that many milliseconds.
-pub struct Upstream {
-    pub addr: SocketAddr,
-    /// Requests received so far.
-    pub received: Arc<AtomicUsize>,
-    /// Requests received and not yet answered.
-    pub in_flight: Arc<AtomicUsize>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Upstream {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl Upstream {
-    pub async fn start() -> Upstream {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind upstream");
-        let addr = listener.local_addr().expect("upstream addr");
-        let received = Arc::new(AtomicUsize::new(0));
-        let in_flight = Arc::new(AtomicUsize::new(0));
-        let (counter, busy) = (received.clone(), in_flight.clone());
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let (counter, busy) = (counter.clone(), busy.clone());
-                tokio::spawn(async move {
-                    let service = service_fn(move |request: Request<Incoming>| {
-                        let (counter, busy) = (counter.clone(), busy.clone());
-                        async move {
-                            counter.fetch_add(1, Ordering::SeqCst);
-                            busy.fetch_add(1, Ordering::SeqCst);
-                            let delay = request
-                                .uri()
-                                .path()
-                                .rsplit_once("/slow/")
-                                .and_then(|(_, ms)| ms.parse::<u64>().ok());
-                            let body = match delay {
-                                Some(ms) => {
-                                    tokio::time::sleep(Duration::from_millis(ms)).await;
-                                    format!("slow {ms}")
-                                }
-                                None => "upstream".to_owned(),
-                            };
-                            busy.fetch_sub(1, Ordering::SeqCst);
-                            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(body))))
-                        }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        Upstream {
-            addr,
-            received,
-            in_flight,
-            task,
-        }
-    }
+    try_send(addr, "GET", path, headers, b"").await
 }
 
 /// Polls `condition` every 10 ms until it holds, failing after [`PATIENCE`].
