@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{send, TestGateway, TestUpstream, PATIENCE};
+use common::{eventually, send, TestGateway, TestUpstream, PATIENCE};
 use crossgate::server::Drain;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -136,14 +136,10 @@ async fn in_flight_request_finishes_on_the_configuration_it_started_with() {
         TestGateway::start(&upstream_config(&upstream.url(), "response_timeout = 10")).await;
     let addr = gateway.addr;
     let in_flight = tokio::spawn(async move { send(addr, "GET", "/api/slow/x", &[], b"").await });
-    let deadline = Instant::now() + PATIENCE;
-    while upstream.hits() == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the slow request never reached the upstream"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually("the slow request reaches the upstream", || {
+        upstream.hits() > 0
+    })
+    .await;
     // The new configuration replaces the upstream by a mock and would time out in 0.5 s.
     gateway
         .reload_with(&format!(
@@ -167,14 +163,10 @@ async fn shutdown_drains_in_flight_requests() {
         TestGateway::start(&upstream_config(&upstream.url(), "shutdown_timeout = 10")).await;
     let addr = gateway.addr;
     let in_flight = tokio::spawn(async move { send(addr, "GET", "/api/slow/x", &[], b"").await });
-    let deadline = Instant::now() + PATIENCE;
-    while upstream.hits() == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the slow request never reached the upstream"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually("the slow request reaches the upstream", || {
+        upstream.hits() > 0
+    })
+    .await;
     let server = gateway.begin_shutdown();
     let deadline = Instant::now() + PATIENCE;
     while TcpStream::connect(addr).await.is_ok() {
@@ -205,9 +197,10 @@ async fn shutdown_gives_up_after_its_timeout() {
         TestGateway::start(&upstream_config(&upstream.url(), "shutdown_timeout = 0.3")).await;
     let addr = gateway.addr;
     let _in_flight = tokio::spawn(async move { send(addr, "GET", "/api/slow/x", &[], b"").await });
-    while upstream.hits() == 0 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually("the slow request reaches the upstream", || {
+        upstream.hits() > 0
+    })
+    .await;
     let started = Instant::now();
     let drain = tokio::time::timeout(PATIENCE, gateway.begin_shutdown())
         .await

@@ -9,8 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::eventually;
 use common::{Client, TestUpstream, PATIENCE};
-use ops_support::{eventually, get, Gateway, ALLOWED_ORIGIN};
+use ops_support::{get, Gateway, ALLOWED_ORIGIN};
 
 /// Polls `/status` until it answers `body`; returns how many requests that took.
 async fn wait_for_status_body(gateway: &Gateway, body: &str) -> usize {

@@ -7,8 +7,9 @@ mod ops_support;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use common::eventually;
 use common::{Client, TestUpstream, PATIENCE};
-use ops_support::{eventually, get, Gateway, ALLOWED_ORIGIN};
+use ops_support::{get, Gateway, ALLOWED_ORIGIN};
 use tokio::net::TcpStream;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
