@@ -216,6 +216,7 @@ pub struct ServerFile {
     pub max_connections: Option<i64>,
     pub max_header_bytes: Option<i64>,
     pub fallback_policy: Option<String>,
+    pub denial_log_rate: Option<i64>,
 }
 
 /// `[server] tls = { cert = .., key = .. }`.
@@ -275,6 +276,10 @@ pub enum Privilege {
 pub struct AuthFile {
     pub tokens: Option<Vec<toml::Value>>,
     pub jwt_secret: Option<String>,
+    pub jwt_leeway: Option<i64>,
+    pub jwt_audience: Option<String>,
+    pub jwt_issuer: Option<String>,
+    pub jwt_allow_missing_exp: Option<bool>,
 }
 
 /// One `[[auth.tokens]]` entry.
