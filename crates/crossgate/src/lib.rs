@@ -15,6 +15,7 @@ pub mod demo;
 pub mod denials;
 pub mod gateway;
 pub mod handler;
+pub mod log_limit;
 pub mod logging;
 pub mod metrics;
 pub mod mock;

@@ -62,6 +62,8 @@ pub struct Settings {
     pub max_connections: usize,
     /// `max_header_bytes`.
     pub max_header_bytes: usize,
+    /// `denial_log_rate`: per-request log lines per second, route and reason.
+    pub denial_log_rate: u32,
 }
 
 /// A loaded, valid configuration.
@@ -601,6 +603,14 @@ fn compile_settings(file: &FileConfig, report: &mut Report) -> Option<Settings> 
         "max_header_bytes",
         report,
     );
+    let denial_log_rate = bounded(
+        server.denial_log_rate,
+        crate::log_limit::DEFAULT_DENIAL_LOG_RATE as usize,
+        0,
+        crate::log_limit::MAX_DENIAL_LOG_RATE as usize,
+        "denial_log_rate",
+        report,
+    );
     Some(Settings {
         listen: listen?,
         admin,
@@ -611,6 +621,9 @@ fn compile_settings(file: &FileConfig, report: &mut Report) -> Option<Settings> 
         shutdown_timeout,
         max_connections,
         max_header_bytes,
+        // Bounded by MAX_DENIAL_LOG_RATE just above.
+        denial_log_rate: u32::try_from(denial_log_rate)
+            .unwrap_or(crate::log_limit::MAX_DENIAL_LOG_RATE),
     })
 }
 

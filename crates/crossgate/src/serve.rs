@@ -52,6 +52,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    tokio::spawn(crate::log_limit::summarize_suppressed(metrics.clone()));
     let (settings, summary) = {
         let current = gateway.current();
         (current.config.settings.clone(), current.config.summary())
