@@ -61,10 +61,15 @@ impl Gateway {
     /// Writes `config_text` to a fresh temp dir and runs `crossgate serve` on
     /// it with JSON logs, returning once both listeners are bound.
     pub async fn start(config_text: &str) -> Gateway {
+        Gateway::start_with_log_format(config_text, "json").await
+    }
+
+    /// [`Gateway::start`] with `--log-format log_format` (`text` or `json`).
+    pub async fn start_with_log_format(config_text: &str, log_format: &str) -> Gateway {
         let dir = TempDir::new("ops");
         let config_path = dir.write("crossgate.toml", config_text);
         let mut child = Command::new(env!("CARGO_BIN_EXE_crossgate"))
-            .args(["--log-format", "json", "serve", "--config"])
+            .args(["--log-format", log_format, "serve", "--config"])
             .arg(&config_path)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -113,7 +118,7 @@ impl Gateway {
         }
     }
 
-    /// Every log line (JSON) the gateway wrote to stderr so far.
+    /// Every log line the gateway wrote to stderr so far.
     pub fn logs(&self) -> Vec<String> {
         self.logs.lock().expect("log lock").clone()
     }
@@ -123,13 +128,14 @@ impl Gateway {
         self.logs().iter().any(|line| line.contains(text))
     }
 
+    /// The address in `PREFIX http://ADDR`, from a JSON line's message or a
+    /// text line.
     fn logged_addr(&self, prefix: &str) -> Option<SocketAddr> {
         self.logs().iter().find_map(|line| {
-            let json: serde_json::Value = serde_json::from_str(line).ok()?;
-            let message = json.get("message")?.as_str()?;
-            let rest = message.strip_prefix(prefix)?;
+            let (_, rest) = line.split_once(prefix)?;
             let addr = rest.split("://").nth(1)?;
-            addr.trim().parse().ok()
+            let end = addr.find(['"', ' ']).unwrap_or(addr.len());
+            addr[..end].parse().ok()
         })
     }
 
