@@ -3,6 +3,7 @@
 //! library exposes the pieces so tests can run a gateway in-process.
 #![forbid(unsafe_code)]
 
+pub mod accept;
 pub mod admin;
 pub mod audit;
 pub mod auth;
@@ -15,6 +16,7 @@ pub mod demo;
 pub mod denials;
 pub mod gateway;
 pub mod handler;
+pub mod lifetime;
 pub mod logging;
 pub mod metrics;
 pub mod mock;

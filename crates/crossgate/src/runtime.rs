@@ -35,6 +35,12 @@ pub mod defaults {
     pub const MAX_CONNECTIONS: usize = 4096;
     /// `max_header_bytes`.
     pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+    /// `idle_timeout` (nginx's `keepalive_timeout` is 75 s).
+    pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+    /// `send_timeout` (nginx's default).
+    pub const SEND_TIMEOUT: Duration = Duration::from_secs(60);
+    /// `http2_max_concurrent_streams` (nginx's default).
+    pub const HTTP2_MAX_CONCURRENT_STREAMS: usize = 128;
 }
 
 /// The methods the gateway forwards; a private resource's preflight without
@@ -62,6 +68,23 @@ pub struct Settings {
     pub max_connections: usize,
     /// `max_header_bytes`.
     pub max_header_bytes: usize,
+    /// `idle_timeout`.
+    pub idle_timeout: Duration,
+    /// `send_timeout`.
+    pub send_timeout: Duration,
+    /// `http2_max_concurrent_streams`.
+    pub http2_max_concurrent_streams: u32,
+}
+
+impl Settings {
+    /// The timeouts every client connection lives by.
+    pub fn connection_deadlines(&self) -> crate::lifetime::Deadlines {
+        crate::lifetime::Deadlines {
+            header_read: self.header_read_timeout,
+            idle: self.idle_timeout,
+            send: self.send_timeout,
+        }
+    }
 }
 
 /// A loaded, valid configuration.
@@ -601,6 +624,28 @@ fn compile_settings(file: &FileConfig, report: &mut Report) -> Option<Settings> 
         "max_header_bytes",
         report,
     );
+    let idle_timeout = seconds(
+        server.idle_timeout,
+        defaults::IDLE_TIMEOUT,
+        "idle_timeout",
+        3600.0,
+        report,
+    );
+    let send_timeout = seconds(
+        server.send_timeout,
+        defaults::SEND_TIMEOUT,
+        "send_timeout",
+        3600.0,
+        report,
+    );
+    let http2_max_concurrent_streams = bounded(
+        server.http2_max_concurrent_streams,
+        defaults::HTTP2_MAX_CONCURRENT_STREAMS,
+        1,
+        1000,
+        "http2_max_concurrent_streams",
+        report,
+    );
     Some(Settings {
         listen: listen?,
         admin,
@@ -611,6 +656,11 @@ fn compile_settings(file: &FileConfig, report: &mut Report) -> Option<Settings> 
         shutdown_timeout,
         max_connections,
         max_header_bytes,
+        idle_timeout,
+        send_timeout,
+        // `bounded` keeps it within 1..=1000.
+        http2_max_concurrent_streams: u32::try_from(http2_max_concurrent_streams)
+            .unwrap_or(u32::MAX),
     })
 }
 
