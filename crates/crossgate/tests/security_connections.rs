@@ -758,3 +758,66 @@ async fn streams_reset_before_acceptance_get_goaway_from_h2s_guard() {
     .await;
     assert_eq!(goaway, Some(0xb), "GOAWAY with ENHANCE_YOUR_CALM");
 }
+
+/// CPU seconds (user + system) the process `pid` has used so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/PID/stat");
+    // Fields after the parenthesized command name; utime and stime are the 14th and 15th.
+    let after = stat.rsplit_once(')').expect("stat format").1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 =
+        fields[11].parse::<f64>().expect("utime") + fields[12].parse::<f64>().expect("stime");
+    ticks / 100.0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accept_backs_off_instead_of_spinning_when_out_of_file_descriptors() {
+    let upstream = Upstream::start().await;
+    let gateway = ops_support::Gateway::start(&ops_support::config(upstream.addr, "ok")).await;
+    let pid = gateway.pid();
+    let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("list fds")
+        .count();
+    let limit = open + 4;
+    let status = std::process::Command::new("prlimit")
+        .args([
+            "--pid",
+            &pid.to_string(),
+            &format!("--nofile={limit}:{limit}"),
+        ])
+        .status()
+        .expect("this test needs prlimit (util-linux) to lower the gateway's descriptor limit");
+    assert!(status.success(), "prlimit failed");
+    let mut held = Vec::new();
+    for _ in 0..16 {
+        held.push(TcpStream::connect(gateway.addr).await.expect("connect"));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = cpu_seconds(pid);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let used = cpu_seconds(pid) - before;
+    let warnings = gateway
+        .logs()
+        .iter()
+        .filter(|line| line.contains("accept failed"))
+        .count();
+    assert!(
+        gateway.logged("Too many open files"),
+        "the test must exhaust descriptors:\n{}",
+        gateway.logs().join("\n")
+    );
+    assert!(
+        used < 0.5,
+        "the accept loop used {used} s of CPU in 2 s out of descriptors"
+    );
+    assert_eq!(
+        warnings, 1,
+        "one warning per interval, not one per failed accept"
+    );
+    drop(held);
+    let reply = ops_support::get(gateway.addr, "/status", &[])
+        .await
+        .expect("served once descriptors are free again");
+    assert_eq!(reply.status, 200);
+    eprintln!("out of descriptors for 2 s: {used} s CPU, {warnings} warning line(s)");
+}
