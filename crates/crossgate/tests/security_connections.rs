@@ -415,6 +415,27 @@ async fn keep_alive_connections_close_after_idle_timeout_not_header_read_timeout
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_begun_on_a_kept_alive_connection_must_end_within_header_read_timeout() {
+    let upstream = Upstream::start().await;
+    let gateway = TestGateway::start(
+        &config(upstream.addr, "").replace("idle_timeout = 1", "idle_timeout = 10"),
+    )
+    .await;
+    let mut stream = TcpStream::connect(gateway.addr).await.expect("connect");
+    assert!(h1_exchange(&mut stream, "/one")
+        .await
+        .starts_with("HTTP/1.1 200"));
+    // A slowloris on the second request: the long idle_timeout does not apply.
+    stream
+        .write_all(b"GET /two HTTP/1.1\r\nhost: gat")
+        .await
+        .expect("send part of a head");
+    closed_within(&mut stream, SECOND + MARGIN)
+        .await
+        .expect("the unfinished head is cut off after header_read_timeout");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_http2_connections_get_goaway_after_idle_timeout_despite_pings() {
     let upstream = Upstream::start().await;
     let gateway = TestGateway::start(&config(upstream.addr, "")).await;
