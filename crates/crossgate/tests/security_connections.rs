@@ -643,6 +643,17 @@ async fn many_streams_from_one_http2_client_cannot_starve_other_clients() {
             .expect("h2 handshake");
     tokio::spawn(connection);
     let addr = gateway.addr;
+    // One request first, so the client has the gateway's SETTINGS (with its
+    // stream limit) before it floods; streams sent before that are refused.
+    let mut warm_up = build_request(
+        "GET",
+        &format!("http://{addr}/hello"),
+        &[],
+        Empty::<Bytes>::new(),
+    );
+    *warm_up.version_mut() = http::Version::HTTP_2;
+    let response = sender.clone().send_request(warm_up).await.expect("warm-up");
+    assert_eq!(collect(response).await.status, 200);
     let flood: Vec<_> = (0..32)
         .map(|_| {
             let mut sender = sender.clone();
