@@ -407,3 +407,89 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEADLINES: Deadlines = Deadlines {
+        header_read: Duration::from_secs(10),
+        idle: Duration::from_secs(60),
+        send: Duration::from_secs(30),
+    };
+
+    fn next(activity: &Activity) -> (Duration, Closed) {
+        let (at, why) = activity
+            .next_deadline(&DEADLINES)
+            .expect("a deadline in force");
+        (at.duration_since(activity.epoch), why)
+    }
+
+    #[tokio::test]
+    async fn before_the_first_request_the_head_deadline_runs_from_accept() {
+        let activity = Activity::new();
+        assert_eq!(
+            next(&activity),
+            (DEADLINES.header_read, Closed::HeaderTimeout)
+        );
+        activity.read_some();
+        assert_eq!(
+            next(&activity),
+            (DEADLINES.header_read, Closed::HeaderTimeout)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_request_in_flight_has_no_deadline_until_a_write_stalls() {
+        let activity = Activity::new();
+        let request = activity.request_started(http::Version::HTTP_11);
+        assert!(activity.next_deadline(&DEADLINES).is_none());
+        activity.write_blocked();
+        let (after, why) = next(&activity);
+        assert_eq!(why, Closed::SendTimeout);
+        assert!(after >= DEADLINES.send);
+        activity.write_progressed();
+        assert!(activity.next_deadline(&DEADLINES).is_none());
+        drop(request);
+    }
+
+    #[tokio::test]
+    async fn between_http1_requests_idle_until_a_new_head_begins() {
+        let activity = Activity::new();
+        drop(activity.request_started(http::Version::HTTP_11));
+        let (idle, why) = next(&activity);
+        assert_eq!(why, Closed::Idle);
+        assert!(idle >= DEADLINES.idle);
+        activity.read_some();
+        let (head, why) = next(&activity);
+        assert_eq!(why, Closed::HeaderTimeout);
+        assert!(head < DEADLINES.idle);
+    }
+
+    #[tokio::test]
+    async fn http2_frames_between_streams_do_not_start_a_head_deadline() {
+        let activity = Activity::new();
+        drop(activity.request_started(http::Version::HTTP_2));
+        activity.read_some();
+        assert_eq!(next(&activity).1, Closed::Idle);
+    }
+
+    #[tokio::test]
+    async fn abandoned_requests_beyond_the_budget_close_the_connection() {
+        let activity = Activity::new();
+        for _ in 0..RESET_BUDGET - 1 {
+            drop(activity.request_started(http::Version::HTTP_2));
+        }
+        assert_eq!(next(&activity).1, Closed::Idle);
+        let mut answered = activity.request_started(http::Version::HTTP_2);
+        answered.answered();
+        drop(answered);
+        assert_eq!(
+            next(&activity).1,
+            Closed::Idle,
+            "answered requests do not count"
+        );
+        drop(activity.request_started(http::Version::HTTP_2));
+        assert_eq!(next(&activity).1, Closed::Resets);
+    }
+}
