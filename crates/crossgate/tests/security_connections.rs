@@ -853,3 +853,36 @@ async fn accept_backs_off_instead_of_spinning_when_out_of_file_descriptors() {
     assert_eq!(reply.status, 200);
     eprintln!("out of descriptors for 2 s: {used} s CPU, {warnings} warning line(s)");
 }
+
+#[test]
+fn invalid_connection_limits_are_refused_with_their_key_and_a_fix() {
+    let dir = common::TempDir::new("limits");
+    let path = dir.write(
+        "crossgate.toml",
+        &config("127.0.0.1:9".parse().expect("addr"), "")
+            .replace("idle_timeout = 1", "idle_timeout = 0")
+            .replace(
+                "send_timeout = 1",
+                "send_timeout = -5\nhttp2_max_concurrent_streams = 0",
+            ),
+    );
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_crossgate"))
+        .arg("validate")
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .expect("run crossgate validate");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{text}");
+    for expected in [
+        "server.idle_timeout: 0 is not a number of seconds",
+        "use e.g. idle_timeout = 60",
+        "server.send_timeout: -5 is not a number of seconds",
+        "use e.g. send_timeout = 60",
+        "server.http2_max_concurrent_streams: 0 is outside 1..=1000",
+        "use e.g. http2_max_concurrent_streams = 128",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}
