@@ -217,6 +217,9 @@ pub struct ServerFile {
     pub max_header_bytes: Option<i64>,
     pub fallback_policy: Option<String>,
     pub denial_log_rate: Option<i64>,
+    pub idle_timeout: Option<Seconds>,
+    pub send_timeout: Option<Seconds>,
+    pub http2_max_concurrent_streams: Option<i64>,
 }
 
 /// `[server] tls = { cert = .., key = .. }`.

@@ -14,6 +14,7 @@ use crate::denials::DenialLog;
 use crate::gateway::{Gateway, LoadError};
 use crate::metrics::Metrics;
 use crate::reload::{self, ReloadOptions};
+use crate::runtime::Settings;
 use crate::server::{Drain, Server};
 
 /// Runs the gateway until a termination signal; 1 when it cannot start.
@@ -67,7 +68,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
     let readiness = Readiness::new();
     let (admin_stop, admin_task) = match settings.admin {
         None => (None, None),
-        Some(addr) => match start_admin(addr, &metrics, &denials, &readiness).await {
+        Some(addr) => match start_admin(addr, &settings, &metrics, &denials, &readiness).await {
             Ok((stop, task)) => (Some(stop), Some(task)),
             Err(error) => {
                 eprintln!("crossgate: cannot listen on {addr} (admin): {error}");
@@ -122,6 +123,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
 
 async fn start_admin(
     addr: SocketAddr,
+    settings: &Settings,
     metrics: &Arc<Metrics>,
     denials: &Arc<DenialLog>,
     readiness: &Readiness,
@@ -135,6 +137,7 @@ async fn start_admin(
         metrics: metrics.clone(),
         denials: denials.clone(),
         readiness: readiness.clone(),
+        connection_deadlines: settings.connection_deadlines(),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(admin::serve(listener, state, async move {

@@ -154,6 +154,11 @@ impl Gateway {
         std::fs::write(&self.config_path, text).expect("rewrite config");
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
