@@ -18,6 +18,7 @@ pub mod handler;
 pub mod logging;
 pub mod metrics;
 pub mod mock;
+pub mod path;
 pub mod proxy;
 pub mod reload;
 pub mod request_id;
