@@ -198,18 +198,13 @@ fn is_normal(path: &str) -> bool {
 /// One raw segment (between two raw `/`), checked and decoded.
 fn decode_segment(segment: &str) -> Result<Cow<'_, [u8]>, PathRejection> {
     let raw = segment.as_bytes();
-    if raw.contains(&b'\\') {
-        return Err(PathRejection::Backslash);
-    }
-    if raw.contains(&b';') {
-        return Err(PathRejection::PathParameters);
-    }
     for (at, _) in segment.match_indices('%') {
         let escape = raw.get(at + 1..at + 3);
         if !escape.is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)) {
             return Err(PathRejection::MalformedEscape);
         }
     }
+    // Raw and decoded bytes are checked together: `\` and `%5C` alike.
     let decoded: Cow<'_, [u8]> = percent_decode(raw).into();
     for (at, &byte) in decoded.iter().enumerate() {
         let rejection = match byte {

@@ -96,7 +96,7 @@ async fn answer(
 }
 
 /// The path as the most permissive upstream reads it: percent-decoded twice
-/// (a decoding proxy in front of the application), overlong UTF-8 read as
+/// (a decoding proxy in front of the application), IIS's `%u0061`, overlong UTF-8 read as
 /// ASCII (old decoders), cut at NUL (C strings) and at a decoded `?` or `#`,
 /// `\` taken as `/` (Tomcat, IIS), `;...` stripped from segments (Tomcat,
 /// Spring), segments trimmed (Spring's `trimTokens`), dot segments resolved
@@ -104,7 +104,7 @@ async fn answer(
 fn upstream_reading(path: &str) -> String {
     let mut bytes = path.as_bytes().to_vec();
     for _ in 0..2 {
-        bytes = percent_decode(&bytes).collect();
+        bytes = decode_iis_escapes(&percent_decode(&bytes).collect::<Vec<u8>>());
     }
     let text = String::from_utf8_lossy(&overlong_as_ascii(&bytes)).into_owned();
     let text = text.split(['\0', '?', '#']).next().unwrap_or("");
@@ -124,6 +124,30 @@ fn upstream_reading(path: &str) -> String {
         ""
     };
     format!("/{}{trailing}", segments.join("/"))
+}
+
+/// IIS's `%uXXXX`, for ASCII code points.
+fn decode_iis_escapes(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let code = bytes
+            .get(i..i + 6)
+            .filter(|escape| escape.starts_with(b"%u"))
+            .and_then(|escape| std::str::from_utf8(&escape[2..]).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match code {
+            Some(byte) => {
+                out.push(byte);
+                i += 6;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 /// `C0 AE` is an overlong `.` and `C0 AF` an overlong `/`.
@@ -289,7 +313,7 @@ const NORMALIZED_TO_PRIVATE: [&str; 11] = [
 
 /// Spellings that an upstream could read as the private path but that have
 /// no single meaning: refused before routing.
-const REFUSED: [&str; 32] = [
+const REFUSED: [&str; 34] = [
     "/api/admin%2fusers",
     "/api/admin%2Fusers",
     "/internal%3f",
@@ -322,6 +346,8 @@ const REFUSED: [&str; 32] = [
     "/internal%09",
     "/internal%0d%0a",
     "/files/..;/api/admin/users",
+    "/api/%u0061dmin/users",
+    "/%u0069nternal",
 ];
 
 #[tokio::test]
@@ -493,4 +519,63 @@ async fn connect_is_refused_with_405_and_allow() {
         assert_eq!(reply.header("access-control-allow-origin"), Some(APP));
     }
     assert_eq!(upstream.received(), Vec::<String>::new());
+}
+
+fn compile(routes: &str) -> Result<crossgate::runtime::CompiledConfig, String> {
+    let text = format!("[server]\nlisten = \"127.0.0.1:0\"\n{routes}");
+    crossgate::runtime::CompiledConfig::compile_text(
+        &text,
+        &crossgate::config::ConfigSource::File("t.toml".into()),
+        &crossgate::metrics::Metrics::new(),
+    )
+    .map_err(|problems| problems.to_string())
+}
+
+#[test]
+fn route_prefixes_must_be_in_normal_form() {
+    for (path, expected) in [
+        ("/api/%61dmin/", r#"write "/api/admin/""#),
+        ("/api//admin/", r#"write "/api/admin/""#),
+        ("/caf%c3%a9/", r#"write "/caf%C3%A9/""#),
+        ("/admin;x/", "segment parameters"),
+        ("/a/../b/", ". or .. segments"),
+    ] {
+        let routes = format!("[[routes]]\npath = {path:?}\nupstream = \"http://127.0.0.1:9\"\n");
+        let problems = compile(&routes)
+            .err()
+            .unwrap_or_else(|| panic!("{path} accepted"));
+        assert!(problems.contains("routes[0].path"), "{problems}");
+        assert!(problems.contains(expected), "{path}: {problems}");
+    }
+}
+
+#[test]
+fn path_normalization_is_strict_or_an_explicit_off_with_a_warning() {
+    let route = |value: &str| {
+        format!(
+            "[[routes]]\npath = \"/files/\"\nupstream = \"http://127.0.0.1:9\"\npath_normalization = {value:?}\n"
+        )
+    };
+    let strict = compile(&route("strict")).expect("strict is valid");
+    assert!(strict.warnings.is_empty(), "{:?}", strict.warnings);
+    let off = compile(&route("off")).expect("off is valid");
+    let warnings: Vec<String> = off.warnings.iter().map(ToString::to_string).collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("routes[0].path_normalization")
+                && w.contains("forwards the path as received")),
+        "{warnings:?}"
+    );
+    let problems = compile(&route("lenient"))
+        .err()
+        .expect("lenient is refused");
+    assert!(
+        problems.contains("routes[0].path_normalization"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("`strict`") && problems.contains("`off`"),
+        "{problems}"
+    );
 }
