@@ -15,10 +15,9 @@ use crate::config::Access;
 use crate::denials::{DenialLog, DeniedRequest};
 use crate::gateway::Runtime;
 use crate::metrics::RouteMetrics;
-use crate::path::PathRejection;
 use crate::proxy::{self, ConnInfo, Forward, UpstreamError};
 use crate::responses::{self, GatewayError};
-use crate::router::{ForwardPath, Route, Target};
+use crate::router::{ForwardPath, Resolved, Route, Target};
 use crate::runtime::GATEWAY_ALLOW;
 
 /// Answers one request on the configuration it started with.
@@ -69,8 +68,7 @@ pub async fn handle(
 
     let mut response = respond(
         &runtime,
-        route,
-        resolved.map(|resolved| resolved.path),
+        resolved,
         decision.as_ref(),
         preflight_auth_failure,
         conn,
@@ -158,12 +156,10 @@ fn record_outcome(
     );
 }
 
-/// `path` is `None` for CONNECT, else the resolved path (see [`crate::router::Router::resolve`]).
-#[allow(clippy::too_many_arguments)]
+/// `resolved` is `None` for CONNECT (see [`crate::router::Router::resolve`]).
 async fn respond(
     runtime: &Runtime,
-    route: Option<&Route>,
-    path: Option<Result<ForwardPath, PathRejection>>,
+    resolved: Option<Resolved<'_>>,
     decision: Option<&Decision>,
     preflight_auth_failure: Option<AuthFailure>,
     conn: ConnInfo,
@@ -174,13 +170,13 @@ async fn respond(
     if header_bytes(&request) > settings.max_header_bytes {
         return GatewayError::HeadersTooLarge.response(None);
     }
+    let Some(Resolved { route, path }) = resolved else {
+        return GatewayError::MethodNotAllowed
+            .response(Some(&HeaderValue::from_static(GATEWAY_ALLOW)));
+    };
     let forward_path = match path {
-        None => {
-            return GatewayError::MethodNotAllowed
-                .response(Some(&HeaderValue::from_static(GATEWAY_ALLOW)))
-        }
-        Some(Err(rejection)) => return GatewayError::BadPath(rejection).response(None),
-        Some(Ok(forward_path)) => forward_path,
+        Err(rejection) => return GatewayError::BadPath(rejection).response(None),
+        Ok(forward_path) => forward_path,
     };
     let Some(route) = route else {
         return GatewayError::NoRoute.response(None);

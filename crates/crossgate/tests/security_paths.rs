@@ -567,9 +567,7 @@ fn path_normalization_is_strict_or_an_explicit_off_with_a_warning() {
                 && w.contains("forwards the path as received")),
         "{warnings:?}"
     );
-    let problems = compile(&route("lenient"))
-        .err()
-        .expect("lenient is refused");
+    let problems = compile(&route("lenient")).expect_err("lenient is refused");
     assert!(
         problems.contains("routes[0].path_normalization"),
         "{problems}"
