@@ -406,23 +406,29 @@ mod tests {
     }
 
     fn path_like() -> impl Strategy<Value = String> {
+        // Weighted so that most paths normalize and the properties below
+        // are exercised, while every kind of refusal still shows up.
         let piece = prop_oneof![
-            Just("/".to_owned()),
-            Just("//".to_owned()),
-            Just(".".to_owned()),
-            Just("..".to_owned()),
-            Just(";".to_owned()),
-            Just("\\".to_owned()),
-            "%[0-9a-fA-F]{2}",
-            "%25[0-9a-fA-F]{2}",
-            "%[0-9a-zA-Z]?",
-            "[a-zA-Z0-9._~:@!$&'()*+,=-]{1,4}",
-            "[ \"{}|^\\[\\]é€]",
+            10 => "[a-zA-Z0-9._~:@!$&'()*+,=-]{1,4}",
+            4 => Just("/".to_owned()),
+            2 => Just("//".to_owned()),
+            1 => Just(".".to_owned()),
+            1 => Just("..".to_owned()),
+            1 => Just(";".to_owned()),
+            1 => Just("\\".to_owned()),
+            4 => "%[2-7][0-9a-fA-F]",
+            2 => "%[0-9a-fA-F]{2}",
+            1 => "%25[0-9a-fA-F]{2}",
+            1 => "%[0-9a-zA-Z]?",
+            3 => "[ \"{}|^\\[\\]é€]",
         ];
         proptest::collection::vec(piece, 0..12).prop_map(|pieces| format!("/{}", pieces.concat()))
     }
 
     proptest! {
+        // About a third of the generated paths normalize.
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
         #[test]
         fn normalization_is_idempotent_and_canonical(raw in path_like()) {
             if let Ok(once) = normalize(&raw) {
