@@ -32,9 +32,9 @@ use percent_encoding::{percent_decode, percent_encode, AsciiSet, CONTROLS};
 
 /// Bytes written as `%XX` in the normal form: every ASCII byte that is not
 /// [`is_plain`] (non-ASCII bytes are always encoded by `percent_encode`).
-/// `/`, `\`, `;`, `?`, `#`, `%` followed by hex and controls never reach the
-/// encoder (they are refused); they are listed so that the set matches
-/// [`is_plain`] byte for byte (a unit test checks that).
+/// A decoded `%` stays `%25`. `/`, `\`, `;`, `?`, `#` and controls never
+/// reach the encoder (they are refused); they are listed so that the set
+/// matches [`is_plain`] byte for byte (a unit test checks that).
 const ENCODED: &AsciiSet = &CONTROLS
     .add(b' ')
     .add(b'"')
@@ -119,16 +119,11 @@ pub enum PathRejection {
     EdgeSpace,
 }
 
-/// Each rejection's label and message, written once for the code, the
-/// message and the static JSON body of the 400.
+/// Each rejection's `error` code and message, written once for the message
+/// (configuration problems) and the static JSON body of the 400.
 macro_rules! rejection_texts {
     ($($variant:ident => $code:literal, $message:literal;)*) => {
         impl PathRejection {
-            /// The log and response label.
-            pub fn code(self) -> &'static str {
-                match self { $(Self::$variant => $code,)* }
-            }
-
             /// What is wrong, for people.
             pub fn message(self) -> &'static str {
                 match self { $(Self::$variant => $message,)* }
