@@ -241,6 +241,19 @@ pub enum Access {
     Private,
 }
 
+/// How a route reads the request path (`path_normalization`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PathNormalization {
+    /// Route, authorize and forward the normal form; refuse what an upstream
+    /// could reinterpret (default). See [`crate::path`].
+    #[default]
+    Strict,
+    /// Forward the path as received. Dangerous: the upstream may decode it
+    /// into another resource. For upstreams that need `%2F` or `;` kept.
+    Off,
+}
+
 /// One `[[routes]]` entry.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -252,6 +265,7 @@ pub struct RouteFile {
     pub methods: Option<Vec<String>>,
     pub access: Option<Access>,
     pub max_body_bytes: Option<i64>,
+    pub path_normalization: Option<PathNormalization>,
 }
 
 /// `mock = { status, headers, body }`.

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use crossgate_cors::{AllowedMethods, Decision, Denial, Outcome, Policy, RequestKind};
 use http::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, ORIGIN};
-use http::{HeaderMap, Method, Request, Response};
+use http::uri::PathAndQuery;
+use http::{HeaderMap, Method, Request, Response, Uri};
 use hyper::body::Incoming;
 
 use crate::auth::AuthFailure;
@@ -16,8 +17,8 @@ use crate::gateway::Runtime;
 use crate::metrics::RouteMetrics;
 use crate::proxy::{self, ConnInfo, Forward, UpstreamError};
 use crate::responses::{self, GatewayError};
-use crate::router::{Route, Target};
-use crate::runtime::Settings;
+use crate::router::{ForwardPath, Resolved, Route, Target};
+use crate::runtime::{Settings, GATEWAY_ALLOW};
 
 /// Answers one request on the configuration it started with.
 pub async fn handle(
@@ -29,7 +30,11 @@ pub async fn handle(
     let config = &runtime.config;
     let request_id =
         crate::request_id::for_request(request.headers(), &config.settings.request_id_header);
-    let route = config.router.find(request.uri().path());
+    // CONNECT asks the gateway to become a tunnel, which it never is: it is
+    // refused before routing, whatever its target.
+    let resolved =
+        (request.method() != Method::CONNECT).then(|| config.router.resolve(request.uri().path()));
+    let route = resolved.as_ref().and_then(|resolved| resolved.route);
     let route_label = route.map_or(crate::metrics::NO_ROUTE_LABEL, |r| r.path.as_str());
     let metrics = route.map_or(&config.no_route_metrics, |r| &r.metrics);
     let policy = match route {
@@ -64,7 +69,7 @@ pub async fn handle(
 
     let mut response = respond(
         &runtime,
-        route,
+        resolved,
         decision.as_ref(),
         preflight_auth_failure,
         conn,
@@ -165,9 +170,10 @@ fn client_text(value: &HeaderValue) -> std::borrow::Cow<'_, str> {
     String::from_utf8_lossy(value.as_bytes())
 }
 
+/// `resolved` is `None` for CONNECT (see [`crate::router::Router::resolve`]).
 async fn respond(
     runtime: &Runtime,
-    route: Option<&Route>,
+    resolved: Option<Resolved<'_>>,
     decision: Option<&Decision>,
     preflight_auth_failure: Option<AuthFailure>,
     conn: ConnInfo,
@@ -178,9 +184,14 @@ async fn respond(
     if header_bytes(&request) > settings.max_header_bytes {
         return GatewayError::HeadersTooLarge.response(None);
     }
-    if has_dot_segment(request.uri().path()) {
-        return GatewayError::DotSegments.response(None);
-    }
+    let Some(Resolved { route, path }) = resolved else {
+        return GatewayError::MethodNotAllowed
+            .response(Some(&HeaderValue::from_static(GATEWAY_ALLOW)));
+    };
+    let forward_path = match path {
+        Err(rejection) => return GatewayError::BadPath(rejection).response(None),
+        Ok(forward_path) => forward_path,
+    };
     let Some(route) = route else {
         return GatewayError::NoRoute.response(None);
     };
@@ -219,6 +230,21 @@ async fn respond(
     match &route.target {
         Target::Mock(mock) => mock.respond(request.method()),
         Target::Upstream(upstream) => {
+            let mut request = request;
+            if let ForwardPath::Normalized(normal) = forward_path {
+                match with_path(request.uri(), &normal) {
+                    Ok(uri) => *request.uri_mut() = uri,
+                    Err(error) => {
+                        tracing::warn!(
+                            request_id = %String::from_utf8_lossy(request_id.as_bytes()),
+                            route = route.path.as_str(),
+                            error = %error,
+                            "cannot build the normalized request target"
+                        );
+                        return GatewayError::BadGateway.response(None);
+                    }
+                }
+            }
             let forward = Forward {
                 conn,
                 request_id: (&settings.request_id_header, request_id),
@@ -294,57 +320,17 @@ fn header_bytes<B>(request: &Request<B>) -> usize {
     })
 }
 
-/// Whether a path has a `.` or `..` segment, plain or percent-encoded, with
-/// `/`, `\`, `%2F` or `%5C` as separators (upstreams differ in which they
-/// honour). Routes match on the raw path, so `/public/../private/x` must not
-/// reach an upstream that would resolve it to `/private/x`.
-fn has_dot_segment(path: &str) -> bool {
-    let bytes = path.as_bytes();
-    let mut dots = 0;
-    let mut only_dots = true;
-    let mut i = 0;
-    loop {
-        let separator = match bytes.get(i) {
-            None => true,
-            Some(b'/' | b'\\') => {
-                i += 1;
-                true
-            }
-            Some(b'%') if is_encoded(bytes, i, b'2', b'f') || is_encoded(bytes, i, b'5', b'c') => {
-                i += 3;
-                true
-            }
-            _ => false,
-        };
-        if separator {
-            if only_dots && (dots == 1 || dots == 2) {
-                return true;
-            }
-            if i >= bytes.len() {
-                return false;
-            }
-            dots = 0;
-            only_dots = true;
-        } else if bytes[i] == b'.' {
-            dots += 1;
-            i += 1;
-        } else if is_encoded(bytes, i, b'2', b'e') {
-            dots += 1;
-            i += 3;
-        } else {
-            only_dots = false;
-            i += 1;
-        }
-    }
-}
-
-/// Whether `bytes[at..]` starts with `%` and the hex byte `high low` (any case).
-fn is_encoded(bytes: &[u8], at: usize, high: u8, low: u8) -> bool {
-    bytes.get(at) == Some(&b'%')
-        && bytes.get(at + 1) == Some(&high)
-        && bytes
-            .get(at + 2)
-            .is_some_and(|b| b.to_ascii_lowercase() == low)
+/// `uri` with its path replaced by `path` and everything else, the query
+/// string included, unchanged: the upstream serves the path that was routed
+/// and authorized.
+fn with_path(uri: &Uri, path: &str) -> Result<Uri, http::Error> {
+    let path_and_query = match uri.query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_owned(),
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(PathAndQuery::try_from(path_and_query)?);
+    Ok(Uri::from_parts(parts)?)
 }
 
 fn declared_length(headers: &HeaderMap) -> Option<u64> {
@@ -353,33 +339,10 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
-    use super::has_dot_segment;
+    use crate::runtime::{GATEWAY_ALLOW, GATEWAY_METHODS};
 
     #[test]
-    fn dot_segments_are_found_plain_and_encoded() {
-        for path in [
-            "/a/../b",
-            "/a/./b",
-            "/..",
-            "/a/%2e%2E/b",
-            "/a/.%2e",
-            "/%2e",
-            "/a/..%2Fb",
-            "/a/..%2fb",
-            "/a\\..\\b",
-            "/a/..%5cb",
-        ] {
-            assert!(has_dot_segment(path), "{path}");
-        }
-        for path in [
-            "/",
-            "/a/b",
-            "/a/...",
-            "/a/.well-known/x",
-            "/a/b.c",
-            "/a/%2ex",
-        ] {
-            assert!(!has_dot_segment(path), "{path}");
-        }
+    fn the_connect_allow_header_lists_the_gateway_methods() {
+        assert_eq!(GATEWAY_ALLOW, GATEWAY_METHODS.join(", "));
     }
 }

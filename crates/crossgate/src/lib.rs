@@ -21,6 +21,7 @@ pub mod lifetime;
 pub mod logging;
 pub mod metrics;
 pub mod mock;
+pub mod path;
 pub mod proxy;
 pub mod reload;
 pub mod request_id;

@@ -6,15 +6,16 @@ use http::{Response, StatusCode};
 
 use crate::auth::AuthFailure;
 use crate::body::GatewayBody;
+use crate::path::PathRejection;
 
 /// Why the gateway answers instead of the route's target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GatewayError {
-    /// 400: the path has `.` or `..` segments, which could step out of the route's prefix upstream.
-    DotSegments,
+    /// 400: the path could be read differently by the upstream (see [`crate::path`]).
+    BadPath(PathRejection),
     /// 404: no route matches the path.
     NoRoute,
-    /// 405: the route does not declare the method.
+    /// 405: the route does not declare the method, or the method is `CONNECT`.
     MethodNotAllowed,
     /// 413: the body exceeds the route's limit.
     PayloadTooLarge,
@@ -32,7 +33,7 @@ impl GatewayError {
     /// The status code.
     pub fn status(self) -> StatusCode {
         match self {
-            Self::DotSegments => StatusCode::BAD_REQUEST,
+            Self::BadPath(_) => StatusCode::BAD_REQUEST,
             Self::NoRoute => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -46,9 +47,7 @@ impl GatewayError {
 
     fn body(self) -> &'static str {
         match self {
-            Self::DotSegments => {
-                r#"{"error":"dot_segments","message":"the path contains . or .. segments; send the normalized path"}"#
-            }
+            Self::BadPath(rejection) => rejection.body(),
             Self::NoRoute => r#"{"error":"no_route","message":"no route matches this path"}"#,
             Self::MethodNotAllowed => {
                 r#"{"error":"method_not_allowed","message":"this resource does not support the method; see the Allow header"}"#

@@ -1,14 +1,16 @@
 //! Compiled routes and longest-prefix matching.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crossgate_cors::{AllowedMethods, Policy};
 use http::header::HeaderValue;
 use http::Method;
 
-use crate::config::Access;
+use crate::config::{Access, PathNormalization};
 use crate::metrics::RouteMetrics;
 use crate::mock::MockResponse;
+use crate::path::{self, PathRejection};
 use crate::proxy::Upstream;
 
 /// A compiled policy with the name it has in the file.
@@ -61,6 +63,8 @@ pub struct Route {
     pub access: Access,
     /// The request body limit.
     pub max_body_bytes: Option<u64>,
+    /// How the request path is read and forwarded.
+    pub path_normalization: PathNormalization,
     /// This route's counters.
     pub metrics: RouteMetrics,
 }
@@ -74,8 +78,28 @@ impl std::fmt::Debug for Route {
             .field("methods", &self.methods)
             .field("access", &self.access)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("path_normalization", &self.path_normalization)
             .finish_non_exhaustive()
     }
+}
+
+/// The path to send upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ForwardPath {
+    /// The path as received: already normal, or the route has `path_normalization = "off"`.
+    AsReceived,
+    /// The normal form, which differs from what was received.
+    Normalized(String),
+}
+
+/// A request path resolved once: the route it belongs to and what is sent upstream.
+#[derive(Debug)]
+pub struct Resolved<'a> {
+    /// The route; for a refused path, the route of its widest reading, whose
+    /// policy puts CORS headers on the 400.
+    pub route: Option<&'a Route>,
+    /// The path to forward, or why the path is refused.
+    pub path: Result<ForwardPath, PathRejection>,
 }
 
 /// Routes ordered so that the first match is the longest prefix.
@@ -104,6 +128,47 @@ impl Router {
         self.routes
             .iter()
             .find(|route| prefix_matches(&route.path, path))
+    }
+
+    /// Resolves a raw request path (see [`crate::path`]). A path in normal
+    /// form or normalizable is routed on its normal form. A path strict rules
+    /// refuse is routed on its widest reading, so that it is refused with the
+    /// policy of the route the most permissive upstream would serve it from;
+    /// only when that route has `path_normalization = "off"` is it forwarded
+    /// as received, and even then not with a dot segment in any spelling.
+    /// Routing on the widest reading is what keeps `off` from reaching
+    /// another route: `/files/%2561dmin` is `/files/admin` for a
+    /// double-decoding upstream, so it belongs to a `/files/admin` route.
+    pub fn resolve(&self, raw: &str) -> Resolved<'_> {
+        match path::normalize(raw) {
+            Ok(normal) => {
+                let route = self.find(&normal);
+                let off = route.is_some_and(|r| r.path_normalization == PathNormalization::Off);
+                let path = match normal {
+                    Cow::Owned(normal) if !off => ForwardPath::Normalized(normal),
+                    _ => ForwardPath::AsReceived,
+                };
+                Resolved {
+                    route,
+                    path: Ok(path),
+                }
+            }
+            Err(rejection) => {
+                let reading = path::widest_reading(raw);
+                let route = self.find(&reading.path);
+                let path = match route {
+                    Some(r) if r.path_normalization == PathNormalization::Off => {
+                        if reading.dot_segments {
+                            Err(PathRejection::DotSegment)
+                        } else {
+                            Ok(ForwardPath::AsReceived)
+                        }
+                    }
+                    _ => Err(rejection),
+                };
+                Resolved { route, path }
+            }
+        }
     }
 
     /// The routes, longest prefix first.

@@ -11,7 +11,9 @@ use http::header::{HeaderName, HeaderValue};
 use http::Method;
 
 use crate::auth::Auth;
-use crate::config::{self, Access, ConfigSource, FileConfig, Problems, Report, Seconds, Warning};
+use crate::config::{
+    self, Access, ConfigSource, FileConfig, PathNormalization, Problems, Report, Seconds, Warning,
+};
 use crate::metrics::Metrics;
 use crate::mock::MockResponse;
 use crate::proxy::Upstream;
@@ -46,6 +48,9 @@ pub mod defaults {
 /// The methods the gateway forwards; a private resource's preflight without
 /// credentials lists them all (Personium's behaviour).
 pub const GATEWAY_METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
+
+/// [`GATEWAY_METHODS`] as the `Allow` header of the 405 answered to `CONNECT`.
+pub const GATEWAY_ALLOW: &str = "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS";
 
 /// The `[server]` table, with defaults applied.
 #[derive(Debug, Clone, PartialEq)]
@@ -271,6 +276,21 @@ fn compile(
                 None
             }
             Some(path) => {
+                // Requests are routed on their normal form, so a prefix
+                // written otherwise would never match.
+                match crate::path::normalize(path) {
+                    Ok(normal) if normal == path => {}
+                    Ok(normal) => report.problem(
+                        format!("{key}.path"),
+                        format!("{path:?} is not in normal form, so no request would match it"),
+                        format!("write {normal:?} (docs/config.md, path normalization)"),
+                    ),
+                    Err(rejection) => report.problem(
+                        format!("{key}.path"),
+                        format!("{path:?}: {}, so every request for it is refused", rejection.message()),
+                        "write the prefix as a browser sends it, decoded where possible, e.g. \"/api/\"",
+                    ),
+                }
                 if !seen_paths.insert(path) {
                     report.problem(
                         format!("{key}.path"),
@@ -365,6 +385,14 @@ fn compile(
             }
         };
 
+        let path_normalization = route.path_normalization.unwrap_or_default();
+        if path_normalization == PathNormalization::Off {
+            report.warning(
+                format!("{key}.path_normalization"),
+                "\"off\" forwards the path as received: an upstream that decodes %2F, ; or %25 may serve another resource than the one routed and authorized; use it only for an upstream that needs them, and keep private routes off its prefix",
+            );
+        }
+
         if let (Some(path), Some(target)) = (path, target) {
             routes.push(Route {
                 path: path.to_owned(),
@@ -373,6 +401,7 @@ fn compile(
                 methods,
                 access,
                 max_body_bytes,
+                path_normalization,
                 metrics: metrics.route(path),
             });
         }
