@@ -4,10 +4,8 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
-pub mod audit;
 pub mod auth;
 pub mod body;
-pub mod check;
 pub mod cli;
 pub mod client;
 pub mod config;

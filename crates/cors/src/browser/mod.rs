@@ -50,14 +50,17 @@ mod verdict;
 
 pub(crate) use forbidden::is_forbidden_or_protocol_request_header;
 pub use forbidden::is_forbidden_request_header;
-pub use redirect::{follow_redirect, RedirectFailure, RedirectStep, REDIRECT_LIMIT};
+pub use redirect::{
+    follow_redirect, is_redirect_status, RedirectFailure, RedirectStep, REDIRECT_LIMIT,
+};
 pub use request::{CorsRequest, CredentialsMode, Engine, RequestError};
 pub use request_headers::{
     actual_request_headers, preflight_reasons, preflight_request_headers,
     preflight_request_headers_to, PreflightReason,
 };
 pub use response::{
-    check_actual_response, check_preflight_response, cors_check, readable_response_headers,
+    check_actual_response, check_preflight_response, cors_check, exposable_hidden_headers,
+    readable_response_headers,
 };
 pub use safelist::{
     check_safelisted_request_header, cors_unsafe_request_headers, is_cors_safelisted_method,

@@ -63,9 +63,15 @@ impl fmt::Display for RedirectFailure {
     }
 }
 
+/// Whether the browser treats `status` as a redirect (Fetch's redirect
+/// statuses); other 3xx answers are handed to script like any response.
+pub fn is_redirect_status(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308)
+}
+
 /// What the browser does when an actual CORS request to `current` is
-/// answered with redirect `status` (the caller has checked it is one of 301,
-/// 302, 303, 307, 308) after `redirects_so_far` redirects.
+/// answered with redirect `status` (the caller has checked it with
+/// [`is_redirect_status`]) after `redirects_so_far` redirects.
 pub fn follow_redirect(
     request: &CorsRequest,
     current: &Uri,
@@ -97,6 +103,7 @@ pub fn follow_redirect(
         || (status.as_u16() == 303 && next.method != Method::GET && next.method != Method::HEAD);
     if becomes_get {
         next = next.with_method(Method::GET);
+        next.body = false;
         for name in [
             "content-encoding",
             "content-language",

@@ -5,10 +5,10 @@
 use std::fmt;
 
 use http::header::{HeaderName, HeaderValue};
-use http::{HeaderMap, Method};
+use http::{HeaderMap, Method, Uri};
 
 use super::forbidden::{is_forbidden_request_header, FORBIDDEN_METHODS};
-use super::site::parse_serialized_origin;
+use super::site::{parse_serialized_origin, serialize_origin};
 use crate::method::normalized;
 use crate::token::{is_token, trim_http_whitespace};
 
@@ -41,6 +41,14 @@ pub enum Engine {
 }
 
 impl Engine {
+    /// `chromium` or `firefox`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Chromium => "chromium",
+            Self::Firefox => "firefox",
+        }
+    }
+
     /// The longest time, in seconds, this engine caches a preflight.
     pub fn max_age_cap(self) -> u64 {
         match self {
@@ -64,6 +72,8 @@ pub enum RequestError {
     InvalidHeaderName(String),
     /// The header value contains a control character (NUL, CR, LF or another one HTTP cannot carry).
     InvalidHeaderValue(String),
+    /// A `GET` or `HEAD` request cannot have a body.
+    BodyNotAllowed(String),
 }
 
 impl fmt::Display for RequestError {
@@ -77,6 +87,7 @@ impl fmt::Display for RequestError {
             Self::ForbiddenMethod(m) => write!(f, "browsers refuse to send `{m}` requests from a page"),
             Self::InvalidHeaderName(n) => write!(f, "`{n}` is not a valid header name"),
             Self::InvalidHeaderValue(n) => write!(f, "the value of header `{n}` contains a control character (NUL, CR, LF, ...)"),
+            Self::BodyNotAllowed(m) => write!(f, "fetch() refuses a body on a {m} request"),
         }
     }
 }
@@ -92,6 +103,7 @@ pub struct CorsRequest {
     pub(super) headers: HeaderMap,
     pub(super) dropped: Vec<HeaderName>,
     pub(super) credentials: CredentialsMode,
+    pub(super) body: bool,
 }
 
 impl CorsRequest {
@@ -122,6 +134,7 @@ impl CorsRequest {
             headers: HeaderMap::new(),
             dropped: Vec::new(),
             credentials,
+            body: false,
         })
     }
 
@@ -181,6 +194,30 @@ impl CorsRequest {
     /// The credentials mode.
     pub fn credentials(&self) -> CredentialsMode {
         self.credentials
+    }
+
+    /// The same request with a string body (`fetch(url, { body: "..." })`),
+    /// which gets `Content-Type: text/plain;charset=UTF-8` unless the script
+    /// set one; `fetch()` throws for a body on `GET` or `HEAD`.
+    pub fn with_text_body(mut self) -> Result<Self, RequestError> {
+        if matches!(self.method, Method::GET | Method::HEAD) {
+            return Err(RequestError::BodyNotAllowed(self.method.to_string()));
+        }
+        if !self.headers.contains_key(http::header::CONTENT_TYPE) {
+            self = self.with_header("content-type", "text/plain;charset=UTF-8")?;
+        }
+        self.body = true;
+        Ok(self)
+    }
+
+    /// Whether the request carries a body (a redirect to `GET` drops it).
+    pub fn has_body(&self) -> bool {
+        self.body
+    }
+
+    /// Whether `target` has the page's origin, so that CORS does not apply.
+    pub fn is_same_origin(&self, target: &Uri) -> bool {
+        serialize_origin(target).as_deref() == Some(self.origin())
     }
 
     /// The same request from an opaque origin (`Origin: null`), as after a

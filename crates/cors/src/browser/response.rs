@@ -211,7 +211,7 @@ pub fn readable_response_headers(
     let all = !request.credentials.is_include() && exposed.iter().any(|n| n == "*");
     response_headers
         .keys()
-        .filter(|name| !matches!(name.as_str(), "set-cookie" | "set-cookie2"))
+        .filter(|name| !is_set_cookie(name))
         .filter(|name| {
             all || SAFELISTED_RESPONSE_HEADERS.contains(&name.as_str())
                 || exposed
@@ -220,6 +220,28 @@ pub fn readable_response_headers(
         })
         .cloned()
         .collect()
+}
+
+/// The response headers script cannot read and the server could expose with
+/// `Access-Control-Expose-Headers`: those not in `readable` (see
+/// [`readable_response_headers`]), except `Set-Cookie`, which is never
+/// exposed, and the CORS headers themselves, which are of no use to script.
+pub fn exposable_hidden_headers(
+    response_headers: &HeaderMap,
+    readable: &[HeaderName],
+) -> Vec<HeaderName> {
+    response_headers
+        .keys()
+        .filter(|name| !readable.contains(name))
+        .filter(|name| !is_set_cookie(name))
+        .filter(|name| !name.as_str().starts_with("access-control-"))
+        .cloned()
+        .collect()
+}
+
+/// Script never reads cookies from a response, whatever the server exposes.
+fn is_set_cookie(name: &HeaderName) -> bool {
+    matches!(name.as_str(), "set-cookie" | "set-cookie2")
 }
 
 /// The items of every `name` header (`#token` lists: empty items skipped,

@@ -82,20 +82,6 @@ impl TestServer {
         Self::start_inner(Arc::new(handler), None).await
     }
 
-    /// The same over TLS, with the `localhost` certificate of tests/fixtures.
-    pub async fn start_tls<F>(handler: F) -> TestServer
-    where
-        F: Fn(&Asked<'_>) -> Response<Full<Bytes>> + Send + Sync + 'static,
-    {
-        let config = crossgate::tls::load(&fixture("localhost.pem"), &fixture("localhost.key"))
-            .expect("test TLS config");
-        Self::start_inner(
-            Arc::new(handler),
-            Some(tokio_rustls::TlsAcceptor::from(config)),
-        )
-        .await
-    }
-
     async fn start_inner(
         handler: Arc<Handler>,
         tls: Option<tokio_rustls::TlsAcceptor>,

@@ -4,7 +4,8 @@ use std::fmt::Write;
 
 use http::HeaderMap;
 
-use super::{show_value, CheckReport, StepKind, Verdict};
+use super::{CheckReport, StepKind, Verdict};
+use crate::exchange::show_value;
 
 /// The report as a person reads it: each request sent and answered, what
 /// the browser made of it, then the verdict and the fix.
