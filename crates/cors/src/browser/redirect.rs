@@ -258,4 +258,34 @@ mod tests {
             RedirectFailure::TooMany
         );
     }
+
+    #[test]
+    fn only_fetch_redirect_statuses_redirect_and_a_get_drops_the_body() {
+        for status in [301, 302, 303, 307, 308] {
+            assert!(is_redirect_status(StatusCode::from_u16(status).unwrap()));
+        }
+        for status in [300, 304, 305, 306, 200, 404] {
+            assert!(!is_redirect_status(StatusCode::from_u16(status).unwrap()));
+        }
+        let api: Uri = "https://api.example/a".parse().unwrap();
+        let answer = response(&[("access-control-allow-origin", "*"), ("location", "/b")]);
+        let put = request("PUT", CredentialsMode::Omit, &[])
+            .with_text_body()
+            .unwrap();
+        let next = |status: u16| match follow_redirect(
+            &put,
+            &api,
+            StatusCode::from_u16(status).unwrap(),
+            &answer,
+            0,
+        ) {
+            RedirectStep::Follow { request, .. } => request,
+            other => panic!("should follow: {other:?}"),
+        };
+        assert!(
+            !next(303).has_body(),
+            "303 turns PUT into a GET without a body"
+        );
+        assert!(next(307).has_body(), "307 keeps the method and the body");
+    }
 }

@@ -319,4 +319,41 @@ mod tests {
             })]
         ));
     }
+
+    #[test]
+    fn a_text_body_gets_text_plain_and_is_refused_on_get_and_head() {
+        let post = request("POST", CredentialsMode::Omit, &[])
+            .with_text_body()
+            .unwrap();
+        assert!(post.has_body());
+        assert_eq!(post.headers()["content-type"], "text/plain;charset=UTF-8");
+        let typed = request(
+            "POST",
+            CredentialsMode::Omit,
+            &[("content-type", "application/json")],
+        )
+        .with_text_body()
+        .unwrap();
+        assert_eq!(typed.headers()["content-type"], "application/json");
+        for method in ["GET", "HEAD"] {
+            let refused = request(method, CredentialsMode::Omit, &[]).with_text_body();
+            assert_eq!(
+                refused.unwrap_err().to_string(),
+                format!("fetch() refuses a body on a {method} request")
+            );
+        }
+        assert!(!request("POST", CredentialsMode::Omit, &[]).has_body());
+    }
+
+    #[test]
+    fn same_origin_is_scheme_host_and_port() {
+        let r = request("GET", CredentialsMode::Omit, &[]);
+        assert!(r.is_same_origin(&"https://app.example/x".parse().unwrap()));
+        assert!(r.is_same_origin(&"https://app.example:443/".parse().unwrap()));
+        assert!(!r.is_same_origin(&"http://app.example/".parse().unwrap()));
+        assert!(!r.is_same_origin(&"https://app.example:8443/".parse().unwrap()));
+        assert!(!r.is_same_origin(&"https://api.app.example/".parse().unwrap()));
+        assert_eq!(Engine::Chromium.name(), "chromium");
+        assert_eq!(Engine::Firefox.name(), "firefox");
+    }
 }

@@ -801,4 +801,18 @@ mod tests {
             "send `Access-Control-Allow-Origin: https://app.example` (exactly the page's origin, once, no trailing slash; add `Vary: Origin` when it depends on the request)"
         );
     }
+
+    #[test]
+    fn hidden_headers_leave_out_cookies_and_cors_headers() {
+        let r = request("GET", CredentialsMode::Omit, &[]);
+        let answer = response(&[
+            ("access-control-allow-origin", "*"),
+            ("content-type", "text/plain"),
+            ("set-cookie", "a=b"),
+            ("x-request-id", "1"),
+        ]);
+        let readable = check_actual_response(&r, &answer).unwrap();
+        let hidden = exposable_hidden_headers(&answer, &readable);
+        assert_eq!(hidden, [name("x-request-id")]);
+    }
 }
