@@ -322,7 +322,7 @@ pub fn run(args: &AuditOptions) -> ExitCode {
         |prober| async move {
             audit_with(&prober, &args.url, &args.trusted_origins, args.fail_on).await
         },
-        render::human,
+        render::write_human,
         |report: &AuditReport| {
             if report.failed {
                 ExitCode::from(1)

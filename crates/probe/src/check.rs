@@ -225,7 +225,7 @@ pub fn run(options: &CheckOptions) -> ExitCode {
     run_report(
         &run,
         |prober| async move { check_with(&prober, &input).await },
-        render::human,
+        render::write_human,
         CheckReport::exit_code,
     )
 }

@@ -35,7 +35,7 @@ pub(crate) struct RunOptions<'a> {
 pub(crate) fn run_report<R, E, Fut>(
     options: &RunOptions<'_>,
     probe: impl FnOnce(Prober) -> Fut,
-    human: impl FnOnce(&R) -> String,
+    write_text: fn(&mut String, &R) -> std::fmt::Result,
     exit_code: impl FnOnce(&R) -> ExitCode,
 ) -> ExitCode
 where
@@ -64,7 +64,10 @@ where
                     Err(e) => return could_not_run(&e, true),
                 }
             } else {
-                print!("{}", human(&report));
+                let mut text = String::new();
+                // Writing to a String cannot fail.
+                let _ = write_text(&mut text, &report);
+                print!("{text}");
             }
             exit_code(&report)
         }
