@@ -89,13 +89,6 @@ impl ConfigError {
         &self.kind
     }
 
-    /// Prefixes the key with a path, so that a caller that nests policies can
-    /// report `policies.web.origins[1]`.
-    pub fn with_key_prefix(mut self, prefix: &str) -> Self {
-        self.key = format!("{prefix}.{}", self.key);
-        self
-    }
-
     /// Why the value is refused.
     pub fn problem(&self) -> String {
         use ConfigErrorKind as K;

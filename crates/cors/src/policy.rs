@@ -7,6 +7,7 @@ use http::header::{
 };
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 
+use crate::browser::is_forbidden_or_protocol_request_header;
 use crate::decision::{Decision, Denial, Malformed, Outcome, RequestKind};
 use crate::error::{ConfigError, ConfigErrorKind, ConfigErrors, ConfigWarning};
 use crate::headers::{
@@ -14,7 +15,7 @@ use crate::headers::{
 };
 use crate::method::{normalized, AllowedMethods, MethodRule};
 use crate::origin::OriginMatcher;
-use crate::token::{is_forbidden_request_header, is_token, ListError, TokenList, TokenText};
+use crate::token::{is_token, ListError, TokenList, TokenText};
 use crate::{PolicyConfig, UpstreamHeaders};
 
 /// Above this, browsers cap `Access-Control-Max-Age` (Firefox at 86400 s,
@@ -152,11 +153,6 @@ impl Policy {
     /// What happens to CORS headers an upstream already set.
     pub fn upstream_headers(&self) -> UpstreamHeaders {
         self.upstream_headers
-    }
-
-    /// Whether credentialed requests are allowed.
-    pub fn allows_credentials(&self) -> bool {
-        self.credentials
     }
 
     /// Classifies a request as the Fetch standard does: a preflight is an
@@ -491,7 +487,7 @@ fn compile_request_headers(names: &[String], errors: &mut Vec<ConfigError>) -> H
             continue;
         }
         let lower = name.to_ascii_lowercase();
-        if is_forbidden_request_header(&lower) {
+        if is_forbidden_or_protocol_request_header(&lower) {
             errors.push(ConfigError::new(
                 key,
                 name,

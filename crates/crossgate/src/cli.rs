@@ -1,18 +1,26 @@
-//! The command line: every subcommand is declared and dispatched here.
+//! The command line: every subcommand and flag is declared here, turned into
+//! the plain options the libraries take, and dispatched. Nothing else in the
+//! workspace depends on clap.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use crossgate_cors::browser::Engine;
+use crossgate_probe::audit::{AuditOptions, Severity};
+use crossgate_probe::check::CheckOptions;
+
+use crate::logging::LogFormat;
+use crate::serve::ServeOptions;
 
 /// A CORS gateway that puts a validated policy in front of any HTTP API.
 #[derive(Debug, Parser)]
 #[command(name = "crossgate", version, about)]
 pub struct Cli {
     /// Log format.
-    #[arg(long, value_enum, global = true, default_value_t = LogFormat::Text)]
-    pub log_format: LogFormat,
+    #[arg(long, value_enum, global = true, default_value_t = LogFormatArg::Text)]
+    pub log_format: LogFormatArg,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -20,11 +28,20 @@ pub struct Cli {
 
 /// How log lines are written (to stderr).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
+pub enum LogFormatArg {
     /// Human-readable lines.
     Text,
     /// One JSON object per line.
     Json,
+}
+
+impl From<LogFormatArg> for LogFormat {
+    fn from(format: LogFormatArg) -> Self {
+        match format {
+            LogFormatArg::Text => LogFormat::Text,
+            LogFormatArg::Json => LogFormat::Json,
+        }
+    }
 }
 
 /// The subcommands.
@@ -39,7 +56,7 @@ pub enum Command {
     /// Sends the preflight and the request as Chromium would, shows each step,
     /// and ends with ALLOWED or BLOCKED and the exact header to fix.
     /// Exit code: 0 allowed, 1 blocked, 2 could not run.
-    Check(crate::check::CheckArgs),
+    Check(CheckArgs),
     /// Probe any URL for CORS holes, with proof and fix for each finding.
     ///
     /// Classes: any origin reflected (with or without credentials), `null`
@@ -49,7 +66,7 @@ pub enum Command {
     /// allowing any method or header with credentials.
     /// Exit code: 0 when no finding reaches --fail-on (default high), 1 when
     /// one does, 2 when the audit could not run.
-    Audit(crate::audit::AuditArgs),
+    Audit(AuditArgs),
 }
 
 /// `crossgate serve`.
@@ -71,15 +88,153 @@ pub struct ValidateArgs {
     pub config: PathBuf,
 }
 
+/// `crossgate check`.
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// The URL the page's script fetches (http:// or https://).
+    #[arg(value_name = "URL")]
+    pub url: String,
+    /// The page's origin, e.g. https://app.example.com (no path, no trailing slash).
+    #[arg(long, value_name = "ORIGIN")]
+    pub origin: String,
+    /// The method the script uses; Fetch upper-cases only DELETE GET HEAD OPTIONS POST PUT.
+    #[arg(long, short = 'X', value_name = "METHOD", default_value = "GET")]
+    pub method: String,
+    /// A header the script sets, as 'Name: value' (repeatable).
+    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// The request body the script sends, as text; like fetch(), adds
+    /// `Content-Type: text/plain;charset=UTF-8` unless -H sets one.
+    #[arg(long, short = 'd', value_name = "TEXT")]
+    pub data: Option<String>,
+    /// The script uses `credentials: 'include'` (cookies): stricter rules apply.
+    #[arg(long)]
+    pub credentials: bool,
+    /// Print one JSON document instead of the step-by-step text.
+    #[arg(long)]
+    pub json: bool,
+    /// Whose limits apply where browsers differ (preflight cache lifetime).
+    #[arg(long, value_enum, default_value_t = EngineArg::Chromium)]
+    pub engine: EngineArg,
+    /// Seconds to wait for each answer.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub timeout: u64,
+    /// Trust only the CA certificates in this PEM file (for private HTTPS servers).
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+}
+
+/// A browser engine, on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EngineArg {
+    /// Chromium, Chrome, Edge.
+    Chromium,
+    /// Firefox.
+    Firefox,
+}
+
+impl From<EngineArg> for Engine {
+    fn from(engine: EngineArg) -> Self {
+        match engine {
+            EngineArg::Chromium => Engine::Chromium,
+            EngineArg::Firefox => Engine::Firefox,
+        }
+    }
+}
+
+impl From<CheckArgs> for CheckOptions {
+    fn from(args: CheckArgs) -> Self {
+        Self {
+            url: args.url,
+            origin: args.origin,
+            method: args.method,
+            headers: args.headers,
+            data: args.data,
+            credentials: args.credentials,
+            json: args.json,
+            engine: args.engine.into(),
+            timeout: args.timeout,
+            cacert: args.cacert,
+        }
+    }
+}
+
+/// `crossgate audit`.
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    /// The URL to probe (http:// or https://).
+    #[arg(value_name = "URL")]
+    pub url: String,
+    /// An origin the API is meant to trust (repeatable); probes are derived
+    /// from it. Default: the URL's own origin.
+    #[arg(long = "trusted-origin", value_name = "ORIGIN")]
+    pub trusted_origins: Vec<String>,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Exit 1 when a finding has this severity or higher.
+    #[arg(long, value_enum, default_value_t = SeverityArg::High)]
+    pub fail_on: SeverityArg,
+    /// Seconds to wait for each answer.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub timeout: u64,
+    /// Trust only the CA certificates in this PEM file (for private HTTPS servers).
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+}
+
+/// How bad a finding is, on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SeverityArg {
+    /// Worth knowing; no risk by itself.
+    Info,
+    /// Unintended, but gives an attacker nothing a public API would not.
+    Low,
+    /// Exploitable under extra conditions (a compromised subdomain, a network attacker, a shared cache).
+    Medium,
+    /// Another site can read credentialed responses.
+    High,
+    /// Every site can read credentialed responses.
+    Critical,
+}
+
+impl From<SeverityArg> for Severity {
+    fn from(severity: SeverityArg) -> Self {
+        match severity {
+            SeverityArg::Info => Severity::Info,
+            SeverityArg::Low => Severity::Low,
+            SeverityArg::Medium => Severity::Medium,
+            SeverityArg::High => Severity::High,
+            SeverityArg::Critical => Severity::Critical,
+        }
+    }
+}
+
+impl From<AuditArgs> for AuditOptions {
+    fn from(args: AuditArgs) -> Self {
+        Self {
+            url: args.url,
+            trusted_origins: args.trusted_origins,
+            json: args.json,
+            fail_on: args.fail_on.into(),
+            timeout: args.timeout,
+            cacert: args.cacert,
+        }
+    }
+}
+
 impl Cli {
     /// Runs the chosen subcommand.
     pub fn run(self) -> ExitCode {
-        crate::logging::init(self.log_format);
+        crate::logging::init(self.log_format.into());
         match self.command {
-            Command::Serve(args) => crate::serve::run(args),
-            Command::Validate(args) => crate::validate::run(&args),
-            Command::Check(args) => crate::check::run(&args),
-            Command::Audit(args) => crate::audit::run(&args),
+            Command::Serve(args) => crate::serve::run(ServeOptions {
+                config: args.config,
+                listen: args.listen,
+            }),
+            Command::Validate(args) => crate::validate::run(&args.config),
+            Command::Check(args) => crossgate_probe::check::run(&args.into()),
+            Command::Audit(args) => crossgate_probe::audit::run(&args.into()),
         }
     }
 }

@@ -1,6 +1,6 @@
-//! The pooled HTTP(S) client used to reach upstreams (and reused by the
-//! `check` subcommands): hyper-util's legacy client over hyper-rustls with the
-//! `ring` provider and the webpki (Mozilla) roots.
+//! The pooled HTTP(S) client used to reach upstreams: hyper-util's legacy
+//! client over hyper-rustls with the `ring` provider and the webpki (Mozilla)
+//! roots.
 
 use std::error::Error as StdError;
 use std::sync::Arc;

@@ -5,10 +5,8 @@
 
 pub mod accept;
 pub mod admin;
-pub mod audit;
 pub mod auth;
 pub mod body;
-pub mod check;
 pub mod cli;
 pub mod client;
 pub mod config;

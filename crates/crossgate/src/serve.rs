@@ -2,13 +2,13 @@
 //! and drain on SIGTERM/SIGINT.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
 use crate::admin::{self, AdminState, Readiness};
-use crate::cli::ServeArgs;
 use crate::config::ConfigSource;
 use crate::denials::DenialLog;
 use crate::gateway::{Gateway, LoadError};
@@ -17,8 +17,17 @@ use crate::reload::{self, ReloadOptions};
 use crate::runtime::Settings;
 use crate::server::{Drain, Server};
 
+/// What `crossgate serve` runs.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The configuration file; without it the built-in demo runs.
+    pub config: Option<PathBuf>,
+    /// Listen on this address instead of the file's `server.listen`.
+    pub listen: Option<SocketAddr>,
+}
+
 /// Runs the gateway until a termination signal; 1 when it cannot start.
-pub fn run(args: ServeArgs) -> ExitCode {
+pub fn run(args: ServeOptions) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -32,7 +41,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
     runtime.block_on(serve(args))
 }
 
-async fn serve(args: ServeArgs) -> ExitCode {
+async fn serve(args: ServeOptions) -> ExitCode {
     let source = args.config.map_or(ConfigSource::Demo, ConfigSource::File);
     let metrics = Arc::new(Metrics::new());
     let denials = Arc::new(DenialLog::new(DenialLog::DEFAULT_CAPACITY));

@@ -1,15 +1,15 @@
 //! `crossgate validate`: every problem, or a one-line summary.
 
+use std::path::Path;
 use std::process::ExitCode;
 
-use crate::cli::ValidateArgs;
 use crate::config::ConfigSource;
 use crate::metrics::Metrics;
 use crate::runtime::CompiledConfig;
 
 /// Prints every problem and returns 1, or the summary and warnings and returns 0.
-pub fn run(args: &ValidateArgs) -> ExitCode {
-    let source = ConfigSource::File(args.config.clone());
+pub fn run(config: &Path) -> ExitCode {
+    let source = ConfigSource::File(config.to_path_buf());
     match CompiledConfig::load(&source, &Metrics::new()) {
         Ok(config) => {
             println!("{}", config.summary());

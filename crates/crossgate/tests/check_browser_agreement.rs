@@ -19,10 +19,11 @@ mod servers;
 
 use std::time::Duration;
 
-use crossgate::check::{
-    check_with, CheckInput, CheckReport, Prober, StepKind, Verdict as CheckVerdict,
-};
 use crossgate_cors::browser::Engine;
+use crossgate_probe::check::{
+    check_with, CheckInput, CheckReport, StepKind, Verdict as CheckVerdict,
+};
+use crossgate_probe::Prober;
 
 use gateway::Gateway;
 use scenarios::{Credentials, Ports, Scenario, Verdict, SCENARIOS};

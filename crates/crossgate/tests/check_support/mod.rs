@@ -1,12 +1,12 @@
-//! Small servers for the `check` and `audit` tests: each answers with a
-//! closure, so a test states exactly which wrong (or right) CORS answer it
-//! gives, and records every request it saw.
+//! What the `check` and `audit` command-line tests share: small servers that
+//! each answer with a closure, an example gateway, and the binary itself.
+//! (The library-level tests of check and audit live in crates/probe/tests.)
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use crossgate::config::ConfigSource;
@@ -21,14 +21,6 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-
-/// What a test server saw of one request.
-#[derive(Debug, Clone)]
-pub struct Seen {
-    pub method: Method,
-    pub path: String,
-    pub headers: HeaderMap,
-}
 
 /// The request a handler answers.
 pub struct Asked<'a> {
@@ -69,8 +61,6 @@ type Handler = dyn Fn(&Asked<'_>) -> Response<Full<Bytes>> + Send + Sync;
 /// A server on 127.0.0.1 answering with `handler`; stops when dropped.
 pub struct TestServer {
     pub addr: SocketAddr,
-    pub scheme: &'static str,
-    seen: Arc<Mutex<Vec<Seen>>>,
     _stop: oneshot::Sender<()>,
 }
 
@@ -79,35 +69,12 @@ impl TestServer {
     where
         F: Fn(&Asked<'_>) -> Response<Full<Bytes>> + Send + Sync + 'static,
     {
-        Self::start_inner(Arc::new(handler), None).await
-    }
-
-    /// The same over TLS, with the `localhost` certificate of tests/fixtures.
-    pub async fn start_tls<F>(handler: F) -> TestServer
-    where
-        F: Fn(&Asked<'_>) -> Response<Full<Bytes>> + Send + Sync + 'static,
-    {
-        let config = crossgate::tls::load(&fixture("localhost.pem"), &fixture("localhost.key"))
-            .expect("test TLS config");
-        Self::start_inner(
-            Arc::new(handler),
-            Some(tokio_rustls::TlsAcceptor::from(config)),
-        )
-        .await
-    }
-
-    async fn start_inner(
-        handler: Arc<Handler>,
-        tls: Option<tokio_rustls::TlsAcceptor>,
-    ) -> TestServer {
+        let handler = Arc::new(handler);
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind test server");
         let addr = listener.local_addr().expect("addr");
-        let seen = Arc::new(Mutex::new(Vec::new()));
         let (stop, mut stopped) = oneshot::channel::<()>();
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        let recorded = seen.clone();
         tokio::spawn(async move {
             loop {
                 let accepted = tokio::select! {
@@ -116,19 +83,11 @@ impl TestServer {
                 };
                 let Ok((stream, _)) = accepted else { return };
                 let handler = handler.clone();
-                let recorded = recorded.clone();
-                let tls = tls.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |request: Request<Incoming>| {
                         let handler = handler.clone();
-                        let recorded = recorded.clone();
                         async move {
                             let (parts, _) = request.into_parts();
-                            recorded.lock().expect("seen").push(Seen {
-                                method: parts.method.clone(),
-                                path: parts.uri.path().to_owned(),
-                                headers: parts.headers.clone(),
-                            });
                             let asked = Asked {
                                 method: &parts.method,
                                 path: parts.uri.path(),
@@ -137,56 +96,18 @@ impl TestServer {
                             Ok::<_, Infallible>(handler(&asked))
                         }
                     });
-                    let builder =
-                        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                    match tls {
-                        None => {
-                            let _ = builder
-                                .serve_connection(TokioIo::new(stream), service)
-                                .await;
-                        }
-                        Some(acceptor) => {
-                            if let Ok(stream) = acceptor.accept(stream).await {
-                                let _ = builder
-                                    .serve_connection(TokioIo::new(stream), service)
-                                    .await;
-                            }
-                        }
-                    }
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
                 });
             }
         });
-        TestServer {
-            addr,
-            scheme,
-            seen,
-            _stop: stop,
-        }
+        TestServer { addr, _stop: stop }
     }
 
     pub fn url(&self, path: &str) -> String {
-        let host = if self.scheme == "https" {
-            format!("localhost:{}", self.addr.port())
-        } else {
-            self.addr.to_string()
-        };
-        format!("{}://{host}{path}", self.scheme)
+        format!("http://{}{path}", self.addr)
     }
-
-    pub fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().expect("seen").clone()
-    }
-
-    pub fn methods_seen(&self) -> Vec<String> {
-        self.seen().iter().map(|s| s.method.to_string()).collect()
-    }
-}
-
-/// The path of a file under tests/fixtures.
-pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
 }
 
 /// The repository's examples/ directory.

@@ -4,18 +4,12 @@ use std::fmt::Write;
 
 use http::HeaderMap;
 
-use super::{show_value, CheckReport, StepKind, Verdict};
+use super::{CheckReport, StepKind, Verdict};
+use crate::exchange::show_value;
 
 /// The report as a person reads it: each request sent and answered, what
 /// the browser made of it, then the verdict and the fix.
-pub(super) fn human(report: &CheckReport) -> String {
-    let mut out = String::new();
-    // Writing to a String cannot fail.
-    let _ = write_human(&mut out, report);
-    out
-}
-
-fn write_human(out: &mut String, report: &CheckReport) -> std::fmt::Result {
+pub(super) fn write_human(out: &mut String, report: &CheckReport) -> std::fmt::Result {
     writeln!(
         out,
         "crossgate check: {} {} from origin {} (credentials: {}, engine: {})",

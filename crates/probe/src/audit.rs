@@ -13,12 +13,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, ValueEnum};
 use crossgate_cors::browser;
 use http::{HeaderMap, HeaderValue, Method, Uri};
 use serde::Serialize;
 
-use crate::check::{parse_target, run_report, show_value, Exchange, ProbeError, Prober};
+use crate::exchange::{show_value, Exchange, ProbeError, Prober};
+use crate::run::{parse_target, run_report, RunOptions};
 
 /// The attacker-controlled domain every probe origin is built on.
 const ATTACKER: &str = "crossgate-audit.example";
@@ -52,32 +52,25 @@ const THIRD_PARTY_ORIGINS: [&str; 14] = [
 const PROBE_METHOD: &str = "CROSSGATE-PROBE";
 const PROBE_HEADER: &str = "x-crossgate-probe";
 
-/// `crossgate audit`.
-#[derive(Debug, Clone, Args)]
-pub struct AuditArgs {
-    /// The URL to probe (http:// or https://).
-    #[arg(value_name = "URL")]
+/// `crossgate audit` as the command line gives it.
+#[derive(Debug, Clone)]
+pub struct AuditOptions {
+    /// The URL to probe.
     pub url: String,
-    /// An origin the API is meant to trust (repeatable); probes are derived
-    /// from it. Default: the URL's own origin.
-    #[arg(long = "trusted-origin", value_name = "ORIGIN")]
+    /// Origins the API is meant to trust; empty: the URL's own origin.
     pub trusted_origins: Vec<String>,
     /// Print one JSON document instead of text.
-    #[arg(long)]
     pub json: bool,
     /// Exit 1 when a finding has this severity or higher.
-    #[arg(long, value_enum, default_value_t = Severity::High)]
     pub fail_on: Severity,
     /// Seconds to wait for each answer.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub timeout: u64,
-    /// Trust only the CA certificates in this PEM file (for private HTTPS servers).
-    #[arg(long, value_name = "FILE")]
+    /// Trust only the CA certificates in this PEM file.
     pub cacert: Option<PathBuf>,
 }
 
 /// How bad a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Worth knowing; no risk by itself.
@@ -318,15 +311,18 @@ pub enum AuditError {
 
 /// Runs `crossgate audit`; exit code 0 when no finding reaches `--fail-on`,
 /// 1 when one does, 2 when the audit could not run.
-pub fn run(args: &AuditArgs) -> ExitCode {
+pub fn run(args: &AuditOptions) -> ExitCode {
+    let run = RunOptions {
+        json: args.json,
+        timeout_seconds: args.timeout,
+        cacert: args.cacert.as_deref(),
+    };
     run_report(
-        args.json,
-        args.timeout,
-        args.cacert.as_deref(),
+        &run,
         |prober| async move {
             audit_with(&prober, &args.url, &args.trusted_origins, args.fail_on).await
         },
-        render::human,
+        render::write_human,
         |report: &AuditReport| {
             if report.failed {
                 ExitCode::from(1)
@@ -562,7 +558,7 @@ pub async fn audit_with(
     trusted_origins: &[String],
     fail_on: Severity,
 ) -> Result<AuditReport, AuditError> {
-    let target = parse_target(url).map_err(|_| AuditError::Url(url.to_owned()))?;
+    let target = parse_target(url).ok_or_else(|| AuditError::Url(url.to_owned()))?;
     let own_origin =
         browser::serialize_origin(&target).ok_or_else(|| AuditError::Url(url.to_owned()))?;
     let trusted_names: Vec<String> = if trusted_origins.is_empty() {

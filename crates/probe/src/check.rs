@@ -5,7 +5,6 @@
 //! [`check`] is the whole run as a library call, so that the browser suite can
 //! compare its verdicts with Chromium's.
 
-mod exchange;
 mod render;
 
 use std::path::PathBuf;
@@ -13,68 +12,39 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use bytes::Bytes;
-use clap::{Args, ValueEnum};
 use crossgate_cors::browser::{
     self, BlockReason, Blocked, CorsRequest, CredentialsMode, Engine, PreflightReason,
     RedirectFailure, RedirectStep, RequestError,
 };
-use http::{Method, StatusCode, Uri};
+use http::Method;
 use serde::Serialize;
 
-pub use exchange::{show_value, Exchange, ProbeError, Prober};
+use crate::exchange::{Exchange, ProbeError, Prober};
+use crate::run::{could_not_run, parse_target, run_report, RunOptions};
 
-/// `crossgate check`.
-#[derive(Debug, Clone, Args)]
-pub struct CheckArgs {
-    /// The URL the page's script fetches (http:// or https://).
-    #[arg(value_name = "URL")]
+/// `crossgate check` as the command line gives it.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// The URL the page's script fetches.
     pub url: String,
-    /// The page's origin, e.g. https://app.example.com (no path, no trailing slash).
-    #[arg(long, value_name = "ORIGIN")]
+    /// The page's origin.
     pub origin: String,
-    /// The method the script uses; Fetch upper-cases only DELETE GET HEAD OPTIONS POST PUT.
-    #[arg(long, short = 'X', value_name = "METHOD", default_value = "GET")]
+    /// The method the script uses, as written.
     pub method: String,
-    /// A header the script sets, as 'Name: value' (repeatable).
-    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
+    /// The headers the script sets, each as `Name: value`.
     pub headers: Vec<String>,
-    /// The request body the script sends, as text; like fetch(), adds
-    /// `Content-Type: text/plain;charset=UTF-8` unless -H sets one.
-    #[arg(long, short = 'd', value_name = "TEXT")]
+    /// The text body the script sends, if any.
     pub data: Option<String>,
-    /// The script uses `credentials: 'include'` (cookies): stricter rules apply.
-    #[arg(long)]
+    /// `credentials: 'include'`.
     pub credentials: bool,
     /// Print one JSON document instead of the step-by-step text.
-    #[arg(long)]
     pub json: bool,
-    /// Whose limits apply where browsers differ (preflight cache lifetime).
-    #[arg(long, value_enum, default_value_t = EngineArg::Chromium)]
-    pub engine: EngineArg,
+    /// Whose limits apply where browsers differ.
+    pub engine: Engine,
     /// Seconds to wait for each answer.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub timeout: u64,
-    /// Trust only the CA certificates in this PEM file (for private HTTPS servers).
-    #[arg(long, value_name = "FILE")]
+    /// Trust only the CA certificates in this PEM file.
     pub cacert: Option<PathBuf>,
-}
-
-/// A browser engine, on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum EngineArg {
-    /// Chromium, Chrome, Edge.
-    Chromium,
-    /// Firefox.
-    Firefox,
-}
-
-impl From<EngineArg> for Engine {
-    fn from(engine: EngineArg) -> Self {
-        match engine {
-            EngineArg::Chromium => Engine::Chromium,
-            EngineArg::Firefox => Engine::Firefox,
-        }
-    }
 }
 
 /// What to check: the fetch a script makes.
@@ -105,9 +75,6 @@ pub enum CheckError {
     /// A `--header` is not `Name: value`.
     #[error("`{0}` is not a header: write it as 'Name: value'")]
     HeaderArg(String),
-    /// `fetch()` throws for a GET or HEAD request with a body.
-    #[error("fetch() refuses a body on a {0} request")]
-    BodyNotAllowed(String),
     /// `fetch()` itself would throw.
     #[error("{0}")]
     Request(#[from] RequestError),
@@ -245,77 +212,27 @@ impl CheckReport {
 }
 
 /// Runs `crossgate check`; exit code 0 allowed, 1 blocked, 2 could not run.
-pub fn run(args: &CheckArgs) -> ExitCode {
-    let input = match CheckInput::from_args(args) {
+pub fn run(options: &CheckOptions) -> ExitCode {
+    let input = match CheckInput::from_options(options) {
         Ok(input) => input,
-        Err(e) => return could_not_run(&e, args.json),
+        Err(e) => return could_not_run(&e, options.json),
+    };
+    let run = RunOptions {
+        json: options.json,
+        timeout_seconds: options.timeout,
+        cacert: options.cacert.as_deref(),
     };
     run_report(
-        args.json,
-        args.timeout,
-        args.cacert.as_deref(),
+        &run,
         |prober| async move { check_with(&prober, &input).await },
-        render::human,
+        render::write_human,
         CheckReport::exit_code,
     )
 }
 
-/// What `check` and `audit` share: probe on a one-thread runtime, print the
-/// report as text or JSON, and turn it into an exit code (2 when the probe
-/// could not run).
-pub(crate) fn run_report<R, E, Fut>(
-    json: bool,
-    timeout_seconds: u64,
-    cacert: Option<&std::path::Path>,
-    probe: impl FnOnce(Prober) -> Fut,
-    human: impl FnOnce(&R) -> String,
-    exit_code: impl FnOnce(&R) -> ExitCode,
-) -> ExitCode
-where
-    R: Serialize,
-    E: std::fmt::Display + From<ProbeError>,
-    Fut: std::future::Future<Output = Result<R, E>>,
-{
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => return could_not_run(&format!("cannot start the async runtime: {e}"), json),
-    };
-    let result = runtime.block_on(async {
-        let prober = Prober::new(Duration::from_secs(timeout_seconds.max(1)), cacert)?;
-        probe(prober).await
-    });
-    match result {
-        Ok(report) => {
-            if json {
-                match serde_json::to_string_pretty(&report) {
-                    Ok(json) => println!("{json}"),
-                    Err(e) => return could_not_run(&e, true),
-                }
-            } else {
-                print!("{}", human(&report));
-            }
-            exit_code(&report)
-        }
-        Err(e) => could_not_run(&e, json),
-    }
-}
-
-/// Prints why a command could not run and returns exit code 2.
-pub(crate) fn could_not_run(error: &dyn std::fmt::Display, json: bool) -> ExitCode {
-    if json {
-        println!("{}", serde_json::json!({ "error": error.to_string() }));
-    } else {
-        eprintln!("error: {error}");
-    }
-    ExitCode::from(2)
-}
-
 impl CheckInput {
-    /// Reads the command-line arguments.
-    pub fn from_args(args: &CheckArgs) -> Result<Self, CheckError> {
+    /// Reads the command-line options.
+    pub fn from_options(args: &CheckOptions) -> Result<Self, CheckError> {
         let headers = args
             .headers
             .iter()
@@ -328,27 +245,18 @@ impl CheckInput {
             headers,
             body: args.data.clone(),
             credentials: args.credentials,
-            engine: args.engine.into(),
+            engine: args.engine,
         })
     }
 }
 
 /// Splits `Name: value` at the first colon.
-pub fn parse_header_arg(arg: &str) -> Result<(String, String), CheckError> {
+fn parse_header_arg(arg: &str) -> Result<(String, String), CheckError> {
     match arg.split_once(':') {
         Some((name, value)) if !name.trim().is_empty() => {
             Ok((name.trim().to_owned(), value.trim().to_owned()))
         }
         _ => Err(CheckError::HeaderArg(arg.to_owned())),
-    }
-}
-
-/// Parses an absolute http(s) URL.
-pub fn parse_target(url: &str) -> Result<Uri, CheckError> {
-    let uri: Uri = url.parse().map_err(|_| CheckError::Url(url.to_owned()))?;
-    match (uri.scheme_str(), uri.host()) {
-        (Some("http" | "https"), Some(_)) => Ok(uri),
-        _ => Err(CheckError::Url(url.to_owned())),
     }
 }
 
@@ -373,29 +281,20 @@ pub async fn check_with(prober: &Prober, input: &CheckInput) -> Result<CheckRepo
     }
     let body = match &input.body {
         None => Bytes::new(),
-        Some(_) if matches!(*request.method(), Method::GET | Method::HEAD) => {
-            return Err(CheckError::BodyNotAllowed(request.method().to_string()));
-        }
         Some(text) => {
-            // A string body gets the type fetch() gives it, unless the script set one.
-            if !request.headers().contains_key(http::header::CONTENT_TYPE) {
-                request = request.with_header("content-type", "text/plain;charset=UTF-8")?;
-            }
+            request = request.with_text_body()?;
             Bytes::from(text.clone())
         }
     };
-    let mut url = parse_target(&input.url)?;
-    let cross_origin = browser::serialize_origin(&url).as_deref() != Some(request.origin());
+    let mut url = parse_target(&input.url).ok_or_else(|| CheckError::Url(input.url.clone()))?;
+    let cross_origin = !request.is_same_origin(&url);
     let mut report = CheckReport {
         verdict: Verdict::Allowed,
         url: url.to_string(),
         origin: request.origin().to_owned(),
         method: request.method().to_string(),
         credentials: if input.credentials { "include" } else { "omit" },
-        engine: match input.engine {
-            Engine::Chromium => "chromium",
-            Engine::Firefox => "firefox",
-        },
+        engine: input.engine.name(),
         dropped_headers: request
             .dropped_headers()
             .iter()
@@ -472,16 +371,16 @@ pub async fn check_with(prober: &Prober, input: &CheckInput) -> Result<CheckRepo
 
         let headers = browser::actual_request_headers(&request, &url);
         // A redirect that turned the request into a GET dropped its body.
-        let sent_body = if request.method() == Method::GET {
-            Bytes::new()
-        } else {
+        let sent_body = if request.has_body() {
             body.clone()
+        } else {
+            Bytes::new()
         };
         let exchange = prober
             .send_with_body(request.method(), &url, &headers, sent_body)
             .await?;
         let status = exchange.status;
-        if is_redirect(status) {
+        if browser::is_redirect_status(status) {
             match browser::follow_redirect(
                 &request,
                 &url,
@@ -530,19 +429,14 @@ pub async fn check_with(prober: &Prober, input: &CheckInput) -> Result<CheckRepo
                 Ok(readable) => {
                     report.status = Some(status.as_u16());
                     report.readable_headers = readable.iter().map(|h| h.to_string()).collect();
-                    report.hidden_headers = exchange
-                        .response_headers
-                        .keys()
-                        .filter(|name| !readable.contains(name))
-                        // Set-Cookie can never be exposed, and the CORS headers
-                        // themselves are of no use to script.
-                        .filter(|name| !matches!(name.as_str(), "set-cookie" | "set-cookie2"))
-                        .filter(|name| !name.as_str().starts_with("access-control-"))
-                        .map(|name| HiddenHeader {
-                            name: name.to_string(),
-                            fix: browser::expose_fix(name.as_str()).to_string(),
-                        })
-                        .collect();
+                    report.hidden_headers =
+                        browser::exposable_hidden_headers(&exchange.response_headers, &readable)
+                            .into_iter()
+                            .map(|name| HiddenHeader {
+                                name: name.to_string(),
+                                fix: browser::expose_fix(name.as_str()).to_string(),
+                            })
+                            .collect();
                     report.steps.push(actual_step(
                         exchange,
                         format!("CORS check passed: script gets the {status} response"),
@@ -559,10 +453,6 @@ pub async fn check_with(prober: &Prober, input: &CheckInput) -> Result<CheckRepo
             },
         );
     }
-}
-
-fn is_redirect(status: StatusCode) -> bool {
-    matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308)
 }
 
 fn actual_step(exchange: Exchange, outcome: String) -> Step {

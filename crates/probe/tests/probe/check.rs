@@ -2,12 +2,13 @@
 //! (or right) CORS answer: the verdict, the reason, the fix, and which
 //! requests actually went out.
 
-mod check_support;
-
-use check_support::{answer, Asked, TestServer};
-use crossgate::check::{check_with, CheckInput, CheckReport, Prober, StepKind, Verdict};
-use crossgate_cors::browser::Engine;
 use std::time::Duration;
+
+use crossgate_cors::browser::{Engine, RequestError};
+use crossgate_probe::check::{check_with, CheckError, CheckInput, CheckReport, StepKind, Verdict};
+use crossgate_probe::Prober;
+
+use crate::support::{answer, fixture, Asked, TestServer};
 
 const ORIGIN: &str = "https://app.example";
 
@@ -482,11 +483,7 @@ async fn same_origin_requests_do_not_use_cors() {
 #[tokio::test]
 async fn https_servers_are_checked_with_a_private_ca() {
     let server = TestServer::start_tls(good).await;
-    let prober = Prober::new(
-        Duration::from_secs(5),
-        Some(&check_support::fixture("ca.pem")),
-    )
-    .expect("prober");
+    let prober = Prober::new(Duration::from_secs(5), Some(&fixture("ca.pem"))).expect("prober");
     let report = check_with(
         &prober,
         &input(server.url("/items"), "PUT", &[("X-Custom", "1")], true),
@@ -521,6 +518,6 @@ async fn a_text_body_is_sent_as_fetch_sends_it() {
     let prober = Prober::new(Duration::from_secs(5), None).expect("prober");
     assert!(matches!(
         check_with(&prober, &get).await,
-        Err(crossgate::check::CheckError::BodyNotAllowed(_))
+        Err(CheckError::Request(RequestError::BodyNotAllowed(_)))
     ));
 }

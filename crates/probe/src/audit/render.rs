@@ -5,14 +5,7 @@ use std::fmt::Write;
 use super::{AuditReport, Severity};
 
 /// Each finding with its probe, proof and fix, then a one-line tally.
-pub(super) fn human(report: &AuditReport) -> String {
-    let mut out = String::new();
-    // Writing to a String cannot fail.
-    let _ = write_human(&mut out, report);
-    out
-}
-
-fn write_human(out: &mut String, report: &AuditReport) -> std::fmt::Result {
+pub(super) fn write_human(out: &mut String, report: &AuditReport) -> std::fmt::Result {
     writeln!(
         out,
         "crossgate audit: {} (trusted: {}; {} requests sent)",

@@ -2,14 +2,13 @@
 //! finding class is caught by a server that has the hole, and a correct
 //! server triggers none.
 
-mod check_support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use check_support::{answer, Asked, TestServer};
-use crossgate::audit::{audit_with, AuditReport, FindingClass, Severity};
-use crossgate::check::Prober;
+use crossgate_probe::audit::{audit_with, AuditReport, FindingClass, Severity};
+use crossgate_probe::Prober;
+
+use crate::support::{answer, Asked, TestServer};
 
 const TRUSTED: &str = "https://app.example.com";
 

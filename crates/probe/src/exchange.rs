@@ -2,22 +2,20 @@
 //! redirect is followed, no cookie is kept, and the body is not read.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode, Uri};
 use http_body_util::Full;
-use hyper_util::client::legacy::Client;
 use serde::Serialize;
 
-use crate::client::{self, ClientOptions, Connector};
+use crate::client::{self, ProbeClient};
 
-/// The client `check` and `audit` send with: the gateway's hyper client over
-/// rustls, never following redirects (hyper does not).
+/// The client `check` and `audit` send with: it never follows redirects
+/// (hyper does not) and gives up on an answer after its timeout.
 #[derive(Clone)]
 pub struct Prober {
-    client: Client<Connector, Full<Bytes>>,
+    client: ProbeClient,
     timeout: Duration,
 }
 
@@ -61,16 +59,10 @@ impl Prober {
     /// A prober trusting the webpki roots, plus the PEM certificates in
     /// `ca_file` when given (for servers with a private CA).
     pub fn new(timeout: Duration, ca_file: Option<&Path>) -> Result<Self, ProbeError> {
-        let options = ClientOptions {
-            connect_timeout: timeout,
-            pool_idle_timeout: Duration::from_secs(5),
-            pool_max_idle_per_host: 4,
-        };
-        let client = match ca_file {
-            None => client::build(&options).map_err(|e| ProbeError::Tls(e.to_string()))?,
-            Some(path) => client::build_with_tls(&options, tls_with_ca(path)?),
-        };
-        Ok(Self { client, timeout })
+        Ok(Self {
+            client: client::build(timeout, ca_file)?,
+            timeout,
+        })
     }
 
     /// Sends `method` to `url` with exactly `headers` (hyper adds `Host`) and no body.
@@ -129,27 +121,6 @@ impl Prober {
             response_headers: parts.headers,
         })
     }
-}
-
-/// Trusts only the certificates of `path`, as `curl --cacert` does.
-fn tls_with_ca(path: &Path) -> Result<rustls::ClientConfig, ProbeError> {
-    let fail = |e: &dyn std::fmt::Display| ProbeError::Tls(format!("{}: {e}", path.display()));
-    let pem = std::fs::read(path).map_err(|e| fail(&e))?;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-        roots
-            .add(cert.map_err(|e| fail(&e))?)
-            .map_err(|e| fail(&e))?;
-    }
-    if roots.is_empty() {
-        return Err(fail(&"no PEM certificate found"));
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ProbeError::Tls(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
 }
 
 /// The error and its causes on one line ("connection refused" is usually a cause).

@@ -1,0 +1,6 @@
+//! The probe crate's integration tests: `check` and `audit` against small
+//! servers on 127.0.0.1, each giving one kind of wrong (or right) CORS answer.
+
+mod audit;
+mod check;
+mod support;
