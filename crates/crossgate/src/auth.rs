@@ -241,7 +241,7 @@ impl Auth {
     }
 }
 
-fn bearer_token(value: &[u8]) -> Option<&[u8]> {
+pub(crate) fn bearer_token(value: &[u8]) -> Option<&[u8]> {
     if value.len() > MAX_TOKEN_BYTES + 7
         || value.len() < 7
         || !value[..7].eq_ignore_ascii_case(b"bearer ")
@@ -257,7 +257,7 @@ fn is_token68(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

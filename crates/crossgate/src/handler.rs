@@ -137,6 +137,7 @@ fn record_outcome(
         route,
         method: request.method().as_str(),
         denial,
+        request_id: request_id.as_bytes(),
     });
     tracing::warn!(
         request_id = %String::from_utf8_lossy(request_id.as_bytes()),

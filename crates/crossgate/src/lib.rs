@@ -11,6 +11,7 @@ pub mod check;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod dashboard;
 pub mod demo;
 pub mod denials;
 pub mod gateway;

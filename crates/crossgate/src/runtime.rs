@@ -10,6 +10,7 @@ use crossgate_cors::AllowedMethods;
 use http::header::{HeaderName, HeaderValue};
 use http::Method;
 
+use crate::admin::AdminToken;
 use crate::auth::Auth;
 use crate::config::{self, Access, ConfigSource, FileConfig, Problems, Report, Seconds, Warning};
 use crate::metrics::Metrics;
@@ -62,6 +63,8 @@ pub struct Settings {
     pub max_connections: usize,
     /// `max_header_bytes`.
     pub max_header_bytes: usize,
+    /// `admin_token`.
+    pub admin_token: Option<AdminToken>,
 }
 
 /// A loaded, valid configuration.
@@ -601,6 +604,20 @@ fn compile_settings(file: &FileConfig, report: &mut Report) -> Option<Settings> 
         "max_header_bytes",
         report,
     );
+    let admin_token = server
+        .admin_token
+        .as_deref()
+        .and_then(|text| match AdminToken::parse(text) {
+            Ok(token) => Some(token),
+            Err(why) => {
+                report.problem(
+                    "server.admin_token",
+                    why,
+                    "use 32 to 8192 random characters from A-Z a-z 0-9 - . _ ~ + / =, e.g. the output of `openssl rand -base64 32`",
+                );
+                None
+            }
+        });
     Some(Settings {
         listen: listen?,
         admin,
@@ -611,6 +628,7 @@ fn compile_settings(file: &FileConfig, report: &mut Report) -> Option<Settings> 
         shutdown_timeout,
         max_connections,
         max_header_bytes,
+        admin_token,
     })
 }
 
