@@ -86,13 +86,12 @@
     }
   }
 
+  // A round axis maximum whose quarter (one grid line) is a round number too.
   function niceMax(value) {
-    if (value <= 4) return 4;
-    const magnitude = Math.pow(10, Math.floor(Math.log10(value)));
-    for (const step of [1, 2, 2.5, 5, 10]) {
-      if (step * magnitude >= value) return step * magnitude;
-    }
-    return 10 * magnitude;
+    const quarter = Math.max(1, value / 4);
+    const magnitude = Math.pow(10, Math.floor(Math.log10(quarter)));
+    const step = [1, 2, 5, 10].map((m) => m * magnitude).find((candidate) => candidate >= quarter);
+    return 4 * step;
   }
 
   // Stacked bars, one per interval, newest on the right.
@@ -128,8 +127,9 @@
     });
     const labelEvery = 15;
     for (let index = buckets.length - 1; index >= 0; index -= labelEvery) {
-      const x = left + (offset + index + 0.5) * slot;
-      const label = svg("text", { x, y: height - 6, "text-anchor": "middle", class: "axis" });
+      const newest = index === buckets.length - 1;
+      const x = newest ? width - right : left + (offset + index + 0.5) * slot;
+      const label = svg("text", { x, y: height - 6, "text-anchor": newest ? "end" : "middle", class: "axis" });
       label.textContent = clock(buckets[index].end);
       chart.append(label);
     }
@@ -177,14 +177,14 @@
     ], "no denied origins");
     $("recent-hint").textContent = "newest first · the last " + data.recent_denials_capacity + " are kept";
     fillTable("recent", data.recent_denials.slice(0, 25), (row) => [
-      cell(clock(row.time)), cell(badge(row.reason, reasonClass(row.reason))), cell(row.method, "mono"),
+      cell(clock(row.time), "nowrap"), cell(badge(row.reason, reasonClass(row.reason))), cell(row.method, "mono"),
       cell(row.origin === "" ? "(none)" : row.origin, "mono"), cell(row.route, "mono"), cell(row.request_id, "mono"),
     ], "no denied decisions");
     fillTable("reloads", data.reloads, (row) => {
       const errors = el("ul", null, "errors");
       for (const line of row.errors) errors.append(el("li", line));
       return [
-        cell(clock(row.time)), cell(row.trigger), cell(badge(row.ok ? "ok" : "failed", row.ok ? "ok" : "failed")),
+        cell(clock(row.time), "nowrap"), cell(row.trigger, "nowrap"), cell(badge(row.ok ? "ok" : "failed", row.ok ? "ok" : "failed")),
         cell(String(row.generation), "num"), cell(row.errors.length ? errors : "–"),
       ];
     }, "no reload since start (generation 1 is the configuration loaded at start)");
