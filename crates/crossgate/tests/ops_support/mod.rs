@@ -63,6 +63,12 @@ impl Gateway {
     pub async fn start(config_text: &str) -> Gateway {
         let dir = TempDir::new("ops");
         let config_path = dir.write("crossgate.toml", config_text);
+        Gateway::start_at(dir, config_path).await
+    }
+
+    /// Runs `crossgate serve --config config_path`, a file the test laid out
+    /// in `dir` (removed when the gateway is dropped).
+    pub async fn start_at(dir: TempDir, config_path: PathBuf) -> Gateway {
         let mut child = Command::new(env!("CARGO_BIN_EXE_crossgate"))
             .args(["--log-format", "json", "serve", "--config"])
             .arg(&config_path)
