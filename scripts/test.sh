@@ -113,14 +113,14 @@ step "fuzz targets: build, then ${fuzz_seconds}s each"
 finish_step "$t"
 
 t=$SECONDS
-step "cargo test --workspace"
-cargo test --workspace
-finish_step "$t"
-
-t=$SECONDS
 step "deploy/: Kubernetes manifests (schemas, consistency) and the container's static binary"
 "$deploy_venv/bin/python" scripts/check-deploy.py
 scripts/container-smoke.sh
+finish_step "$t"
+
+t=$SECONDS
+step "cargo test --workspace"
+cargo test --workspace
 finish_step "$t"
 
 printf '\nscripts/test.sh: all steps passed in %ss\n' "$((SECONDS - suite_start))"

@@ -248,7 +248,7 @@ pub fn data_json(
         })
         .filter(|row| row.denied > 0)
         .collect();
-    reasons.sort_by(|a, b| b.denied.cmp(&a.denied));
+    reasons.sort_by_key(|row| std::cmp::Reverse(row.denied));
     let routes = window
         .iter()
         .map(|(route, delta)| RouteRow {
