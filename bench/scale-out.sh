@@ -12,7 +12,8 @@
 # Everything the script starts is stopped on exit.
 #
 # Knobs (environment): DURATION (seconds of load, default 30),
-# CONNECTIONS (wrk connections, default 16).
+# CONNECTIONS (wrk connections, default 16), CROSSGATE_BINARY (a crossgate
+# binary to use instead of building the static one).
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -122,11 +123,15 @@ for port in "$frontend_port" "$stats_port" "$upstream_port" "${gateway_ports[@]}
     ensure_port_free "$port"
 done
 
-echo "building the image's binary (static, as the Dockerfile does)"
-target=x86_64-unknown-linux-gnu
-RUSTFLAGS="-C target-feature=+crt-static" \
-    cargo build --release --locked -p crossgate --target "$target"
-binary="$repo_root/target/$target/release/crossgate"
+if [[ -n "${CROSSGATE_BINARY:-}" ]]; then
+    binary="$CROSSGATE_BINARY"
+else
+    echo "building the image's binary (static, as the Dockerfile does)"
+    target=x86_64-unknown-linux-gnu
+    RUSTFLAGS="-C target-feature=+crt-static" \
+        cargo build --release --locked -p crossgate --target "$target"
+    binary="$repo_root/target/$target/release/crossgate"
+fi
 
 cat >"$workdir/upstream.toml" <<CONFIG
 [server]
@@ -205,7 +210,11 @@ events() {
     kill -TERM "${pids[gateway-1]}"
     local status=0
     wait "${pids[gateway-1]}" || status=$?
-    echo "  t=$((SECONDS - start))s: gateway 1 drained and exited ($status); starting it again"
+    echo "  t=$((SECONDS - start))s: gateway 1 drained and exited ($status)"
+    # Down for a while, as a real restart (new image, new pod) would be:
+    # long enough for HAProxy's health check to take it out of rotation.
+    sleep 2
+    echo "  t=$((SECONDS - start))s: starting gateway 1 again"
     start_gateway 1
     echo "  t=$((SECONDS - start))s: gateway 1 ready again"
 }
@@ -216,12 +225,12 @@ unset 'pids[wrk]'
 cat "$workdir/wrk.log"
 
 echo
-echo "HAProxy per instance (requests, retries, redispatches, health check failures):"
+echo "HAProxy per instance (requests, retries, redispatches, times marked down):"
 curl -fsS "http://127.0.0.1:$stats_port/stats;csv" |
     awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
         $1 == "crossgate" && $2 != "BACKEND" {
-            printf "  %s: %s requests, %s retries, %s redispatches, %s failed checks\n",
-                $2, $col["stot"], $col["wretr"], $col["wredis"], $col["chkfail"] }
+            printf "  %s: %s requests, %s retries, %s redispatches, down %s times\n",
+                $2, $col["stot"], $col["wretr"], $col["wredis"], $col["chkdown"] }
         $1 == "crossgate" && $2 == "BACKEND" {
             printf "  backend: %s requests, 5xx answers %s, retries %s, redispatches %s\n",
                 $col["stot"], $col["hrsp_5xx"], $col["wretr"], $col["wredis"] }'
