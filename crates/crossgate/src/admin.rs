@@ -25,7 +25,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
-use crate::auth::{bearer_token, constant_time_eq};
+use crate::auth::{bearer_token, constant_time_eq, is_token68};
 use crate::dashboard::{self, Series};
 use crate::denials::DenialLog;
 use crate::metrics::Metrics;
@@ -65,10 +65,7 @@ impl std::fmt::Debug for AdminToken {
 impl AdminToken {
     /// Accepts 32 to 8192 RFC 7235 token68 characters.
     pub fn parse(text: &str) -> Result<AdminToken, &'static str> {
-        let usable = text.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
-        });
-        if !usable {
+        if !text.bytes().all(is_token68) {
             return Err("not a usable bearer token");
         }
         if !(ADMIN_TOKEN_MIN..=ADMIN_TOKEN_MAX).contains(&text.len()) {

@@ -253,7 +253,7 @@ pub(crate) fn bearer_token(value: &[u8]) -> Option<&[u8]> {
 }
 
 /// RFC 7235 token68 characters.
-fn is_token68(byte: u8) -> bool {
+pub(crate) fn is_token68(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
 }
 
