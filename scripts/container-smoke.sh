@@ -3,7 +3,9 @@
 # target, RUSTFLAGS="-C target-feature=+crt-static", --release --locked),
 # proves the binary is static (`file`, `ldd`), then runs it the way the
 # image's default command does (serve --config deploy/crossgate.toml, on
-# loopback ports here) and checks /healthz, /readyz and a demo preflight.
+# loopback ports here; as root in a chroot as bare as the scratch image, as
+# uid 65532) and checks /healthz, /readyz, the demo's preflights, a request
+# proxied to an upstream by host name, and a clean exit on SIGTERM.
 # No container engine is needed; the Dockerfile is correct by construction
 # when this passes.
 set -euo pipefail
@@ -30,7 +32,12 @@ fi
 
 work="$(mktemp -d)"
 pid=""
+upstream_pid=""
 cleanup() {
+    if [[ -n "$upstream_pid" ]]; then
+        kill "$upstream_pid" 2>/dev/null || true
+        wait "$upstream_pid" 2>/dev/null || true
+    fi
     if [[ -n "$pid" ]]; then
         kill "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
@@ -39,29 +46,59 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The image's configuration, on ports the kernel picks (this machine may run
-# other things on 8080/9090).
-sed -e 's/^listen = .*/listen = "127.0.0.1:0"/' -e 's/^admin = .*/admin = "127.0.0.1:0"/' \
-    deploy/crossgate.toml >"$work/crossgate.toml"
-# As in the image: an empty environment, no HOME, no terminal.
-env -i "$binary" --log-format json serve --config "$work/crossgate.toml" \
-    >"$work/stdout" 2>"$work/stderr" </dev/null &
-pid=$!
-
-address_of() { # the address logged after "$1 listening on http://"
-    sed -n "s|.*$1 listening on http://\\([0-9.:]*\\).*|\\1|p" "$work/stderr" | head -n 1
+address_of() { # log-file name: the address logged after "NAME listening on http://"
+    sed -n "s|.*$2 listening on http://\\([0-9.:]*\\).*|\\1|p" "$1" 2>/dev/null | head -n 1
 }
-for _ in $(seq 1 100); do
-    admin="$(address_of admin)"
-    gateway="$(address_of gateway)"
-    [[ -n "$admin" && -n "$gateway" ]] && break
-    sleep 0.1
-done
-if [[ -z "${admin:-}" || -z "${gateway:-}" ]]; then
-    echo "error: the static binary did not start:" >&2
-    cat "$work/stderr" >&2
-    exit 1
+wait_for_address() { # log-file name
+    local address="" tries
+    for ((tries = 0; tries < 100; tries++)); do
+        address="$(address_of "$1" "$2")"
+        [[ -n "$address" ]] && break
+        sleep 0.1
+    done
+    if [[ -z "$address" ]]; then
+        echo "error: the static binary did not start:" >&2
+        cat "$1" >&2
+        exit 1
+    fi
+    echo "$address"
+}
+
+# An upstream for the proxied route (the same binary with a mock route).
+printf '[server]\nlisten = "127.0.0.1:0"\n[[routes]]\npath = "/"\nmock = { status = 200, body = "from the upstream" }\n' \
+    >"$work/upstream.toml"
+"$binary" serve --config "$work/upstream.toml" >/dev/null 2>"$work/upstream.log" </dev/null &
+upstream_pid=$!
+upstream="$(wait_for_address "$work/upstream.log" gateway)"
+
+# The image's configuration, on ports the kernel picks (this machine may run
+# other things on 8080/9090), plus a route to the upstream by host name, so
+# name resolution of the static binary is exercised too.
+{
+    sed -e 's/^listen = .*/listen = "127.0.0.1:0"/' -e 's/^admin = .*/admin = "127.0.0.1:0"/' \
+        deploy/crossgate.toml
+    printf '\n[[routes]]\npath = "/upstream/"\nupstream = "http://upstream.test:%s"\npolicy = "web"\n' "${upstream##*:}"
+} >"$work/crossgate.toml"
+# As in the image: an empty environment and, as root, a root filesystem with
+# nothing but the binary, its configuration and /etc/hosts (no libc, no NSS
+# modules, no shell), like the scratch image.
+if [[ $(id -u) -eq 0 ]]; then
+    root="$work/root"
+    mkdir -p "$root/etc/crossgate" "$root/usr/local/bin"
+    cp "$binary" "$root/usr/local/bin/crossgate"
+    cp "$work/crossgate.toml" "$root/etc/crossgate/crossgate.toml"
+    printf '127.0.0.1 localhost\n127.0.0.1 upstream.test\n' >"$root/etc/hosts"
+    env -i "$(command -v chroot)" --userspec=65532:65532 "$root" /usr/local/bin/crossgate --log-format json \
+        serve --config /etc/crossgate/crossgate.toml >"$work/stdout" 2>"$work/stderr" </dev/null &
+    echo "running in a chroot with only the binary, its configuration and /etc/hosts, as uid 65532"
+else
+    echo "not root: running without a chroot; upstream.test must resolve through this machine's /etc/hosts" >&2
+    env -i "$binary" --log-format json serve --config "$work/crossgate.toml" \
+        >"$work/stdout" 2>"$work/stderr" </dev/null &
 fi
+pid=$!
+admin="$(wait_for_address "$work/stderr" admin)"
+gateway="$(wait_for_address "$work/stderr" gateway)"
 
 # A bare HTTP/1.1 request over bash's /dev/tcp: no client binary needed.
 http() { # method address path [header...] -> status line and headers
@@ -93,6 +130,9 @@ expect "demo preflight allowed" \
 expect "demo preflight denied" \
     "$(http OPTIONS "$gateway" /api/items 'Origin: https://evil.example' 'Access-Control-Request-Method: PUT')" \
     '^HTTP/1.1 403'
+expect "proxied to the upstream by host name" \
+    "$(http GET "$gateway" /upstream/x 'Origin: https://app.example.com')" \
+    'from the upstream'
 
 kill -TERM "$pid"
 status=0
