@@ -29,7 +29,7 @@ RUN cargo build --release --locked -p crossgate --target x86_64-unknown-linux-gn
  && install -D deploy/crossgate.toml /out/crossgate.toml
 # Refuse to produce an image whose binary would need a libc the base lacks.
 RUN file /out/crossgate | grep -q 'static.*linked' \
- && ! ldd /out/crossgate
+ && ldd /out/crossgate 2>&1 | grep -qE 'statically linked|not a dynamic executable'
 
 # The HEALTHCHECK needs an HTTP client inside the image; the base is empty,
 # so it gets BusyBox's static wget (one 1 MB file, no shell is installed).
