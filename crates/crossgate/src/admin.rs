@@ -22,12 +22,15 @@ use http_body_util::Full;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
 
+use crate::accept::AcceptBackoff;
 use crate::auth::{bearer_token, constant_time_eq, is_token68};
 use crate::dashboard::{self, Series};
 use crate::denials::DenialLog;
+use crate::lifetime::{supervise, Activity, Deadlines, TrackedBody, WatchedIo};
 use crate::metrics::Metrics;
 use crate::reload::ReloadHistory;
 
@@ -35,15 +38,9 @@ const STARTING: u8 = 0;
 const READY: u8 = 1;
 const DRAINING: u8 = 2;
 
-/// Scrapers and probes send small requests promptly; a client that does not
-/// is holding a socket for nothing.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Admin responses are small and immediate, so connections still open at
 /// shutdown are idle or stuck; they get this long to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-/// Back-off after a failed accept (e.g. out of file descriptors), so the loop
-/// does not spin while the condition lasts.
-const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 
 const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// The dashboard loads only its own script, style and data; no inline
@@ -127,6 +124,8 @@ pub struct AdminState {
     pub series: Arc<Series>,
     /// `server.admin_token`.
     pub token: Option<AdminToken>,
+    /// The gateway's connection timeouts, applied to admin connections too.
+    pub connection_deadlines: Deadlines,
 }
 
 /// Serves the admin endpoints on `listener` until `shutdown` completes, then
@@ -137,39 +136,62 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let _sampler = dashboard::spawn_sampler(state.series.clone(), state.metrics.clone());
+    let deadlines = state.connection_deadlines;
     let state = Arc::new(state);
-    let graceful = GracefulShutdown::new();
+    let (stopping, stop_signal) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    let mut backoff = AcceptBackoff::new("admin");
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
+        while connections.try_join_next().is_some() {}
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => stream,
                 Err(error) => {
-                    tracing::warn!(%error, "admin listener failed to accept a connection");
-                    tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
+                    backoff.failed(&error).await;
                     continue;
                 }
             },
             () = &mut shutdown => break,
         };
+        backoff.succeeded();
         let state = Arc::clone(&state);
+        let activity = Activity::new();
+        let requests = activity.clone();
         let service = service_fn(move |request: Request<hyper::body::Incoming>| {
-            let response = respond(&state, &request);
+            let mut in_flight = requests.request_started(request.version());
+            in_flight.answered();
+            let response = respond(&state, &request).map(|body| TrackedBody::new(body, in_flight));
             async move { Ok::<_, Infallible>(response) }
         });
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
-            .serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "admin connection ended with an error");
+            // `lifetime` times heads and keep-alive pauses.
+            .header_read_timeout(None)
+            .serve_connection(
+                TokioIo::new(WatchedIo::new(stream, activity.clone())),
+                service,
+            );
+        let stop_signal = stop_signal.clone();
+        connections.spawn(async move {
+            let (closed, result) = supervise(
+                connection,
+                |connection| connection.graceful_shutdown(),
+                &activity,
+                deadlines,
+                stop_signal,
+            )
+            .await;
+            if let Err(error) = result {
+                tracing::debug!(%error, ?closed, "admin connection ended with an error");
             }
         });
     }
     drop(listener);
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+    // A failed send means no connection is open: nothing to tell.
+    let _ = stopping.send(true);
+    let all_closed = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(SHUTDOWN_GRACE, all_closed)
         .await
         .is_err()
     {
@@ -308,6 +330,11 @@ mod tests {
             reloads: Arc::default(),
             series: Arc::default(),
             token: token.map(|t| AdminToken::parse(t).expect("test token")),
+            connection_deadlines: Deadlines {
+                header_read: Duration::from_secs(10),
+                idle: Duration::from_secs(60),
+                send: Duration::from_secs(60),
+            },
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(serve(listener, state, async move {

@@ -217,6 +217,10 @@ pub struct ServerFile {
     pub max_header_bytes: Option<i64>,
     pub fallback_policy: Option<String>,
     pub admin_token: Option<String>,
+    pub denial_log_rate: Option<i64>,
+    pub idle_timeout: Option<Seconds>,
+    pub send_timeout: Option<Seconds>,
+    pub http2_max_concurrent_streams: Option<i64>,
 }
 
 /// `[server] tls = { cert = .., key = .. }`.
@@ -276,6 +280,10 @@ pub enum Privilege {
 pub struct AuthFile {
     pub tokens: Option<Vec<toml::Value>>,
     pub jwt_secret: Option<String>,
+    pub jwt_leeway: Option<i64>,
+    pub jwt_audience: Option<String>,
+    pub jwt_issuer: Option<String>,
+    pub jwt_allow_missing_exp: Option<bool>,
 }
 
 /// One `[[auth.tokens]]` entry.

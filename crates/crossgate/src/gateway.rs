@@ -138,27 +138,43 @@ fn build_runtime(
     })
 }
 
-/// hyper refuses buffers below this.
-const MIN_READ_BUFFER: usize = 8192;
-/// Concurrent HTTP/2 streams per connection.
-const MAX_CONCURRENT_STREAMS: u32 = 256;
+/// How far beyond `max_header_bytes` a head may grow in hyper's buffers
+/// before hyper cuts it off with its own bare 431: far enough that every head
+/// a client would plausibly send reaches the handler, which answers 431 with
+/// CORS headers a script can read, while one connection's buffer stays bounded.
+const HEAD_BUFFER_FACTOR: usize = 4;
+/// hyper's own default HTTP/1 buffer; the cap is never lower.
+const MIN_HEAD_BUFFER: usize = 400 * 1024;
+/// Streams reset by the client before the gateway accepted them, per
+/// connection, before GOAWAY (h2's guard against CVE-2023-44487).
+const MAX_PENDING_ACCEPT_RESET_STREAMS: usize = 20;
+/// Streams the gateway itself reset because of a client's protocol errors,
+/// per connection, before GOAWAY (RUSTSEC-2024-0003; hyper's default).
+const MAX_LOCAL_ERROR_RESET_STREAMS: usize = 1024;
 
 fn connection_builder(settings: &Settings) -> auto::Builder<TokioExecutor> {
-    // The parser's hard cap sits above `max_header_bytes` so that the request
-    // still reaches the handler, which answers 431 with CORS headers a script
-    // can read; only heads far beyond the limit are cut off by hyper itself.
-    let hard_cap = (settings.max_header_bytes * 2).max(MIN_READ_BUFFER);
+    let head_buffer = (settings.max_header_bytes * HEAD_BUFFER_FACTOR).max(MIN_HEAD_BUFFER);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(settings.header_read_timeout)
-        .max_buf_size(hard_cap);
+        // `lifetime` times request heads and keep-alive pauses separately;
+        // hyper's timer would close keep-alive connections after
+        // `header_read_timeout`.
+        .header_read_timeout(None)
+        .max_buf_size(head_buffer);
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(hard_cap).unwrap_or(u32::MAX))
-        .max_concurrent_streams(MAX_CONCURRENT_STREAMS);
+        .max_header_list_size(u32::try_from(head_buffer).unwrap_or(u32::MAX))
+        .max_concurrent_streams(settings.http2_max_concurrent_streams)
+        .max_pending_accept_reset_streams(MAX_PENDING_ACCEPT_RESET_STREAMS)
+        .max_local_error_reset_streams(MAX_LOCAL_ERROR_RESET_STREAMS)
+        // A peer that goes quiet for `idle_timeout` is asked for a PING ack;
+        // without one within `header_read_timeout` it is gone, even with
+        // streams open (which the idle deadline does not cover).
+        .keep_alive_interval(settings.idle_timeout)
+        .keep_alive_timeout(settings.header_read_timeout);
     builder
 }
 

@@ -17,6 +17,7 @@ use crate::metrics::RouteMetrics;
 use crate::proxy::{self, ConnInfo, Forward, UpstreamError};
 use crate::responses::{self, GatewayError};
 use crate::router::{Route, Target};
+use crate::runtime::Settings;
 
 /// Answers one request on the configuration it started with.
 pub async fn handle(
@@ -57,6 +58,7 @@ pub async fn handle(
             route_label,
             &request,
             &request_id,
+            config.settings.denial_log_rate,
         );
     }
 
@@ -115,6 +117,7 @@ fn record_outcome(
     route: &str,
     request: &Request<Incoming>,
     request_id: &HeaderValue,
+    log_rate: u32,
 ) {
     let denial: &Denial = match decision.outcome() {
         Outcome::PreflightAllowed => {
@@ -139,16 +142,28 @@ fn record_outcome(
         denial,
         request_id: request_id.as_bytes(),
     });
+    if !metrics.log_budget().admit(denial.code(), log_rate) {
+        return;
+    }
+    // Values from the request are recorded as `&str`: the text format writes
+    // them quoted and escaped, the JSON format as JSON strings, so they cannot
+    // forge fields or lines (`%` would write them raw).
+    let origin = origin.map_or_else(Default::default, |o| String::from_utf8_lossy(o.as_bytes()));
     tracing::warn!(
-        request_id = %String::from_utf8_lossy(request_id.as_bytes()),
+        request_id = client_text(request_id).as_ref(),
         route,
-        method = %request.method(),
-        origin = %origin.map(|o| String::from_utf8_lossy(o.as_bytes())).unwrap_or_default(),
+        method = request.method().as_str(),
+        origin = origin.as_ref(),
         kind = ?decision.kind(),
         reason = denial.code(),
-        detail = %denial,
+        detail = denial.to_string().as_str(),
         "CORS request denied"
     );
+}
+
+/// A header value as log text (lossy: obs-text bytes become U+FFFD).
+fn client_text(value: &HeaderValue) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(value.as_bytes())
 }
 
 async fn respond(
@@ -178,7 +193,7 @@ async fn respond(
                     Some(Outcome::PreflightAllowed)
                 ) =>
             {
-                log_auth_failure(route, failure, request_id);
+                log_auth_failure(route, failure, request_id, settings.denial_log_rate);
                 GatewayError::Auth(failure).response(None)
             }
             _ => responses::empty(status),
@@ -192,7 +207,7 @@ async fn respond(
     if route.access == Access::Private {
         if let Some(auth) = &runtime.config.auth {
             if let Err(failure) = auth.authorize(request.method(), request.headers()) {
-                log_auth_failure(route, failure, request_id);
+                log_auth_failure(route, failure, request_id, settings.denial_log_rate);
                 return GatewayError::Auth(failure).response(None);
             }
         }
@@ -217,14 +232,7 @@ async fn respond(
                     response.map(GatewayBody::upstream)
                 }
                 Err(error) => {
-                    tracing::warn!(
-                        request_id = %String::from_utf8_lossy(request_id.as_bytes()),
-                        route = route.path.as_str(),
-                        upstream = upstream.as_str(),
-                        reason = error.code(),
-                        error = %error,
-                        "upstream request failed"
-                    );
+                    log_upstream_failure(route, upstream.as_str(), &error, request_id, settings);
                     match error {
                         UpstreamError::Timeout(_) => GatewayError::GatewayTimeout,
                         UpstreamError::BodyTooLarge(_) => GatewayError::PayloadTooLarge,
@@ -239,9 +247,36 @@ async fn respond(
     }
 }
 
-fn log_auth_failure(route: &Route, failure: AuthFailure, request_id: &HeaderValue) {
+fn log_upstream_failure(
+    route: &Route,
+    upstream: &str,
+    error: &UpstreamError,
+    request_id: &HeaderValue,
+    settings: &Settings,
+) {
+    if !route
+        .metrics
+        .log_budget()
+        .admit(error.code(), settings.denial_log_rate)
+    {
+        return;
+    }
+    tracing::warn!(
+        request_id = client_text(request_id).as_ref(),
+        route = route.path.as_str(),
+        upstream,
+        reason = error.code(),
+        error = error.to_string().as_str(),
+        "upstream request failed"
+    );
+}
+
+fn log_auth_failure(route: &Route, failure: AuthFailure, request_id: &HeaderValue, log_rate: u32) {
+    if !route.metrics.log_budget().admit(failure.code(), log_rate) {
+        return;
+    }
     tracing::info!(
-        request_id = %String::from_utf8_lossy(request_id.as_bytes()),
+        request_id = client_text(request_id).as_ref(),
         route = route.path.as_str(),
         reason = failure.code(),
         "request refused by [auth]"

@@ -3,6 +3,7 @@
 //! library exposes the pieces so tests can run a gateway in-process.
 #![forbid(unsafe_code)]
 
+pub mod accept;
 pub mod admin;
 pub mod audit;
 pub mod auth;
@@ -16,6 +17,8 @@ pub mod demo;
 pub mod denials;
 pub mod gateway;
 pub mod handler;
+pub mod lifetime;
+pub mod log_limit;
 pub mod logging;
 pub mod metrics;
 pub mod mock;

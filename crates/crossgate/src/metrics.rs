@@ -16,6 +16,8 @@ use std::time::Duration;
 use crossgate_cors::Denial;
 use http::StatusCode;
 
+use crate::log_limit::RouteLogBudget;
+
 /// Label value for requests that matched no route. Route paths start with `/`,
 /// so it cannot collide with a configured route.
 pub const NO_ROUTE_LABEL: &str = "none";
@@ -66,6 +68,7 @@ struct RouteCounters {
     /// Per-bucket (not cumulative) counts; the last slot is `+Inf`.
     latency_buckets: [AtomicU64; LATENCY_BUCKETS_MICROS.len() + 1],
     latency_sum_micros: AtomicU64,
+    log_budget: RouteLogBudget,
 }
 
 impl RouteCounters {
@@ -77,6 +80,7 @@ impl RouteCounters {
             actual_denied: counter_array(),
             latency_buckets: counter_array(),
             latency_sum_micros: AtomicU64::new(0),
+            log_budget: RouteLogBudget::default(),
         }
     }
 }
@@ -106,6 +110,12 @@ impl RouteMetrics {
     /// nothing, or blocked), by the denial's reason code.
     pub fn actual_denied(&self, denial: &Denial) {
         self.0.actual_denied[reason_index(denial.code())].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// This route's budget of denial log lines, kept with its counters so it
+    /// lives as long and survives reloads the same way.
+    pub fn log_budget(&self) -> &RouteLogBudget {
+        &self.0.log_budget
     }
 
     /// Records the time from sending a request upstream to receiving its response head.
@@ -178,6 +188,20 @@ impl Metrics {
         self.no_route.clone()
     }
 
+    /// Every route's counters, [`NO_ROUTE_LABEL`] last, copied out so the
+    /// caller does not hold the registry's lock.
+    pub fn routes(&self) -> Vec<(String, RouteMetrics)> {
+        let mut routes: Vec<(String, RouteMetrics)> = {
+            let routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
+            routes
+                .iter()
+                .map(|(path, metrics)| (path.clone(), metrics.clone()))
+                .collect()
+        };
+        routes.push((NO_ROUTE_LABEL.to_owned(), self.no_route.clone()));
+        routes
+    }
+
     /// Counts a configuration reload that was validated and swapped in.
     pub fn reload_succeeded(&self) {
         self.reloads_ok.fetch_add(1, Ordering::Relaxed);
@@ -222,14 +246,11 @@ impl Metrics {
 
     /// Renders every metric in the Prometheus text exposition format 0.0.4.
     pub fn render(&self) -> String {
-        let mut routes: Vec<(String, RouteMetrics)> = {
-            let routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
-            routes
-                .iter()
-                .map(|(path, metrics)| (escape_label(path), metrics.clone()))
-                .collect()
-        };
-        routes.push((NO_ROUTE_LABEL.to_owned(), self.no_route.clone()));
+        let routes: Vec<(String, RouteMetrics)> = self
+            .routes()
+            .into_iter()
+            .map(|(path, metrics)| (escape_label(&path), metrics))
+            .collect();
 
         let mut out = String::with_capacity(1024 + routes.len() * 1024);
         render_requests(&mut out, &routes);

@@ -36,6 +36,12 @@ pub mod defaults {
     pub const MAX_CONNECTIONS: usize = 4096;
     /// `max_header_bytes`.
     pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+    /// `idle_timeout` (nginx's `keepalive_timeout` is 75 s).
+    pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+    /// `send_timeout` (nginx's default).
+    pub const SEND_TIMEOUT: Duration = Duration::from_secs(60);
+    /// `http2_max_concurrent_streams` (nginx's default).
+    pub const HTTP2_MAX_CONCURRENT_STREAMS: usize = 128;
 }
 
 /// The methods the gateway forwards; a private resource's preflight without
@@ -65,6 +71,25 @@ pub struct Settings {
     pub max_header_bytes: usize,
     /// `admin_token`.
     pub admin_token: Option<AdminToken>,
+    /// `denial_log_rate`: per-request log lines per second, route and reason.
+    pub denial_log_rate: u32,
+    /// `idle_timeout`.
+    pub idle_timeout: Duration,
+    /// `send_timeout`.
+    pub send_timeout: Duration,
+    /// `http2_max_concurrent_streams`.
+    pub http2_max_concurrent_streams: u32,
+}
+
+impl Settings {
+    /// The timeouts every client connection lives by.
+    pub fn connection_deadlines(&self) -> crate::lifetime::Deadlines {
+        crate::lifetime::Deadlines {
+            header_read: self.header_read_timeout,
+            idle: self.idle_timeout,
+            send: self.send_timeout,
+        }
+    }
 }
 
 /// A loaded, valid configuration.
@@ -618,6 +643,36 @@ fn compile_settings(file: &FileConfig, report: &mut Report) -> Option<Settings> 
                 None
             }
         });
+    let denial_log_rate = bounded(
+        server.denial_log_rate,
+        crate::log_limit::DEFAULT_DENIAL_LOG_RATE as usize,
+        0,
+        crate::log_limit::MAX_DENIAL_LOG_RATE as usize,
+        "denial_log_rate",
+        report,
+    );
+    let idle_timeout = seconds(
+        server.idle_timeout,
+        defaults::IDLE_TIMEOUT,
+        "idle_timeout",
+        3600.0,
+        report,
+    );
+    let send_timeout = seconds(
+        server.send_timeout,
+        defaults::SEND_TIMEOUT,
+        "send_timeout",
+        3600.0,
+        report,
+    );
+    let http2_max_concurrent_streams = bounded(
+        server.http2_max_concurrent_streams,
+        defaults::HTTP2_MAX_CONCURRENT_STREAMS,
+        1,
+        1000,
+        "http2_max_concurrent_streams",
+        report,
+    );
     Some(Settings {
         listen: listen?,
         admin,
@@ -629,6 +684,14 @@ fn compile_settings(file: &FileConfig, report: &mut Report) -> Option<Settings> 
         max_connections,
         max_header_bytes,
         admin_token,
+        // Bounded by MAX_DENIAL_LOG_RATE just above.
+        denial_log_rate: u32::try_from(denial_log_rate)
+            .unwrap_or(crate::log_limit::MAX_DENIAL_LOG_RATE),
+        idle_timeout,
+        send_timeout,
+        // `bounded` keeps it within 1..=1000.
+        http2_max_concurrent_streams: u32::try_from(http2_max_concurrent_streams)
+            .unwrap_or(u32::MAX),
     })
 }
 

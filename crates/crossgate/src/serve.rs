@@ -52,6 +52,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    tokio::spawn(crate::log_limit::summarize_suppressed(metrics.clone()));
     let (settings, summary) = {
         let current = gateway.current();
         (current.config.settings.clone(), current.config.summary())
@@ -72,6 +73,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
         reloads: reloads.clone(),
         series: Arc::default(),
         token: settings.admin_token.clone(),
+        connection_deadlines: settings.connection_deadlines(),
     };
     let (admin_stop, admin_task) = match settings.admin {
         None => (None, None),

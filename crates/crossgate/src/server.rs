@@ -6,15 +6,17 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
+use http::Request;
+use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, Semaphore};
 
+use crate::accept::AcceptBackoff;
 use crate::gateway::Gateway;
+use crate::lifetime::{supervise, Activity, Closed, TrackedBody, WatchedIo};
 use crate::proxy::ConnInfo;
 
 /// A bound gateway listener, not yet serving.
@@ -24,6 +26,7 @@ pub struct Server {
     local_addr: SocketAddr,
     tls: Option<Arc<rustls::ServerConfig>>,
     connections: Arc<Semaphore>,
+    max_connections: usize,
 }
 
 /// How shutting down went.
@@ -31,12 +34,9 @@ pub struct Server {
 pub enum Drain {
     /// Every connection finished its in-flight requests.
     Complete,
-    /// `shutdown_timeout` passed with connections still busy; they were dropped.
+    /// `shutdown_timeout` passed with requests still in flight; they were cut off.
     TimedOut,
 }
-
-/// Pause after a failed accept (out of file descriptors, say) before trying again.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 impl Server {
     /// Binds `server.listen` of the configuration in force.
@@ -46,7 +46,8 @@ impl Server {
         let listener = TcpListener::bind(settings.listen).await?;
         let local_addr = listener.local_addr()?;
         let tls = runtime.config.tls.clone();
-        let connections = Arc::new(Semaphore::new(settings.max_connections));
+        let max_connections = settings.max_connections;
+        let connections = Arc::new(Semaphore::new(max_connections));
         drop(runtime);
         Ok(Self {
             gateway,
@@ -54,6 +55,7 @@ impl Server {
             local_addr,
             tls,
             connections,
+            max_connections,
         })
     }
 
@@ -71,10 +73,12 @@ impl Server {
         }
     }
 
-    /// Serves until `shutdown` completes, then stops accepting and waits up to
-    /// `shutdown_timeout` for in-flight requests to finish.
+    /// Serves until `shutdown` completes, then stops accepting, closes idle
+    /// connections at once and waits up to `shutdown_timeout` for in-flight
+    /// requests to finish.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Drain {
-        let graceful = GracefulShutdown::new();
+        let (stopping, stop_signal) = watch::channel(false);
+        let mut backoff = AcceptBackoff::new("gateway");
         tokio::pin!(shutdown);
         loop {
             // Waiting for a permit before accepting leaves excess clients in the
@@ -90,30 +94,38 @@ impl Server {
                 accepted = self.listener.accept() => match accepted {
                     Ok(accepted) => accepted,
                     Err(error) => {
-                        tracing::warn!(%error, "accept failed");
-                        tokio::time::sleep(ACCEPT_BACKOFF).await;
+                        backoff.failed(&error).await;
                         continue;
                     }
                 },
                 () = &mut shutdown => break,
             };
+            backoff.succeeded();
             let gateway = self.gateway.clone();
             let tls = self.tls.clone();
-            let watcher = graceful.watcher();
+            let stop_signal = stop_signal.clone();
             tokio::spawn(async move {
-                serve_connection(gateway, tls, stream, peer, watcher).await;
+                serve_connection(gateway, tls, stream, peer, stop_signal).await;
                 drop(permit);
             });
         }
         drop(self.listener);
+        // A failed send means no connection is listening: nothing to tell.
+        let _ = stopping.send(true);
         let timeout = self.gateway.current().config.settings.shutdown_timeout;
+        let slots = self.max_connections;
         tracing::info!(
-            connections = graceful.count(),
+            connections = slots - self.connections.available_permits(),
             ?timeout,
-            "shutting down: draining in-flight requests"
+            "shutting down: closing idle connections, draining in-flight requests"
         );
-        match tokio::time::timeout(timeout, graceful.shutdown()).await {
-            Ok(()) => {
+        // Every connection holds a permit until it is closed, so holding them
+        // all means every connection is gone.
+        let all_closed = self
+            .connections
+            .acquire_many(u32::try_from(slots).unwrap_or(u32::MAX));
+        match tokio::time::timeout(timeout, all_closed).await {
+            Ok(_) => {
                 tracing::info!("drained");
                 Drain::Complete
             }
@@ -133,14 +145,14 @@ async fn serve_connection(
     tls: Option<Arc<rustls::ServerConfig>>,
     stream: TcpStream,
     peer: SocketAddr,
-    watcher: hyper_util::server::graceful::Watcher,
+    stop_signal: watch::Receiver<bool>,
 ) {
     if let Err(error) = stream.set_nodelay(true) {
-        tracing::debug!(%error, "cannot set TCP_NODELAY");
+        tracing::debug!(%peer, %error, "cannot set TCP_NODELAY");
     }
     let runtime = gateway.current();
     let builder = runtime.connections.clone();
-    let handshake_timeout = runtime.config.settings.header_read_timeout;
+    let deadlines = runtime.config.settings.connection_deadlines();
     // Certificates may change on reload; the listener keeps TLS on as started.
     let tls = tls.map(|initial| runtime.config.tls.clone().unwrap_or(initial));
     drop(runtime);
@@ -148,49 +160,67 @@ async fn serve_connection(
         peer,
         tls: tls.is_some(),
     };
-    let service = service_fn(move |request| {
+    let activity = Activity::new();
+    let requests = activity.clone();
+    let service = service_fn(move |request: Request<Incoming>| {
         let gateway = gateway.clone();
+        let mut in_flight = requests.request_started(request.version());
         async move {
             let response =
                 crate::handler::handle(gateway.current(), gateway.denials().clone(), conn, request)
                     .await;
-            Ok::<_, Infallible>(response)
+            in_flight.answered();
+            Ok::<_, Infallible>(response.map(|body| TrackedBody::new(body, in_flight)))
         }
     });
-    let result = match tls {
+    let (closed, result) = match tls {
         None => {
-            watcher
-                .watch(
-                    builder
-                        .serve_connection(TokioIo::new(stream), service)
-                        .into_owned(),
-                )
-                .await
+            let io = TokioIo::new(WatchedIo::new(stream, activity.clone()));
+            let connection = builder.serve_connection(io, service);
+            supervise(
+                connection,
+                |connection| connection.graceful_shutdown(),
+                &activity,
+                deadlines,
+                stop_signal,
+            )
+            .await
         }
         Some(config) => {
             let acceptor = tokio_rustls::TlsAcceptor::from(config);
-            let stream =
-                match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-                    Ok(Ok(stream)) => stream,
-                    Ok(Err(error)) => {
-                        tracing::debug!(%peer, %error, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::debug!(%peer, "TLS handshake timed out");
-                        return;
-                    }
-                };
-            watcher
-                .watch(
-                    builder
-                        .serve_connection(TokioIo::new(stream), service)
-                        .into_owned(),
-                )
-                .await
+            // The handshake counts against `header_read_timeout` from accept,
+            // like everything else before the first request head.
+            let handshake = tokio::time::timeout(
+                deadlines.header_read,
+                acceptor.accept(WatchedIo::new(stream, activity.clone())),
+            );
+            let stream = match handshake.await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(error)) => {
+                    tracing::debug!(%peer, %error, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            supervise(
+                connection,
+                |connection| connection.graceful_shutdown(),
+                &activity,
+                deadlines,
+                stop_signal,
+            )
+            .await
         }
     };
-    if let Err(error) = result {
-        tracing::debug!(%peer, %error, "connection ended with an error");
+    match (closed, result) {
+        (Closed::Ended, Err(error)) => {
+            tracing::debug!(%peer, %error, "connection ended with an error");
+        }
+        (Closed::Ended, Ok(())) => {}
+        (closed, _) => tracing::debug!(%peer, ?closed, "connection closed by the gateway"),
     }
 }

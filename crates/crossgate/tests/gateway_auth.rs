@@ -71,10 +71,12 @@ async fn preflight(
     send(gateway.addr, "OPTIONS", path, &headers, b"").await
 }
 
+/// An HS256 JWT valid for ten minutes (`exp` is required by default).
 fn jwt(privileges: &[&str], secret: &str) -> String {
+    let exp = jsonwebtoken::get_current_timestamp() + 600;
     let token = jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
-        &serde_json::json!({ "privileges": privileges }),
+        &serde_json::json!({ "privileges": privileges, "exp": exp }),
         &EncodingKey::from_secret(secret.as_bytes()),
     )
     .expect("encode JWT");

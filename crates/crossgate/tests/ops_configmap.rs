@@ -66,7 +66,7 @@ async fn configmap_symlink_swaps_reload_and_an_invalid_swap_keeps_the_config() {
     );
     let config_path = volume.path().join("config.toml");
     symlink("..data/config.toml", &config_path).expect("link config.toml");
-    let gateway = Gateway::start_at(volume, config_path.clone()).await;
+    let gateway = Gateway::start_at(volume, config_path.clone(), "json").await;
     assert_eq!(status_body(&gateway).await, "v1");
 
     let volume = config_path.parent().expect("volume dir").to_owned();

@@ -61,16 +61,21 @@ impl Gateway {
     /// Writes `config_text` to a fresh temp dir and runs `crossgate serve` on
     /// it with JSON logs, returning once both listeners are bound.
     pub async fn start(config_text: &str) -> Gateway {
-        let dir = TempDir::new("ops");
-        let config_path = dir.write("crossgate.toml", config_text);
-        Gateway::start_at(dir, config_path).await
+        Gateway::start_with_log_format(config_text, "json").await
     }
 
-    /// Runs `crossgate serve --config config_path`, a file the test laid out
-    /// in `dir` (removed when the gateway is dropped).
-    pub async fn start_at(dir: TempDir, config_path: PathBuf) -> Gateway {
+    /// [`Gateway::start`] with `--log-format log_format` (`text` or `json`).
+    pub async fn start_with_log_format(config_text: &str, log_format: &str) -> Gateway {
+        let dir = TempDir::new("ops");
+        let config_path = dir.write("crossgate.toml", config_text);
+        Gateway::start_at(dir, config_path, log_format).await
+    }
+
+    /// Runs `crossgate --log-format log_format serve --config config_path`, a
+    /// file the test laid out in `dir` (removed when the gateway is dropped).
+    pub async fn start_at(dir: TempDir, config_path: PathBuf, log_format: &str) -> Gateway {
         let mut child = Command::new(env!("CARGO_BIN_EXE_crossgate"))
-            .args(["--log-format", "json", "serve", "--config"])
+            .args(["--log-format", log_format, "serve", "--config"])
             .arg(&config_path)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -119,7 +124,7 @@ impl Gateway {
         }
     }
 
-    /// Every log line (JSON) the gateway wrote to stderr so far.
+    /// Every log line the gateway wrote to stderr so far.
     pub fn logs(&self) -> Vec<String> {
         self.logs.lock().expect("log lock").clone()
     }
@@ -129,13 +134,14 @@ impl Gateway {
         self.logs().iter().any(|line| line.contains(text))
     }
 
+    /// The address in `PREFIX http://ADDR`, from a JSON line's message or a
+    /// text line.
     fn logged_addr(&self, prefix: &str) -> Option<SocketAddr> {
         self.logs().iter().find_map(|line| {
-            let json: serde_json::Value = serde_json::from_str(line).ok()?;
-            let message = json.get("message")?.as_str()?;
-            let rest = message.strip_prefix(prefix)?;
+            let (_, rest) = line.split_once(prefix)?;
             let addr = rest.split("://").nth(1)?;
-            addr.trim().parse().ok()
+            let end = addr.find(['"', ' ']).unwrap_or(addr.len());
+            addr[..end].parse().ok()
         })
     }
 
@@ -152,6 +158,11 @@ impl Gateway {
     /// Replaces the config file's content in place, as an editor would.
     pub fn write_config(&self, text: &str) {
         std::fs::write(&self.config_path, text).expect("rewrite config");
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Whether the process is still running.
