@@ -22,7 +22,7 @@ finish_step() {
 }
 
 # Debian packages the tests need, as "command package" pairs. nginx and wrk are
-# only used by bench/gateway.sh, which installs them itself.
+# only used by bench/gateway.sh, HAProxy by bench/scale-out.sh; each installs its own.
 install_missing_packages() {
     local -a missing=()
     local command package
@@ -31,6 +31,7 @@ install_missing_packages() {
     done <<'PACKAGES'
 chromium chromium
 chromedriver chromium-driver
+file file
 PACKAGES
     if ((${#missing[@]} == 0)); then
         return
@@ -56,8 +57,26 @@ install_cargo_fuzz() {
     cargo install cargo-fuzz --locked
 }
 
+# The Kubernetes manifest validator (PyPI, ships the Kubernetes JSON schemas,
+# works offline) in its own venv under target/, pinned; see docs/deployment.md.
+deploy_venv="$repo_root/target/tools/deploy-venv"
+kubernetes_validate_version="1.37.0"
+install_deploy_validator() {
+    if "$deploy_venv/bin/kubernetes-validate" --version 2>/dev/null | grep -qF "$kubernetes_validate_version"; then
+        return
+    fi
+    step "installing kubernetes-validate $kubernetes_validate_version from PyPI into target/tools/deploy-venv"
+    if ! python3 -m venv --help >/dev/null 2>&1; then
+        apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends python3-venv
+    fi
+    rm -rf "$deploy_venv"
+    python3 -m venv "$deploy_venv"
+    "$deploy_venv/bin/pip" install --quiet "kubernetes-validate==$kubernetes_validate_version"
+}
+
 install_missing_packages
 install_cargo_fuzz
+install_deploy_validator
 
 t=$SECONDS
 step "cargo fmt --check (workspace and fuzz/)"
@@ -91,6 +110,12 @@ step "fuzz targets: build, then ${fuzz_seconds}s each"
         done
     fi
 )
+finish_step "$t"
+
+t=$SECONDS
+step "deploy/: Kubernetes manifests (schemas, consistency) and the container's static binary"
+"$deploy_venv/bin/python" scripts/check-deploy.py
+scripts/container-smoke.sh
 finish_step "$t"
 
 t=$SECONDS

@@ -1,7 +1,10 @@
-//! The admin listener: `/healthz`, `/readyz`, `/metrics`, `/decisions`.
+//! The admin listener: `/healthz`, `/readyz`, `/metrics`, `/decisions` and
+//! the dashboard (`/`, its assets, `/api/dashboard`).
 //!
 //! It runs on its own socket so that probes and scrapes keep working while
-//! the gateway listeners are saturated or draining.
+//! the gateway listeners are saturated or draining. It is read-only and must
+//! not be exposed publicly; with `admin_token` set, everything except the
+//! probes and the dashboard's static page needs `Authorization: Bearer`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -10,7 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE};
+use http::header::{
+    HeaderValue, ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE,
+    REFERRER_POLICY, WWW_AUTHENTICATE, X_CONTENT_TYPE_OPTIONS,
+};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::server::conn::http1;
@@ -21,9 +27,12 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::accept::AcceptBackoff;
+use crate::auth::{bearer_token, constant_time_eq, is_token68};
+use crate::dashboard::{self, Series};
 use crate::denials::DenialLog;
 use crate::lifetime::{supervise, Activity, Deadlines, TrackedBody, WatchedIo};
 use crate::metrics::Metrics;
+use crate::reload::ReloadHistory;
 
 const STARTING: u8 = 0;
 const READY: u8 = 1;
@@ -34,6 +43,43 @@ const DRAINING: u8 = 2;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// The dashboard loads only its own script, style and data; no inline
+/// script runs, nothing is framed.
+const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+const ADMIN_TOKEN_MIN: usize = 32;
+const ADMIN_TOKEN_MAX: usize = 8192;
+
+/// `server.admin_token`: the bearer token the admin listener requires.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken(Box<[u8]>);
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(<redacted>)")
+    }
+}
+
+impl AdminToken {
+    /// Accepts 32 to 8192 RFC 7235 token68 characters.
+    pub fn parse(text: &str) -> Result<AdminToken, &'static str> {
+        if !text.bytes().all(is_token68) {
+            return Err("not a usable bearer token");
+        }
+        if !(ADMIN_TOKEN_MIN..=ADMIN_TOKEN_MAX).contains(&text.len()) {
+            return Err(
+                "a token shorter than 32 characters is easy to guess (or longer than 8192)",
+            );
+        }
+        Ok(AdminToken(text.as_bytes().into()))
+    }
+
+    /// Whether `authorization` carries this token (compared in constant time).
+    fn admits(&self, authorization: Option<&HeaderValue>) -> bool {
+        authorization
+            .and_then(|value| bearer_token(value.as_bytes()))
+            .is_some_and(|token| constant_time_eq(token, &self.0))
+    }
+}
 
 /// Whether the gateway should receive traffic: set by the gateway, read by `/readyz`.
 #[derive(Clone)]
@@ -72,6 +118,12 @@ pub struct AdminState {
     pub denials: Arc<DenialLog>,
     /// Reported by `/readyz`.
     pub readiness: Readiness,
+    /// The configuration generation and reloads, for the dashboard.
+    pub reloads: Arc<ReloadHistory>,
+    /// The dashboard's intervals, filled while [`serve`] runs.
+    pub series: Arc<Series>,
+    /// `server.admin_token`.
+    pub token: Option<AdminToken>,
     /// The gateway's connection timeouts, applied to admin connections too.
     pub connection_deadlines: Deadlines,
 }
@@ -83,6 +135,7 @@ pub async fn serve(
     state: AdminState,
     shutdown: impl Future<Output = ()> + Send,
 ) {
+    let _sampler = dashboard::spawn_sampler(state.series.clone(), state.metrics.clone());
     let deadlines = state.connection_deadlines;
     let state = Arc::new(state);
     let (stopping, stop_signal) = watch::channel(false);
@@ -148,7 +201,12 @@ pub async fn serve(
 
 fn respond<B>(state: &AdminState, request: &Request<B>) -> Response<Full<Bytes>> {
     let path = request.uri().path();
-    let known = matches!(path, "/healthz" | "/readyz" | "/metrics" | "/decisions");
+    let page = dashboard::asset(path);
+    let known = page.is_some()
+        || matches!(
+            path,
+            "/healthz" | "/readyz" | "/metrics" | "/decisions" | dashboard::DATA_PATH
+        );
     if !known {
         return text(StatusCode::NOT_FOUND, "not found\n");
     }
@@ -158,6 +216,26 @@ fn respond<B>(state: &AdminState, request: &Request<B>) -> Response<Full<Bytes>>
             .headers_mut()
             .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
         return response;
+    }
+    // Probes carry no token (kubelet, load balancers); the page's bytes are
+    // public in the binary and it asks for the token itself.
+    let public = page.is_some() || matches!(path, "/healthz" | "/readyz");
+    if let Some(token) = &state.token {
+        if !public && !token.admits(request.headers().get(AUTHORIZATION)) {
+            let mut response = text(StatusCode::UNAUTHORIZED, "bearer token required\n");
+            response.headers_mut().insert(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"crossgate-admin\""),
+            );
+            return response;
+        }
+    }
+    if let Some((content_type, content)) = page {
+        return body(
+            StatusCode::OK,
+            content_type,
+            Bytes::from_static(content.as_bytes()),
+        );
     }
     match path {
         "/healthz" => text(StatusCode::OK, "ok\n"),
@@ -171,10 +249,21 @@ fn respond<B>(state: &AdminState, request: &Request<B>) -> Response<Full<Bytes>>
             METRICS_CONTENT_TYPE,
             state.metrics.render().into(),
         ),
-        _ => body(
+        "/decisions" => body(
             StatusCode::OK,
             "application/json",
             state.denials.to_json().into(),
+        ),
+        _ => body(
+            StatusCode::OK,
+            "application/json",
+            dashboard::data_json(
+                &state.series,
+                &state.metrics,
+                &state.denials,
+                &state.reloads,
+            )
+            .into(),
         ),
     }
 }
@@ -194,6 +283,12 @@ fn body(status: StatusCode, content_type: &'static str, content: Bytes) -> Respo
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     // Probes and scrapes must see the current state, never a cached one.
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY_VALUE),
+    );
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     response
 }
 
@@ -217,6 +312,10 @@ mod tests {
     }
 
     async fn start() -> Running {
+        start_with_token(None).await
+    }
+
+    async fn start_with_token(token: Option<&str>) -> Running {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");
@@ -228,6 +327,9 @@ mod tests {
             metrics: metrics.clone(),
             denials: denials.clone(),
             readiness: readiness.clone(),
+            reloads: Arc::default(),
+            series: Arc::default(),
+            token: token.map(|t| AdminToken::parse(t).expect("test token")),
             connection_deadlines: Deadlines {
                 header_read: Duration::from_secs(10),
                 idle: Duration::from_secs(60),
@@ -250,9 +352,19 @@ mod tests {
 
     /// Sends one HTTP/1.1 request and returns (status, lower-cased head, body).
     async fn get(addr: SocketAddr, method: &str, path: &str) -> (u16, String, String) {
+        get_with(addr, method, path, "").await
+    }
+
+    /// [`get`] with extra header lines (each ending in `\r\n`).
+    async fn get_with(
+        addr: SocketAddr,
+        method: &str,
+        path: &str,
+        extra: &str,
+    ) -> (u16, String, String) {
         let mut stream = TcpStream::connect(addr).await.expect("connect admin");
         let request =
-            format!("{method} {path} HTTP/1.1\r\nhost: admin\r\nconnection: close\r\n\r\n");
+            format!("{method} {path} HTTP/1.1\r\nhost: admin\r\n{extra}connection: close\r\n\r\n");
         stream.write_all(request.as_bytes()).await.expect("send");
         let mut raw = Vec::new();
         tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut raw))
@@ -309,6 +421,7 @@ mod tests {
             route: "/api/",
             method: "OPTIONS",
             denial: &Denial::OriginNotAllowed,
+            request_id: b"req-7",
         });
         let (status, head, body) = get(admin.addr, "GET", "/decisions").await;
         assert_eq!(status, 200);
@@ -321,11 +434,87 @@ mod tests {
     #[tokio::test]
     async fn unknown_paths_are_404_and_other_methods_405() {
         let admin = start().await;
-        assert_eq!(get(admin.addr, "GET", "/").await.0, 404);
+        assert_eq!(get(admin.addr, "GET", "/index.html").await.0, 404);
         assert_eq!(get(admin.addr, "GET", "/metrics/extra").await.0, 404);
         let (status, head, _) = get(admin.addr, "POST", "/metrics").await;
         assert_eq!(status, 405);
         assert!(head.contains("allow: get, head"), "{head}");
+    }
+
+    #[tokio::test]
+    async fn dashboard_page_and_data_are_served_under_a_strict_csp() {
+        let admin = start().await;
+        admin.metrics.route("/api/").request(StatusCode::OK);
+        let (status, head, page) = get(admin.addr, "GET", "/").await;
+        assert_eq!(status, 200);
+        assert!(head.contains("content-type: text/html"), "{head}");
+        assert!(
+            head.contains("content-security-policy: default-src 'none'; script-src 'self'"),
+            "{head}"
+        );
+        assert!(head.contains("x-content-type-options: nosniff"), "{head}");
+        assert!(page.contains("<script src=\"/dashboard.js\""), "{page}");
+        let (status, head, _) = get(admin.addr, "GET", "/dashboard.js").await;
+        assert_eq!(status, 200);
+        assert!(head.contains("content-type: text/javascript"), "{head}");
+        let (status, _, data) = get(admin.addr, "GET", "/api/dashboard").await;
+        assert_eq!(status, 200);
+        let json: serde_json::Value = serde_json::from_str(&data).expect("JSON body");
+        assert_eq!(json["generation"], 1);
+        assert_eq!(json["interval_seconds"], 10);
+        assert_eq!(json["routes"][0]["route"], "/api/");
+        assert_eq!(json["routes"][0]["requests"], 1);
+        assert!(json["report_only"].is_null() && json["upstream_health"].is_null());
+    }
+
+    const TOKEN: &str = "0123456789abcdefghijklmnopqrstuvwxyz";
+
+    #[tokio::test]
+    async fn admin_token_guards_all_but_the_probes_and_the_static_page() {
+        let admin = start_with_token(Some(TOKEN)).await;
+        admin.readiness.set_ready();
+        for path in [
+            "/healthz",
+            "/readyz",
+            "/",
+            "/dashboard.js",
+            "/dashboard.css",
+        ] {
+            assert_eq!(get(admin.addr, "GET", path).await.0, 200, "{path}");
+        }
+        let wrong = format!("authorization: Bearer {}x\r\n", &TOKEN[..TOKEN.len() - 1]);
+        let prefix = format!("authorization: Bearer {}\r\n", &TOKEN[..TOKEN.len() - 1]);
+        let right = format!("authorization: Bearer {TOKEN}\r\n");
+        let basic = format!("authorization: Basic {TOKEN}\r\n");
+        for path in ["/metrics", "/decisions", "/api/dashboard"] {
+            let (status, head, _) = get(admin.addr, "GET", path).await;
+            assert_eq!(status, 401, "{path} without a token");
+            assert!(head.contains("www-authenticate: bearer"), "{head}");
+            for bad in [&wrong, &prefix, &basic] {
+                assert_eq!(
+                    get_with(admin.addr, "GET", path, bad).await.0,
+                    401,
+                    "{path} {bad}"
+                );
+            }
+            assert_eq!(
+                get_with(admin.addr, "GET", path, &right).await.0,
+                200,
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn admin_tokens_must_be_long_bearer_tokens() {
+        assert!(AdminToken::parse(TOKEN).is_ok());
+        assert!(AdminToken::parse("short-token").is_err());
+        assert!(AdminToken::parse(&format!("{TOKEN} with spaces")).is_err());
+        assert!(AdminToken::parse(&"a".repeat(ADMIN_TOKEN_MAX + 1)).is_err());
+        assert_eq!(
+            format!("{:?}", AdminToken::parse(TOKEN).expect("valid")),
+            "AdminToken(<redacted>)"
+        );
     }
 
     #[tokio::test]

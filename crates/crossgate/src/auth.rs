@@ -367,7 +367,7 @@ impl Auth {
     }
 }
 
-fn bearer_token(value: &[u8]) -> Option<&[u8]> {
+pub(crate) fn bearer_token(value: &[u8]) -> Option<&[u8]> {
     if value.len() > MAX_TOKEN_BYTES + 7
         || value.len() < 7
         || !value[..7].eq_ignore_ascii_case(b"bearer ")
@@ -379,11 +379,11 @@ fn bearer_token(value: &[u8]) -> Option<&[u8]> {
 }
 
 /// RFC 7235 token68 characters.
-fn is_token68(byte: u8) -> bool {
+pub(crate) fn is_token68(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

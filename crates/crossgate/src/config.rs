@@ -216,6 +216,7 @@ pub struct ServerFile {
     pub max_connections: Option<i64>,
     pub max_header_bytes: Option<i64>,
     pub fallback_policy: Option<String>,
+    pub admin_token: Option<String>,
     pub denial_log_rate: Option<i64>,
     pub idle_timeout: Option<Seconds>,
     pub send_timeout: Option<Seconds>,

@@ -16,6 +16,7 @@ use serde::Serialize;
 const ORIGIN_MAX: usize = 256;
 const ROUTE_MAX: usize = 128;
 const METHOD_MAX: usize = 32;
+const REQUEST_ID_MAX: usize = 128;
 const MESSAGE_MAX: usize = 256;
 
 /// Marks a field that was cut to fit its slot.
@@ -31,6 +32,8 @@ pub struct DeniedRequest<'a> {
     pub method: &'a str,
     /// Why the engine denied it.
     pub denial: &'a Denial,
+    /// The request id the gateway logged and sent upstream with it.
+    pub request_id: &'a [u8],
 }
 
 /// A field stored inline, cut at `N` bytes.
@@ -95,6 +98,7 @@ struct Slot {
     origin: InlineText<ORIGIN_MAX>,
     route: InlineText<ROUTE_MAX>,
     method: InlineText<METHOD_MAX>,
+    request_id: InlineText<REQUEST_ID_MAX>,
     reason: &'static str,
     message: InlineText<MESSAGE_MAX>,
 }
@@ -107,26 +111,36 @@ impl Slot {
             origin: InlineText::new(),
             route: InlineText::new(),
             method: InlineText::new(),
+            request_id: InlineText::new(),
             reason: "",
             message: InlineText::new(),
         }
     }
 }
 
-#[derive(Serialize)]
-struct DenialJson {
-    time: u64,
-    origin: String,
-    route: String,
-    method: String,
-    reason: &'static str,
-    message: String,
+/// One retained denial, as `/decisions` and the dashboard show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DenialEntry {
+    /// Unix seconds.
+    pub time: u64,
+    /// The `Origin` header, decoded lossily, cut to a bound.
+    pub origin: String,
+    /// The route path.
+    pub route: String,
+    /// The request method.
+    pub method: String,
+    /// The request id.
+    pub request_id: String,
+    /// The engine's reason code.
+    pub reason: &'static str,
+    /// The engine's explanation.
+    pub message: String,
 }
 
 #[derive(Serialize)]
 struct DecisionsJson {
     capacity: usize,
-    denials: Vec<DenialJson>,
+    denials: Vec<DenialEntry>,
 }
 
 /// A bounded log of the most recent CORS denials.
@@ -171,15 +185,31 @@ impl DenialLog {
         slot.origin.set_bytes(request.origin);
         slot.route.set_bytes(request.route.as_bytes());
         slot.method.set_bytes(request.method.as_bytes());
+        slot.request_id.set_bytes(request.request_id);
         slot.reason = request.denial.code();
         slot.message.clear();
         let _ = fmt::Write::write_fmt(&mut slot.message, format_args!("{}", request.denial));
     }
 
     /// The retained denials as JSON, newest first:
-    /// `{"capacity":N,"denials":[{"time","origin","route","method","reason","message"}]}`.
+    /// `{"capacity":N,"denials":[{"time","origin","route","method","request_id","reason","message"}]}`.
     pub fn to_json(&self) -> String {
-        let mut entries: Vec<(u64, DenialJson)> = self
+        let decisions = DecisionsJson {
+            capacity: self.slots.len(),
+            denials: self.entries(),
+        };
+        // Serializing plain strings and integers cannot fail.
+        serde_json::to_string(&decisions).unwrap_or_else(|_| String::from("{}"))
+    }
+
+    /// How many denials are retained.
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The retained denials, newest first.
+    pub fn entries(&self) -> Vec<DenialEntry> {
+        let mut entries: Vec<(u64, DenialEntry)> = self
             .slots
             .iter()
             .filter_map(|slot| {
@@ -187,11 +217,12 @@ impl DenialLog {
                 (slot.sequence != 0).then(|| {
                     (
                         slot.sequence,
-                        DenialJson {
+                        DenialEntry {
                             time: slot.unix_time,
                             origin: slot.origin.to_display_string(),
                             route: slot.route.to_display_string(),
                             method: slot.method.to_display_string(),
+                            request_id: slot.request_id.to_display_string(),
                             reason: slot.reason,
                             message: slot.message.to_display_string(),
                         },
@@ -200,12 +231,7 @@ impl DenialLog {
             })
             .collect();
         entries.sort_unstable_by_key(|(sequence, _)| std::cmp::Reverse(*sequence));
-        let decisions = DecisionsJson {
-            capacity: self.slots.len(),
-            denials: entries.into_iter().map(|(_, entry)| entry).collect(),
-        };
-        // Serializing plain strings and integers cannot fail.
-        serde_json::to_string(&decisions).unwrap_or_else(|_| String::from("{}"))
+        entries.into_iter().map(|(_, entry)| entry).collect()
     }
 }
 
@@ -220,6 +246,7 @@ mod tests {
             route: "/api/",
             method: "OPTIONS",
             denial,
+            request_id: b"req-1",
         });
     }
 
@@ -256,6 +283,7 @@ mod tests {
         assert_eq!(entries[1]["origin"], "https://first.test");
         assert_eq!(entries[1]["route"], "/api/");
         assert_eq!(entries[1]["method"], "OPTIONS");
+        assert_eq!(entries[1]["request_id"], "req-1");
         assert_eq!(entries[1]["reason"], "origin_not_allowed");
         let time = entries[1]["time"].as_u64().expect("unix time");
         let now = SystemTime::now()
@@ -294,6 +322,7 @@ mod tests {
             route: &"/r".repeat(10_000),
             method: &"M".repeat(10_000),
             denial: &Denial::OriginNotAllowed,
+            request_id: "i".repeat(10_000).as_bytes(),
         });
         let entry = &denials(&log)[0];
         let origin = entry["origin"].as_str().expect("origin");
@@ -308,6 +337,10 @@ mod tests {
             entry["method"].as_str().expect("method").len(),
             METHOD_MAX + TRUNCATION_MARK.len()
         );
+        assert_eq!(
+            entry["request_id"].as_str().expect("request id").len(),
+            REQUEST_ID_MAX + TRUNCATION_MARK.len()
+        );
         assert!(log.to_json().len() < 4096);
     }
 
@@ -319,6 +352,7 @@ mod tests {
             route: "/",
             method: "GET",
             denial: &Denial::OriginNotAllowed,
+            request_id: b"",
         });
         let entry = &denials(&log)[0];
         assert_eq!(entry["origin"], "https://\u{fffd}\u{fffd}.test");

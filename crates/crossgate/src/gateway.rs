@@ -190,6 +190,9 @@ fn warn_restart_only(running: &CompiledConfig, next: &CompiledConfig) {
     if a.max_connections != b.max_connections {
         changed.push("server.max_connections");
     }
+    if a.admin_token != b.admin_token {
+        changed.push("server.admin_token");
+    }
     if running.tls.is_some() != next.tls.is_some() {
         changed.push("server.tls (on/off)");
     }

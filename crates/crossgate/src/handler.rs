@@ -145,6 +145,7 @@ fn record_outcome(
         route,
         method: request.method().as_str(),
         denial,
+        request_id: request_id.as_bytes(),
     });
     if !metrics.log_budget().admit(denial.code(), log_rate) {
         return;

@@ -30,7 +30,7 @@ const LATENCY_BUCKETS_MICROS: [u64; 13] = [
 
 /// The denial reason codes of `crossgate_cors::Denial::code()`, in label order.
 /// A code the engine adds later is counted under `other` rather than dropped.
-const REASONS: [&str; 6] = [
+pub const REASONS: [&str; 6] = [
     "origin_not_allowed",
     "method_not_allowed",
     "header_not_allowed",
@@ -132,6 +132,17 @@ impl RouteMetrics {
     }
 }
 
+/// One route's cumulative counts at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteTotals {
+    /// The route path, or [`NO_ROUTE_LABEL`].
+    pub route: String,
+    /// Responses sent, any status.
+    pub requests: u64,
+    /// Denied preflights plus denied actual requests, by [`REASONS`].
+    pub denied_by_reason: [u64; REASONS.len()],
+}
+
 /// All gateway metrics of one process.
 pub struct Metrics {
     /// Keyed by route path; sorted so the exposition is stable between scrapes.
@@ -199,6 +210,38 @@ impl Metrics {
     /// Counts a configuration reload that was rejected (the old config stays).
     pub fn reload_failed(&self) {
         self.reloads_failed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Cumulative totals per route (the no-route series last), for the
+    /// dashboard's sampler; read without stopping the request path.
+    pub fn totals(&self) -> Vec<RouteTotals> {
+        let mut routes: Vec<(String, RouteMetrics)> = {
+            let routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
+            routes
+                .iter()
+                .map(|(path, metrics)| (path.clone(), metrics.clone()))
+                .collect()
+        };
+        routes.push((NO_ROUTE_LABEL.to_owned(), self.no_route.clone()));
+        routes
+            .into_iter()
+            .map(|(route, metrics)| {
+                let counters = &metrics.0;
+                let denied_by_reason = std::array::from_fn(|index| {
+                    counters.preflights_denied[index].load(Ordering::Relaxed)
+                        + counters.actual_denied[index].load(Ordering::Relaxed)
+                });
+                RouteTotals {
+                    route,
+                    requests: counters
+                        .responses
+                        .iter()
+                        .map(|counter| counter.load(Ordering::Relaxed))
+                        .sum(),
+                    denied_by_reason,
+                }
+            })
+            .collect()
     }
 
     /// Renders every metric in the Prometheus text exposition format 0.0.4.

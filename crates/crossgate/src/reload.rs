@@ -12,12 +12,15 @@
 //! debounce time and the file has stopped changing, so an editor's burst of
 //! writes or a volley of SIGHUPs costs one reload. Reloads run one at a time.
 
+use std::collections::VecDeque;
 use std::fmt::Display;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
 
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::task::JoinHandle;
@@ -47,6 +50,95 @@ impl ReloadOptions {
             poll_interval: Duration::from_millis(500),
             debounce: Duration::from_millis(200),
         }
+    }
+}
+
+/// Reloads kept by [`ReloadHistory`]; older ones are dropped.
+const HISTORY_CAPACITY: usize = 32;
+/// Lines of a failed reload's error kept (one per problem), and their length.
+const HISTORY_ERROR_LINES: usize = 16;
+const HISTORY_ERROR_LINE_CHARS: usize = 512;
+
+/// One reload attempt, as the admin dashboard shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReloadRecord {
+    /// Unix seconds when it finished.
+    pub time: u64,
+    /// `sighup` or `file_change`.
+    pub trigger: &'static str,
+    /// Whether the new configuration was put in force.
+    pub ok: bool,
+    /// The configuration generation in force afterwards.
+    pub generation: u64,
+    /// For a failed reload, the reasons (one problem a line, cut to a bound).
+    pub errors: Vec<String>,
+}
+
+/// The configuration generation (1 for the configuration loaded at start, one
+/// more per successful reload) and the last reloads, bounded.
+#[derive(Debug)]
+pub struct ReloadHistory(Mutex<HistoryState>);
+
+/// What [`ReloadHistory::snapshot`] returns.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryState {
+    /// The generation in force.
+    pub generation: u64,
+    /// The last reloads, newest first.
+    pub reloads: VecDeque<ReloadRecord>,
+}
+
+impl Default for ReloadHistory {
+    fn default() -> Self {
+        ReloadHistory::new()
+    }
+}
+
+impl ReloadHistory {
+    /// Generation 1, no reloads yet.
+    pub fn new() -> ReloadHistory {
+        ReloadHistory(Mutex::new(HistoryState {
+            generation: 1,
+            reloads: VecDeque::with_capacity(HISTORY_CAPACITY),
+        }))
+    }
+
+    /// A copy of the generation and the retained reloads.
+    pub fn snapshot(&self) -> HistoryState {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn record(&self, trigger: Trigger, error: Option<&str>) {
+        let errors = error.map_or_else(Vec::new, |error| {
+            error
+                .lines()
+                .filter(|line| !line.trim().is_empty())
+                .take(HISTORY_ERROR_LINES)
+                .map(|line| line.chars().take(HISTORY_ERROR_LINE_CHARS).collect())
+                .collect()
+        });
+        let time = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs());
+        // Plain data: a panic elsewhere cannot leave it inconsistent.
+        let mut state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if error.is_none() {
+            state.generation += 1;
+        }
+        if state.reloads.len() == HISTORY_CAPACITY {
+            state.reloads.pop_back();
+        }
+        let generation = state.generation;
+        state.reloads.push_front(ReloadRecord {
+            time,
+            trigger: trigger.as_str(),
+            ok: error.is_none(),
+            generation,
+            errors,
+        });
     }
 }
 
@@ -114,13 +206,14 @@ fn fingerprint_now(path: &Path) -> Option<Fingerprint> {
 /// Starts the reload triggers on the current tokio runtime.
 ///
 /// `reload` re-reads, validates and swaps in the configuration; it runs on a
-/// blocking thread. Its result is counted in `metrics` and logged here (an
-/// error as the reason the running configuration was kept). The SIGHUP handler
+/// blocking thread. Its result is counted in `metrics`, kept in `history` and
+/// logged here (an error as the reason the running configuration was kept). The SIGHUP handler
 /// is installed before this returns, so a SIGHUP sent afterwards never kills
 /// the process.
 pub fn spawn<F, E>(
     options: ReloadOptions,
     metrics: Arc<Metrics>,
+    history: Arc<ReloadHistory>,
     reload: F,
 ) -> io::Result<ReloadTask>
 where
@@ -138,6 +231,7 @@ where
     let trigger_loop = TriggerLoop {
         options,
         metrics,
+        history,
         reload: Arc::new(reload),
         hangups,
         observed: baseline,
@@ -148,6 +242,7 @@ where
 struct TriggerLoop<F> {
     options: ReloadOptions,
     metrics: Arc<Metrics>,
+    history: Arc<ReloadHistory>,
     reload: Arc<F>,
     hangups: Option<Signal>,
     observed: Option<Fingerprint>,
@@ -213,10 +308,12 @@ where
         match outcome {
             Ok(Ok(())) => {
                 self.metrics.reload_succeeded();
+                self.history.record(trigger, None);
                 tracing::info!(trigger = trigger.as_str(), "configuration reloaded");
             }
             Ok(Err(error)) => {
                 self.metrics.reload_failed();
+                self.history.record(trigger, Some(&error));
                 tracing::error!(
                     trigger = trigger.as_str(),
                     %error,
@@ -225,6 +322,7 @@ where
             }
             Err(join_error) => {
                 self.metrics.reload_failed();
+                self.history.record(trigger, Some("the reload panicked"));
                 tracing::error!(
                     trigger = trigger.as_str(),
                     error = %join_error,
@@ -383,6 +481,7 @@ mod tests {
         let _task = spawn(
             fast_options(Some(config.path.clone())),
             metrics,
+            Arc::default(),
             recorder.callback(Some(config.path.clone())),
         )
         .expect("spawn reloader");
@@ -398,6 +497,7 @@ mod tests {
         let _task = spawn(
             fast_options(Some(config.path.clone())),
             metrics.clone(),
+            Arc::default(),
             recorder.callback(Some(config.path.clone())),
         )
         .expect("spawn reloader");
@@ -420,6 +520,7 @@ mod tests {
         let _task = spawn(
             fast_options(Some(config.path.clone())),
             Arc::new(Metrics::new()),
+            Arc::default(),
             recorder.callback(Some(config.path.clone())),
         )
         .expect("spawn reloader");
@@ -443,9 +544,11 @@ mod tests {
         let config = TempConfig::new("failed", "version = 1");
         let recorder = Recorder::default();
         let metrics = Arc::new(Metrics::new());
+        let history = Arc::new(ReloadHistory::new());
         let _task = spawn(
             fast_options(Some(config.path.clone())),
             metrics.clone(),
+            history.clone(),
             recorder.callback(Some(config.path.clone())),
         )
         .expect("spawn reloader");
@@ -455,6 +558,38 @@ mod tests {
         config.write("version = 3");
         wait_for_calls(&recorder, 2).await;
         wait_for_reload_counts(&metrics, 1, 1).await;
+
+        let state = history.snapshot();
+        assert_eq!(state.generation, 2, "one successful reload after the start");
+        let reloads: Vec<_> = state.reloads.iter().collect();
+        assert_eq!(reloads.len(), 2);
+        assert!(reloads[0].ok && reloads[0].errors.is_empty());
+        assert_eq!(reloads[0].generation, 2);
+        assert_eq!(reloads[0].trigger, "file_change");
+        assert!(!reloads[1].ok);
+        assert_eq!(reloads[1].generation, 1);
+        assert_eq!(reloads[1].errors, ["rejected: invalid = true"]);
+    }
+
+    #[test]
+    fn history_is_bounded_and_keeps_bounded_error_lines() {
+        let history = ReloadHistory::new();
+        let long_line = "x".repeat(10_000);
+        let many_lines = vec![long_line.as_str(); 100].join("\n");
+        for _ in 0..HISTORY_CAPACITY + 5 {
+            history.record(Trigger::Sighup, Some(&many_lines));
+        }
+        history.record(Trigger::FileChange, None);
+        let state = history.snapshot();
+        assert_eq!(state.generation, 2);
+        assert_eq!(state.reloads.len(), HISTORY_CAPACITY);
+        assert!(state.reloads[0].ok);
+        let failed = &state.reloads[1];
+        assert_eq!(failed.errors.len(), HISTORY_ERROR_LINES);
+        assert!(failed
+            .errors
+            .iter()
+            .all(|line| line.chars().count() == HISTORY_ERROR_LINE_CHARS));
     }
 
     #[tokio::test]
@@ -464,6 +599,7 @@ mod tests {
         let _task = spawn(
             fast_options(Some(config.path.clone())),
             Arc::new(Metrics::new()),
+            Arc::default(),
             recorder.callback(Some(config.path.clone())),
         )
         .expect("spawn reloader");
@@ -486,6 +622,7 @@ mod tests {
         let task = spawn(
             fast_options(Some(config.path.clone())),
             Arc::new(Metrics::new()),
+            Arc::default(),
             recorder.callback(Some(config.path.clone())),
         )
         .expect("spawn reloader");
@@ -507,8 +644,13 @@ mod tests {
             debounce: Duration::from_millis(500),
             ..fast_options(None)
         };
-        let _task =
-            spawn(options, metrics.clone(), recorder.callback(None)).expect("spawn reloader");
+        let _task = spawn(
+            options,
+            metrics.clone(),
+            Arc::default(),
+            recorder.callback(None),
+        )
+        .expect("spawn reloader");
         let hangup = || {
             // The shell's built-in kill: no dependency on a procps binary.
             let status = std::process::Command::new("sh")

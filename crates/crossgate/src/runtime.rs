@@ -10,6 +10,7 @@ use crossgate_cors::AllowedMethods;
 use http::header::{HeaderName, HeaderValue};
 use http::Method;
 
+use crate::admin::AdminToken;
 use crate::auth::Auth;
 use crate::config::{
     self, Access, ConfigSource, FileConfig, PathNormalization, Problems, Report, Seconds, Warning,
@@ -73,6 +74,8 @@ pub struct Settings {
     pub max_connections: usize,
     /// `max_header_bytes`.
     pub max_header_bytes: usize,
+    /// `admin_token`.
+    pub admin_token: Option<AdminToken>,
     /// `denial_log_rate`: per-request log lines per second, route and reason.
     pub denial_log_rate: u32,
     /// `idle_timeout`.
@@ -655,6 +658,20 @@ fn compile_settings(file: &FileConfig, report: &mut Report) -> Option<Settings> 
         "max_header_bytes",
         report,
     );
+    let admin_token = server
+        .admin_token
+        .as_deref()
+        .and_then(|text| match AdminToken::parse(text) {
+            Ok(token) => Some(token),
+            Err(why) => {
+                report.problem(
+                    "server.admin_token",
+                    why,
+                    "use 32 to 8192 random characters from A-Z a-z 0-9 - . _ ~ + / =, e.g. the output of `openssl rand -base64 32`",
+                );
+                None
+            }
+        });
     let denial_log_rate = bounded(
         server.denial_log_rate,
         crate::log_limit::DEFAULT_DENIAL_LOG_RATE as usize,
@@ -695,6 +712,7 @@ fn compile_settings(file: &FileConfig, report: &mut Report) -> Option<Settings> 
         shutdown_timeout,
         max_connections,
         max_header_bytes,
+        admin_token,
         // Bounded by MAX_DENIAL_LOG_RATE just above.
         denial_log_rate: u32::try_from(denial_log_rate)
             .unwrap_or(crate::log_limit::MAX_DENIAL_LOG_RATE),

@@ -13,8 +13,7 @@ use crate::config::ConfigSource;
 use crate::denials::DenialLog;
 use crate::gateway::{Gateway, LoadError};
 use crate::metrics::Metrics;
-use crate::reload::{self, ReloadOptions};
-use crate::runtime::Settings;
+use crate::reload::{self, ReloadHistory, ReloadOptions};
 use crate::server::{Drain, Server};
 
 /// What `crossgate serve` runs.
@@ -75,9 +74,19 @@ async fn serve(args: ServeOptions) -> ExitCode {
         }
     };
     let readiness = Readiness::new();
+    let reloads = Arc::new(ReloadHistory::new());
+    let admin_state = AdminState {
+        metrics: metrics.clone(),
+        denials: denials.clone(),
+        readiness: readiness.clone(),
+        reloads: reloads.clone(),
+        series: Arc::default(),
+        token: settings.admin_token.clone(),
+        connection_deadlines: settings.connection_deadlines(),
+    };
     let (admin_stop, admin_task) = match settings.admin {
         None => (None, None),
-        Some(addr) => match start_admin(addr, &settings, &metrics, &denials, &readiness).await {
+        Some(addr) => match start_admin(addr, admin_state).await {
             Ok((stop, task)) => (Some(stop), Some(task)),
             Err(error) => {
                 eprintln!("crossgate: cannot listen on {addr} (admin): {error}");
@@ -89,6 +98,7 @@ async fn serve(args: ServeOptions) -> ExitCode {
     let _reloads = match reload::spawn(
         ReloadOptions::new(source.path().map(Into::into)),
         metrics.clone(),
+        reloads,
         move || reload_gateway.reload(),
     ) {
         Ok(task) => task,
@@ -132,22 +142,13 @@ async fn serve(args: ServeOptions) -> ExitCode {
 
 async fn start_admin(
     addr: SocketAddr,
-    settings: &Settings,
-    metrics: &Arc<Metrics>,
-    denials: &Arc<DenialLog>,
-    readiness: &Readiness,
+    state: AdminState,
 ) -> std::io::Result<(
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<()>,
 )> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
-    let state = AdminState {
-        metrics: metrics.clone(),
-        denials: denials.clone(),
-        readiness: readiness.clone(),
-        connection_deadlines: settings.connection_deadlines(),
-    };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(admin::serve(listener, state, async move {
         drop(stopped.await);

@@ -68,6 +68,12 @@ impl Gateway {
     pub async fn start_with_log_format(config_text: &str, log_format: &str) -> Gateway {
         let dir = TempDir::new("ops");
         let config_path = dir.write("crossgate.toml", config_text);
+        Gateway::start_at(dir, config_path, log_format).await
+    }
+
+    /// Runs `crossgate --log-format log_format serve --config config_path`, a
+    /// file the test laid out in `dir` (removed when the gateway is dropped).
+    pub async fn start_at(dir: TempDir, config_path: PathBuf, log_format: &str) -> Gateway {
         let mut child = Command::new(env!("CARGO_BIN_EXE_crossgate"))
             .args(["--log-format", log_format, "serve", "--config"])
             .arg(&config_path)
