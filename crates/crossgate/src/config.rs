@@ -216,6 +216,8 @@ pub struct ServerFile {
     pub max_connections: Option<i64>,
     pub max_header_bytes: Option<i64>,
     pub fallback_policy: Option<String>,
+    pub max_upstream_requests: Option<i64>,
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 /// `[server] tls = { cert = .., key = .. }`.

@@ -65,7 +65,7 @@ pub async fn handle(
         route,
         decision.as_ref(),
         preflight_auth_failure,
-        conn,
+        &conn,
         request,
         &request_id,
     )
@@ -155,7 +155,7 @@ async fn respond(
     route: Option<&Route>,
     decision: Option<&Decision>,
     preflight_auth_failure: Option<AuthFailure>,
-    conn: ConnInfo,
+    conn: &ConnInfo,
     request: Request<Incoming>,
     request_id: &HeaderValue,
 ) -> Response<GatewayBody> {
@@ -204,8 +204,15 @@ async fn respond(
     match &route.target {
         Target::Mock(mock) => mock.respond(request.method()),
         Target::Upstream(upstream) => {
+            // Held until the upstream's body ends: the bound covers sockets
+            // and upstream work, not just waiting for the head.
+            let Ok(slot) = runtime.upstream_slots.clone().try_acquire_owned() else {
+                route.metrics.upstream_error(UPSTREAM_BUSY);
+                return GatewayError::UpstreamBusy.response(None);
+            };
             let forward = Forward {
                 conn,
+                trusted_proxies: &settings.trusted_proxies,
                 request_id: (&settings.request_id_header, request_id),
                 response_timeout: settings.response_timeout,
                 max_body_bytes: route.max_body_bytes,
@@ -213,9 +220,10 @@ async fn respond(
             match proxy::forward(&runtime.client, upstream, request, forward).await {
                 Ok((response, elapsed)) => {
                     route.metrics.upstream_latency(elapsed);
-                    response.map(GatewayBody::upstream)
+                    response.map(|body| GatewayBody::upstream(body, slot))
                 }
                 Err(error) => {
+                    route.metrics.upstream_error(error.code());
                     tracing::warn!(
                         request_id = %String::from_utf8_lossy(request_id.as_bytes()),
                         route = route.path.as_str(),
@@ -227,9 +235,10 @@ async fn respond(
                     match error {
                         UpstreamError::Timeout(_) => GatewayError::GatewayTimeout,
                         UpstreamError::BodyTooLarge(_) => GatewayError::PayloadTooLarge,
-                        UpstreamError::Unreachable(_) | UpstreamError::BadRequest(_) => {
-                            GatewayError::BadGateway
-                        }
+                        UpstreamError::MalformedBody(_) => GatewayError::MalformedBody,
+                        UpstreamError::Unreachable(_)
+                        | UpstreamError::BadFraming(_)
+                        | UpstreamError::BadRequest(_) => GatewayError::BadGateway,
                     }
                     .response(None)
                 }
@@ -237,6 +246,9 @@ async fn respond(
         }
     }
 }
+
+/// The metrics reason of a request refused at `max_upstream_requests`.
+const UPSTREAM_BUSY: &str = "upstream_busy";
 
 fn log_auth_failure(route: &Route, failure: AuthFailure, request_id: &HeaderValue) {
     tracing::info!(

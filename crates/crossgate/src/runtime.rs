@@ -12,6 +12,7 @@ use http::Method;
 
 use crate::auth::Auth;
 use crate::config::{self, Access, ConfigSource, FileConfig, Problems, Report, Seconds, Warning};
+use crate::forwarded::TrustedProxies;
 use crate::metrics::Metrics;
 use crate::mock::MockResponse;
 use crate::proxy::Upstream;
@@ -35,6 +36,9 @@ pub mod defaults {
     pub const MAX_CONNECTIONS: usize = 4096;
     /// `max_header_bytes`.
     pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+    /// `max_upstream_requests`: half the common soft limit of 1024 file
+    /// descriptors, so upstream sockets alone cannot exhaust it.
+    pub const MAX_UPSTREAM_REQUESTS: usize = 512;
 }
 
 /// The methods the gateway forwards; a private resource's preflight without
@@ -62,6 +66,10 @@ pub struct Settings {
     pub max_connections: usize,
     /// `max_header_bytes`.
     pub max_header_bytes: usize,
+    /// `max_upstream_requests`.
+    pub max_upstream_requests: usize,
+    /// `trusted_proxies`.
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// A loaded, valid configuration.
@@ -601,6 +609,18 @@ fn compile_settings(file: &FileConfig, report: &mut Report) -> Option<Settings> 
         "max_header_bytes",
         report,
     );
+    let max_upstream_requests = bounded(
+        server.max_upstream_requests,
+        defaults::MAX_UPSTREAM_REQUESTS,
+        1,
+        1_000_000,
+        "max_upstream_requests",
+        report,
+    );
+    let trusted_proxies = TrustedProxies::compile(
+        server.trusted_proxies.as_deref().unwrap_or_default(),
+        report,
+    );
     Some(Settings {
         listen: listen?,
         admin,
@@ -611,6 +631,8 @@ fn compile_settings(file: &FileConfig, report: &mut Report) -> Option<Settings> 
         shutdown_timeout,
         max_connections,
         max_header_bytes,
+        max_upstream_requests,
+        trusted_proxies,
     })
 }
 

@@ -144,12 +144,10 @@ async fn serve_connection(
     // Certificates may change on reload; the listener keeps TLS on as started.
     let tls = tls.map(|initial| runtime.config.tls.clone().unwrap_or(initial));
     drop(runtime);
-    let conn = ConnInfo {
-        peer,
-        tls: tls.is_some(),
-    };
+    let conn = ConnInfo::new(peer, tls.is_some());
     let service = service_fn(move |request| {
         let gateway = gateway.clone();
+        let conn = conn.clone();
         async move {
             let response =
                 crate::handler::handle(gateway.current(), gateway.denials().clone(), conn, request)
