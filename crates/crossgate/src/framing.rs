@@ -33,9 +33,9 @@ pub enum FramingError {
 /// RFC 9110 §8.6 lets a recipient either reject repeated equal values or
 /// replace them with one; replacing keeps well-meant duplicates (added by a
 /// proxy that combined lines) working while the next hop can only ever see
-/// one length. Differing or non-decimal values are always refused: over
-/// HTTP/2 the h2 crate checks the DATA length against the first value only, so
-/// a second one would otherwise reach the upstream unchecked.
+/// one length, whatever its parser does with `01` or a second line.
+/// Differing or non-decimal values are always refused. (hyper's HTTP/1 parser
+/// and the h2 crate refuse those already; this check does not depend on it.)
 pub fn normalize_content_length(headers: &mut HeaderMap) -> Result<(), FramingError> {
     let mut values = headers.get_all(CONTENT_LENGTH).iter();
     let Some(first) = values.next() else {

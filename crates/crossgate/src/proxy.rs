@@ -11,6 +11,7 @@ use http::header::{HeaderName, HeaderValue, CONNECTION, HOST};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, Request, Response, Uri, Version};
 use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::capture_connection;
 use hyper_util::client::legacy::Client;
 
 use crate::body::{BodyTooLarge, LimitedBody, RequestBodyError};
@@ -144,7 +145,7 @@ pub enum UpstreamError {
     /// The upstream's response head is ambiguous or unasked-for (502); the
     /// connection it came on is dropped, never reused.
     #[error("upstream response refused: {0}")]
-    BadFraming(FramingError),
+    BadFraming(String),
     /// The request body exceeded the route's limit while streaming (413).
     #[error(transparent)]
     BodyTooLarge(BodyTooLarge),
@@ -223,6 +224,10 @@ pub async fn forward(
             seen.store(informational.status().as_u16(), Ordering::Relaxed);
         }
     });
+    // A refused answer may leave the upstream and the gateway disagreeing on
+    // where it ends; capturing the connection lets it be poisoned, since
+    // hyper may already have read the whole body and pooled it again.
+    let connection = capture_connection(&mut request);
     let started = Instant::now();
     let response =
         match tokio::time::timeout(options.response_timeout, client.request(request)).await {
@@ -237,14 +242,16 @@ pub async fn forward(
         };
     let elapsed = started.elapsed();
     let (mut parts, body) = response.into_parts();
-    let informational = unexpected_informational.load(Ordering::Relaxed);
-    if informational != 0 {
-        // Dropping `body` unread closes the upstream connection.
-        return Err(UpstreamError::BadFraming(
-            FramingError::UnexpectedInformational(informational),
-        ));
+    let checked = match unexpected_informational.load(Ordering::Relaxed) {
+        0 => check_response(parts.status, &mut parts.headers),
+        status => Err(FramingError::UnexpectedInformational(status)),
+    };
+    if let Err(refusal) = checked {
+        if let Some(connected) = connection.connection_metadata().as_ref() {
+            connected.poison();
+        }
+        return Err(UpstreamError::BadFraming(refusal.to_string()));
     }
-    check_response(parts.status, &mut parts.headers).map_err(UpstreamError::BadFraming)?;
     remove_hop_by_hop(&mut parts.headers);
     Ok((Response::from_parts(parts, body), elapsed))
 }
@@ -261,6 +268,14 @@ fn classify(error: &hyper_util::client::legacy::Error) -> UpstreamError {
                 return UpstreamError::MalformedBody(client.to_string())
             }
             None => {}
+        }
+        // hyper's parser refuses what no length can be read from: differing
+        // or invalid `Content-Length`s, bad chunks. The connection is closed.
+        if current
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_parse)
+        {
+            return UpstreamError::BadFraming(format!("{error}: {current}"));
         }
         if let Some(io) = current.downcast_ref::<std::io::Error>() {
             if io.kind() == std::io::ErrorKind::TimedOut {
