@@ -18,8 +18,8 @@ pub struct GatewayBody(Kind);
 enum Kind {
     Full(Option<Bytes>),
     /// The upstream's body and its `max_upstream_requests` slot, given back
-    /// when the body ends or is dropped.
-    Upstream(Incoming, Option<OwnedSemaphorePermit>),
+    /// when hyper drops the body: once it has ended, or the client went away.
+    Upstream(Incoming, OwnedSemaphorePermit),
 }
 
 impl GatewayBody {
@@ -35,7 +35,7 @@ impl GatewayBody {
 
     /// The upstream's body, streamed as it arrives, holding `slot` until it ends.
     pub fn upstream(body: Incoming, slot: OwnedSemaphorePermit) -> Self {
-        Self(Kind::Upstream(body, Some(slot)))
+        Self(Kind::Upstream(body, slot))
     }
 }
 
@@ -49,13 +49,7 @@ impl Body for GatewayBody {
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         match &mut self.0 {
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            Kind::Upstream(body, slot) => {
-                let frame = Pin::new(body).poll_frame(cx);
-                if matches!(frame, Poll::Ready(None | Some(Err(_)))) {
-                    slot.take();
-                }
-                frame
-            }
+            Kind::Upstream(body, _) => Pin::new(body).poll_frame(cx),
         }
     }
 

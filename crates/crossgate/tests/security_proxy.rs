@@ -311,6 +311,10 @@ async fn upstream_equal_lengths_reach_the_client_as_one_line() {
         ["content-length: 2"],
         "{response}"
     );
+    let over_h2 = common::send_h2c(gateway.addr, "GET", "/api/equal-lengths", &[]).await;
+    assert_eq!(over_h2.status, 200);
+    let lengths: Vec<_> = over_h2.headers.get_all("content-length").iter().collect();
+    assert_eq!(lengths, ["2"], "one content-length over HTTP/2 too");
 }
 
 /// Sends a POST over HTTP/2 (h2c) with the given `content-length` lines and body.
