@@ -19,7 +19,11 @@ enum Kind {
     Full(Option<Bytes>),
     /// The upstream's body and its `max_upstream_requests` slot, given back
     /// when hyper drops the body: once it has ended, or the client went away.
-    Upstream(Incoming, OwnedSemaphorePermit),
+    Upstream {
+        body: Incoming,
+        /// Held only to be dropped with the body.
+        _slot: OwnedSemaphorePermit,
+    },
 }
 
 impl GatewayBody {
@@ -35,7 +39,7 @@ impl GatewayBody {
 
     /// The upstream's body, streamed as it arrives, holding `slot` until it ends.
     pub fn upstream(body: Incoming, slot: OwnedSemaphorePermit) -> Self {
-        Self(Kind::Upstream(body, slot))
+        Self(Kind::Upstream { body, _slot: slot })
     }
 }
 
@@ -49,21 +53,21 @@ impl Body for GatewayBody {
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         match &mut self.0 {
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            Kind::Upstream(body, _) => Pin::new(body).poll_frame(cx),
+            Kind::Upstream { body, .. } => Pin::new(body).poll_frame(cx),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match &self.0 {
             Kind::Full(bytes) => bytes.is_none(),
-            Kind::Upstream(body, _) => body.is_end_stream(),
+            Kind::Upstream { body, .. } => body.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.0 {
             Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
-            Kind::Upstream(body, _) => body.size_hint(),
+            Kind::Upstream { body, .. } => body.size_hint(),
         }
     }
 }
