@@ -115,10 +115,6 @@ impl Upstream {
 /// it is accepted.
 #[derive(Debug, Clone)]
 pub struct ConnInfo {
-    /// The client's address.
-    pub peer: SocketAddr,
-    /// Whether the client connected over TLS.
-    pub tls: bool,
     view: ClientView,
 }
 
@@ -126,8 +122,6 @@ impl ConnInfo {
     /// A connection from `peer`, over TLS or not.
     pub fn new(peer: SocketAddr, tls: bool) -> Self {
         Self {
-            peer,
-            tls,
             view: ClientView::new(peer, tls),
         }
     }
@@ -269,8 +263,8 @@ fn classify(error: &hyper_util::client::legacy::Error) -> UpstreamError {
             }
             None => {}
         }
-        // hyper's parser refuses what no length can be read from: differing
-        // or invalid `Content-Length`s, bad chunks. The connection is closed.
+        // hyper's parser refuses a response head no length can be read from
+        // (differing or invalid `Content-Length`s) and closes the connection.
         if current
             .downcast_ref::<hyper::Error>()
             .is_some_and(hyper::Error::is_parse)
