@@ -7,6 +7,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
+use tokio::sync::OwnedSemaphorePermit;
 
 /// A response body: a fixed buffer (mocks, gateway errors) or the upstream's
 /// streamed body, without boxing.
@@ -16,7 +17,13 @@ pub struct GatewayBody(Kind);
 #[derive(Debug)]
 enum Kind {
     Full(Option<Bytes>),
-    Upstream(Incoming),
+    /// The upstream's body and its `max_upstream_requests` slot, given back
+    /// when hyper drops the body: once it has ended, or the client went away.
+    Upstream {
+        body: Incoming,
+        /// Held only to be dropped with the body.
+        _slot: OwnedSemaphorePermit,
+    },
 }
 
 impl GatewayBody {
@@ -30,9 +37,9 @@ impl GatewayBody {
         Self(Kind::Full((!bytes.is_empty()).then_some(bytes)))
     }
 
-    /// The upstream's body, streamed as it arrives.
-    pub fn upstream(body: Incoming) -> Self {
-        Self(Kind::Upstream(body))
+    /// The upstream's body, streamed as it arrives, holding `slot` until it ends.
+    pub fn upstream(body: Incoming, slot: OwnedSemaphorePermit) -> Self {
+        Self(Kind::Upstream { body, _slot: slot })
     }
 }
 
@@ -46,21 +53,21 @@ impl Body for GatewayBody {
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         match &mut self.0 {
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            Kind::Upstream(body) => Pin::new(body).poll_frame(cx),
+            Kind::Upstream { body, .. } => Pin::new(body).poll_frame(cx),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match &self.0 {
             Kind::Full(bytes) => bytes.is_none(),
-            Kind::Upstream(body) => body.is_end_stream(),
+            Kind::Upstream { body, .. } => body.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.0 {
             Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
-            Kind::Upstream(body) => body.size_hint(),
+            Kind::Upstream { body, .. } => body.size_hint(),
         }
     }
 }

@@ -221,6 +221,8 @@ pub struct ServerFile {
     pub idle_timeout: Option<Seconds>,
     pub send_timeout: Option<Seconds>,
     pub http2_max_concurrent_streams: Option<i64>,
+    pub max_upstream_requests: Option<i64>,
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 /// `[server] tls = { cert = .., key = .. }`.

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
+use tokio::sync::Semaphore;
 
 use crate::client::{self, ClientError, ClientOptions};
 use crate::config::{ConfigSource, Problems};
@@ -24,6 +25,8 @@ pub struct Runtime {
     pub client: UpstreamClient,
     /// How client connections are served (HTTP/1.1 and HTTP/2, limits, timeouts).
     pub connections: auto::Builder<TokioExecutor>,
+    /// `max_upstream_requests` slots, shared across reloads that keep the limit.
+    pub upstream_slots: Arc<Semaphore>,
 }
 
 /// Why a configuration could not be put in force.
@@ -131,10 +134,20 @@ fn build_runtime(
         ))?,
     };
     let connections = connection_builder(&config.settings);
+    let upstream_slots = match previous {
+        Some(previous)
+            if previous.config.settings.max_upstream_requests
+                == config.settings.max_upstream_requests =>
+        {
+            previous.upstream_slots.clone()
+        }
+        _ => Arc::new(Semaphore::new(config.settings.max_upstream_requests)),
+    };
     Ok(Runtime {
         config,
         client,
         connections,
+        upstream_slots,
     })
 }
 

@@ -72,7 +72,7 @@ pub async fn handle(
         resolved,
         decision.as_ref(),
         preflight_auth_failure,
-        conn,
+        &conn,
         request,
         &request_id,
     )
@@ -177,7 +177,7 @@ async fn respond(
     resolved: Option<Resolved<'_>>,
     decision: Option<&Decision>,
     preflight_auth_failure: Option<AuthFailure>,
-    conn: ConnInfo,
+    conn: &ConnInfo,
     request: Request<Incoming>,
     request_id: &HeaderValue,
 ) -> Response<GatewayBody> {
@@ -246,8 +246,15 @@ async fn respond(
                     }
                 }
             }
+            // Held until the upstream's body ends: the bound covers sockets
+            // and upstream work, not just waiting for the head.
+            let Ok(slot) = runtime.upstream_slots.clone().try_acquire_owned() else {
+                route.metrics.upstream_error(UPSTREAM_BUSY);
+                return GatewayError::UpstreamBusy.response(None);
+            };
             let forward = Forward {
                 conn,
+                trusted_proxies: &settings.trusted_proxies,
                 request_id: (&settings.request_id_header, request_id),
                 response_timeout: settings.response_timeout,
                 max_body_bytes: route.max_body_bytes,
@@ -255,16 +262,18 @@ async fn respond(
             match proxy::forward(&runtime.client, upstream, request, forward).await {
                 Ok((response, elapsed)) => {
                     route.metrics.upstream_latency(elapsed);
-                    response.map(GatewayBody::upstream)
+                    response.map(|body| GatewayBody::upstream(body, slot))
                 }
                 Err(error) => {
+                    route.metrics.upstream_error(error.code());
                     log_upstream_failure(route, upstream.as_str(), &error, request_id, settings);
                     match error {
                         UpstreamError::Timeout(_) => GatewayError::GatewayTimeout,
                         UpstreamError::BodyTooLarge(_) => GatewayError::PayloadTooLarge,
-                        UpstreamError::Unreachable(_) | UpstreamError::BadRequest(_) => {
-                            GatewayError::BadGateway
-                        }
+                        UpstreamError::MalformedBody(_) => GatewayError::MalformedBody,
+                        UpstreamError::Unreachable(_)
+                        | UpstreamError::BadFraming(_)
+                        | UpstreamError::BadRequest(_) => GatewayError::BadGateway,
                     }
                     .response(None)
                 }
@@ -272,6 +281,9 @@ async fn respond(
         }
     }
 }
+
+/// The metrics reason of a request refused at `max_upstream_requests`.
+const UPSTREAM_BUSY: &str = "upstream_busy";
 
 fn log_upstream_failure(
     route: &Route,

@@ -13,6 +13,8 @@ pub mod config;
 pub mod dashboard;
 pub mod demo;
 pub mod denials;
+pub mod forwarded;
+pub mod framing;
 pub mod gateway;
 pub mod handler;
 pub mod lifetime;

@@ -39,6 +39,19 @@ pub const REASONS: [&str; 6] = [
     "other",
 ];
 
+/// The reason codes of requests for an upstream that the gateway answered
+/// itself (`UpstreamError::code()` plus `upstream_busy`), with whose fault
+/// each is: the client's (4xx), the upstream's, or the gateway's own limit.
+const UPSTREAM_ERRORS: [(&str, &str); 7] = [
+    ("malformed_request_body", "client"),
+    ("body_too_large", "client"),
+    ("upstream_busy", "gateway"),
+    ("bad_upstream_request", "gateway"),
+    ("upstream_timeout", "upstream"),
+    ("upstream_unreachable", "upstream"),
+    ("upstream_bad_framing", "upstream"),
+];
+
 /// Status codes 100..=599 get their own counter; anything else (hyper
 /// accepts up to 999) shares the last slot, rendered as `code="other"`.
 const STATUS_MIN: u16 = 100;
@@ -69,6 +82,7 @@ struct RouteCounters {
     latency_buckets: [AtomicU64; LATENCY_BUCKETS_MICROS.len() + 1],
     latency_sum_micros: AtomicU64,
     log_budget: RouteLogBudget,
+    upstream_errors: [AtomicU64; UPSTREAM_ERRORS.len()],
 }
 
 impl RouteCounters {
@@ -81,6 +95,7 @@ impl RouteCounters {
             latency_buckets: counter_array(),
             latency_sum_micros: AtomicU64::new(0),
             log_budget: RouteLogBudget::default(),
+            upstream_errors: counter_array(),
         }
     }
 }
@@ -116,6 +131,14 @@ impl RouteMetrics {
     /// lives as long and survives reloads the same way.
     pub fn log_budget(&self) -> &RouteLogBudget {
         &self.0.log_budget
+    }
+
+    /// Counts a request for the upstream that the gateway answered itself, by
+    /// reason code (see [`UPSTREAM_ERRORS`]); an unknown code is not counted.
+    pub fn upstream_error(&self, code: &str) {
+        if let Some(index) = UPSTREAM_ERRORS.iter().position(|(known, _)| *known == code) {
+            self.0.upstream_errors[index].fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Records the time from sending a request upstream to receiving its response head.
@@ -257,6 +280,7 @@ impl Metrics {
         render_preflights(&mut out, &routes);
         render_actual_denied(&mut out, &routes);
         render_latency(&mut out, &routes);
+        render_upstream_errors(&mut out, &routes);
         header(
             &mut out,
             "crossgate_config_reloads_total",
@@ -364,6 +388,28 @@ fn render_reasons(
             let _ = writeln!(
                 out,
                 "{name}{{route=\"{route}\",reason=\"{reason}\"}} {count}"
+            );
+        }
+    }
+}
+
+fn render_upstream_errors(out: &mut String, routes: &[(String, RouteMetrics)]) {
+    let name = "crossgate_upstream_errors_total";
+    header(
+        out,
+        name,
+        "counter",
+        "Requests for an upstream that the gateway answered itself, by route, reason and whose fault it was (client, upstream, gateway).",
+    );
+    for (route, metrics) in routes {
+        for ((reason, fault), counter) in UPSTREAM_ERRORS.iter().zip(&metrics.0.upstream_errors) {
+            let count = counter.load(Ordering::Relaxed);
+            if count == 0 {
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "{name}{{route=\"{route}\",reason=\"{reason}\",fault=\"{fault}\"}} {count}"
             );
         }
     }

@@ -3,17 +3,24 @@
 
 use std::error::Error as StdError;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::header::{HeaderName, HeaderValue, CONNECTION, HOST};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, Request, Response, Uri, Version};
 use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::capture_connection;
 use hyper_util::client::legacy::Client;
 
 use crate::body::{BodyTooLarge, LimitedBody, RequestBodyError};
 use crate::client::Connector;
 use crate::config::Report;
+use crate::forwarded::{ClientView, TrustedProxies};
+use crate::framing::{
+    check_response, is_expected_informational, normalize_content_length, FramingError,
+};
 
 /// The client the gateway forwards with.
 pub type UpstreamClient = Client<Connector, LimitedBody>;
@@ -104,13 +111,20 @@ impl Upstream {
     }
 }
 
-/// What the gateway knows about the client connection.
-#[derive(Debug, Clone, Copy)]
+/// What the gateway knows about the client connection, formatted once when
+/// it is accepted.
+#[derive(Debug, Clone)]
 pub struct ConnInfo {
-    /// The client's address.
-    pub peer: SocketAddr,
-    /// Whether the client connected over TLS.
-    pub tls: bool,
+    view: ClientView,
+}
+
+impl ConnInfo {
+    /// A connection from `peer`, over TLS or not.
+    pub fn new(peer: SocketAddr, tls: bool) -> Self {
+        Self {
+            view: ClientView::new(peer, tls),
+        }
+    }
 }
 
 /// Why forwarding failed.
@@ -122,21 +136,31 @@ pub enum UpstreamError {
     /// Connection refused, reset or closed before a response (502).
     #[error("upstream unreachable: {0}")]
     Unreachable(String),
+    /// The upstream's response head is ambiguous or unasked-for (502); the
+    /// connection it came on is dropped, never reused.
+    #[error("upstream response refused: {0}")]
+    BadFraming(String),
     /// The request body exceeded the route's limit while streaming (413).
     #[error(transparent)]
     BodyTooLarge(BodyTooLarge),
+    /// The client's body is malformed: a bad chunk, a short body, or an
+    /// unusable `Content-Length` (400, the client's fault).
+    #[error("malformed request body: {0}")]
+    MalformedBody(String),
     /// The request could not be turned into an upstream request (502).
     #[error("cannot build the upstream request: {0}")]
     BadRequest(#[from] http::Error),
 }
 
 impl UpstreamError {
-    /// The log label.
+    /// The log and metrics label.
     pub fn code(&self) -> &'static str {
         match self {
             Self::Timeout(_) => "upstream_timeout",
             Self::Unreachable(_) => "upstream_unreachable",
+            Self::BadFraming(_) => "upstream_bad_framing",
             Self::BodyTooLarge(_) => "body_too_large",
+            Self::MalformedBody(_) => "malformed_request_body",
             Self::BadRequest(_) => "bad_upstream_request",
         }
     }
@@ -145,7 +169,9 @@ impl UpstreamError {
 /// Per-request inputs of [`forward`].
 pub struct Forward<'a> {
     /// The client connection.
-    pub conn: ConnInfo,
+    pub conn: &'a ConnInfo,
+    /// Peers whose forwarding headers are kept.
+    pub trusted_proxies: &'a TrustedProxies,
     /// The request id header and its value.
     pub request_id: (&'a HeaderName, &'a HeaderValue),
     /// How long to wait for the upstream's response head.
@@ -163,6 +189,8 @@ pub async fn forward(
     options: Forward<'_>,
 ) -> Result<(Response<Incoming>, Duration), UpstreamError> {
     let (mut parts, body) = request.into_parts();
+    normalize_content_length(&mut parts.headers)
+        .map_err(|error| UpstreamError::MalformedBody(error.to_string()))?;
     let original_host = parts.headers.get(HOST).cloned().or_else(|| {
         parts
             .uri
@@ -174,10 +202,26 @@ pub async fn forward(
     let headers = &mut parts.headers;
     remove_hop_by_hop(headers);
     headers.remove(HOST);
-    add_forwarded(headers, options.conn, original_host);
+    options
+        .conn
+        .view
+        .apply(headers, options.trusted_proxies, original_host);
     headers.insert(options.request_id.0.clone(), options.request_id.1.clone());
 
-    let request = Request::from_parts(parts, LimitedBody::new(body, options.max_body_bytes));
+    let mut request = Request::from_parts(parts, LimitedBody::new(body, options.max_body_bytes));
+    // hyper's client consumes 1xx heads itself; this only notes a status the
+    // gateway refuses, to be checked once the final head arrives.
+    let unexpected_informational = Arc::new(AtomicU16::new(0));
+    let seen = unexpected_informational.clone();
+    hyper::ext::on_informational(&mut request, move |informational| {
+        if !is_expected_informational(informational.status()) {
+            seen.store(informational.status().as_u16(), Ordering::Relaxed);
+        }
+    });
+    // A refused answer may leave the upstream and the gateway disagreeing on
+    // where it ends; capturing the connection lets it be poisoned, since
+    // hyper may already have read the whole body and pooled it again.
+    let connection = capture_connection(&mut request);
     let started = Instant::now();
     let response =
         match tokio::time::timeout(options.response_timeout, client.request(request)).await {
@@ -192,6 +236,16 @@ pub async fn forward(
         };
     let elapsed = started.elapsed();
     let (mut parts, body) = response.into_parts();
+    let checked = match unexpected_informational.load(Ordering::Relaxed) {
+        0 => check_response(parts.status, &mut parts.headers),
+        status => Err(FramingError::UnexpectedInformational(status)),
+    };
+    if let Err(refusal) = checked {
+        if let Some(connected) = connection.connection_metadata().as_ref() {
+            connected.poison();
+        }
+        return Err(UpstreamError::BadFraming(refusal.to_string()));
+    }
     remove_hop_by_hop(&mut parts.headers);
     Ok((Response::from_parts(parts, body), elapsed))
 }
@@ -200,10 +254,22 @@ fn classify(error: &hyper_util::client::legacy::Error) -> UpstreamError {
     let mut source: Option<&(dyn StdError + 'static)> = Some(error);
     let mut detail = error.to_string();
     while let Some(current) = source {
-        if let Some(RequestBodyError::TooLarge(too_large)) =
-            current.downcast_ref::<RequestBodyError>()
+        match current.downcast_ref::<RequestBodyError>() {
+            Some(RequestBodyError::TooLarge(too_large)) => {
+                return UpstreamError::BodyTooLarge(*too_large)
+            }
+            Some(RequestBodyError::Client(client)) => {
+                return UpstreamError::MalformedBody(client.to_string())
+            }
+            None => {}
+        }
+        // hyper's parser refuses a response head no length can be read from
+        // (differing or invalid `Content-Length`s) and closes the connection.
+        if current
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_parse)
         {
-            return UpstreamError::BodyTooLarge(*too_large);
+            return UpstreamError::BadFraming(format!("{error}: {current}"));
         }
         if let Some(io) = current.downcast_ref::<std::io::Error>() {
             if io.kind() == std::io::ErrorKind::TimedOut {
@@ -231,14 +297,15 @@ const HOP_BY_HOP: [&str; 8] = [
 ];
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.
+/// Its value is split byte-wise, so a token that is not a header name (an
+/// obs-text byte, say) is skipped without hiding the valid names around it.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     if headers.contains_key(CONNECTION) {
         let listed: Vec<HeaderName> = headers
             .get_all(CONNECTION)
             .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+            .flat_map(|value| value.as_bytes().split(|byte| *byte == b','))
+            .filter_map(|name| HeaderName::from_bytes(name.trim_ascii()).ok())
             .collect();
         for name in listed {
             headers.remove(name);
@@ -248,35 +315,6 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
         headers.remove(name);
     }
     headers.remove(http::header::TRANSFER_ENCODING);
-}
-
-static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-
-fn add_forwarded(headers: &mut HeaderMap, conn: ConnInfo, original_host: Option<HeaderValue>) {
-    let client_ip = conn.peer.ip().to_string();
-    let forwarded_for = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(previous) if !previous.trim().is_empty() => format!("{previous}, {client_ip}"),
-        _ => client_ip,
-    };
-    if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
-        headers.insert(X_FORWARDED_FOR.clone(), value);
-    }
-    let proto = if conn.tls {
-        HeaderValue::from_static("https")
-    } else {
-        HeaderValue::from_static("http")
-    };
-    headers.insert(X_FORWARDED_PROTO.clone(), proto);
-    match original_host {
-        Some(host) => {
-            headers.insert(X_FORWARDED_HOST.clone(), host);
-        }
-        None => {
-            headers.remove(&X_FORWARDED_HOST);
-        }
-    }
 }
 
 #[cfg(test)]
@@ -326,5 +364,17 @@ mod tests {
         remove_hop_by_hop(&mut headers);
         let names: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
         assert_eq!(names, ["x-kept"]);
+    }
+
+    #[test]
+    fn an_unparseable_connection_token_hides_no_other_name() {
+        let mut headers = HeaderMap::new();
+        let value =
+            HeaderValue::from_bytes(b"x-a, bad\xffname, x-b").expect("obs-text is a valid value");
+        headers.insert(CONNECTION, value);
+        headers.insert("x-a", HeaderValue::from_static("1"));
+        headers.insert("x-b", HeaderValue::from_static("1"));
+        remove_hop_by_hop(&mut headers);
+        assert!(headers.is_empty(), "{headers:?}");
     }
 }

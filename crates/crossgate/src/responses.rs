@@ -1,7 +1,7 @@
 //! Responses the gateway makes itself, with static bodies.
 
 use bytes::Bytes;
-use http::header::{HeaderValue, ALLOW, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::{HeaderValue, ALLOW, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{Response, StatusCode};
 
 use crate::auth::AuthFailure;
@@ -21,8 +21,12 @@ pub enum GatewayError {
     PayloadTooLarge,
     /// 431: the request headers exceed `max_header_bytes`.
     HeadersTooLarge,
-    /// 502: the upstream could not be reached or broke off.
+    /// 400: the request body is malformed (bad chunk, short body, unusable `Content-Length`).
+    MalformedBody,
+    /// 502: the upstream could not be reached, broke off, or answered with ambiguous framing.
     BadGateway,
+    /// 503: `max_upstream_requests` are in flight.
+    UpstreamBusy,
     /// 504: the upstream did not answer in time.
     GatewayTimeout,
     /// 401 or 403 from `[auth]`.
@@ -38,7 +42,9 @@ impl GatewayError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::MalformedBody => StatusCode::BAD_REQUEST,
             Self::BadGateway => StatusCode::BAD_GATEWAY,
+            Self::UpstreamBusy => StatusCode::SERVICE_UNAVAILABLE,
             Self::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::Auth(AuthFailure::Missing | AuthFailure::Invalid) => StatusCode::UNAUTHORIZED,
             Self::Auth(AuthFailure::Insufficient) => StatusCode::FORBIDDEN,
@@ -58,8 +64,14 @@ impl GatewayError {
             Self::HeadersTooLarge => {
                 r#"{"error":"request_header_fields_too_large","message":"the request headers exceed the gateway's limit"}"#
             }
+            Self::MalformedBody => {
+                r#"{"error":"malformed_request_body","message":"the request body does not match its declared framing"}"#
+            }
             Self::BadGateway => {
-                r#"{"error":"bad_gateway","message":"the upstream could not be reached or closed the connection"}"#
+                r#"{"error":"bad_gateway","message":"the upstream could not be reached, closed the connection or sent a malformed response"}"#
+            }
+            Self::UpstreamBusy => {
+                r#"{"error":"upstream_busy","message":"the gateway is at its limit of upstream requests; retry later"}"#
             }
             Self::GatewayTimeout => {
                 r#"{"error":"gateway_timeout","message":"the upstream did not answer in time"}"#
@@ -76,7 +88,8 @@ impl GatewayError {
         }
     }
 
-    /// The response, with `Allow` for a 405 and `WWW-Authenticate` for a 401 or 403.
+    /// The response, with `Allow` for a 405, `WWW-Authenticate` for a 401 or
+    /// 403, and `Retry-After` for a 503.
     pub fn response(self, allow: Option<&HeaderValue>) -> Response<GatewayBody> {
         let mut response = Response::new(GatewayBody::full(Bytes::from_static(
             self.body().as_bytes(),
@@ -95,6 +108,9 @@ impl GatewayError {
         };
         if let Some(challenge) = challenge {
             headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        }
+        if self == Self::UpstreamBusy {
+            headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
     }

@@ -15,6 +15,7 @@ use crate::auth::Auth;
 use crate::config::{
     self, Access, ConfigSource, FileConfig, PathNormalization, Problems, Report, Seconds, Warning,
 };
+use crate::forwarded::TrustedProxies;
 use crate::metrics::Metrics;
 use crate::mock::MockResponse;
 use crate::proxy::Upstream;
@@ -44,6 +45,9 @@ pub mod defaults {
     pub const SEND_TIMEOUT: Duration = Duration::from_secs(60);
     /// `http2_max_concurrent_streams` (nginx's default).
     pub const HTTP2_MAX_CONCURRENT_STREAMS: usize = 128;
+    /// `max_upstream_requests`: half the common soft limit of 1024 file
+    /// descriptors, so upstream sockets alone cannot exhaust it.
+    pub const MAX_UPSTREAM_REQUESTS: usize = 512;
 }
 
 /// The methods the gateway forwards; a private resource's preflight without
@@ -84,6 +88,10 @@ pub struct Settings {
     pub send_timeout: Duration,
     /// `http2_max_concurrent_streams`.
     pub http2_max_concurrent_streams: u32,
+    /// `max_upstream_requests`.
+    pub max_upstream_requests: usize,
+    /// `trusted_proxies`.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Settings {
@@ -702,6 +710,18 @@ fn compile_settings(file: &FileConfig, report: &mut Report) -> Option<Settings> 
         "http2_max_concurrent_streams",
         report,
     );
+    let max_upstream_requests = bounded(
+        server.max_upstream_requests,
+        defaults::MAX_UPSTREAM_REQUESTS,
+        1,
+        1_000_000,
+        "max_upstream_requests",
+        report,
+    );
+    let trusted_proxies = TrustedProxies::compile(
+        server.trusted_proxies.as_deref().unwrap_or_default(),
+        report,
+    );
     Some(Settings {
         listen: listen?,
         admin,
@@ -721,6 +741,8 @@ fn compile_settings(file: &FileConfig, report: &mut Report) -> Option<Settings> 
         // `bounded` keeps it within 1..=1000.
         http2_max_concurrent_streams: u32::try_from(http2_max_concurrent_streams)
             .unwrap_or(u32::MAX),
+        max_upstream_requests,
+        trusted_proxies,
     })
 }
 

@@ -156,14 +156,12 @@ async fn serve_connection(
     // Certificates may change on reload; the listener keeps TLS on as started.
     let tls = tls.map(|initial| runtime.config.tls.clone().unwrap_or(initial));
     drop(runtime);
-    let conn = ConnInfo {
-        peer,
-        tls: tls.is_some(),
-    };
+    let conn = ConnInfo::new(peer, tls.is_some());
     let activity = Activity::new();
     let requests = activity.clone();
     let service = service_fn(move |request: Request<Incoming>| {
         let gateway = gateway.clone();
+        let conn = conn.clone();
         let mut in_flight = requests.request_started(request.version());
         async move {
             let response =

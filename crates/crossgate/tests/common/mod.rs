@@ -75,6 +75,7 @@ pub fn fixture(name: &str) -> PathBuf {
 pub struct TestGateway {
     pub addr: SocketAddr,
     pub gateway: Arc<Gateway>,
+    pub metrics: Arc<Metrics>,
     pub config_path: PathBuf,
     pub dir: TempDir,
     stop: Option<oneshot::Sender<()>>,
@@ -86,10 +87,11 @@ impl TestGateway {
     pub async fn start(config: &str) -> TestGateway {
         let dir = TempDir::new("gateway");
         let config_path = dir.write("crossgate.toml", config);
+        let metrics = Arc::new(Metrics::new());
         let gateway = Gateway::load(
             ConfigSource::File(config_path.clone()),
             Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-            Arc::new(Metrics::new()),
+            metrics.clone(),
             Arc::new(DenialLog::new(DenialLog::DEFAULT_CAPACITY)),
         )
         .unwrap_or_else(|e| panic!("test config must load:\n{e}"));
@@ -103,6 +105,7 @@ impl TestGateway {
         TestGateway {
             addr,
             gateway,
+            metrics,
             config_path,
             dir,
             stop: Some(stop),
