@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# crossgate against nginx as a CORS gateway: user-space instructions and system
+# calls per request, counted under valgrind, which unlike wall-clock figures
+# do not move with the load of a shared machine.
+#
+# The same gateways, policy and upstream as bench/gateway.sh: crossgate with
+# bench/crossgate.toml, nginx 1.22 with bench/nginx-gateway.conf (one worker,
+# `master_process off`, `daemon off`, so that the process under valgrind is the
+# one serving), both in front of the nginx upstream of bench/nginx-upstream.conf,
+# which runs natively. For each protocol, scenario and gateway it starts the
+# gateway under callgrind twice, sends N requests with h2load (4 connections)
+# to the first and M to the second, stops it (SIGTERM, a graceful exit) and
+# reports (count(M) - count(N)) / (M - N): start-up, shutdown, the port probe and
+# h2load's connection set-up are the same in both runs and cancel out.
+# Instructions are callgrind's Ir (user space only); system calls are the
+# client's calls valgrind traces (--trace-syscalls), counted in the same run.
+#
+# Scenarios: an allowed preflight (answered at the gateway), an allowed GET
+# and an allowed POST with a 1 KiB body (both proxied to the upstream).
+# Protocols: h1 (HTTP/1.1, h2load --h1) and h2 (HTTP/2 with prior knowledge,
+# to nginx's `http2` listener).
+#
+# Knobs (environment): REQUESTS_N (default 1000), REQUESTS_M (default 3000),
+# PROTOCOLS (default "h1 h2"), SCENARIOS (default "preflight get post").
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bench_dir="$repo_root/bench"
+cd "$repo_root"
+
+requests_n="${REQUESTS_N:-1000}"
+requests_m="${REQUESTS_M:-3000}"
+protocols="${PROTOCOLS:-h1 h2}"
+scenarios="${SCENARIOS:-preflight get post}"
+connections=4
+
+crossgate_port=18080
+upstream_port=18081
+nginx_port=18090
+nginx_h2_port=18091
+origin="https://app.example.com"
+
+if ((requests_m <= requests_n)); then
+    echo "error: REQUESTS_M ($requests_m) must be larger than REQUESTS_N ($requests_n)" >&2
+    exit 1
+fi
+
+install_missing_packages() {
+    local -a missing=()
+    command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
+    command -v nginx >/dev/null 2>&1 || missing+=(nginx)
+    command -v h2load >/dev/null 2>&1 || missing+=(nghttp2-client)
+    if ((${#missing[@]} == 0)); then
+        return
+    fi
+    echo "installing ${missing[*]} from Debian"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get -o DPkg::Lock::Timeout=600 update
+    apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${missing[@]}"
+}
+
+workdir="$(mktemp -d)"
+started_pids=()
+
+stop_everything() {
+    local pid
+    for pid in "${started_pids[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${started_pids[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$workdir"
+}
+trap stop_everything EXIT
+
+# Under valgrind a gateway takes seconds to start.
+wait_for_port() {
+    local port=$1 name=$2 tries
+    for ((tries = 0; tries < 600; tries++)); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            return
+        fi
+        sleep 0.1
+    done
+    echo "error: $name did not listen on 127.0.0.1:$port within 60 s" >&2
+    exit 1
+}
+
+ensure_port_free() {
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+        echo "error: 127.0.0.1:$1 is already in use; stop whatever listens there" >&2
+        exit 1
+    fi
+}
+
+head -c 1024 /dev/zero | tr '\0' 'x' >"$workdir/body-1k"
+
+# h2load's arguments for a scenario, after the common ones.
+scenario_args() {
+    case "$1" in
+    preflight)
+        echo "-H :method:OPTIONS -H access-control-request-method:PUT"
+        echo "-H access-control-request-headers:content-type,x-requested-with"
+        ;;
+    get) ;;
+    post) echo "-d $workdir/body-1k -H content-type:text/plain" ;;
+    esac
+}
+
+# Sends `count` requests; fails unless every one got a 2xx answer.
+send_requests() {
+    local port=$1 protocol=$2 scenario=$3 count=$4 output
+    local -a args=(-n "$count" -c "$connections" -H "origin: $origin")
+    [[ $protocol == h1 ]] && args+=(--h1)
+    # shellcheck disable=SC2207 # scenario_args prints words without spaces in them
+    args+=($(scenario_args "$scenario"))
+    output="$(h2load "${args[@]}" "http://127.0.0.1:$port/")"
+    if ! grep -q "status codes: $count 2xx" <<<"$output"; then
+        printf 'error: h2load did not get %s 2xx answers:\n%s\n' "$count" "$output" >&2
+        exit 1
+    fi
+}
+
+# One measured run; prints "instructions syscalls".
+measure() {
+    local gateway=$1 protocol=$2 scenario=$3 count=$4 port pid
+    local out="$workdir/callgrind.out" log="$workdir/valgrind.log"
+    local -a valgrind=(valgrind --tool=callgrind --dump-instr=no --trace-syscalls=yes
+        "--callgrind-out-file=$out" "--log-file=$log")
+    rm -f "$out" "$log"
+    if [[ $gateway == crossgate ]]; then
+        port=$crossgate_port
+        RUST_LOG=warn "${valgrind[@]}" "$crossgate_bin" serve --config "$bench_dir/crossgate.toml" &
+    else
+        port=$nginx_port
+        [[ $protocol == h2 ]] && port=$nginx_h2_port
+        local prefix="$workdir/nginx-gateway"
+        mkdir -p "$prefix"
+        "${valgrind[@]}" nginx -p "$prefix" -c "$bench_dir/nginx-gateway.conf" -e stderr \
+            -g 'daemon off; master_process off;' &
+    fi
+    pid=$!
+    started_pids+=("$pid")
+    wait_for_port "$port" "$gateway"
+    send_requests "$port" "$protocol" "$scenario" "$count"
+    kill -TERM "$pid"
+    wait "$pid" || true
+    unset 'started_pids[-1]'
+    local instructions syscalls
+    instructions="$(awk '/^(summary|totals):/ { print $2; exit }' "$out")"
+    syscalls="$(grep -c '^SYSCALL\[' "$log" || true)"
+    echo "$instructions $syscalls"
+}
+
+install_missing_packages
+for port in "$crossgate_port" "$upstream_port" "$nginx_port" "$nginx_h2_port"; do
+    ensure_port_free "$port"
+done
+
+echo "building crossgate (release)"
+cargo build --release -p crossgate
+crossgate_bin="${CARGO_TARGET_DIR:-$repo_root/target}/release/crossgate"
+
+mkdir -p "$workdir/nginx-upstream"
+nginx -p "$workdir/nginx-upstream" -c "$bench_dir/nginx-upstream.conf" -e stderr -g 'daemon off;' &
+started_pids+=("$!")
+wait_for_port "$upstream_port" "the upstream"
+
+span=$((requests_m - requests_n))
+declare -A per_request=()
+for protocol in $protocols; do
+    for scenario in $scenarios; do
+        for gateway in crossgate nginx; do
+            read -r low_ir low_sys <<<"$(measure "$gateway" "$protocol" "$scenario" "$requests_n")"
+            read -r high_ir high_sys <<<"$(measure "$gateway" "$protocol" "$scenario" "$requests_m")"
+            ir=$(awk -v a="$low_ir" -v b="$high_ir" -v s="$span" 'BEGIN { printf "%.0f", (b - a) / s }')
+            sys=$(awk -v a="$low_sys" -v b="$high_sys" -v s="$span" 'BEGIN { printf "%.2f", (b - a) / s }')
+            echo "$protocol $scenario via $gateway: $ir instructions, $sys syscalls per request" \
+                "(N=$requests_n: $low_ir, $low_sys; M=$requests_m: $high_ir, $high_sys)"
+            per_request[$protocol.$scenario.$gateway]="$ir $sys"
+        done
+    done
+done
+
+printf '\n## Gateway: instructions and system calls per request, crossgate vs nginx (%s connections, (M - N) = %s - %s)\n\n' \
+    "$connections" "$requests_m" "$requests_n"
+echo "| protocol | scenario | crossgate instructions | nginx instructions | ratio | crossgate syscalls | nginx syscalls | ratio |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|"
+for protocol in $protocols; do
+    for scenario in $scenarios; do
+        read -r ours_ir ours_sys <<<"${per_request[$protocol.$scenario.crossgate]}"
+        read -r theirs_ir theirs_sys <<<"${per_request[$protocol.$scenario.nginx]}"
+        awk -v p="$protocol" -v s="$scenario" -v a="$ours_ir" -v b="$theirs_ir" -v c="$ours_sys" -v d="$theirs_sys" \
+            'BEGIN { printf "| %s | %s | %d | %d | %.2f | %.2f | %.2f | %.2f |\n", p, s, a, b, a / b, c, d, (d > 0 ? c / d : 0) }'
+    done
+done
+echo "Targets: instructions ratio <= 1.00 for preflight and get; syscalls no more than nginx's."
