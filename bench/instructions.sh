@@ -149,7 +149,8 @@ measure() {
     unset 'started_pids[-1]'
     local instructions syscalls
     instructions="$(awk '/^(summary|totals):/ { print $2; exit }' "$out")"
-    syscalls="$(grep -c '^SYSCALL\[' "$log" || true)"
+    # A blocking call is traced twice, the second line being `SYSCALL[..](nr) ... [async] -->`.
+    syscalls="$(grep '^SYSCALL\[' "$log" | grep -vc '^SYSCALL\[[^]]*\]([0-9]*) \.\.\.' || true)"
     echo "$instructions $syscalls"
 }
 

@@ -222,8 +222,12 @@ fn run(implementation: &str, scenario_name: &str, iterations: usize) {
         *request.headers_mut() = headers.clone();
         request
     };
-    fn drive<S>(runtime: &tokio::runtime::Runtime, mut service: S, iterations: usize, request: &dyn Fn() -> Request<Empty<Bytes>>)
-    where
+    fn drive<S>(
+        runtime: &tokio::runtime::Runtime,
+        mut service: S,
+        iterations: usize,
+        request: &dyn Fn() -> Request<Empty<Bytes>>,
+    ) where
         S: Service<Request<Empty<Bytes>>, Response = Response<Empty<Bytes>>>,
         S::Error: std::fmt::Debug,
     {
@@ -296,12 +300,17 @@ fn instructions(implementation: &str, scenario_name: &str, iterations: usize) ->
         .args(["--run", implementation, scenario_name])
         .arg(iterations.to_string())
         .status()
-        .unwrap_or_else(|error| panic!("cannot run {valgrind} (apt-get install valgrind): {error}"));
+        .unwrap_or_else(|error| {
+            panic!("cannot run {valgrind} (apt-get install valgrind): {error}")
+        });
     assert!(status.success(), "{valgrind} failed: {status}");
     let text = std::fs::read_to_string(&out).expect("callgrind wrote its output");
     drop(std::fs::remove_file(&out));
     text.lines()
-        .find_map(|line| line.strip_prefix("summary:").or(line.strip_prefix("totals:")))
+        .find_map(|line| {
+            line.strip_prefix("summary:")
+                .or(line.strip_prefix("totals:"))
+        })
         .and_then(|total| total.trim().split_whitespace().next()?.parse().ok())
         .expect("callgrind's output has a summary line")
 }
@@ -328,7 +337,10 @@ fn main() {
     assert!(m > n, "INSTRUCTIONS_M must be larger than INSTRUCTIONS_N");
     let span = (m - n) as f64;
 
-    println!("\n## Per request: instructions (callgrind Ir, (I({m}) − I({n})) / {}) and allocations\n", m - n);
+    println!(
+        "\n## Per request: instructions (callgrind Ir, (I({m}) − I({n})) / {}) and allocations\n",
+        m - n
+    );
     println!("| scenario | baseline tower | crossgate layer added | tower-http added | crossgate / tower-http | crossgate engine added | allocations added: crossgate layer / tower-http / engine |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
     for scenario_name in SCENARIOS {
@@ -345,7 +357,9 @@ fn main() {
             let high = allocations(implementation, scenario_name, m);
             allocations_per_request.insert(implementation, (high as f64 - low as f64) / span);
         }
-        let added = |table: &std::collections::HashMap<&str, f64>, row, baseline| table[row] - table[baseline];
+        let added = |table: &std::collections::HashMap<&str, f64>, row, baseline| {
+            table[row] - table[baseline]
+        };
         let ours = added(&per_request, CROSSGATE_LAYER, BASELINE_TOWER);
         let theirs = added(&per_request, TOWER_HTTP, BASELINE_TOWER);
         let engine = added(&per_request, CROSSGATE_ENGINE, BASELINE_ENGINE);
