@@ -1,24 +1,31 @@
 #!/usr/bin/env bash
 # crossgate against nginx as a CORS gateway: user-space instructions and system
-# calls per request, counted under valgrind, which unlike wall-clock figures
-# do not move with the load of a shared machine.
+# calls per request, which unlike wall-clock figures do not move with the load
+# of a shared machine.
 #
 # The same gateways, policy and upstream as bench/gateway.sh: crossgate with
 # bench/crossgate.toml, nginx 1.22 with bench/nginx-gateway.conf (one worker,
 # `master_process off`, `daemon off`, so that the process under valgrind is the
 # one serving), both in front of the nginx upstream of bench/nginx-upstream.conf,
-# which runs natively. For each protocol, scenario and gateway it starts the
-# gateway under callgrind twice, sends N requests with h2load (4 connections)
-# to the first and M to the second, stops it (SIGTERM, a graceful exit) and
-# reports (count(M) - count(N)) / (M - N): start-up, shutdown, the port probe and
-# h2load's connection set-up are the same in both runs and cancel out.
-# Instructions are callgrind's Ir (user space only); system calls are the
-# client's calls valgrind traces (--trace-syscalls), counted in the same run.
+# which runs natively. Each gateway is pinned to core 0 (crossgate's runtime
+# then runs one worker thread, nginx has one worker), h2load and the upstream
+# to core 1, as in bench/gateway.sh. For each protocol, scenario and gateway it
+# starts the gateway under callgrind twice, sends N requests with h2load (4
+# connections) to the first and M to the second, stops it (SIGTERM, a graceful
+# exit) and reports (count(M) - count(N)) / (M - N): start-up, shutdown, the
+# port probe and h2load's connection set-up are the same in both runs and
+# cancel out. Instructions are callgrind's Ir (user space only). System calls
+# are counted the same way in two more runs, natively under `strace -f -c`:
+# under valgrind the server is so slow that the client's timing, and so the
+# gateway's batching of reads and wake-ups, is not what it is at full speed.
 #
 # Scenarios: an allowed preflight (answered at the gateway), an allowed GET
 # and an allowed POST with a 1 KiB body (both proxied to the upstream).
 # Protocols: h1 (HTTP/1.1, h2load --h1) and h2 (HTTP/2 with prior knowledge,
 # to nginx's `http2` listener).
+#
+# Needs valgrind, strace, nginx and h2load (nghttp2-client); installs what is
+# missing from Debian.
 #
 # Knobs (environment): REQUESTS_N (default 1000), REQUESTS_M (default 3000),
 # PROTOCOLS (default "h1 h2"), SCENARIOS (default "preflight get post").
@@ -33,6 +40,8 @@ requests_m="${REQUESTS_M:-3000}"
 protocols="${PROTOCOLS:-h1 h2}"
 scenarios="${SCENARIOS:-preflight get post}"
 connections=4
+gateway_core=0
+load_core=1
 
 crossgate_port=18080
 upstream_port=18081
@@ -50,6 +59,7 @@ install_missing_packages() {
     command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
     command -v nginx >/dev/null 2>&1 || missing+=(nginx)
     command -v h2load >/dev/null 2>&1 || missing+=(nghttp2-client)
+    command -v strace >/dev/null 2>&1 || missing+=(strace)
     if ((${#missing[@]} == 0)); then
         return
     fi
@@ -62,8 +72,17 @@ install_missing_packages() {
 workdir="$(mktemp -d)"
 started_pids=()
 
+# Gateways are started inside command substitutions, whose changes to
+# started_pids are lost; they note their pid here instead.
+gateway_pids="$workdir/gateway-pids"
+
 stop_everything() {
     local pid
+    if [[ -f $gateway_pids ]]; then
+        while read -r pid; do
+            started_pids+=("$pid")
+        done <"$gateway_pids"
+    fi
     for pid in "${started_pids[@]}"; do
         kill "$pid" 2>/dev/null || true
     done
@@ -115,43 +134,73 @@ send_requests() {
     [[ $protocol == h1 ]] && args+=(--h1)
     # shellcheck disable=SC2207 # scenario_args prints words without spaces in them
     args+=($(scenario_args "$scenario"))
-    output="$(h2load "${args[@]}" "http://127.0.0.1:$port/")"
+    output="$(taskset -c "$load_core" h2load "${args[@]}" "http://127.0.0.1:$port/")"
     if ! grep -q "status codes: $count 2xx" <<<"$output"; then
         printf 'error: h2load did not get %s 2xx answers:\n%s\n' "$count" "$output" >&2
         exit 1
     fi
 }
 
-# One measured run; prints "instructions syscalls".
+# One measured run of a gateway under `tool` (callgrind or strace); prints the
+# run's total of instructions or of system calls.
 measure() {
-    local gateway=$1 protocol=$2 scenario=$3 count=$4 port pid
-    local out="$workdir/callgrind.out" log="$workdir/valgrind.log"
-    local -a valgrind=(valgrind --tool=callgrind --dump-instr=no --trace-syscalls=yes
-        "--callgrind-out-file=$out" "--log-file=$log")
-    rm -f "$out" "$log"
+    local tool=$1 gateway=$2 protocol=$3 scenario=$4 count=$5 port pid
+    local out="$workdir/$tool.out"
+    local -a wrapper
+    rm -f "$out"
+    case "$tool" in
+    callgrind) wrapper=(valgrind --tool=callgrind --dump-instr=no "--callgrind-out-file=$out"
+        "--log-file=$workdir/valgrind.log") ;;
+    strace) wrapper=(strace -f -c -o "$out") ;;
+    esac
     if [[ $gateway == crossgate ]]; then
         port=$crossgate_port
-        RUST_LOG=warn "${valgrind[@]}" "$crossgate_bin" serve --config "$bench_dir/crossgate.toml" &
+        RUST_LOG=warn taskset -c "$gateway_core" "${wrapper[@]}" "$crossgate_bin" serve \
+            --config "$bench_dir/crossgate.toml" &
     else
         port=$nginx_port
         [[ $protocol == h2 ]] && port=$nginx_h2_port
         local prefix="$workdir/nginx-gateway"
         mkdir -p "$prefix"
-        "${valgrind[@]}" nginx -p "$prefix" -c "$bench_dir/nginx-gateway.conf" -e stderr \
-            -g 'daemon off; master_process off;' &
+        taskset -c "$gateway_core" "${wrapper[@]}" nginx -p "$prefix" \
+            -c "$bench_dir/nginx-gateway.conf" -e stderr -g 'daemon off; master_process off;' &
     fi
     pid=$!
-    started_pids+=("$pid")
+    echo "$pid" >>"$gateway_pids"
     wait_for_port "$port" "$gateway"
     send_requests "$port" "$protocol" "$scenario" "$count"
-    kill -TERM "$pid"
+    stop_gateway "$tool" "$pid"
+    case "$tool" in
+    callgrind) awk '/^summary:/ { print $2; exit }' "$out" ;;
+    strace) awk '$NF == "total" { print $(NF - 2); exit }' "$out" ;;
+    esac
+}
+
+# Stops a gateway gracefully, so that callgrind and strace write their totals.
+# strace does not pass SIGTERM on, so its child gets it; a signal that arrives
+# while valgrind is busy can be lost, so it is repeated (for at most 60 s).
+stop_gateway() {
+    local tool=$1 pid=$2 target=$2 tries
+    if [[ $tool == strace ]]; then
+        target="$(pgrep -P "$pid" | head -n1)"
+    fi
+    for ((tries = 0; tries < 60; tries++)); do
+        kill -TERM "$target" 2>/dev/null || true
+        for ((waited = 0; waited < 10; waited++)); do
+            kill -0 "$pid" 2>/dev/null || break 2
+            sleep 0.1
+        done
+    done
     wait "$pid" || true
-    unset 'started_pids[-1]'
-    local instructions syscalls
-    instructions="$(awk '/^(summary|totals):/ { print $2; exit }' "$out")"
-    # A blocking call is traced twice, the second line being `SYSCALL[..](nr) ... [async] -->`.
-    syscalls="$(grep '^SYSCALL\[' "$log" | grep -vc '^SYSCALL\[[^]]*\]([0-9]*) \.\.\.' || true)"
-    echo "$instructions $syscalls"
+}
+
+# Per-request figure from the runs with N and with M requests.
+per_request() {
+    local tool=$1 gateway=$2 protocol=$3 scenario=$4 low high
+    low="$(measure "$tool" "$gateway" "$protocol" "$scenario" "$requests_n")"
+    high="$(measure "$tool" "$gateway" "$protocol" "$scenario" "$requests_m")"
+    awk -v a="$low" -v b="$high" -v n="$requests_n" -v m="$requests_m" \
+        'BEGIN { printf "%.2f", (b - a) / (m - n) }'
 }
 
 install_missing_packages
@@ -164,22 +213,18 @@ cargo build --release -p crossgate
 crossgate_bin="${CARGO_TARGET_DIR:-$repo_root/target}/release/crossgate"
 
 mkdir -p "$workdir/nginx-upstream"
-nginx -p "$workdir/nginx-upstream" -c "$bench_dir/nginx-upstream.conf" -e stderr -g 'daemon off;' &
+taskset -c "$load_core" nginx -p "$workdir/nginx-upstream" -c "$bench_dir/nginx-upstream.conf" -e stderr -g 'daemon off;' &
 started_pids+=("$!")
 wait_for_port "$upstream_port" "the upstream"
 
-span=$((requests_m - requests_n))
-declare -A per_request=()
+declare -A figures=()
 for protocol in $protocols; do
     for scenario in $scenarios; do
         for gateway in crossgate nginx; do
-            read -r low_ir low_sys <<<"$(measure "$gateway" "$protocol" "$scenario" "$requests_n")"
-            read -r high_ir high_sys <<<"$(measure "$gateway" "$protocol" "$scenario" "$requests_m")"
-            ir=$(awk -v a="$low_ir" -v b="$high_ir" -v s="$span" 'BEGIN { printf "%.0f", (b - a) / s }')
-            sys=$(awk -v a="$low_sys" -v b="$high_sys" -v s="$span" 'BEGIN { printf "%.2f", (b - a) / s }')
-            echo "$protocol $scenario via $gateway: $ir instructions, $sys syscalls per request" \
-                "(N=$requests_n: $low_ir, $low_sys; M=$requests_m: $high_ir, $high_sys)"
-            per_request[$protocol.$scenario.$gateway]="$ir $sys"
+            ir="$(per_request callgrind "$gateway" "$protocol" "$scenario")"
+            sys="$(per_request strace "$gateway" "$protocol" "$scenario")"
+            echo "$protocol $scenario via $gateway: $ir instructions, $sys syscalls per request"
+            figures[$protocol.$scenario.$gateway]="$ir $sys"
         done
     done
 done
@@ -190,8 +235,8 @@ echo "| protocol | scenario | crossgate instructions | nginx instructions | rati
 echo "|---|---|---:|---:|---:|---:|---:|---:|"
 for protocol in $protocols; do
     for scenario in $scenarios; do
-        read -r ours_ir ours_sys <<<"${per_request[$protocol.$scenario.crossgate]}"
-        read -r theirs_ir theirs_sys <<<"${per_request[$protocol.$scenario.nginx]}"
+        read -r ours_ir ours_sys <<<"${figures[$protocol.$scenario.crossgate]}"
+        read -r theirs_ir theirs_sys <<<"${figures[$protocol.$scenario.nginx]}"
         awk -v p="$protocol" -v s="$scenario" -v a="$ours_ir" -v b="$theirs_ir" -v c="$ours_sys" -v d="$theirs_sys" \
             'BEGIN { printf "| %s | %s | %d | %d | %.2f | %.2f | %.2f | %.2f |\n", p, s, a, b, a / b, c, d, (d > 0 ? c / d : 0) }'
     done

@@ -407,17 +407,21 @@ impl Policy {
     fn allows_request_header(&self, name: &[u8]) -> bool {
         match &self.request_headers {
             HeaderRule::Any => true,
-            // Compared in lowercase byte by byte, without copying the name.
-            HeaderRule::List { names, .. } => names
-                .binary_search_by(|allowed| {
-                    allowed.len().cmp(&name.len()).then_with(|| {
-                        allowed
-                            .iter()
-                            .copied()
-                            .cmp(name.iter().map(u8::to_ascii_lowercase))
-                    })
-                })
-                .is_ok(),
+            // Browsers send the names in lowercase: an exact search (memcmp)
+            // finds them; only a name with capitals is compared folded.
+            HeaderRule::List { names, .. } => {
+                let exact = |allowed: &Box<[u8]>| {
+                    allowed
+                        .len()
+                        .cmp(&name.len())
+                        .then_with(|| (**allowed).cmp(name))
+                };
+                names.binary_search_by(exact).is_ok()
+                    || (name.iter().any(u8::is_ascii_uppercase)
+                        && names
+                            .binary_search_by(|allowed| compare_lowercased(allowed, name))
+                            .is_ok())
+            }
         }
     }
 
@@ -502,6 +506,22 @@ impl Policy {
             }
         }
     }
+}
+
+/// Orders an allowed name (lowercase) against a requested one as if the
+/// requested one were lowercased: by length, then byte by byte, without
+/// copying it.
+fn compare_lowercased(allowed: &[u8], requested: &[u8]) -> std::cmp::Ordering {
+    if allowed.len() != requested.len() {
+        return allowed.len().cmp(&requested.len());
+    }
+    for (&a, &r) in allowed.iter().zip(requested) {
+        let r = r.to_ascii_lowercase();
+        if a != r {
+            return a.cmp(&r);
+        }
+    }
+    std::cmp::Ordering::Equal
 }
 
 /// Whether the request comes from the server's own origin, which
