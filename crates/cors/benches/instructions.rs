@@ -311,7 +311,7 @@ fn instructions(implementation: &str, scenario_name: &str, iterations: usize) ->
             line.strip_prefix("summary:")
                 .or(line.strip_prefix("totals:"))
         })
-        .and_then(|total| total.trim().split_whitespace().next()?.parse().ok())
+        .and_then(|total| total.split_whitespace().next()?.parse().ok())
         .expect("callgrind's output has a summary line")
 }
 

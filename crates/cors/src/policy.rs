@@ -410,13 +410,14 @@ impl Policy {
             // Browsers send the names in lowercase: an exact search (memcmp)
             // finds them; only a name with capitals is compared folded.
             HeaderRule::List { names, .. } => {
-                let exact = |allowed: &Box<[u8]>| {
-                    allowed
-                        .len()
-                        .cmp(&name.len())
-                        .then_with(|| (**allowed).cmp(name))
-                };
-                names.binary_search_by(exact).is_ok()
+                names
+                    .binary_search_by(|allowed| {
+                        allowed
+                            .len()
+                            .cmp(&name.len())
+                            .then_with(|| (**allowed).cmp(name))
+                    })
+                    .is_ok()
                     || (name.iter().any(u8::is_ascii_uppercase)
                         && names
                             .binary_search_by(|allowed| compare_lowercased(allowed, name))

@@ -639,3 +639,28 @@ fn a_prepared_preflight_answer_is_the_one_inserted() {
         "only {prepared_answers} allowed preflights"
     );
 }
+
+/// Allowed names are searched by length first: lists whose alphabetical and
+/// length orders differ must still find every name, in any case.
+#[test]
+fn every_allowed_name_is_found_whatever_its_length() {
+    let names = [
+        "x-b",
+        "authorization",
+        "x-aa",
+        "content-type",
+        "a",
+        "x-custom-long-name",
+    ];
+    let p = policy(|b| b.origins([APP]).request_headers(names));
+    for name in names {
+        for requested in [name.to_owned(), name.to_ascii_uppercase()] {
+            let d = p.decide(&Method::OPTIONS, &preflight(APP, "GET", Some(&requested)));
+            assert!(d.is_allowed(), "{requested}: {:?}", d.outcome());
+        }
+    }
+    for refused in ["x-a", "x-bb", "authorizatio", "b"] {
+        let d = p.decide(&Method::OPTIONS, &preflight(APP, "GET", Some(refused)));
+        assert!(!d.is_allowed(), "{refused}");
+    }
+}
