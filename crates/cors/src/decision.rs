@@ -125,6 +125,8 @@ pub struct Decision {
     pub(crate) allow_methods: Option<HeaderValue>,
     pub(crate) allow_headers: Option<HeaderValue>,
     pub(crate) private_network: bool,
+    /// Whether the answer is the policy's prepared one but for the origin.
+    pub(crate) prepared_answer: bool,
 }
 
 impl Decision {
@@ -136,6 +138,7 @@ impl Decision {
             allow_methods: None,
             allow_headers: None,
             private_network: false,
+            prepared_answer: false,
         }
     }
 

@@ -22,8 +22,7 @@ use crate::{PolicyConfig, UpstreamHeaders};
 /// Chromium already at 7200 s).
 const MAX_AGE_HONOURED: i64 = 86_400;
 
-/// A header name is compared in lowercase on the stack; an allowed name is
-/// never longer than this, so a longer requested name is refused unread.
+/// The longest name `request_headers` accepts; no real header name comes near.
 const MAX_HEADER_NAME: usize = 128;
 
 /// A validated, compiled CORS policy.
@@ -47,6 +46,10 @@ pub struct Policy {
     /// headers do not depend on the origin (`*` without credentials).
     vary_actual: Option<HeaderValue>,
     vary_preflight: HeaderValue,
+    /// The whole answer to an allowed preflight that gets the policy's own
+    /// lists, built once: answering is one clone and the origin's echo
+    /// instead of eight inserts into a growing map.
+    preflight_answer: HeaderMap,
     warnings: Vec<ConfigWarning>,
 }
 
@@ -55,7 +58,8 @@ enum HeaderRule {
     /// `["*"]`: any valid name; preflights echo the requested list.
     Any,
     List {
-        /// Lowercase and sorted, for a binary search.
+        /// Lowercase, sorted by length and then by bytes, for a binary search
+        /// that rejects most names by their length alone.
         names: Vec<Box<[u8]>>,
         header: Option<HeaderValue>,
     },
@@ -128,7 +132,7 @@ impl Policy {
         } else {
             "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
         };
-        Ok(Self {
+        let mut policy = Self {
             origins,
             credentials: config.credentials,
             methods,
@@ -141,8 +145,45 @@ impl Policy {
             upstream_headers: config.upstream_headers,
             vary_actual: (!public).then_some(HeaderValue::from_static("Origin")),
             vary_preflight: HeaderValue::from_static(vary_preflight),
+            preflight_answer: HeaderMap::new(),
             warnings,
-        })
+        };
+        policy.preflight_answer = policy.build_preflight_answer();
+        Ok(policy)
+    }
+
+    /// The headers `apply` writes for an allowed preflight whose decision
+    /// [`answers_with_policy_lists`](Self::answers_with_policy_lists), with a
+    /// placeholder `Access-Control-Allow-Origin` that each answer overwrites.
+    fn build_preflight_answer(&self) -> HeaderMap {
+        let mut decision = Decision::new(Outcome::PreflightAllowed);
+        decision.allow_origin = Some(ANY);
+        decision.allow_methods = match self.methods.rule() {
+            MethodRule::List { header, .. } => header.clone(),
+            MethodRule::Any => None,
+        };
+        decision.allow_headers = match &self.request_headers {
+            HeaderRule::List { header, .. } => header.clone(),
+            HeaderRule::Any => None,
+        };
+        let mut answer = HeaderMap::new();
+        self.apply_preflight(&decision, &mut answer);
+        answer
+    }
+
+    /// Whether an allowed preflight's answer is exactly `preflight_answer`
+    /// but for the origin: the methods and headers are the policy's lists (not
+    /// a route's methods, not an echo) and private-network access is not asked.
+    fn answers_with_policy_lists(&self, decision: &Decision, resource_methods: bool) -> bool {
+        !resource_methods
+            && !decision.private_network
+            && matches!(self.methods.rule(), MethodRule::List { .. })
+            && match &self.request_headers {
+                HeaderRule::List { header, .. } => {
+                    decision.allow_headers.is_some() == header.is_some()
+                }
+                HeaderRule::Any => false,
+            }
     }
 
     /// Values that were accepted but deserve a second look.
@@ -241,6 +282,8 @@ impl Policy {
             Ok(mut decision) => {
                 decision.allow_origin = Some(self.allow_origin(origin));
                 decision.preflight_status = self.preflight_status;
+                decision.prepared_answer =
+                    self.answers_with_policy_lists(&decision, resource_methods.is_some());
                 decision
             }
             Err(denial) => Decision::new(Outcome::PreflightDenied(denial)),
@@ -360,15 +403,21 @@ impl Policy {
     fn allows_request_header(&self, name: &[u8]) -> bool {
         match &self.request_headers {
             HeaderRule::Any => true,
+            // Browsers send the names in lowercase: an exact search (memcmp)
+            // finds them; only a name with capitals is compared folded.
             HeaderRule::List { names, .. } => {
-                if name.len() > MAX_HEADER_NAME {
-                    return false;
-                }
-                let mut buffer = [0u8; MAX_HEADER_NAME];
-                let lower = &mut buffer[..name.len()];
-                lower.copy_from_slice(name);
-                lower.make_ascii_lowercase();
-                names.binary_search_by(|n| (**n).cmp(lower)).is_ok()
+                names
+                    .binary_search_by(|allowed| {
+                        allowed
+                            .len()
+                            .cmp(&name.len())
+                            .then_with(|| (**allowed).cmp(name))
+                    })
+                    .is_ok()
+                    || (name.iter().any(u8::is_ascii_uppercase)
+                        && names
+                            .binary_search_by(|allowed| compare_lowercased(allowed, name))
+                            .is_ok())
             }
         }
     }
@@ -381,31 +430,18 @@ impl Policy {
     /// carries `Access-Control-Allow-Origin` is left as it is.
     pub fn apply(&self, decision: &Decision, response: &mut HeaderMap) {
         match &decision.outcome {
-            Outcome::PreflightAllowed => {
-                // Up to nine headers go in; growing the map once, up front,
-                // is cheaper than rehashing half-way.
-                response.reserve(9);
-                strip_cors_headers(response);
-                self.insert_origin(decision, response);
-                if let Some(methods) = &decision.allow_methods {
-                    response.insert(ACCESS_CONTROL_ALLOW_METHODS, methods.clone());
+            // A fresh map (the usual preflight answer) gets the prepared one;
+            // a map that already has room or headers gets the inserts.
+            Outcome::PreflightAllowed if decision.prepared_answer && response.capacity() == 0 => {
+                *response = self.preflight_answer.clone();
+                if let (Some(slot), Some(origin)) = (
+                    response.get_mut(ACCESS_CONTROL_ALLOW_ORIGIN),
+                    &decision.allow_origin,
+                ) {
+                    slot.clone_from(origin);
                 }
-                if let Some(names) = &decision.allow_headers {
-                    response.insert(ACCESS_CONTROL_ALLOW_HEADERS, names.clone());
-                }
-                // Browsers ignore it on a preflight, but systems such as Huawei
-                // APIG and RESTHeart send it there, and users compare.
-                if let Some(expose) = &self.expose_headers {
-                    response.insert(ACCESS_CONTROL_EXPOSE_HEADERS, expose.clone());
-                }
-                if let Some(age) = &self.max_age {
-                    response.insert(ACCESS_CONTROL_MAX_AGE, age.clone());
-                }
-                if decision.private_network {
-                    response.insert(ALLOW_PRIVATE_NETWORK, TRUE);
-                }
-                merge_vary(response, &self.vary_preflight);
             }
+            Outcome::PreflightAllowed => self.apply_preflight(decision, response),
             Outcome::PreflightDenied(_) => {
                 strip_cors_headers(response);
                 merge_vary(response, &self.vary_preflight);
@@ -433,6 +469,32 @@ impl Policy {
         }
     }
 
+    fn apply_preflight(&self, decision: &Decision, response: &mut HeaderMap) {
+        // Up to nine headers go in; growing the map once, up front,
+        // is cheaper than rehashing half-way.
+        response.reserve(9);
+        strip_cors_headers(response);
+        self.insert_origin(decision, response);
+        if let Some(methods) = &decision.allow_methods {
+            response.insert(ACCESS_CONTROL_ALLOW_METHODS, methods.clone());
+        }
+        if let Some(names) = &decision.allow_headers {
+            response.insert(ACCESS_CONTROL_ALLOW_HEADERS, names.clone());
+        }
+        // Browsers ignore it on a preflight, but systems such as Huawei
+        // APIG and RESTHeart send it there, and users compare.
+        if let Some(expose) = &self.expose_headers {
+            response.insert(ACCESS_CONTROL_EXPOSE_HEADERS, expose.clone());
+        }
+        if let Some(age) = &self.max_age {
+            response.insert(ACCESS_CONTROL_MAX_AGE, age.clone());
+        }
+        if decision.private_network {
+            response.insert(ALLOW_PRIVATE_NETWORK, TRUE);
+        }
+        merge_vary(response, &self.vary_preflight);
+    }
+
     fn insert_origin(&self, decision: &Decision, response: &mut HeaderMap) {
         if let Some(origin) = &decision.allow_origin {
             response.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
@@ -441,6 +503,22 @@ impl Policy {
             }
         }
     }
+}
+
+/// Orders an allowed name (lowercase) against a requested one as if the
+/// requested one were lowercased: by length, then byte by byte, without
+/// copying it.
+fn compare_lowercased(allowed: &[u8], requested: &[u8]) -> std::cmp::Ordering {
+    if allowed.len() != requested.len() {
+        return allowed.len().cmp(&requested.len());
+    }
+    for (&a, &r) in allowed.iter().zip(requested) {
+        let r = r.to_ascii_lowercase();
+        if a != r {
+            return a.cmp(&r);
+        }
+    }
+    std::cmp::Ordering::Equal
 }
 
 /// Whether the request comes from the server's own origin, which
@@ -504,7 +582,7 @@ fn compile_request_headers(names: &[String], errors: &mut Vec<ConfigError>) -> H
     let header = (!written.is_empty())
         .then(|| compiled_value(&written.join(", ")))
         .flatten();
-    lowercase.sort();
+    lowercase.sort_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
     HeaderRule::List {
         names: lowercase,
         header,

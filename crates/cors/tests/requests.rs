@@ -576,3 +576,91 @@ fn credentialed_wildcard_origin_never_reaches_the_wire() {
         Some("https://x.example.com")
     );
 }
+
+/// The answer to an allowed preflight is prepared once per policy and cloned
+/// into a fresh map; a map that already has room gets the headers inserted one
+/// by one. Both must write exactly the same headers, for every shape of policy.
+#[test]
+fn a_prepared_preflight_answer_is_the_one_inserted() {
+    let policies = [
+        list_policy(),
+        policy(|b| b.origins([APP]).request_headers(["x-a"])),
+        policy(|b| b.origins([APP])),
+        policy(|b| {
+            b.origins([APP, "https://*.example.org"])
+                .request_headers(["content-type"])
+                .private_network(true)
+                .max_age(5)
+        }),
+        policy(|b| b.origins([APP]).methods(["*"]).request_headers(["*"])),
+        policy(|b| b.origins(["*"]).request_headers(["content-type"])),
+    ];
+    let mut with_network = preflight("https://a.example.org", "GET", Some("content-type"));
+    with_network.insert(
+        "access-control-request-private-network",
+        HeaderValue::from_static("true"),
+    );
+    let requests = [
+        preflight(APP, "PUT", Some("content-type,x-requested-with")),
+        preflight("https://deep.a.example.org", "GET", Some("Content-Type")),
+        preflight("http://localhost:3000", "patch", None),
+        preflight(APP, "GET", Some("x-a")),
+        preflight(APP, "GET", None),
+        with_network,
+    ];
+    let sorted = |map: &HeaderMap| {
+        let mut pairs: Vec<(String, String)> = map
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_str().unwrap().to_owned()))
+            .collect();
+        pairs.sort();
+        pairs
+    };
+    let mut prepared_answers = 0;
+    for p in &policies {
+        for request in &requests {
+            let d = p.decide(&Method::OPTIONS, request);
+            if d.outcome() != &Outcome::PreflightAllowed {
+                continue;
+            }
+            let mut fresh = HeaderMap::new();
+            p.apply(&d, &mut fresh);
+            let mut roomy = HeaderMap::with_capacity(16);
+            p.apply(&d, &mut roomy);
+            assert_eq!(sorted(&fresh), sorted(&roomy), "{request:?}");
+            let origin = request.get("origin").unwrap().to_str().unwrap();
+            let echoed = get(&fresh, "access-control-allow-origin").unwrap();
+            assert!(echoed == origin || echoed == "*", "{echoed} for {origin}");
+            prepared_answers += 1;
+        }
+    }
+    assert!(
+        prepared_answers >= 12,
+        "only {prepared_answers} allowed preflights"
+    );
+}
+
+/// Allowed names are searched by length first: lists whose alphabetical and
+/// length orders differ must still find every name, in any case.
+#[test]
+fn every_allowed_name_is_found_whatever_its_length() {
+    let names = [
+        "x-b",
+        "authorization",
+        "x-aa",
+        "content-type",
+        "a",
+        "x-custom-long-name",
+    ];
+    let p = policy(|b| b.origins([APP]).request_headers(names));
+    for name in names {
+        for requested in [name.to_owned(), name.to_ascii_uppercase()] {
+            let d = p.decide(&Method::OPTIONS, &preflight(APP, "GET", Some(&requested)));
+            assert!(d.is_allowed(), "{requested}: {:?}", d.outcome());
+        }
+    }
+    for refused in ["x-a", "x-bb", "authorizatio", "b"] {
+        let d = p.decide(&Method::OPTIONS, &preflight(APP, "GET", Some(refused)));
+        assert!(!d.is_allowed(), "{refused}");
+    }
+}

@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# crossgate against nginx as a CORS gateway: user-space instructions and system
+# calls per request, which unlike wall-clock figures do not move with the load
+# of a shared machine.
+#
+# The same gateways, policy and upstream as bench/gateway.sh: crossgate with
+# bench/crossgate.toml, nginx 1.22 with bench/nginx-gateway.conf (one worker,
+# `master_process off`, `daemon off`, so that the process under valgrind is the
+# one serving), both in front of the nginx upstream of bench/nginx-upstream.conf,
+# which runs natively. Each gateway is pinned to core 0 (crossgate's runtime
+# then runs one worker thread, nginx has one worker), h2load and the upstream
+# to core 1, as in bench/gateway.sh. For each protocol, scenario and gateway it
+# starts the gateway under callgrind twice, sends N requests with h2load (4
+# connections) to the first and M to the second, stops it (SIGTERM, a graceful
+# exit) and reports (count(M) - count(N)) / (M - N): start-up, shutdown, the
+# port probe and h2load's connection set-up are the same in both runs and
+# cancel out. Instructions are callgrind's Ir (user space only). System calls
+# are counted the same way in two more runs, natively under `strace -f -c`:
+# under valgrind the server is so slow that the client's timing, and so the
+# gateway's batching of reads and wake-ups, is not what it is at full speed.
+#
+# Scenarios: an allowed preflight (answered at the gateway), an allowed GET
+# and an allowed POST with a 1 KiB body (both proxied to the upstream).
+# Protocols: h1 (HTTP/1.1, h2load --h1) and h2 (HTTP/2 with prior knowledge,
+# to nginx's `http2` listener).
+#
+# Needs valgrind, strace, nginx and h2load (nghttp2-client); installs what is
+# missing from Debian.
+#
+# Knobs (environment): REQUESTS_N (default 1000), REQUESTS_M (default 3000),
+# PROTOCOLS (default "h1 h2"), SCENARIOS (default "preflight get post").
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bench_dir="$repo_root/bench"
+cd "$repo_root"
+
+requests_n="${REQUESTS_N:-1000}"
+requests_m="${REQUESTS_M:-3000}"
+protocols="${PROTOCOLS:-h1 h2}"
+scenarios="${SCENARIOS:-preflight get post}"
+connections=4
+gateway_core=0
+load_core=1
+
+crossgate_port=18080
+upstream_port=18081
+nginx_port=18090
+nginx_h2_port=18091
+origin="https://app.example.com"
+
+if ((requests_m <= requests_n)); then
+    echo "error: REQUESTS_M ($requests_m) must be larger than REQUESTS_N ($requests_n)" >&2
+    exit 1
+fi
+
+install_missing_packages() {
+    local -a missing=()
+    command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
+    command -v nginx >/dev/null 2>&1 || missing+=(nginx)
+    command -v h2load >/dev/null 2>&1 || missing+=(nghttp2-client)
+    command -v strace >/dev/null 2>&1 || missing+=(strace)
+    if ((${#missing[@]} == 0)); then
+        return
+    fi
+    echo "installing ${missing[*]} from Debian"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get -o DPkg::Lock::Timeout=600 update
+    apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${missing[@]}"
+}
+
+workdir="$(mktemp -d)"
+started_pids=()
+
+# Gateways are started inside command substitutions, whose changes to
+# started_pids are lost; they note their pid here instead.
+gateway_pids="$workdir/gateway-pids"
+
+stop_everything() {
+    local pid
+    if [[ -f $gateway_pids ]]; then
+        while read -r pid; do
+            started_pids+=("$pid")
+        done <"$gateway_pids"
+    fi
+    for pid in "${started_pids[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${started_pids[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$workdir"
+}
+trap stop_everything EXIT
+
+# Under valgrind a gateway takes seconds to start.
+wait_for_port() {
+    local port=$1 name=$2 tries
+    for ((tries = 0; tries < 600; tries++)); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            return
+        fi
+        sleep 0.1
+    done
+    echo "error: $name did not listen on 127.0.0.1:$port within 60 s" >&2
+    exit 1
+}
+
+ensure_port_free() {
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+        echo "error: 127.0.0.1:$1 is already in use; stop whatever listens there" >&2
+        exit 1
+    fi
+}
+
+head -c 1024 /dev/zero | tr '\0' 'x' >"$workdir/body-1k"
+
+# h2load's arguments for a scenario, after the common ones.
+scenario_args() {
+    case "$1" in
+    preflight)
+        echo "-H :method:OPTIONS -H access-control-request-method:PUT"
+        echo "-H access-control-request-headers:content-type,x-requested-with"
+        ;;
+    get) ;;
+    post) echo "-d $workdir/body-1k -H content-type:text/plain" ;;
+    esac
+}
+
+# Sends `count` requests; fails unless every one got a 2xx answer.
+send_requests() {
+    local port=$1 protocol=$2 scenario=$3 count=$4 output
+    local -a args=(-n "$count" -c "$connections" -H "origin: $origin")
+    [[ $protocol == h1 ]] && args+=(--h1)
+    # shellcheck disable=SC2207 # scenario_args prints words without spaces in them
+    args+=($(scenario_args "$scenario"))
+    output="$(taskset -c "$load_core" h2load "${args[@]}" "http://127.0.0.1:$port/")"
+    if ! grep -q "status codes: $count 2xx" <<<"$output"; then
+        printf 'error: h2load did not get %s 2xx answers:\n%s\n' "$count" "$output" >&2
+        exit 1
+    fi
+}
+
+# One measured run of a gateway under `tool` (callgrind or strace); prints the
+# run's total of instructions or of system calls.
+measure() {
+    local tool=$1 gateway=$2 protocol=$3 scenario=$4 count=$5 port pid
+    local out="$workdir/$tool.out"
+    local -a wrapper
+    rm -f "$out"
+    case "$tool" in
+    callgrind) wrapper=(valgrind --tool=callgrind --dump-instr=no "--callgrind-out-file=$out"
+        "--log-file=$workdir/valgrind.log") ;;
+    strace) wrapper=(strace -f -c -o "$out") ;;
+    esac
+    if [[ $gateway == crossgate ]]; then
+        port=$crossgate_port
+        RUST_LOG=warn taskset -c "$gateway_core" "${wrapper[@]}" "$crossgate_bin" serve \
+            --config "$bench_dir/crossgate.toml" &
+    else
+        port=$nginx_port
+        [[ $protocol == h2 ]] && port=$nginx_h2_port
+        local prefix="$workdir/nginx-gateway"
+        mkdir -p "$prefix"
+        taskset -c "$gateway_core" "${wrapper[@]}" nginx -p "$prefix" \
+            -c "$bench_dir/nginx-gateway.conf" -e stderr -g 'daemon off; master_process off;' &
+    fi
+    pid=$!
+    echo "$pid" >>"$gateway_pids"
+    wait_for_port "$port" "$gateway"
+    send_requests "$port" "$protocol" "$scenario" "$count"
+    stop_gateway "$tool" "$pid"
+    case "$tool" in
+    callgrind) awk '/^summary:/ { print $2; exit }' "$out" ;;
+    strace) awk '$NF == "total" { print $(NF - 2); exit }' "$out" ;;
+    esac
+}
+
+# Stops a gateway gracefully, so that callgrind and strace write their totals.
+# strace does not pass SIGTERM on, so its child gets it; a signal that arrives
+# while valgrind is busy can be lost, so it is repeated (for at most 60 s).
+stop_gateway() {
+    local tool=$1 pid=$2 target=$2 tries
+    if [[ $tool == strace ]]; then
+        target="$(pgrep -P "$pid" | head -n1)"
+    fi
+    for ((tries = 0; tries < 60; tries++)); do
+        kill -TERM "$target" 2>/dev/null || true
+        for ((waited = 0; waited < 10; waited++)); do
+            kill -0 "$pid" 2>/dev/null || break 2
+            sleep 0.1
+        done
+    done
+    wait "$pid" || true
+}
+
+# Per-request figure from the runs with N and with M requests.
+per_request() {
+    local tool=$1 gateway=$2 protocol=$3 scenario=$4 low high
+    low="$(measure "$tool" "$gateway" "$protocol" "$scenario" "$requests_n")"
+    high="$(measure "$tool" "$gateway" "$protocol" "$scenario" "$requests_m")"
+    awk -v a="$low" -v b="$high" -v n="$requests_n" -v m="$requests_m" \
+        'BEGIN { printf "%.2f", (b - a) / (m - n) }'
+}
+
+install_missing_packages
+for port in "$crossgate_port" "$upstream_port" "$nginx_port" "$nginx_h2_port"; do
+    ensure_port_free "$port"
+done
+
+echo "building crossgate (release)"
+cargo build --release -p crossgate
+crossgate_bin="${CARGO_TARGET_DIR:-$repo_root/target}/release/crossgate"
+
+mkdir -p "$workdir/nginx-upstream"
+taskset -c "$load_core" nginx -p "$workdir/nginx-upstream" -c "$bench_dir/nginx-upstream.conf" -e stderr -g 'daemon off;' &
+started_pids+=("$!")
+wait_for_port "$upstream_port" "the upstream"
+
+declare -A figures=()
+for protocol in $protocols; do
+    for scenario in $scenarios; do
+        for gateway in crossgate nginx; do
+            ir="$(per_request callgrind "$gateway" "$protocol" "$scenario")"
+            sys="$(per_request strace "$gateway" "$protocol" "$scenario")"
+            echo "$protocol $scenario via $gateway: $ir instructions, $sys syscalls per request"
+            figures[$protocol.$scenario.$gateway]="$ir $sys"
+        done
+    done
+done
+
+printf '\n## Gateway: instructions and system calls per request, crossgate vs nginx (%s connections, (M - N) = %s - %s)\n\n' \
+    "$connections" "$requests_m" "$requests_n"
+echo "| protocol | scenario | crossgate instructions | nginx instructions | ratio | crossgate syscalls | nginx syscalls | ratio |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|"
+for protocol in $protocols; do
+    for scenario in $scenarios; do
+        read -r ours_ir ours_sys <<<"${figures[$protocol.$scenario.crossgate]}"
+        read -r theirs_ir theirs_sys <<<"${figures[$protocol.$scenario.nginx]}"
+        awk -v p="$protocol" -v s="$scenario" -v a="$ours_ir" -v b="$theirs_ir" -v c="$ours_sys" -v d="$theirs_sys" \
+            'BEGIN { printf "| %s | %s | %d | %d | %.2f | %.2f | %.2f | %.2f |\n", p, s, a, b, a / b, c, d, (d > 0 ? c / d : 0) }'
+    done
+done
+echo "Targets: instructions ratio <= 1.00 for preflight and get; syscalls no more than nginx's."
