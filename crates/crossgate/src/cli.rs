@@ -16,11 +16,15 @@ use crate::serve::ServeOptions;
 
 /// A CORS gateway that puts a validated policy in front of any HTTP API.
 #[derive(Debug, Parser)]
-#[command(name = "crossgate", version, about)]
+#[command(name = "crossgate", version = env!("CROSSGATE_VERSION"), about)]
 pub struct Cli {
     /// Log format.
     #[arg(long, value_enum, global = true, default_value_t = LogFormatArg::Text)]
     pub log_format: LogFormatArg,
+    /// Color the report of check and audit: auto colors when stdout is a
+    /// terminal and NO_COLOR is unset or empty; never in pipes or with --json.
+    #[arg(long, value_enum, global = true, value_name = "WHEN", default_value_t = ColorArg::Auto)]
+    pub color: ColorArg,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -40,6 +44,27 @@ impl From<LogFormatArg> for LogFormat {
         match format {
             LogFormatArg::Text => LogFormat::Text,
             LogFormatArg::Json => LogFormat::Json,
+        }
+    }
+}
+
+/// When to color the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorArg {
+    /// When stdout is a terminal and NO_COLOR is unset or empty.
+    Auto,
+    /// Always, even in pipes.
+    Always,
+    /// Never.
+    Never,
+}
+
+impl From<ColorArg> for anstream::ColorChoice {
+    fn from(color: ColorArg) -> Self {
+        match color {
+            ColorArg::Auto => Self::Auto,
+            ColorArg::Always => Self::Always,
+            ColorArg::Never => Self::Never,
         }
     }
 }
@@ -67,6 +92,30 @@ pub enum Command {
     /// Exit code: 0 when no finding reaches --fail-on (default high), 1 when
     /// one does, 2 when the audit could not run.
     Audit(AuditArgs),
+    /// Print a shell completion script to stdout.
+    ///
+    /// bash: `crossgate completions bash > ~/.local/share/bash-completion/completions/crossgate`;
+    /// zsh: `crossgate completions zsh > ~/.zfunc/_crossgate` (with ~/.zfunc in $fpath);
+    /// fish: `crossgate completions fish > ~/.config/fish/completions/crossgate.fish`.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) to stdout: `crossgate man | man -l -`.
+    Man(ManArgs),
+}
+
+/// `crossgate completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+/// `crossgate man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The subcommand whose page to print (crossgate-audit(1), say); without it, crossgate(1).
+    #[arg(value_name = "COMMAND")]
+    pub command: Option<String>,
 }
 
 /// `crossgate serve`.
@@ -227,6 +276,9 @@ impl Cli {
     /// Runs the chosen subcommand.
     pub fn run(self) -> ExitCode {
         crate::logging::init(self.log_format.into());
+        // The reports print through anstream, which reads this choice and
+        // strips the colors when they are off.
+        anstream::ColorChoice::from(self.color).write_global();
         match self.command {
             Command::Serve(args) => crate::serve::run(ServeOptions {
                 config: args.config,
@@ -235,6 +287,8 @@ impl Cli {
             Command::Validate(args) => crate::validate::run(&args.config),
             Command::Check(args) => crossgate_probe::check::run(&args.into()),
             Command::Audit(args) => crossgate_probe::audit::run(&args.into()),
+            Command::Completions(args) => crate::manual::completions(args.shell),
+            Command::Man(args) => crate::manual::man_page(args.command.as_deref()),
         }
     }
 }

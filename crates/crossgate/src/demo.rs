@@ -3,8 +3,9 @@
 
 use std::net::SocketAddr;
 
-/// `examples/demo.toml`.
-pub const CONFIG: &str = include_str!("../../../examples/demo.toml");
+/// `examples/demo.toml`, from its copy inside the package (`crates/crossgate/demo.toml`)
+/// so that a packaged crate builds too; a test keeps the two identical.
+pub const CONFIG: &str = include_str!("../demo.toml");
 
 /// What `serve` prints when running the demo on `addr`: three commands whose
 /// answers show an allowed preflight, a denied preflight and a decorated

@@ -20,6 +20,7 @@ pub mod handler;
 pub mod lifetime;
 pub mod log_limit;
 pub mod logging;
+pub mod manual;
 pub mod metrics;
 pub mod mock;
 pub mod path;

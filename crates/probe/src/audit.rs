@@ -18,6 +18,7 @@ use http::{HeaderMap, HeaderValue, Method, Uri};
 use serde::Serialize;
 
 use crate::exchange::{show_value, Exchange, ProbeError, Prober};
+use crate::progress::Progress;
 use crate::run::{parse_target, run_report, RunOptions};
 
 /// The attacker-controlled domain every probe origin is built on.
@@ -320,6 +321,9 @@ pub fn run(args: &AuditOptions) -> ExitCode {
     run_report(
         &run,
         |prober| async move {
+            // Cleared when dropped, before the report is printed.
+            let progress = Progress::start(!args.json, &args.url);
+            let prober = prober.on_sent(progress.counter());
             audit_with(&prober, &args.url, &args.trusted_origins, args.fail_on).await
         },
         render::write_human,

@@ -2,6 +2,7 @@
 //! redirect is followed, no cookie is kept, and the body is not read.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -17,6 +18,8 @@ use crate::client::{self, ProbeClient};
 pub struct Prober {
     client: ProbeClient,
     timeout: Duration,
+    /// Called once per request sent, answered or not (a progress line counts them).
+    on_sent: Option<Arc<dyn Fn() + Send + Sync>>,
 }
 
 /// A request could not be sent or answered.
@@ -62,7 +65,16 @@ impl Prober {
         Ok(Self {
             client: client::build(timeout, ca_file)?,
             timeout,
+            on_sent: None,
         })
+    }
+
+    /// This prober, calling `on_sent` after each request it sends.
+    pub fn on_sent(self, on_sent: impl Fn() + Send + Sync + 'static) -> Self {
+        Self {
+            on_sent: Some(Arc::new(on_sent)),
+            ..self
+        }
     }
 
     /// Sends `method` to `url` with exactly `headers` (hyper adds `Host`) and no body.
@@ -95,6 +107,9 @@ impl Prober {
                 reason: e.to_string(),
             })?;
         let answer = tokio::time::timeout(self.timeout, self.client.request(request)).await;
+        if let Some(on_sent) = &self.on_sent {
+            on_sent();
+        }
         let response = match answer {
             Err(_) => {
                 return Err(ProbeError::Timeout {

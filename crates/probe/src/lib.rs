@@ -15,6 +15,8 @@ pub mod audit;
 pub mod check;
 mod client;
 mod exchange;
+mod progress;
 mod run;
+mod style;
 
 pub use exchange::{Exchange, ProbeError, Prober};

@@ -67,7 +67,8 @@ where
                 let mut text = String::new();
                 // Writing to a String cannot fail.
                 let _ = write_text(&mut text, &report);
-                print!("{text}");
+                // anstream strips the renderers' colors unless they are on.
+                anstream::print!("{text}");
             }
             exit_code(&report)
         }

@@ -2,22 +2,26 @@
 
 use std::fmt::Write;
 
+use anstyle::Style;
+
 use super::{AuditReport, Severity};
+use crate::style::{BAD, FIX, GOOD, HEADING, MILD, TRAFFIC, WARN};
 
 /// Each finding with its probe, proof and fix, then a one-line tally.
 pub(super) fn write_human(out: &mut String, report: &AuditReport) -> std::fmt::Result {
     writeln!(
         out,
-        "crossgate audit: {} (trusted: {}; {} requests sent)",
+        "{HEADING}crossgate audit: {}{HEADING:#} (trusted: {}; {} requests sent)",
         report.url,
         report.trusted_origins.join(", "),
         report.probes_sent
     )?;
     for finding in &report.findings {
         writeln!(out)?;
+        let style = severity_style(finding.severity);
         writeln!(
             out,
-            "[{}] {}: {}",
+            "{style}[{}] {}{style:#}: {}",
             finding.severity.label().to_ascii_uppercase(),
             finding.class.code(),
             finding.description
@@ -33,12 +37,12 @@ pub(super) fn write_human(out: &mut String, report: &AuditReport) -> std::fmt::R
         writeln!(out)?;
         writeln!(out, "  proof: status {}", finding.status)?;
         for [name, value] in &finding.proof {
-            writeln!(out, "         {name}: {value}")?;
+            writeln!(out, "         {TRAFFIC}{name}: {value}{TRAFFIC:#}")?;
         }
         if !finding.also_accepted.is_empty() {
             writeln!(out, "  also accepted: {}", finding.also_accepted.join(" "))?;
         }
-        writeln!(out, "  fix: {}", finding.fix)?;
+        writeln!(out, "  {FIX}fix:{FIX:#} {}", finding.fix)?;
     }
     writeln!(out)?;
     let count = |s: Severity| report.findings.iter().filter(|f| f.severity == s).count();
@@ -53,7 +57,11 @@ pub(super) fn write_human(out: &mut String, report: &AuditReport) -> std::fmt::R
     .filter(|&s| count(s) > 0)
     .map(|s| format!("{} {}", count(s), s.label()))
     .collect();
-    let verdict = if report.failed { "FAIL" } else { "PASS" };
+    let verdict = if report.failed {
+        format!("{BAD}FAIL{BAD:#}")
+    } else {
+        format!("{GOOD}PASS{GOOD:#}")
+    };
     if tally.is_empty() {
         writeln!(
             out,
@@ -70,4 +78,12 @@ pub(super) fn write_human(out: &mut String, report: &AuditReport) -> std::fmt::R
         )?;
     }
     Ok(())
+}
+
+fn severity_style(severity: Severity) -> Style {
+    match severity {
+        Severity::Critical | Severity::High => BAD,
+        Severity::Medium => WARN,
+        Severity::Low | Severity::Info => MILD,
+    }
 }

@@ -6,19 +6,20 @@ use http::HeaderMap;
 
 use super::{CheckReport, StepKind, Verdict};
 use crate::exchange::show_value;
+use crate::style::{BAD, FIX, GOOD, HEADING, TRAFFIC, WARN};
 
 /// The report as a person reads it: each request sent and answered, what
 /// the browser made of it, then the verdict and the fix.
 pub(super) fn write_human(out: &mut String, report: &CheckReport) -> std::fmt::Result {
     writeln!(
         out,
-        "crossgate check: {} {} from origin {} (credentials: {}, engine: {})",
+        "{HEADING}crossgate check: {} {}{HEADING:#} from origin {} (credentials: {}, engine: {})",
         report.method, report.url, report.origin, report.credentials, report.engine
     )?;
     for name in &report.dropped_headers {
         writeln!(
             out,
-            "note: browsers never let a page set `{name}`; fetch() drops it silently, so it is not sent"
+            "{WARN}note:{WARN:#} browsers never let a page set `{name}`; fetch() drops it silently, so it is not sent"
         )?;
     }
     if report.steps.iter().all(|s| s.kind != StepKind::Preflight) && report.cross_origin {
@@ -36,7 +37,7 @@ pub(super) fn write_human(out: &mut String, report: &CheckReport) -> std::fmt::R
             StepKind::Preflight => "preflight",
             StepKind::Actual => "request",
         };
-        writeln!(out, "step {}: {title}", i + 1)?;
+        writeln!(out, "{HEADING}step {}: {title}{HEADING:#}", i + 1)?;
         for reason in &step.preflight_reasons {
             writeln!(out, "  why: {reason}")?;
         }
@@ -62,19 +63,22 @@ pub(super) fn write_human(out: &mut String, report: &CheckReport) -> std::fmt::R
         (Verdict::Blocked, Some(block)) => {
             let mut problems = block.problems.iter();
             if let Some(first) = problems.next() {
-                writeln!(out, "BLOCKED: {}", first.message)?;
-                writeln!(out, "fix: {}", first.fix)?;
+                writeln!(out, "{BAD}BLOCKED:{BAD:#} {}", first.message)?;
+                writeln!(out, "{FIX}fix:{FIX:#} {}", first.fix)?;
             } else {
-                writeln!(out, "BLOCKED")?;
+                writeln!(out, "{BAD}BLOCKED{BAD:#}")?;
             }
             for other in problems {
-                writeln!(out, "also: {}", other.message)?;
-                writeln!(out, "fix: {}", other.fix)?;
+                writeln!(out, "{BAD}also:{BAD:#} {}", other.message)?;
+                writeln!(out, "{FIX}fix:{FIX:#} {}", other.fix)?;
             }
         }
         _ => {
             let status = report.status.map(|s| s.to_string()).unwrap_or_default();
-            writeln!(out, "ALLOWED: script gets the {status} response")?;
+            writeln!(
+                out,
+                "{GOOD}ALLOWED:{GOOD:#} script gets the {status} response"
+            )?;
             if !report.readable_headers.is_empty() {
                 writeln!(
                     out,
@@ -85,7 +89,7 @@ pub(super) fn write_human(out: &mut String, report: &CheckReport) -> std::fmt::R
             for hidden in &report.hidden_headers {
                 writeln!(
                     out,
-                    "hidden from script: {} (to expose it: {})",
+                    "{WARN}hidden from script:{WARN:#} {} (to expose it: {})",
                     hidden.name, hidden.fix
                 )?;
             }
@@ -96,7 +100,11 @@ pub(super) fn write_human(out: &mut String, report: &CheckReport) -> std::fmt::R
 
 fn write_headers(out: &mut String, prefix: &str, headers: &HeaderMap) -> std::fmt::Result {
     for (name, value) in headers {
-        writeln!(out, "{prefix}{name}: {}", show_value(value))?;
+        writeln!(
+            out,
+            "{TRAFFIC}{prefix}{name}: {}{TRAFFIC:#}",
+            show_value(value)
+        )?;
     }
     Ok(())
 }
