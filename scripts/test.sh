@@ -31,6 +31,9 @@ install_missing_packages() {
     done <<'PACKAGES'
 chromium chromium
 chromedriver chromium-driver
+firefox-esr firefox-esr
+WebKitWebDriver webkit2gtk-driver
+Xvfb xvfb
 file file
 PACKAGES
     if ((${#missing[@]} == 0)); then
@@ -74,7 +77,18 @@ install_deploy_validator() {
     "$deploy_venv/bin/pip" install --quiet "kubernetes-validate==$kubernetes_validate_version"
 }
 
+# geckodriver (Firefox's WebDriver server) is not packaged by Debian; the browser
+# suite looks for it in ~/.cargo/bin. See docs/browsers.md.
+install_geckodriver() {
+    if command -v geckodriver >/dev/null 2>&1 || [[ -x "$HOME/.cargo/bin/geckodriver" ]]; then
+        return
+    fi
+    step "installing geckodriver from crates.io"
+    cargo install geckodriver --locked
+}
+
 install_missing_packages
+install_geckodriver
 install_cargo_fuzz
 install_deploy_validator
 

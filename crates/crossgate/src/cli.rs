@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use crossgate_cors::browser::Engine;
 use crossgate_probe::audit::{AuditOptions, Severity};
-use crossgate_probe::check::CheckOptions;
+use crossgate_probe::check::{CheckOptions, EngineChoice};
 
 use crate::logging::LogFormat;
 use crate::serve::ServeOptions;
@@ -162,7 +162,8 @@ pub struct CheckArgs {
     /// Print one JSON document instead of the step-by-step text.
     #[arg(long)]
     pub json: bool,
-    /// Whose limits apply where browsers differ (preflight cache lifetime).
+    /// Which browser's behaviour to model where browsers differ from the
+    /// Fetch standard and each other (`all`: every profile, and where they disagree).
     #[arg(long, value_enum, default_value_t = EngineArg::Chromium)]
     pub engine: EngineArg,
     /// Seconds to wait for each answer.
@@ -180,13 +181,22 @@ pub enum EngineArg {
     Chromium,
     /// Firefox.
     Firefox,
+    /// WebKit: Safari and every iOS browser.
+    Webkit,
+    /// The Fetch standard to the letter.
+    Spec,
+    /// Every profile, and where they disagree.
+    All,
 }
 
-impl From<EngineArg> for Engine {
+impl From<EngineArg> for EngineChoice {
     fn from(engine: EngineArg) -> Self {
         match engine {
-            EngineArg::Chromium => Engine::Chromium,
-            EngineArg::Firefox => Engine::Firefox,
+            EngineArg::Chromium => Self::One(Engine::Chromium),
+            EngineArg::Firefox => Self::One(Engine::Firefox),
+            EngineArg::Webkit => Self::One(Engine::WebKit),
+            EngineArg::Spec => Self::One(Engine::Spec),
+            EngineArg::All => Self::All,
         }
     }
 }

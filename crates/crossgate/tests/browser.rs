@@ -10,6 +10,10 @@
 
 #[path = "browser/chrome.rs"]
 mod chrome;
+#[path = "browser/engine_matrix.rs"]
+mod engine_matrix;
+#[path = "browser/engines.rs"]
+mod engines;
 #[path = "browser/gateway.rs"]
 mod gateway;
 #[path = "browser/scenarios.rs"]
@@ -338,4 +342,134 @@ impl Observed {
 fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Runs every row of the engine matrix in one page, one after the other,
+/// and returns each row's `allowed` as the script saw it.
+const ENGINE_MATRIX_SCRIPT: &str = r#"
+const [rows, done] = arguments;
+(async () => {
+  const out = {};
+  for (const row of rows) {
+    const once = async () => {
+      try {
+        const init = { method: row.method, headers: row.headers, credentials: row.credentials ? "include" : "omit" };
+        if (row.body !== null) init.body = row.body;
+        const response = await fetch(row.url, init);
+        await response.text();
+        return true;
+      } catch (e) {
+        return e.name === "TypeError" ? false : "unexpected " + e.name + ": " + e.message;
+      }
+    };
+    let allowed = await once();
+    if (row.repeat_ms !== null) {
+      await new Promise((resolve) => setTimeout(resolve, row.repeat_ms));
+      allowed = await once();
+    }
+    out[row.name] = allowed;
+  }
+  done(out);
+})();
+"#;
+
+/// Chromium, Firefox and WebKit each run the whole engine matrix in one
+/// session, concurrently; every row must end as it says for that engine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_engine_reports_every_engine_scenario_as_expected() {
+    use crossgate_cors::browser::Engine;
+    use engine_matrix::ENGINE_SCENARIOS;
+
+    let started = Instant::now();
+    assert_unique_engine_names();
+    let (page_listener, page_port) = servers::bind().await;
+    servers::page_server(page_listener);
+    let origin = format!("http://127.0.0.1:{page_port}");
+    let (cors_port, seen) = engine_matrix::start_cors_server().await;
+
+    let run_engine = |engine: Engine| {
+        let origin = origin.clone();
+        async move {
+            let browser = engines::EngineBrowser::start(engine).await;
+            browser.open(&format!("{origin}/")).await;
+            browser
+                .client
+                .update_timeouts(fantoccini::wd::TimeoutConfiguration::new(
+                    Some(std::time::Duration::from_secs(240)),
+                    None,
+                    None,
+                ))
+                .await
+                .unwrap_or_else(|e| panic!("{engine:?}: cannot set the script timeout: {e}"));
+            let rows: Vec<Value> = ENGINE_SCENARIOS
+                .iter()
+                .map(|s| {
+                    json!({
+                        "name": s.name,
+                        "url": s.url(cors_port, &origin, engine),
+                        "method": s.method,
+                        "headers": s.headers.iter().map(|(n, v)| json!([n, v])).collect::<Vec<_>>(),
+                        "body": s.body,
+                        "credentials": s.credentials,
+                        "repeat_ms": s.repeat_ms,
+                    })
+                })
+                .collect();
+            let result = browser.run(ENGINE_MATRIX_SCRIPT, vec![json!(rows)]).await;
+            browser.close().await;
+            (engine, result)
+        }
+    };
+    let (chromium, firefox, webkit) = tokio::join!(
+        run_engine(Engine::Chromium),
+        run_engine(Engine::Firefox),
+        run_engine(Engine::WebKit)
+    );
+
+    let mut failures = Vec::new();
+    for (engine, result) in [chromium, firefox, webkit] {
+        let mut agree = 0;
+        for scenario in ENGINE_SCENARIOS {
+            let expected = scenario.expected(engine);
+            let allowed = &result[scenario.name];
+            let observed = engine_matrix::Outcome {
+                allowed: allowed.as_bool() == Some(true),
+                preflights: seen.preflights(engine, scenario.name),
+            };
+            if allowed.as_bool().is_none() || observed != expected {
+                failures.push(format!(
+                    "{} in {}: expected {expected:?}, the browser did {observed:?} (script said {allowed}); \
+                     if the browser changed, update the row and the {} profile in crates/cors/src/browser/profile.rs",
+                    scenario.name,
+                    engine.profile().observed_in,
+                    engine.name()
+                ));
+            } else {
+                agree += 1;
+            }
+        }
+        eprintln!(
+            "engine matrix: {} agrees with its row on {agree} of {} scenarios",
+            engine.profile().observed_in,
+            ENGINE_SCENARIOS.len()
+        );
+    }
+    eprintln!("engine matrix: three engines in {:.1?}", started.elapsed());
+    assert!(
+        failures.is_empty(),
+        "{} engine rows failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+fn assert_unique_engine_names() {
+    let mut names: Vec<&str> = engine_matrix::ENGINE_SCENARIOS
+        .iter()
+        .map(|s| s.name)
+        .collect();
+    names.sort_unstable();
+    let before = names.len();
+    names.dedup();
+    assert_eq!(before, names.len(), "engine scenario names must be unique");
 }

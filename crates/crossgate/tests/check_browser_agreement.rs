@@ -7,6 +7,9 @@
 //! headers and credentials mode: its verdict, status, "preflight needed"
 //! answer and readable headers must be the ones Chromium gave.
 
+#[allow(dead_code)] // the server log is read by browser.rs only
+#[path = "browser/engine_matrix.rs"]
+mod engine_matrix;
 #[allow(dead_code)] // the admin listener and metrics are not used here
 #[path = "browser/gateway.rs"]
 mod gateway;
@@ -128,5 +131,88 @@ async fn check_gives_chromiums_verdict_for_every_browser_scenario() {
         SCENARIOS.len(),
         disagreements.join("\n"),
         gateway.log()
+    );
+}
+
+/// `crossgate check --engine X` gives engine X's outcome for every row of the
+/// engine matrix (the one real Chromium, Firefox and WebKit are held to in
+/// `browser.rs`), and the standard's for `spec`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_gives_each_engines_verdict_for_every_engine_scenario() {
+    use engine_matrix::{Outcome, ENGINE_SCENARIOS};
+
+    let (port, _seen) = engine_matrix::start_cors_server().await;
+    let origin = "http://127.0.0.1:1";
+    let prober = Prober::new(Duration::from_secs(10), None).expect("prober");
+    let mut disagreements = Vec::new();
+    for engine in Engine::ALL {
+        let mut agree = 0;
+        for scenario in ENGINE_SCENARIOS {
+            let input = CheckInput {
+                url: scenario.url(port, origin, engine),
+                origin: origin.to_owned(),
+                method: scenario.method.to_owned(),
+                headers: scenario
+                    .headers
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), v.to_string()))
+                    .collect(),
+                body: scenario.body.map(str::to_owned),
+                credentials: scenario.credentials,
+                engine,
+            };
+            let report = match check_with(&prober, &input).await {
+                Ok(report) => report,
+                Err(e) => {
+                    disagreements.push(format!(
+                        "{} in {}: check could not run: {e}",
+                        scenario.name,
+                        engine.name()
+                    ));
+                    continue;
+                }
+            };
+            let preflight = report.steps.iter().find(|s| s.kind == StepKind::Preflight);
+            // A repeat within the cache lifetime needs no second preflight.
+            let preflights = match (preflight, scenario.repeat_ms) {
+                (None, _) => 0,
+                (Some(_), None) => 1,
+                (Some(step), Some(after_ms)) => {
+                    let cached_ms = step.cached_seconds.unwrap_or(0).saturating_mul(1000);
+                    if report.verdict == CheckVerdict::Allowed && cached_ms <= after_ms {
+                        2
+                    } else {
+                        1
+                    }
+                }
+            };
+            let predicted = Outcome {
+                allowed: report.verdict == CheckVerdict::Allowed,
+                preflights,
+            };
+            let expected = scenario.expected(engine);
+            if predicted == expected {
+                agree += 1;
+            } else {
+                disagreements.push(format!(
+                    "{} in {}: check predicts {predicted:?}, the browser does {expected:?}; block: {:?}",
+                    scenario.name,
+                    engine.profile().observed_in,
+                    report.block.as_ref().map(|b| &b.problems)
+                ));
+            }
+        }
+        eprintln!(
+            "check --engine {}: agrees with {} on {agree} of {} engine scenarios",
+            engine.name(),
+            engine.profile().observed_in,
+            ENGINE_SCENARIOS.len()
+        );
+    }
+    assert!(
+        disagreements.is_empty(),
+        "crossgate check disagrees on {} rows:\n{}",
+        disagreements.len(),
+        disagreements.join("\n")
     );
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use crossgate_cors::browser::{
-    self, BlockReason, Blocked, CorsRequest, CredentialsMode, Engine, PreflightReason,
+    self, BlockReason, Blocked, CorsRequest, CredentialsMode, Departure, Engine, PreflightReason,
     RedirectFailure, RedirectStep, RequestError,
 };
 use http::Method;
@@ -39,12 +39,21 @@ pub struct CheckOptions {
     pub credentials: bool,
     /// Print one JSON document instead of the step-by-step text.
     pub json: bool,
-    /// Whose limits apply where browsers differ.
-    pub engine: Engine,
+    /// Which engines to model where browsers differ.
+    pub engine: EngineChoice,
     /// Seconds to wait for each answer.
     pub timeout: u64,
     /// Trust only the CA certificates in this PEM file.
     pub cacert: Option<PathBuf>,
+}
+
+/// `--engine`: one engine's profile, or every profile compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineChoice {
+    /// One engine.
+    One(Engine),
+    /// Every profile, with where they disagree.
+    All,
 }
 
 /// What to check: the fetch a script makes.
@@ -159,6 +168,105 @@ fn problem(reason: &BlockReason) -> Problem {
     }
 }
 
+/// A rule of the standard the engine does not follow, as it applies here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DepartureNote {
+    /// What the engine does instead.
+    pub behaviour: &'static str,
+    /// The standard's rule, which the engine may follow later.
+    pub rule: &'static str,
+    /// The browser-suite scenario that shows it.
+    pub scenario: &'static str,
+}
+
+impl From<Departure> for DepartureNote {
+    fn from(d: Departure) -> Self {
+        Self {
+            behaviour: d.behaviour(),
+            rule: d.rule(),
+            scenario: d.scenario(),
+        }
+    }
+}
+
+/// `check --engine all`: one report per profile, and where they differ.
+#[derive(Debug, Clone, Serialize)]
+pub struct AllEnginesReport {
+    /// Whether every profile reached the same verdict.
+    pub agree: bool,
+    /// One sentence on who allows and who blocks, and why.
+    pub summary: String,
+    /// Each profile's full report, in [`Engine::ALL`] order.
+    pub engines: Vec<CheckReport>,
+}
+
+impl AllEnginesReport {
+    /// Compares the reports of every profile.
+    pub fn new(engines: Vec<CheckReport>) -> Self {
+        let display = |r: &CheckReport| {
+            Engine::ALL
+                .iter()
+                .find(|e| e.name() == r.engine)
+                .map_or(r.engine, |e| e.profile().display)
+        };
+        let names = |verdict: Verdict| -> Vec<&'static str> {
+            engines
+                .iter()
+                .filter(|r| r.verdict == verdict)
+                .map(display)
+                .collect()
+        };
+        let (allowed, blocked) = (names(Verdict::Allowed), names(Verdict::Blocked));
+        let agree = allowed.is_empty() || blocked.is_empty();
+        let summary = if blocked.is_empty() {
+            "allowed in every engine and by the standard".to_owned()
+        } else if allowed.is_empty() {
+            "blocked in every engine and by the standard".to_owned()
+        } else {
+            let mut text = format!(
+                "works in {}, blocked in {}",
+                join_and(&allowed),
+                join_and(&blocked)
+            );
+            let because: Vec<String> = engines
+                .iter()
+                .filter(|r| r.verdict == Verdict::Blocked)
+                .filter_map(|r| {
+                    let first = r.block.as_ref()?.problems.first()?;
+                    Some(format!("{}: {}", display(r), first.message))
+                })
+                .collect();
+            if !because.is_empty() {
+                text.push_str(" because ");
+                text.push_str(&because.join("; "));
+            }
+            text
+        };
+        Self {
+            agree,
+            summary,
+            engines,
+        }
+    }
+
+    /// 0 when every engine allows, 1 otherwise.
+    pub fn exit_code(&self) -> ExitCode {
+        if self.engines.iter().all(|r| r.verdict == Verdict::Allowed) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn join_and(names: &[&str]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
 /// A response header script cannot read, and how to expose it.
 #[derive(Debug, Clone, Serialize)]
 pub struct HiddenHeader {
@@ -181,8 +289,13 @@ pub struct CheckReport {
     pub method: String,
     /// `include` or `omit`.
     pub credentials: &'static str,
-    /// `chromium` or `firefox`.
+    /// `chromium`, `firefox`, `webkit` or `spec`.
     pub engine: &'static str,
+    /// The browser version the engine's profile was observed in.
+    pub engine_version: &'static str,
+    /// Where the engine departs from the Fetch standard in a way that
+    /// matters to this request, each with the standard's rule.
+    pub departures: Vec<DepartureNote>,
     /// Headers the browser would silently drop because a page may not set them.
     pub dropped_headers: Vec<String>,
     /// False when the page and the URL share an origin: CORS does not apply.
@@ -222,12 +335,30 @@ pub fn run(options: &CheckOptions) -> ExitCode {
         timeout_seconds: options.timeout,
         cacert: options.cacert.as_deref(),
     };
-    run_report(
-        &run,
-        |prober| async move { check_with(&prober, &input).await },
-        render::write_human,
-        CheckReport::exit_code,
-    )
+    match options.engine {
+        EngineChoice::One(engine) => run_report(
+            &run,
+            |prober| async move { check_with(&prober, &CheckInput { engine, ..input }).await },
+            render::write_human,
+            CheckReport::exit_code,
+        ),
+        EngineChoice::All => run_report(
+            &run,
+            |prober| async move {
+                let mut reports = Vec::new();
+                for engine in Engine::ALL {
+                    let one = CheckInput {
+                        engine,
+                        ..input.clone()
+                    };
+                    reports.push(check_with(&prober, &one).await?);
+                }
+                Ok::<_, CheckError>(AllEnginesReport::new(reports))
+            },
+            render::write_all_engines,
+            AllEnginesReport::exit_code,
+        ),
+    }
 }
 
 impl CheckInput {
@@ -245,7 +376,10 @@ impl CheckInput {
             headers,
             body: args.data.clone(),
             credentials: args.credentials,
-            engine: args.engine,
+            engine: match args.engine {
+                EngineChoice::One(engine) => engine,
+                EngineChoice::All => Engine::Chromium,
+            },
         })
     }
 }
@@ -275,7 +409,8 @@ pub async fn check_with(prober: &Prober, input: &CheckInput) -> Result<CheckRepo
     } else {
         CredentialsMode::SameOrigin
     };
-    let mut request = CorsRequest::new(&input.origin, &input.method, credentials)?;
+    let mut request =
+        CorsRequest::new(&input.origin, &input.method, credentials)?.in_engine(input.engine);
     for (name, value) in &input.headers {
         request = request.with_header(name, value)?;
     }
@@ -295,6 +430,11 @@ pub async fn check_with(prober: &Prober, input: &CheckInput) -> Result<CheckRepo
         method: request.method().to_string(),
         credentials: if input.credentials { "include" } else { "omit" },
         engine: input.engine.name(),
+        engine_version: input.engine.profile().observed_in,
+        departures: browser::departures_applying(&request, None)
+            .into_iter()
+            .map(DepartureNote::from)
+            .collect(),
         dropped_headers: request
             .dropped_headers()
             .iter()
@@ -341,8 +481,15 @@ pub async fn check_with(prober: &Prober, input: &CheckInput) -> Result<CheckRepo
                 &request,
                 exchange.status,
                 &exchange.response_headers,
-                input.engine,
             );
+            for departure in
+                browser::departures_applying(&request, Some(&exchange.response_headers))
+            {
+                let note = DepartureNote::from(departure);
+                if !report.departures.contains(&note) {
+                    report.departures.push(note);
+                }
+            }
             let reasons = reasons.iter().map(PreflightReason::to_string).collect();
             match verdict {
                 Ok(grant) => report.steps.push(Step {

@@ -94,7 +94,8 @@ mod tests {
                 ("Accept", "  text/html\t"),
             ],
         );
-        let dropped: Vec<&str> = r.dropped_headers().iter().map(HeaderName::as_str).collect();
+        let dropped = r.dropped_headers();
+        let dropped: Vec<&str> = dropped.iter().map(HeaderName::as_str).collect();
         assert_eq!(
             dropped,
             [

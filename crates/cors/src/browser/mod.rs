@@ -1,6 +1,8 @@
 //! The browser's side of the CORS protocol, as the
-//! [Fetch standard](https://fetch.spec.whatwg.org/#http-cors-protocol) and
-//! Chromium define it: what a page's `fetch()` sends, and what it accepts.
+//! [Fetch standard](https://fetch.spec.whatwg.org/#http-cors-protocol)
+//! defines it and as Chromium, Firefox and WebKit implement it (their
+//! departures from the standard are the data of each [`EngineProfile`]):
+//! what a page's `fetch()` sends, and what it accepts.
 //!
 //! Nothing here does I/O. A tool (such as `crossgate check`) describes the
 //! request a script would make as a [`CorsRequest`], sends the
@@ -10,7 +12,7 @@
 //! [`BlockReason`] that names the faulty header and offers a [`Fix`].
 //!
 //! ```
-//! use crossgate_cors::browser::{self, CorsRequest, CredentialsMode, Engine};
+//! use crossgate_cors::browser::{self, CorsRequest, CredentialsMode};
 //! use http::{HeaderMap, HeaderValue, StatusCode};
 //!
 //! let request = CorsRequest::new("https://app.example", "patch", CredentialsMode::Include)
@@ -29,7 +31,7 @@
 //! answer.insert("access-control-allow-credentials", HeaderValue::from_static("true"));
 //! answer.insert("access-control-allow-methods", HeaderValue::from_static("GET, PATCH"));
 //! answer.insert("access-control-allow-headers", HeaderValue::from_static("Content-Type"));
-//! let blocked = browser::check_preflight_response(&request, StatusCode::NO_CONTENT, &answer, Engine::Chromium)
+//! let blocked = browser::check_preflight_response(&request, StatusCode::NO_CONTENT, &answer)
 //!     .unwrap_err();
 //! assert_eq!(
 //!     blocked.primary().fix().to_string(),
@@ -38,6 +40,7 @@
 //! ```
 
 mod forbidden;
+mod profile;
 mod redirect;
 mod request;
 mod request_headers;
@@ -50,10 +53,11 @@ mod verdict;
 
 pub(crate) use forbidden::is_forbidden_or_protocol_request_header;
 pub use forbidden::is_forbidden_request_header;
+pub use profile::{departures_applying, Departure, Engine, EngineProfile};
 pub use redirect::{
     follow_redirect, is_redirect_status, RedirectFailure, RedirectStep, REDIRECT_LIMIT,
 };
-pub use request::{CorsRequest, CredentialsMode, Engine, RequestError};
+pub use request::{CorsRequest, CredentialsMode, RequestError};
 pub use request_headers::{
     actual_request_headers, preflight_reasons, preflight_request_headers,
     preflight_request_headers_to, PreflightReason,

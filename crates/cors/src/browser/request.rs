@@ -8,6 +8,7 @@ use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Uri};
 
 use super::forbidden::{is_forbidden_request_header, FORBIDDEN_METHODS};
+use super::profile::Engine;
 use super::site::{parse_serialized_origin, serialize_origin};
 use crate::method::normalized;
 use crate::token::{is_token, trim_http_whitespace};
@@ -28,33 +29,6 @@ impl CredentialsMode {
     /// Whether the stricter rules for credentialed requests apply.
     pub fn is_include(self) -> bool {
         self == Self::Include
-    }
-}
-
-/// The browser engine whose limits apply where browsers differ.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Engine {
-    /// Chromium, Chrome, Edge: preflights cached for at most two hours.
-    Chromium,
-    /// Firefox: preflights cached for at most a day.
-    Firefox,
-}
-
-impl Engine {
-    /// `chromium` or `firefox`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Chromium => "chromium",
-            Self::Firefox => "firefox",
-        }
-    }
-
-    /// The longest time, in seconds, this engine caches a preflight.
-    pub fn max_age_cap(self) -> u64 {
-        match self {
-            Self::Chromium => 7200,
-            Self::Firefox => 86400,
-        }
     }
 }
 
@@ -102,14 +76,19 @@ pub struct CorsRequest {
     pub(super) method: Method,
     pub(super) headers: HeaderMap,
     pub(super) dropped: Vec<HeaderName>,
+    /// Headers Fetch lets a script set that this engine drops, kept so that
+    /// [`CorsRequest::in_engine`] can give them back to another engine.
+    withheld: HeaderMap,
     pub(super) credentials: CredentialsMode,
     pub(super) body: bool,
+    pub(super) engine: Engine,
 }
 
 impl CorsRequest {
     /// Describes a request from a page at `origin` (serialized, e.g.
     /// `https://app.example` or `null`), normalizing `method` as `fetch()` does
-    /// (`delete` becomes `DELETE`, `patch` stays `patch`).
+    /// (`delete` becomes `DELETE`, `patch` stays `patch`), in Chromium, the
+    /// default engine (see [`in_engine`](Self::in_engine)).
     pub fn new(
         origin: &str,
         method: &str,
@@ -133,15 +112,46 @@ impl CorsRequest {
             method,
             headers: HeaderMap::new(),
             dropped: Vec::new(),
+            withheld: HeaderMap::new(),
             credentials,
             body: false,
+            engine: Engine::Chromium,
         })
+    }
+
+    /// The same request in `engine`, whose profile decides which headers it
+    /// drops, what it safelists and what it accepts. Headers already added
+    /// that `engine` drops move to [`dropped_headers`](Self::dropped_headers).
+    pub fn in_engine(mut self, engine: Engine) -> Self {
+        self.engine = engine;
+        let mut all = std::mem::take(&mut self.headers);
+        for (name, value) in std::mem::take(&mut self.withheld) {
+            if let Some(name) = name {
+                all.insert(name, value);
+            }
+        }
+        for (name, value) in all {
+            if let Some(name) = name {
+                if engine.drops_request_header(name.as_str()) {
+                    self.withheld.insert(name, value);
+                } else {
+                    self.headers.insert(name, value);
+                }
+            }
+        }
+        self
+    }
+
+    /// The engine whose profile applies.
+    pub fn engine(&self) -> Engine {
+        self.engine
     }
 
     /// Adds a header the way `Headers.append()` does: the value is trimmed of
     /// HTTP whitespace, a second value for the same name is joined with `, `,
     /// and a forbidden header (see [`is_forbidden_request_header`]) is
-    /// silently dropped, as browsers do; [`dropped_headers`](Self::dropped_headers)
+    /// silently dropped, as browsers do, and so is a header the engine drops
+    /// although Fetch allows it; [`dropped_headers`](Self::dropped_headers)
     /// lists those.
     pub fn with_header(mut self, name: &str, value: &str) -> Result<Self, RequestError> {
         let header = HeaderName::from_bytes(name.as_bytes())
@@ -156,7 +166,12 @@ impl CorsRequest {
             }
             return Ok(self);
         }
-        let combined = match self.headers.get(&header) {
+        let kept = if self.engine.drops_request_header(header.as_str()) {
+            &mut self.withheld
+        } else {
+            &mut self.headers
+        };
+        let combined = match kept.get(&header) {
             Some(existing) => {
                 let mut bytes = existing.as_bytes().to_vec();
                 bytes.extend_from_slice(b", ");
@@ -167,7 +182,7 @@ impl CorsRequest {
         };
         let value = HeaderValue::from_bytes(&combined)
             .map_err(|_| RequestError::InvalidHeaderValue(name.to_owned()))?;
-        self.headers.insert(header, value);
+        kept.insert(header, value);
         Ok(self)
     }
 
@@ -186,9 +201,17 @@ impl CorsRequest {
         &self.headers
     }
 
-    /// Headers the script set that the browser drops because a page may not set them.
-    pub fn dropped_headers(&self) -> &[HeaderName] {
-        &self.dropped
+    /// Headers the script set that the browser drops: those a page may never
+    /// set, then those the engine drops although Fetch allows them.
+    pub fn dropped_headers(&self) -> Vec<HeaderName> {
+        let mut all = self.dropped.clone();
+        all.extend(self.withheld.keys().cloned());
+        all
+    }
+
+    /// Headers the script set that Fetch allows and this engine drops.
+    pub fn engine_dropped_headers(&self) -> Vec<HeaderName> {
+        self.withheld.keys().cloned().collect()
     }
 
     /// The credentials mode.
@@ -355,5 +378,39 @@ mod tests {
         assert!(!r.is_same_origin(&"https://api.app.example/".parse().unwrap()));
         assert_eq!(Engine::Chromium.name(), "chromium");
         assert_eq!(Engine::Firefox.name(), "firefox");
+    }
+
+    #[test]
+    fn only_chromium_drops_a_script_set_user_agent() {
+        for engine in Engine::ALL {
+            let r = CorsRequest::new(ORIGIN, "GET", CredentialsMode::Omit)
+                .unwrap()
+                .with_header("User-Agent", "probe")
+                .unwrap()
+                .in_engine(engine);
+            let dropped = engine == Engine::Chromium;
+            assert_eq!(
+                r.headers().contains_key("user-agent"),
+                !dropped,
+                "{engine:?}"
+            );
+            assert_eq!(preflight_reasons(&r).is_empty(), dropped, "{engine:?}");
+            // The order of in_engine and with_header does not matter.
+            let r = CorsRequest::new(ORIGIN, "GET", CredentialsMode::Omit)
+                .unwrap()
+                .in_engine(engine)
+                .with_header("User-Agent", "probe")
+                .unwrap();
+            assert_eq!(
+                r.dropped_headers().len(),
+                usize::from(dropped),
+                "{engine:?}"
+            );
+            assert_eq!(
+                r.engine_dropped_headers().len(),
+                usize::from(dropped),
+                "{engine:?}"
+            );
+        }
     }
 }

@@ -37,7 +37,7 @@ pub fn preflight_reasons(request: &CorsRequest) -> Vec<PreflightReason> {
         reasons.push(PreflightReason::Method(request.method.clone()));
     }
     reasons.extend(
-        cors_unsafe_request_headers(&request.headers)
+        cors_unsafe_request_headers(&request.headers, request.engine)
             .into_iter()
             .map(PreflightReason::Header),
     );
@@ -63,7 +63,7 @@ pub fn preflight_request_headers(request: &CorsRequest) -> HeaderMap {
     if let Ok(method) = HeaderValue::from_str(request.method.as_str()) {
         headers.insert(http::header::ACCESS_CONTROL_REQUEST_METHOD, method);
     }
-    let names: Vec<String> = cors_unsafe_request_headers(&request.headers)
+    let names: Vec<String> = cors_unsafe_request_headers(&request.headers, request.engine)
         .into_iter()
         .map(|h| h.name.as_str().to_owned())
         .collect();

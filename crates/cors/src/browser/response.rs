@@ -5,7 +5,7 @@ use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, StatusCode};
 
 use super::lossy;
-use super::request::{CorsRequest, Engine};
+use super::request::CorsRequest;
 use super::safelist::{cors_unsafe_request_headers, is_cors_safelisted_method};
 use super::verdict::{BlockReason, Blocked, MaxAge, PreflightGrant, WildcardMiss};
 use crate::token::{is_tchar, trim_http_whitespace};
@@ -79,13 +79,12 @@ pub fn cors_check(request: &CorsRequest, response_headers: &HeaderMap) -> Vec<Bl
 /// fetch does: no redirect, a 2xx status, the CORS check, then the method
 /// and every unsafe header against `Access-Control-Allow-Methods` and
 /// `Access-Control-Allow-Headers` (byte-exact methods, case-insensitive
-/// names, `*` only without credentials and never for `Authorization`), and
-/// the cache lifetime with `engine`'s cap.
+/// names, `*` only without credentials and, in the standard, never for
+/// `Authorization`), and the cache lifetime, as the request's engine does.
 pub fn check_preflight_response(
     request: &CorsRequest,
     status: StatusCode,
     response_headers: &HeaderMap,
-    engine: Engine,
 ) -> Result<PreflightGrant, Blocked> {
     let mut reasons = Vec::new();
     if status.is_redirection() {
@@ -137,17 +136,19 @@ pub fn check_preflight_response(
         Ok(names) => {
             let allows = |name: &str| names.iter().any(|n| n.eq_ignore_ascii_case(name));
             let wildcard = names.iter().any(|n| n == "*");
-            for unsafe_header in cors_unsafe_request_headers(&request.headers) {
+            let wildcard_covers_authorization =
+                request.engine.profile().wildcard_covers_authorization;
+            for unsafe_header in cors_unsafe_request_headers(&request.headers, request.engine) {
                 let name = unsafe_header.name.as_str();
                 if allows(name) {
                     continue;
                 }
-                let miss = if name == "authorization" && wildcard {
-                    WildcardMiss::Authorization
-                } else if !wildcard {
+                let miss = if !wildcard {
                     WildcardMiss::NoWildcard
                 } else if include {
                     WildcardMiss::Credentials
+                } else if name == "authorization" && !wildcard_covers_authorization {
+                    WildcardMiss::Authorization
                 } else {
                     continue;
                 };
@@ -161,7 +162,7 @@ pub fn check_preflight_response(
         Err(value) => {
             reasons.push(BlockReason::InvalidAllowHeaders {
                 value,
-                needed: cors_unsafe_request_headers(&request.headers)
+                needed: cors_unsafe_request_headers(&request.headers, request.engine)
                     .into_iter()
                     .map(|h| h.name.as_str().to_owned())
                     .collect(),
@@ -175,7 +176,7 @@ pub fn check_preflight_response(
         None => Ok(PreflightGrant {
             methods,
             header_names,
-            max_age: MaxAge::from_headers(response_headers, engine),
+            max_age: MaxAge::from_headers(response_headers, request.engine),
         }),
     }
 }
@@ -291,7 +292,6 @@ mod tests {
             request,
             StatusCode::from_u16(status).unwrap(),
             &response(headers),
-            Engine::Chromium,
         )
     }
 
@@ -617,9 +617,12 @@ mod tests {
             &[acao, ("access-control-allow-headers", "*, Authorization")]
         )
         .is_ok());
+        // Observed: Chromium 156, Firefox 153 and WebKitGTK 2.50.6 all let
+        // `*` cover Authorization; the standard does not.
+        assert!(preflight(&omit, 204, &[acao, ("access-control-allow-headers", "*")]).is_ok());
         assert_eq!(
             reasons(preflight(
-                &omit,
+                &omit.clone().in_engine(Engine::Spec),
                 204,
                 &[acao, ("access-control-allow-headers", "*")]
             )),
@@ -681,14 +684,14 @@ mod tests {
 
     #[test]
     fn max_age_defaults_to_5_and_is_capped_per_engine() {
-        let r = request("PUT", CredentialsMode::Omit, &[]);
         let max_age = |values: &[&str], engine: Engine| {
+            let r = request("PUT", CredentialsMode::Omit, &[]).in_engine(engine);
             let mut h = vec![
                 ("access-control-allow-origin", "*"),
                 ("access-control-allow-methods", "PUT"),
             ];
             h.extend(values.iter().map(|v| ("access-control-max-age", *v)));
-            check_preflight_response(&r, StatusCode::NO_CONTENT, &response(&h), engine)
+            check_preflight_response(&r, StatusCode::NO_CONTENT, &response(&h))
                 .unwrap()
                 .max_age
         };
@@ -720,7 +723,16 @@ mod tests {
             max_age(&["99999999999999999999999"], Engine::Firefox).effective,
             86400
         );
-        for unreadable in [&["-1"][..], &["1.5"], &["ten"], &["10", "20"], &[""]] {
+        // Observed: Chromium 156 and WebKitGTK 2.50.6 keep the default for
+        // `10s` but do not cache `-1`; Firefox 153 caches neither.
+        assert_eq!(max_age(&["-1"], Engine::Chromium).effective, 0);
+        assert_eq!(max_age(&["-1"], Engine::WebKit).effective, 0);
+        assert_eq!(max_age(&["-1"], Engine::Spec).effective, 5);
+        assert_eq!(max_age(&["10s"], Engine::Firefox).effective, 0);
+        assert_eq!(max_age(&["10s"], Engine::WebKit).effective, 5);
+        assert_eq!(max_age(&["700"], Engine::WebKit).effective, 600);
+        assert_eq!(max_age(&["9999999"], Engine::Spec).effective, 9999999);
+        for unreadable in [&["1.5"][..], &["ten"], &["10", "20"], &[""]] {
             assert_eq!(
                 max_age(unreadable, Engine::Chromium),
                 MaxAge {

@@ -7,6 +7,7 @@ use std::fmt;
 use http::header::HeaderName;
 use http::{HeaderMap, Method};
 
+use super::profile::Engine;
 use crate::method::is_safelisted;
 use crate::token::{is_token, trim_http_whitespace};
 
@@ -78,6 +79,9 @@ pub enum NotSafelisted {
     RangeNotSingleByteRange,
     /// `Range` is a suffix range (`bytes=-500`), which needs a preflight.
     RangeSuffix,
+    /// `Range` spells its unit other than `bytes` (`Bytes=0-4`), which the
+    /// standard allows and Chromium and Firefox preflight.
+    RangeUnitNotLowercase,
     /// The safelisted values together exceed 1024 bytes, so none of them is safelisted.
     TotalTooLong {
         /// The total length of the safelisted values.
@@ -106,6 +110,7 @@ impl fmt::Display for NotSafelisted {
             ),
             Self::RangeNotSingleByteRange => f.write_str("its value is not a single `bytes=START-[END]` range"),
             Self::RangeSuffix => f.write_str("it asks for a suffix range (`bytes=-N`), which is not safelisted"),
+            Self::RangeUnitNotLowercase => f.write_str("its unit is not lowercase `bytes`, which this browser requires (the standard does not)"),
             Self::TotalTooLong { total } => write!(
                 f,
                 "the safelisted header values add up to {total} bytes, over the {SAFELISTED_TOTAL_LIMIT}-byte limit"
@@ -124,10 +129,12 @@ fn show_byte(b: u8) -> String {
 
 /// Checks one header against the CORS-safelisted request-header rules,
 /// including the value rules and the 128-byte limit (but not the 1024-byte
-/// total, which concerns the whole list: see [`cors_unsafe_request_headers`]).
+/// total, which concerns the whole list: see [`cors_unsafe_request_headers`]),
+/// as `engine` applies them.
 pub fn check_safelisted_request_header(
     name: &HeaderName,
     value: &[u8],
+    engine: Engine,
 ) -> Result<(), NotSafelisted> {
     let kind = match name.as_str() {
         "accept" | "accept-language" | "content-language" | "content-type" | "range" => {
@@ -160,6 +167,11 @@ pub fn check_safelisted_request_header(
             }
         }
         _ => match parse_single_byte_range(value) {
+            Some(ByteRange { start: Some(_) })
+                if engine.profile().range_unit_case_sensitive && !value.starts_with(b"bytes") =>
+            {
+                Err(NotSafelisted::RangeUnitNotLowercase)
+            }
             Some(ByteRange { start: Some(_) }) => Ok(()),
             Some(ByteRange { start: None }) => Err(NotSafelisted::RangeSuffix),
             None => Err(NotSafelisted::RangeNotSingleByteRange),
@@ -203,7 +215,7 @@ struct ByteRange<'a> {
 
 /// Parses `bytes=START-END` with either bound optional but not both, no
 /// whitespace, and START not after END; bounds are kept as digit strings so
-/// that any length compares correctly.
+/// that any length compares correctly; the unit is case-insensitive.
 fn parse_single_byte_range(value: &[u8]) -> Option<ByteRange<'_>> {
     let (unit, rest) = value.split_at(
         value
@@ -252,19 +264,19 @@ pub struct UnsafeHeader {
 }
 
 /// The CORS-unsafe request-header names of `headers`, sorted by byte and
-/// deduplicated, each with its reason; this is exactly the list a browser
-/// puts in `Access-Control-Request-Headers`.
+/// deduplicated, each with its reason, as `engine` judges them; this is
+/// exactly the list a browser puts in `Access-Control-Request-Headers`.
 ///
 /// Each value of `headers` is judged on its own, as the standard's header
 /// list does; Chromium joins repeated headers into one value first, which
 /// [`CorsRequest::with_header`](super::CorsRequest::with_header) also does, so a request built that way is
 /// judged as Chromium judges it.
-pub fn cors_unsafe_request_headers(headers: &HeaderMap) -> Vec<UnsafeHeader> {
+pub fn cors_unsafe_request_headers(headers: &HeaderMap, engine: Engine) -> Vec<UnsafeHeader> {
     let mut unsafe_headers = Vec::new();
     let mut safelisted = Vec::new();
     let mut total = 0usize;
     for (name, value) in headers {
-        match check_safelisted_request_header(name, value.as_bytes()) {
+        match check_safelisted_request_header(name, value.as_bytes(), engine) {
             Ok(()) => {
                 total = total.saturating_add(value.len());
                 safelisted.push(name.clone());
@@ -296,7 +308,7 @@ mod tests {
     use http::{HeaderMap, Method};
 
     fn safelisted(n: &str, value: &[u8]) -> Result<(), NotSafelisted> {
-        check_safelisted_request_header(&name(n), value)
+        check_safelisted_request_header(&name(n), value, Engine::Spec)
     }
 
     #[test]
@@ -430,6 +442,25 @@ mod tests {
             safelisted("range", b"bytes=-500"),
             Err(NotSafelisted::RangeSuffix)
         );
+        // Observed: Chromium 156 and Firefox 153 preflight `Bytes=`, WebKit does not.
+        for engine in Engine::ALL {
+            let lowercase_only = matches!(engine, Engine::Chromium | Engine::Firefox);
+            for value in ["Bytes=0-4", "BYTES=1-2"] {
+                assert_eq!(
+                    check_safelisted_request_header(&name("range"), value.as_bytes(), engine),
+                    if lowercase_only {
+                        Err(NotSafelisted::RangeUnitNotLowercase)
+                    } else {
+                        Ok(())
+                    },
+                    "{engine:?} {value}"
+                );
+            }
+            assert_eq!(
+                check_safelisted_request_header(&name("range"), b"bytes=0-4", engine),
+                Ok(())
+            );
+        }
         for bad in [
             "bytes=10-5",
             "bytes = 0-",
@@ -493,14 +524,15 @@ mod tests {
             headers.append("accept", value.clone());
         }
         assert!(
-            cors_unsafe_request_headers(&headers).is_empty(),
+            cors_unsafe_request_headers(&headers, Engine::Spec).is_empty(),
             "962 bytes is under the limit"
         );
         headers.append("accept", value);
-        let names: Vec<(String, NotSafelisted)> = cors_unsafe_request_headers(&headers)
-            .into_iter()
-            .map(|h| (h.name.to_string(), h.reason))
-            .collect();
+        let names: Vec<(String, NotSafelisted)> =
+            cors_unsafe_request_headers(&headers, Engine::Spec)
+                .into_iter()
+                .map(|h| (h.name.to_string(), h.reason))
+                .collect();
         assert_eq!(
             names,
             [

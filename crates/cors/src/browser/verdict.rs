@@ -5,11 +5,11 @@ use std::fmt;
 
 use http::{HeaderMap, StatusCode};
 
-use super::request::Engine;
+use super::profile::Engine;
 use crate::token::trim_http_whitespace;
 
-/// Seconds a browser caches a preflight when `Access-Control-Max-Age` is
-/// absent or unreadable.
+/// Seconds the standard caches a preflight when `Access-Control-Max-Age` is
+/// absent or unreadable (each engine's is in its profile).
 pub const DEFAULT_MAX_AGE: u64 = 5;
 
 const ACAO: &str = "Access-Control-Allow-Origin";
@@ -29,16 +29,31 @@ pub struct MaxAge {
 
 impl MaxAge {
     pub(super) fn from_headers(headers: &HeaderMap, engine: Engine) -> Self {
+        let profile = engine.profile();
         let mut values = headers.get_all(http::header::ACCESS_CONTROL_MAX_AGE).iter();
-        let requested = match (values.next(), values.next()) {
-            (Some(value), None) => parse_delta_seconds(trim_http_whitespace(value.as_bytes())),
-            _ => None,
+        let (requested, unreadable) = match (values.next(), values.next()) {
+            (None, _) => (None, false),
+            (Some(value), None) => {
+                let value = trim_http_whitespace(value.as_bytes());
+                let negative = value
+                    .strip_prefix(b"-")
+                    .is_some_and(|digits| parse_delta_seconds(digits).is_some());
+                match parse_delta_seconds(value) {
+                    Some(seconds) => (Some(seconds), false),
+                    None if negative && profile.negative_max_age_not_cached => (Some(0), false),
+                    None => (None, true),
+                }
+            }
+            (Some(_), Some(_)) => (None, true),
+        };
+        let seconds = match requested {
+            Some(seconds) => seconds,
+            None if unreadable && !profile.unreadable_max_age_gets_default => 0,
+            None => profile.max_age_default,
         };
         Self {
             requested,
-            effective: requested
-                .unwrap_or(DEFAULT_MAX_AGE)
-                .min(engine.max_age_cap()),
+            effective: profile.max_age_cap.map_or(seconds, |cap| seconds.min(cap)),
         }
     }
 }

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use http::HeaderMap;
 
-use super::{CheckReport, StepKind, Verdict};
+use super::{AllEnginesReport, CheckReport, StepKind, Verdict};
 use crate::exchange::show_value;
 use crate::style::{BAD, FIX, GOOD, HEADING, TRAFFIC, WARN};
 
@@ -16,6 +16,13 @@ pub(super) fn write_human(out: &mut String, report: &CheckReport) -> std::fmt::R
         "{HEADING}crossgate check: {} {}{HEADING:#} from origin {} (credentials: {}, engine: {})",
         report.method, report.url, report.origin, report.credentials, report.engine
     )?;
+    for departure in &report.departures {
+        writeln!(
+            out,
+            "note: {} departs from the standard here: it {}; the standard's rule, which it may adopt later: {}",
+            report.engine_version, departure.behaviour, departure.rule
+        )?;
+    }
     for name in &report.dropped_headers {
         writeln!(
             out,
@@ -94,6 +101,29 @@ pub(super) fn write_human(out: &mut String, report: &CheckReport) -> std::fmt::R
                 )?;
             }
         }
+    }
+    Ok(())
+}
+
+/// `--engine all`: the verdict of each profile, where they disagree, then
+/// each profile's report.
+pub(super) fn write_all_engines(out: &mut String, all: &AllEnginesReport) -> std::fmt::Result {
+    writeln!(out, "crossgate check --engine all: {}", all.summary)?;
+    for report in &all.engines {
+        let verdict = match report.verdict {
+            Verdict::Allowed => "ALLOWED",
+            Verdict::Blocked => "BLOCKED",
+        };
+        writeln!(
+            out,
+            "  {:<8} {verdict:<8} ({})",
+            report.engine, report.engine_version
+        )?;
+    }
+    for report in &all.engines {
+        writeln!(out)?;
+        writeln!(out, "==> {}", report.engine)?;
+        write_human(out, report)?;
     }
     Ok(())
 }
