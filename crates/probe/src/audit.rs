@@ -7,9 +7,10 @@
 //! trusted origin test whether any method or header is allowed. Every finding
 //! carries the probe, the response headers that prove it, and a fix.
 
+pub mod batch;
 mod render;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ use http::{HeaderMap, HeaderValue, Method, Uri};
 use serde::Serialize;
 
 use crate::exchange::{show_value, Exchange, ProbeError, Prober};
-use crate::run::{parse_target, run_report, RunOptions};
+use crate::run::{could_not_run, parse_target, run_report, RunOptions};
 
 /// The attacker-controlled domain every probe origin is built on.
 const ATTACKER: &str = "crossgate-audit.example";
@@ -57,8 +58,16 @@ const PROBE_HEADER: &str = "x-crossgate-probe";
 /// `crossgate audit` as the command line gives it.
 #[derive(Debug, Clone)]
 pub struct AuditOptions {
-    /// The URL to probe.
-    pub url: String,
+    /// The URL to probe (or `input`).
+    pub url: Option<String>,
+    /// A file listing URLs to probe, one per line (or `url`).
+    pub input: Option<PathBuf>,
+    /// How many URLs of `input` are audited at once.
+    pub concurrency: usize,
+    /// At most this many requests per second in all; `None`: no limit.
+    pub rate: Option<f64>,
+    /// Also write the findings to this file as SARIF 2.1.0.
+    pub sarif: Option<PathBuf>,
     /// Origins the API is meant to trust; empty: the URL's own origin.
     pub trusted_origins: Vec<String>,
     /// Print one JSON document instead of text.
@@ -318,20 +327,80 @@ pub enum AuditError {
     /// A probe could not be sent or answered.
     #[error("{0}")]
     Probe(#[from] ProbeError),
+    /// The `--input` file could not be read or has a bad line.
+    #[error("--input {path}: {reason}")]
+    Input {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The `--sarif` file could not be written.
+    #[error("cannot write --sarif {path}: {reason}")]
+    Sarif {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 /// Runs `crossgate audit`; exit code 0 when no finding reaches `--fail-on`,
-/// 1 when one does, 2 when the audit could not run.
+/// 1 when one does, 2 when the audit (of any URL of `--input`) could not run.
 pub fn run(args: &AuditOptions) -> ExitCode {
     let run = RunOptions {
         json: args.json,
         timeout_seconds: args.timeout,
         cacert: args.cacert.as_deref(),
     };
+    if let Some(path) = &args.input {
+        let urls = match read_input(path) {
+            Ok(urls) => urls,
+            Err(e) => return could_not_run(&e, args.json),
+        };
+        return run_report(
+            &run,
+            |prober| async move {
+                let prober = prober.with_rate_limit(args.rate);
+                let mut progress = batch::Progress::on_stderr();
+                let report = batch::audit_many(
+                    &prober,
+                    &urls,
+                    &args.trusted_origins,
+                    args.fail_on,
+                    args.concurrency,
+                    &mut progress,
+                )
+                .await;
+                let errors: Vec<(String, String)> = report
+                    .errors
+                    .iter()
+                    .map(|e| (e.url.clone(), e.error.clone()))
+                    .collect();
+                let reports: Vec<&AuditReport> = report.reports.iter().collect();
+                write_sarif(args.sarif.as_deref(), &reports, &errors)?;
+                Ok::<_, AuditError>(report)
+            },
+            render::write_batch,
+            |report: &batch::BatchReport| {
+                if !report.errors.is_empty() {
+                    ExitCode::from(2)
+                } else if report.failed {
+                    ExitCode::from(1)
+                } else {
+                    ExitCode::SUCCESS
+                }
+            },
+        );
+    }
+    let url = args.url.clone().unwrap_or_default();
     run_report(
         &run,
         |prober| async move {
-            audit_with(&prober, &args.url, &args.trusted_origins, args.fail_on).await
+            let prober = prober.with_rate_limit(args.rate);
+            let report = audit_with(&prober, &url, &args.trusted_origins, args.fail_on).await?;
+            write_sarif(args.sarif.as_deref(), &[&report], &[])?;
+            Ok::<_, AuditError>(report)
         },
         render::write_human,
         |report: &AuditReport| {
@@ -342,6 +411,34 @@ pub fn run(args: &AuditOptions) -> ExitCode {
             }
         },
     )
+}
+
+fn read_input(path: &Path) -> Result<Vec<String>, AuditError> {
+    let bad = |reason: String| AuditError::Input {
+        path: path.display().to_string(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let urls = crate::input::read_targets(&text).map_err(|e| bad(e.to_string()))?;
+    if urls.is_empty() {
+        return Err(bad("no URL in the file".to_owned()));
+    }
+    Ok(urls)
+}
+
+fn write_sarif(
+    path: Option<&Path>,
+    reports: &[&AuditReport],
+    errors: &[(String, String)],
+) -> Result<(), AuditError> {
+    let Some(path) = path else { return Ok(()) };
+    let log = crate::sarif::to_sarif(reports, errors);
+    let text = serde_json::to_string_pretty(&log).map_err(|e| e.to_string());
+    text.and_then(|t| std::fs::write(path, t + "\n").map_err(|e| e.to_string()))
+        .map_err(|reason| AuditError::Sarif {
+            path: path.display().to_string(),
+            reason,
+        })
 }
 
 /// A trusted origin taken apart.

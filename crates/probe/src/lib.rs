@@ -15,6 +15,8 @@ pub mod audit;
 pub mod check;
 mod client;
 mod exchange;
+pub mod input;
 mod run;
+pub mod sarif;
 
 pub use exchange::{Exchange, ProbeError, Prober};

@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use super::batch::BatchReport;
 use super::{AuditReport, Severity};
 
 /// Each finding with its probe, proof and fix, then a one-line tally.
@@ -70,4 +71,32 @@ pub(super) fn write_human(out: &mut String, report: &AuditReport) -> std::fmt::R
         )?;
     }
     Ok(())
+}
+
+/// Each URL's report, then the URLs that could not be audited and a tally.
+pub(super) fn write_batch(out: &mut String, batch: &BatchReport) -> std::fmt::Result {
+    for report in &batch.reports {
+        write_human(out, report)?;
+        writeln!(out)?;
+    }
+    for error in &batch.errors {
+        writeln!(
+            out,
+            "crossgate audit: {}: could not audit: {}",
+            error.url, error.error
+        )?;
+    }
+    let with_findings = batch
+        .reports
+        .iter()
+        .filter(|r| !r.findings.is_empty())
+        .count();
+    let failing = batch.reports.iter().filter(|r| r.failed).count();
+    writeln!(
+        out,
+        "{} URL(s) audited: {with_findings} with findings, {failing} at or above --fail-on {}; {} could not be audited",
+        batch.reports.len(),
+        batch.fail_on.label(),
+        batch.errors.len()
+    )
 }
