@@ -92,11 +92,22 @@ pub struct ValidateArgs {
 #[derive(Debug, Clone, Args)]
 pub struct CheckArgs {
     /// The URL the page's script fetches (http:// or https://).
-    #[arg(value_name = "URL")]
-    pub url: String,
+    #[arg(value_name = "URL", required_unless_present_any = ["curl", "har"], conflicts_with_all = ["curl", "har"])]
+    pub url: Option<String>,
     /// The page's origin, e.g. https://app.example.com (no path, no trailing slash).
-    #[arg(long, value_name = "ORIGIN")]
-    pub origin: String,
+    #[arg(long, value_name = "ORIGIN", required_unless_present_any = ["curl", "har"])]
+    pub origin: Option<String>,
+    /// The whole fetch as DevTools' "Copy as cURL (bash)" gives it; headers
+    /// the browser set itself are ignored (and listed), cookies mean credentials.
+    #[arg(long, value_name = "COMMAND", conflicts_with_all = ["har", "method", "headers", "data", "credentials"])]
+    pub curl: Option<String>,
+    /// Check every cross-origin request of a HAR file recorded in DevTools,
+    /// from its recorded answers (offline).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["method", "headers", "data", "credentials"])]
+    pub har: Option<PathBuf>,
+    /// With --har: send each request again instead of judging the recorded answers.
+    #[arg(long, requires = "har")]
+    pub live: bool,
     /// The method the script uses; Fetch upper-cases only DELETE GET HEAD OPTIONS POST PUT.
     #[arg(long, short = 'X', value_name = "METHOD", default_value = "GET")]
     pub method: String,
@@ -147,6 +158,9 @@ impl From<CheckArgs> for CheckOptions {
         Self {
             url: args.url,
             origin: args.origin,
+            curl: args.curl,
+            har: args.har,
+            live: args.live,
             method: args.method,
             headers: args.headers,
             data: args.data,

@@ -14,7 +14,9 @@
 pub mod audit;
 pub mod check;
 mod client;
+pub mod curl;
 mod exchange;
+pub mod har;
 pub mod input;
 mod run;
 pub mod sarif;

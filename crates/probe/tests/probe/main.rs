@@ -6,3 +6,4 @@ mod audit_batch;
 mod audit_false_positives;
 mod check;
 mod support;
+mod workflows;
