@@ -54,7 +54,7 @@ async fn check_curl_says_what_it_ignored_and_gives_the_verdict() {
     let json: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(json["verdict"], "ALLOWED");
     assert_eq!(
-        json["from_curl"]["ignored_headers"][0]["name"],
+        json["from_curl"]["ignored_headers"][1]["name"],
         "user-agent"
     );
 
