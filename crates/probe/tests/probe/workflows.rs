@@ -205,3 +205,35 @@ async fn a_har_sent_again_gets_the_same_verdicts() {
     assert_eq!(verdicts, chromium_outcomes(&har));
     assert!(server.methods_seen().contains(&"OPTIONS".to_owned()));
 }
+
+/// The committed HAR could go stale: record a fresh one from this
+/// machine's Chromium (installed by scripts/test.sh) and require the same
+/// agreement, so a browser update that changes a verdict fails here, by entry.
+#[test]
+fn a_fresh_chromium_capture_gets_chromium_s_verdicts() {
+    let out = std::env::temp_dir().join(format!("crossgate-fresh-{}.har", std::process::id()));
+    let status = std::process::Command::new("python3")
+        .arg(fixture("har/capture-chromium-har.py"))
+        .arg(&out)
+        .status()
+        .expect("python3 runs the capture (needs chromium and chromedriver: scripts/test.sh installs them)");
+    assert!(status.success(), "the Chromium capture failed");
+    let text = std::fs::read_to_string(&out).expect("fresh HAR");
+    let _ = std::fs::remove_file(&out);
+    let har: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let report = check_har(&text, Engine::Chromium).expect("reads the HAR");
+    let verdicts: Vec<Verdict> = report.checks.iter().map(|c| c.verdict).collect();
+    assert_eq!(verdicts, chromium_outcomes(&har), "{:#?}", report.checks);
+    let disagreeing: Vec<String> = report
+        .checks
+        .iter()
+        .filter(|c| c.agrees != Some(true))
+        .map(|c| {
+            format!(
+                "#{} {} {}: {:?}",
+                c.entry, c.method, c.url, c.browser_recorded
+            )
+        })
+        .collect();
+    assert!(disagreeing.is_empty(), "{disagreeing:?}");
+}
