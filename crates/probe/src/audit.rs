@@ -282,7 +282,8 @@ pub struct Finding {
     pub status: u16,
     /// The CORS and `Vary` response headers received.
     pub proof: Vec<[String; 2]>,
-    /// Other probe origins that were accepted the same way.
+    /// Other origins of the same class: accepted the same way (for
+    /// `trusted_origin_refused`: also refused).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub also_accepted: Vec<String>,
     /// What to change.

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::batch::BatchReport;
-use super::{AuditReport, Severity};
+use super::{AuditReport, FindingClass, Severity};
 
 /// Each finding with its probe, proof and fix, then a one-line tally.
 pub(super) fn write_human(out: &mut String, report: &AuditReport) -> std::fmt::Result {
@@ -37,7 +37,12 @@ pub(super) fn write_human(out: &mut String, report: &AuditReport) -> std::fmt::R
             writeln!(out, "         {name}: {value}")?;
         }
         if !finding.also_accepted.is_empty() {
-            writeln!(out, "  also accepted: {}", finding.also_accepted.join(" "))?;
+            // One finding per class: the other origins of the class are listed here.
+            let label = match finding.class {
+                FindingClass::TrustedOriginRefused => "also refused",
+                _ => "also accepted",
+            };
+            writeln!(out, "  {label}: {}", finding.also_accepted.join(" "))?;
         }
         writeln!(out, "  fix: {}", finding.fix)?;
     }
