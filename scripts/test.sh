@@ -21,8 +21,9 @@ finish_step() {
     printf '==> done in %ss\n' "$((SECONDS - $1))"
 }
 
-# Debian packages the tests need, as "command package" pairs. nginx and wrk are
-# only used by bench/gateway.sh, HAProxy by bench/scale-out.sh; each installs its own.
+# Debian packages the tests need, as "command package" pairs (nginx, node and
+# npm run the third-party CORS servers). wrk is only used by bench/gateway.sh,
+# HAProxy by bench/scale-out.sh; each installs its own.
 install_missing_packages() {
     local -a missing=()
     local command package
@@ -35,6 +36,9 @@ firefox-esr firefox-esr
 WebKitWebDriver webkit2gtk-driver
 Xvfb xvfb
 file file
+nginx nginx
+node nodejs
+npm npm
 PACKAGES
     if ((${#missing[@]} == 0)); then
         return
@@ -91,6 +95,8 @@ install_missing_packages
 install_geckodriver
 install_cargo_fuzz
 install_deploy_validator
+# The third-party CORS servers (npm, PyPI) that audit and check are tested against.
+scripts/third-party-servers.sh
 
 t=$SECONDS
 step "cargo fmt --check (workspace and fuzz/)"

@@ -141,11 +141,22 @@ pub struct ValidateArgs {
 #[derive(Debug, Clone, Args)]
 pub struct CheckArgs {
     /// The URL the page's script fetches (http:// or https://).
-    #[arg(value_name = "URL")]
-    pub url: String,
+    #[arg(value_name = "URL", required_unless_present_any = ["curl", "har"], conflicts_with_all = ["curl", "har"])]
+    pub url: Option<String>,
     /// The page's origin, e.g. https://app.example.com (no path, no trailing slash).
-    #[arg(long, value_name = "ORIGIN")]
-    pub origin: String,
+    #[arg(long, value_name = "ORIGIN", required_unless_present_any = ["curl", "har"])]
+    pub origin: Option<String>,
+    /// The whole fetch as DevTools' "Copy as cURL (bash)" gives it; headers
+    /// the browser set itself are ignored (and listed), cookies mean credentials.
+    #[arg(long, value_name = "COMMAND", conflicts_with_all = ["har", "method", "headers", "data", "credentials"])]
+    pub curl: Option<String>,
+    /// Check every cross-origin request of a HAR file recorded in DevTools,
+    /// from its recorded answers (offline).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["method", "headers", "data", "credentials"])]
+    pub har: Option<PathBuf>,
+    /// With --har: send each request again instead of judging the recorded answers.
+    #[arg(long, requires = "har")]
+    pub live: bool,
     /// The method the script uses; Fetch upper-cases only DELETE GET HEAD OPTIONS POST PUT.
     #[arg(long, short = 'X', value_name = "METHOD", default_value = "GET")]
     pub method: String,
@@ -206,6 +217,9 @@ impl From<CheckArgs> for CheckOptions {
         Self {
             url: args.url,
             origin: args.origin,
+            curl: args.curl,
+            har: args.har,
+            live: args.live,
             method: args.method,
             headers: args.headers,
             data: args.data,
@@ -222,8 +236,24 @@ impl From<CheckArgs> for CheckOptions {
 #[derive(Debug, Clone, Args)]
 pub struct AuditArgs {
     /// The URL to probe (http:// or https://).
-    #[arg(value_name = "URL")]
-    pub url: String,
+    #[arg(
+        value_name = "URL",
+        required_unless_present = "input",
+        conflicts_with = "input"
+    )]
+    pub url: Option<String>,
+    /// Audit every URL of FILE (one per line; blank lines and `#` comments skipped).
+    #[arg(long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    /// How many URLs of --input are audited at once.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+    /// Send at most this many requests per second in all (default: no limit).
+    #[arg(long, value_name = "PER_SECOND", value_parser = parse_rate)]
+    pub rate: Option<f64>,
+    /// Also write the findings to FILE as SARIF 2.1.0 (for code-scanning dashboards).
+    #[arg(long, value_name = "FILE")]
+    pub sarif: Option<PathBuf>,
     /// An origin the API is meant to trust (repeatable); probes are derived
     /// from it. Default: the URL's own origin.
     #[arg(long = "trusted-origin", value_name = "ORIGIN")]
@@ -269,10 +299,24 @@ impl From<SeverityArg> for Severity {
     }
 }
 
+/// A `--rate`: a positive number of requests per second, at most 10,000.
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate > 0.0 && rate <= 10_000.0 => Ok(rate),
+        _ => Err(format!(
+            "`{text}` is not a rate: give requests per second, more than 0 and at most 10000 (e.g. 5 or 0.5)"
+        )),
+    }
+}
+
 impl From<AuditArgs> for AuditOptions {
     fn from(args: AuditArgs) -> Self {
         Self {
             url: args.url,
+            input: args.input,
+            concurrency: args.concurrency.into(),
+            rate: args.rate,
+            sarif: args.sarif,
             trusted_origins: args.trusted_origins,
             json: args.json,
             fail_on: args.fail_on.into(),

@@ -7,28 +7,31 @@
 //! trusted origin test whether any method or header is allowed. Every finding
 //! carries the probe, the response headers that prove it, and a fix.
 
+pub mod batch;
 mod render;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crossgate_cors::browser;
+use crossgate_cors::browser::{self, CorsRequest, CredentialsMode, Engine};
 use http::{HeaderMap, HeaderValue, Method, Uri};
 use serde::Serialize;
 
 use crate::exchange::{show_value, Exchange, ProbeError, Prober};
 use crate::progress::Progress;
-use crate::run::{parse_target, run_report, RunOptions};
+use crate::run::{could_not_run, parse_target, run_report, RunOptions};
 
 /// The attacker-controlled domain every probe origin is built on.
 const ATTACKER: &str = "crossgate-audit.example";
 
 /// Characters that sloppy origin checks let through after the host
-/// (`https://trusted.com_.attacker.example`); some browsers send such hosts.
-const SPECIAL_CHARACTERS: [&str; 20] = [
-    "_", "-", "{", "}", "^", "`", "!", "~", ";", "|", "&", "'", "(", ")", "*", ",", "$", "=",
-    "%60", "+",
+/// (`https://trusted.com_.attacker.example`). Only those the URL standard
+/// allows in a domain (Safari sends them all, Chromium and Firefox `_` and
+/// `-`); `^`, `|` and `%` are forbidden domain code points, so no browser
+/// can send an origin holding them and probing with them proves nothing.
+const SPECIAL_CHARACTERS: [&str; 17] = [
+    "_", "-", "{", "}", "`", "!", "~", ";", "&", "'", "(", ")", "*", ",", "$", "=", "+",
 ];
 
 /// Shared hosting where anyone can publish a page, hence run script.
@@ -56,8 +59,16 @@ const PROBE_HEADER: &str = "x-crossgate-probe";
 /// `crossgate audit` as the command line gives it.
 #[derive(Debug, Clone)]
 pub struct AuditOptions {
-    /// The URL to probe.
-    pub url: String,
+    /// The URL to probe (or `input`).
+    pub url: Option<String>,
+    /// A file listing URLs to probe, one per line (or `url`).
+    pub input: Option<PathBuf>,
+    /// How many URLs of `input` are audited at once.
+    pub concurrency: usize,
+    /// At most this many requests per second in all; `None`: no limit.
+    pub rate: Option<f64>,
+    /// Also write the findings to this file as SARIF 2.1.0.
+    pub sarif: Option<PathBuf>,
     /// Origins the API is meant to trust; empty: the URL's own origin.
     pub trusted_origins: Vec<String>,
     /// Print one JSON document instead of text.
@@ -132,6 +143,8 @@ pub enum FindingClass {
     PreflightAllowsAnyHeader,
     /// A trusted origin is not accepted (the trusted list or the server is wrong).
     TrustedOriginRefused,
+    /// The response carries several `Access-Control-Allow-Origin` values, which browsers refuse.
+    MultipleAllowOrigin,
 }
 
 impl FindingClass {
@@ -153,6 +166,7 @@ impl FindingClass {
             Self::PreflightAllowsAnyMethod => "preflight_allows_any_method",
             Self::PreflightAllowsAnyHeader => "preflight_allows_any_header",
             Self::TrustedOriginRefused => "trusted_origin_refused",
+            Self::MultipleAllowOrigin => "multiple_allow_origin",
         }
     }
 
@@ -188,6 +202,9 @@ impl FindingClass {
             Self::PreflightAllowsAnyMethod => "a credentialed preflight allows any method it is asked for",
             Self::PreflightAllowsAnyHeader => "a credentialed preflight allows any header it is asked for",
             Self::TrustedOriginRefused => "a trusted origin is not accepted",
+            Self::MultipleAllowOrigin => {
+                "the response carries more than one Access-Control-Allow-Origin value; browsers refuse it, so no page can read it cross-origin (usually the app and a proxy both add the header)"
+            }
         }
     }
 
@@ -230,6 +247,9 @@ impl FindingClass {
             Self::TrustedOriginRefused => {
                 "add the origin to the server's allow-list, or drop it from --trusted-origin"
             }
+            Self::MultipleAllowOrigin => {
+                "set Access-Control-Allow-Origin in one place only (the app or the proxy), with exactly one origin"
+            }
         }
     }
 }
@@ -263,7 +283,8 @@ pub struct Finding {
     pub status: u16,
     /// The CORS and `Vary` response headers received.
     pub proof: Vec<[String; 2]>,
-    /// Other probe origins that were accepted the same way.
+    /// Other origins of the same class: accepted the same way (for
+    /// `trusted_origin_refused`: also refused).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub also_accepted: Vec<String>,
     /// What to change.
@@ -308,23 +329,82 @@ pub enum AuditError {
     /// A probe could not be sent or answered.
     #[error("{0}")]
     Probe(#[from] ProbeError),
+    /// The `--input` file could not be read or has a bad line.
+    #[error("--input {path}: {reason}")]
+    Input {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The `--sarif` file could not be written.
+    #[error("cannot write --sarif {path}: {reason}")]
+    Sarif {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 /// Runs `crossgate audit`; exit code 0 when no finding reaches `--fail-on`,
-/// 1 when one does, 2 when the audit could not run.
+/// 1 when one does, 2 when the audit (of any URL of `--input`) could not run.
 pub fn run(args: &AuditOptions) -> ExitCode {
     let run = RunOptions {
         json: args.json,
         timeout_seconds: args.timeout,
         cacert: args.cacert.as_deref(),
     };
+    if let Some(path) = &args.input {
+        let urls = match read_input(path) {
+            Ok(urls) => urls,
+            Err(e) => return could_not_run(&e, args.json),
+        };
+        return run_report(
+            &run,
+            |prober| async move {
+                let prober = prober.with_rate_limit(args.rate);
+                let mut progress = batch::Progress::on_stderr();
+                let report = batch::audit_many(
+                    &prober,
+                    &urls,
+                    &args.trusted_origins,
+                    args.fail_on,
+                    args.concurrency,
+                    &mut progress,
+                )
+                .await;
+                let errors: Vec<(String, String)> = report
+                    .errors
+                    .iter()
+                    .map(|e| (e.url.clone(), e.error.clone()))
+                    .collect();
+                let reports: Vec<&AuditReport> = report.reports.iter().collect();
+                write_sarif(args.sarif.as_deref(), &reports, &errors)?;
+                Ok::<_, AuditError>(report)
+            },
+            render::write_batch,
+            |report: &batch::BatchReport| {
+                if !report.errors.is_empty() {
+                    ExitCode::from(2)
+                } else if report.failed {
+                    ExitCode::from(1)
+                } else {
+                    ExitCode::SUCCESS
+                }
+            },
+        );
+    }
+    let url = args.url.clone().unwrap_or_default();
     run_report(
         &run,
         |prober| async move {
             // Cleared when dropped, before the report is printed.
-            let progress = Progress::start(!args.json, &args.url);
-            let prober = prober.on_sent(progress.counter());
-            audit_with(&prober, &args.url, &args.trusted_origins, args.fail_on).await
+            let progress = Progress::start(!args.json, &url);
+            let prober = prober.with_rate_limit(args.rate).on_sent(progress.counter());
+            let report = audit_with(&prober, &url, &args.trusted_origins, args.fail_on).await?;
+            write_sarif(args.sarif.as_deref(), &[&report], &[])?;
+            Ok::<_, AuditError>(report)
         },
         render::write_human,
         |report: &AuditReport| {
@@ -335,6 +415,34 @@ pub fn run(args: &AuditOptions) -> ExitCode {
             }
         },
     )
+}
+
+fn read_input(path: &Path) -> Result<Vec<String>, AuditError> {
+    let bad = |reason: String| AuditError::Input {
+        path: path.display().to_string(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let urls = crate::input::read_targets(&text).map_err(|e| bad(e.to_string()))?;
+    if urls.is_empty() {
+        return Err(bad("no URL in the file".to_owned()));
+    }
+    Ok(urls)
+}
+
+fn write_sarif(
+    path: Option<&Path>,
+    reports: &[&AuditReport],
+    errors: &[(String, String)],
+) -> Result<(), AuditError> {
+    let Some(path) = path else { return Ok(()) };
+    let log = crate::sarif::to_sarif(reports, errors);
+    let text = serde_json::to_string_pretty(&log).map_err(|e| e.to_string());
+    text.and_then(|t| std::fs::write(path, t + "\n").map_err(|e| e.to_string()))
+        .map_err(|reason| AuditError::Sarif {
+            path: path.display().to_string(),
+            reason,
+        })
 }
 
 /// A trusted origin taken apart.
@@ -447,9 +555,77 @@ fn origin_probes(bases: &[Trusted], trusted: &[Trusted]) -> Vec<OriginProbe> {
             class: FindingClass::ThirdPartyOriginTrusted,
         });
     }
-    // A probe equal to a trusted origin proves nothing.
-    probes.retain(|p| !trusted.iter().any(|t| t.serialized == p.origin));
+    // A probe equal to a trusted origin proves nothing, and one no browser
+    // can send (a suffix probe glued to an IP address) proves nothing either.
+    probes.retain(|p| {
+        !trusted.iter().any(|t| t.serialized == p.origin) && browser_can_send(&p.origin)
+    });
     probes
+}
+
+/// Whether a browser can send `origin` in an `Origin` header: `null`, or
+/// `scheme://host[:port]` whose host the URL standard's host parser accepts
+/// unchanged (an IP literal, or an ASCII domain without forbidden domain code
+/// points whose last label is not a number unless the whole host is IPv4).
+fn browser_can_send(origin: &str) -> bool {
+    if origin == "null" {
+        return true;
+    }
+    let Some((_, rest)) = origin.split_once("://") else {
+        return false;
+    };
+    let host = match rest.strip_prefix('[') {
+        Some(inner) => {
+            return inner.split_once(']').is_some_and(|(ip, port)| {
+                ip.parse::<std::net::Ipv6Addr>().is_ok() && valid_port(port)
+            });
+        }
+        None => match rest.rsplit_once(':') {
+            Some((host, port)) if valid_port(&format!(":{port}")) => host,
+            Some(_) => return false,
+            None => rest,
+        },
+    };
+    let forbidden = |b: u8| {
+        b <= 0x20
+            || b >= 0x7f
+            || matches!(
+                b,
+                b'#' | b'%'
+                    | b'/'
+                    | b':'
+                    | b'<'
+                    | b'>'
+                    | b'?'
+                    | b'@'
+                    | b'['
+                    | b'\\'
+                    | b']'
+                    | b'^'
+                    | b'|'
+            )
+    };
+    if host.is_empty() || host.bytes().any(forbidden) {
+        return false;
+    }
+    let last_label = host
+        .strip_suffix('.')
+        .unwrap_or(host)
+        .rsplit('.')
+        .next()
+        .unwrap_or("");
+    let numeric = !last_label.is_empty() && last_label.bytes().all(|b| b.is_ascii_digit())
+        || last_label.starts_with("0x")
+        || last_label.starts_with("0X");
+    !numeric || host.parse::<std::net::Ipv4Addr>().is_ok()
+}
+
+/// An empty port or `:digits` below 65536.
+fn valid_port(port: &str) -> bool {
+    port.is_empty()
+        || port.strip_prefix(':').is_some_and(|p| {
+            !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok()
+        })
 }
 
 /// What a response says about CORS.
@@ -459,15 +635,37 @@ struct CorsAnswer<'a> {
 }
 
 impl CorsAnswer<'_> {
-    fn allow_origin(&self) -> Option<&[u8]> {
-        self.exchange
+    /// The `Access-Control-Allow-Origin` value a browser reads: the fields
+    /// combined with `, ` as Fetch's "get" does, compared byte for byte.
+    fn allow_origin(&self) -> Option<Vec<u8>> {
+        let mut fields = self
+            .exchange
             .response_headers
-            .get(http::header::ACCESS_CONTROL_ALLOW_ORIGIN)
-            .map(HeaderValue::as_bytes)
+            .get_all(http::header::ACCESS_CONTROL_ALLOW_ORIGIN)
+            .iter();
+        let mut combined = fields.next()?.as_bytes().to_vec();
+        for field in fields {
+            combined.extend_from_slice(b", ");
+            combined.extend_from_slice(field.as_bytes());
+        }
+        Some(combined)
+    }
+
+    /// Several origins where browsers want one: repeated fields, or one field
+    /// listing several (a comma that is not part of the probe origin itself).
+    /// Browsers refuse both.
+    fn multiple_allow_origin(&self) -> bool {
+        let fields = self
+            .exchange
+            .response_headers
+            .get_all(http::header::ACCESS_CONTROL_ALLOW_ORIGIN)
+            .iter()
+            .count();
+        fields > 1 || (!self.accepted() && self.allow_origin().is_some_and(|v| v.contains(&b',')))
     }
 
     fn accepted(&self) -> bool {
-        self.allow_origin() == Some(self.origin.as_bytes())
+        self.allow_origin().as_deref() == Some(self.origin.as_bytes())
     }
 
     fn credentials(&self) -> bool {
@@ -478,7 +676,7 @@ impl CorsAnswer<'_> {
     }
 
     fn wildcard_with_credentials(&self) -> bool {
-        self.allow_origin() == Some(b"*") && self.credentials()
+        self.allow_origin().as_deref() == Some(b"*") && self.credentials()
     }
 
     fn varies_on_origin(&self) -> bool {
@@ -493,6 +691,16 @@ impl CorsAnswer<'_> {
                     .any(|item| item.eq_ignore_ascii_case(b"origin") || item == b"*")
             })
     }
+}
+
+/// The CORS headers of an answer, to tell whether the answer depends on the Origin.
+fn cors_headers(exchange: &Exchange) -> Vec<(String, Vec<u8>)> {
+    exchange
+        .response_headers
+        .iter()
+        .filter(|(name, _)| name.as_str().starts_with("access-control-"))
+        .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
+        .collect()
 }
 
 fn summary(exchange: &Exchange, origin: &str) -> ProbeSummary {
@@ -585,47 +793,32 @@ pub async fn audit_with(
 
     let mut findings: Vec<Finding> = Vec::new();
     let mut sent = 0usize;
-    let mut vary_checked = false;
+    let mut observed = Observed::default();
 
-    let mut note_vary = |findings: &mut Vec<Finding>, answer: &CorsAnswer<'_>| {
-        if !vary_checked && answer.accepted() && answer.origin != "*" && !answer.varies_on_origin()
-        {
-            vary_checked = true;
-            findings.push(finding(
-                FindingClass::MissingVaryOrigin,
-                Severity::Medium,
-                answer.exchange,
-                answer.origin,
-            ));
-        }
-    };
-    let mut wildcard_seen = false;
-    let mut note_wildcard = |findings: &mut Vec<Finding>, answer: &CorsAnswer<'_>| {
-        if !wildcard_seen && answer.wildcard_with_credentials() {
-            wildcard_seen = true;
-            findings.push(finding(
-                FindingClass::WildcardWithCredentials,
-                Severity::Medium,
-                answer.exchange,
-                answer.origin,
-            ));
-        }
-    };
+    // The answer to no Origin at all: a cache may hold it for everyone.
+    let exchange = prober
+        .send(&Method::GET, &target, &probe_headers(None))
+        .await?;
+    sent += 1;
+    observed.note_answer(&exchange);
 
     for t in &trusted {
         let exchange = prober
-            .send(&Method::GET, &target, &probe_headers(&t.serialized))
+            .send(&Method::GET, &target, &probe_headers(Some(&t.serialized)))
             .await?;
         sent += 1;
         let answer = CorsAnswer {
             exchange: &exchange,
             origin: &t.serialized,
         };
-        note_wildcard(&mut findings, &answer);
-        note_vary(&mut findings, &answer);
+        observed.note(&answer, &mut findings);
         // The URL's own origin is only a starting point for probes, not a claim.
         let claimed = !trusted_origins.is_empty();
-        if claimed && !answer.accepted() && answer.allow_origin() != Some(b"*") {
+        if claimed
+            && !answer.accepted()
+            && answer.allow_origin().as_deref() != Some(b"*")
+            && !answer.multiple_allow_origin()
+        {
             findings.push(finding(
                 FindingClass::TrustedOriginRefused,
                 Severity::Info,
@@ -636,18 +829,17 @@ pub async fn audit_with(
         sent += preflight_probes(prober, &target, t, &mut findings).await?;
     }
 
-    let mut accepted: Vec<(FindingClass, Finding)> = Vec::new();
+    let mut accepted: Vec<Finding> = Vec::new();
     for probe in origin_probes(&bases, &trusted) {
         let exchange = prober
-            .send(&Method::GET, &target, &probe_headers(&probe.origin))
+            .send(&Method::GET, &target, &probe_headers(Some(&probe.origin)))
             .await?;
         sent += 1;
         let answer = CorsAnswer {
             exchange: &exchange,
             origin: &probe.origin,
         };
-        note_wildcard(&mut findings, &answer);
-        note_vary(&mut findings, &answer);
+        observed.note(&answer, &mut findings);
         if !answer.accepted() {
             continue;
         }
@@ -658,31 +850,26 @@ pub async fn audit_with(
             }
             other => other,
         };
-        match accepted.iter_mut().find(|(c, _)| *c == class) {
-            Some((_, existing)) => existing.also_accepted.push(probe.origin),
-            None => accepted.push((
-                class,
-                finding(
-                    class,
-                    acceptance_severity(class, credentials),
-                    &exchange,
-                    &probe.origin,
-                ),
-            )),
-        }
+        accepted.push(finding(
+            class,
+            acceptance_severity(class, credentials),
+            &exchange,
+            &probe.origin,
+        ));
     }
-    // Some servers only answer CORS on preflights: ask once more that way.
-    let reflected = |accepted: &[(FindingClass, Finding)]| {
-        accepted.iter().any(|(c, _)| {
+    let reflected = |accepted: &[Finding]| {
+        accepted.iter().any(|f| {
             matches!(
-                c,
+                f.class,
                 FindingClass::AnyOriginReflected | FindingClass::ReflectedWithCredentials
             )
         })
     };
+    // Some servers only answer CORS on preflights: ask once more that way,
+    // with a preflight a browser would pass (the method allowed, 2xx).
     if !reflected(&accepted) {
         let origin = format!("https://{ATTACKER}");
-        let mut headers = probe_headers(&origin);
+        let mut headers = probe_headers(Some(&origin));
         headers.insert(
             http::header::ACCESS_CONTROL_REQUEST_METHOD,
             HeaderValue::from_static("PUT"),
@@ -693,19 +880,26 @@ pub async fn audit_with(
             exchange: &exchange,
             origin: &origin,
         };
-        if answer.accepted() {
-            let class = if answer.credentials() {
+        observed.note(&answer, &mut findings);
+        let credentials = answer.credentials();
+        let mode = if credentials {
+            CredentialsMode::Include
+        } else {
+            CredentialsMode::Omit
+        };
+        if answer.accepted() && preflight_passes(&origin, "PUT", None, mode, &exchange) {
+            let class = if credentials {
                 FindingClass::ReflectedWithCredentials
             } else {
                 FindingClass::AnyOriginReflected
             };
-            let severity = acceptance_severity(class, answer.credentials());
-            accepted.push((class, finding(class, severity, &exchange, &origin)));
+            let severity = acceptance_severity(class, credentials);
+            accepted.push(finding(class, severity, &exchange, &origin));
         }
     }
     // When any origin is echoed, every derived probe is too: they add nothing.
     let reflects_all = reflected(&accepted);
-    findings.extend(accepted.into_iter().map(|(_, f)| f).filter(|f| {
+    findings.extend(accepted.into_iter().filter(|f| {
         !reflects_all
             || matches!(
                 f.class,
@@ -714,7 +908,11 @@ pub async fn audit_with(
                     | FindingClass::NullOriginTrusted
             )
     }));
+    if let Some(vary) = observed.missing_vary() {
+        findings.push(vary);
+    }
 
+    let mut findings = one_per_class(findings);
     findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     let failed = findings.iter().any(|f| f.severity >= fail_on);
     Ok(AuditReport {
@@ -727,17 +925,126 @@ pub async fn audit_with(
     })
 }
 
-fn probe_headers(origin: &str) -> HeaderMap {
+/// What the audit learns across probes, besides origin acceptance.
+#[derive(Default)]
+struct Observed {
+    /// The distinct CORS header sets seen, the no-Origin answer included.
+    cors_answers: Vec<Vec<(String, Vec<u8>)>>,
+    /// The first echoed origin without `Vary: Origin`.
+    unvaried_echo: Option<Finding>,
+    wildcard_with_credentials: bool,
+    multiple_allow_origin: bool,
+}
+
+impl Observed {
+    fn note_answer(&mut self, exchange: &Exchange) {
+        let headers = cors_headers(exchange);
+        if !self.cors_answers.contains(&headers) {
+            self.cors_answers.push(headers);
+        }
+    }
+
+    fn note(&mut self, answer: &CorsAnswer<'_>, findings: &mut Vec<Finding>) {
+        self.note_answer(answer.exchange);
+        if self.unvaried_echo.is_none() && answer.accepted() && !answer.varies_on_origin() {
+            self.unvaried_echo = Some(finding(
+                FindingClass::MissingVaryOrigin,
+                Severity::Medium,
+                answer.exchange,
+                answer.origin,
+            ));
+        }
+        if !self.wildcard_with_credentials && answer.wildcard_with_credentials() {
+            self.wildcard_with_credentials = true;
+            findings.push(finding(
+                FindingClass::WildcardWithCredentials,
+                Severity::Medium,
+                answer.exchange,
+                answer.origin,
+            ));
+        }
+        if !self.multiple_allow_origin && answer.multiple_allow_origin() {
+            self.multiple_allow_origin = true;
+            findings.push(finding(
+                FindingClass::MultipleAllowOrigin,
+                Severity::Low,
+                answer.exchange,
+                answer.origin,
+            ));
+        }
+    }
+
+    /// A missing `Vary: Origin` matters only when the CORS answer really
+    /// changes with the Origin (or its absence); a static answer is safe to cache.
+    fn missing_vary(self) -> Option<Finding> {
+        if self.cors_answers.len() > 1 {
+            self.unvaried_echo
+        } else {
+            None
+        }
+    }
+}
+
+/// Merges findings of one class into the first, the others' origins listed
+/// as also accepted: one finding per class and target.
+fn one_per_class(findings: Vec<Finding>) -> Vec<Finding> {
+    let mut merged: Vec<Finding> = Vec::new();
+    for f in findings {
+        match merged.iter_mut().find(|m| m.class == f.class) {
+            Some(first) => {
+                if first.probe.origin != f.probe.origin
+                    && !first.also_accepted.contains(&f.probe.origin)
+                {
+                    first.also_accepted.push(f.probe.origin);
+                }
+            }
+            None => merged.push(f),
+        }
+    }
+    merged
+}
+
+/// Whether a browser would pass this preflight answer for a request from
+/// `origin` with `method` (and `header`, if any), judged by the browser model.
+fn preflight_passes(
+    origin: &str,
+    method: &str,
+    header: Option<&str>,
+    credentials: CredentialsMode,
+    exchange: &Exchange,
+) -> bool {
+    // Judged as the default engine judges it: a preflight finding stands only
+    // where Chromium would let the preflight pass.
+    let request = CorsRequest::new(origin, method, credentials)
+        .map(|r| r.in_engine(Engine::Chromium))
+        .and_then(|r| match header {
+            Some(name) => r.with_header(name, "1"),
+            None => Ok(r),
+        });
+    match request {
+        Ok(request) => browser::check_preflight_response(
+            &request,
+            exchange.status,
+            &exchange.response_headers,
+        )
+        .is_ok(),
+        Err(_) => false,
+    }
+}
+
+fn probe_headers(origin: Option<&str>) -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(http::header::ACCEPT, HeaderValue::from_static("*/*"));
-    if let Ok(value) = HeaderValue::from_str(origin) {
+    if let Some(value) = origin.and_then(|o| HeaderValue::from_str(o).ok()) {
         headers.insert(http::header::ORIGIN, value);
     }
     headers
 }
 
-/// Two credentialed-looking preflights from `trusted`: one asking for a
-/// method no API uses, one for a header no API reads. Returns how many were sent.
+/// Two credentialed preflights from `trusted`: one asking for a method no
+/// API uses, one for a header no API reads (with `POST`, which needs no
+/// method grant). A finding only when a browser would pass the preflight.
+/// Returns how many were sent.
 async fn preflight_probes(
     prober: &Prober,
     target: &Uri,
@@ -747,13 +1054,13 @@ async fn preflight_probes(
     let asks = [
         (PROBE_METHOD, None, FindingClass::PreflightAllowsAnyMethod),
         (
-            "PUT",
+            "POST",
             Some(PROBE_HEADER),
             FindingClass::PreflightAllowsAnyHeader,
         ),
     ];
     for (method, header, class) in asks {
-        let mut headers = probe_headers(&trusted.serialized);
+        let mut headers = probe_headers(Some(&trusted.serialized));
         headers.insert(
             http::header::ACCESS_CONTROL_REQUEST_METHOD,
             HeaderValue::from_static(method),
@@ -765,25 +1072,13 @@ async fn preflight_probes(
             );
         }
         let exchange = prober.send(&Method::OPTIONS, target, &headers).await?;
-        let answer = CorsAnswer {
-            exchange: &exchange,
-            origin: &trusted.serialized,
-        };
-        if !(exchange.status.is_success() && answer.accepted() && answer.credentials()) {
-            continue;
-        }
-        let list = match class {
-            FindingClass::PreflightAllowsAnyMethod => http::header::ACCESS_CONTROL_ALLOW_METHODS,
-            _ => http::header::ACCESS_CONTROL_ALLOW_HEADERS,
-        };
-        let wanted = header.unwrap_or(method);
-        // `*` is taken literally on credentialed requests, so only an echo counts.
-        let allows = exchange.response_headers.get_all(&list).iter().any(|v| {
-            v.as_bytes()
-                .split(|&b| b == b',')
-                .any(|item| item.trim_ascii().eq_ignore_ascii_case(wanted.as_bytes()))
-        });
-        if allows {
+        if preflight_passes(
+            &trusted.serialized,
+            method,
+            header,
+            CredentialsMode::Include,
+            &exchange,
+        ) {
             findings.push(finding(
                 class,
                 Severity::Medium,

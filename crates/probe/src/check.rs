@@ -25,10 +25,16 @@ use crate::run::{could_not_run, parse_target, run_report, RunOptions};
 /// `crossgate check` as the command line gives it.
 #[derive(Debug, Clone)]
 pub struct CheckOptions {
-    /// The URL the page's script fetches.
-    pub url: String,
-    /// The page's origin.
-    pub origin: String,
+    /// The URL the page's script fetches (unless `curl` or `har`).
+    pub url: Option<String>,
+    /// The page's origin (overrides what `curl` says).
+    pub origin: Option<String>,
+    /// A DevTools "Copy as cURL (bash)" command giving the whole fetch.
+    pub curl: Option<String>,
+    /// A HAR file recorded in DevTools: check each cross-origin request in it.
+    pub har: Option<PathBuf>,
+    /// With `har`: send the requests again instead of judging the recorded answers.
+    pub live: bool,
     /// The method the script uses, as written.
     pub method: String,
     /// The headers the script sets, each as `Name: value`.
@@ -55,6 +61,21 @@ pub enum EngineChoice {
     /// Every profile, with where they disagree.
     All,
 }
+
+impl EngineChoice {
+    /// The engine, unless every profile was asked for.
+    pub fn single(self) -> Option<Engine> {
+        match self {
+            EngineChoice::One(engine) => Some(engine),
+            EngineChoice::All => None,
+        }
+    }
+}
+
+/// Why `--curl` and `--har` refuse `--engine all`: each recorded or copied
+/// request is judged as the one browser that made it.
+pub(crate) const ONE_ENGINE_ONLY: &str =
+    "--engine all compares the profiles on a URL; with --curl or --har, name the one engine (chromium, firefox, webkit or spec)";
 
 /// What to check: the fetch a script makes.
 #[derive(Debug, Clone)]
@@ -326,6 +347,12 @@ impl CheckReport {
 
 /// Runs `crossgate check`; exit code 0 allowed, 1 blocked, 2 could not run.
 pub fn run(options: &CheckOptions) -> ExitCode {
+    if let Some(path) = &options.har {
+        return crate::har::run(path, options);
+    }
+    if let Some(command) = &options.curl {
+        return run_curl(command, options);
+    }
     let input = match CheckInput::from_options(options) {
         Ok(input) => input,
         Err(e) => return could_not_run(&e, options.json),
@@ -370,8 +397,8 @@ impl CheckInput {
             .map(|h| parse_header_arg(h))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
-            url: args.url.clone(),
-            origin: args.origin.clone(),
+            url: args.url.clone().unwrap_or_default(),
+            origin: args.origin.clone().unwrap_or_default(),
             method: args.method.clone(),
             headers,
             body: args.data.clone(),
@@ -382,6 +409,75 @@ impl CheckInput {
             },
         })
     }
+}
+
+/// A check of the fetch a `--curl` command describes, with what was read from it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CurlCheckReport {
+    /// What the command gave besides the fetch.
+    pub from_curl: CurlNotes,
+    /// The check.
+    #[serde(flatten)]
+    pub report: CheckReport,
+}
+
+/// What `--curl` set aside and where the page's origin came from.
+#[derive(Debug, Clone, Serialize)]
+pub struct CurlNotes {
+    /// `the Origin header`, `--origin`, ...
+    pub origin_from: &'static str,
+    /// Headers of the command that the browser set itself.
+    pub ignored_headers: Vec<crate::curl::IgnoredHeader>,
+}
+
+fn run_curl(command: &str, options: &CheckOptions) -> ExitCode {
+    let Some(engine) = options.engine.single() else {
+        return could_not_run(&ONE_ENGINE_ONLY, options.json);
+    };
+    let fetch = match crate::curl::parse_curl(command, options.origin.as_deref(), engine) {
+        Ok(fetch) => fetch,
+        Err(e) => return could_not_run(&e, options.json),
+    };
+    let run = RunOptions {
+        json: options.json,
+        timeout_seconds: options.timeout,
+        cacert: options.cacert.as_deref(),
+    };
+    let notes = CurlNotes {
+        origin_from: fetch.origin_from,
+        ignored_headers: fetch.ignored,
+    };
+    let input = fetch.input;
+    run_report(
+        &run,
+        |prober| async move {
+            let report = check_with(&prober, &input).await?;
+            Ok::<_, CheckError>(CurlCheckReport {
+                from_curl: notes,
+                report,
+            })
+        },
+        |out, report: &CurlCheckReport| {
+            use std::fmt::Write;
+            writeln!(
+                out,
+                "from curl: the page's origin {} comes from {}; credentials: {}",
+                report.report.origin, report.from_curl.origin_from, report.report.credentials
+            )?;
+            if !report.from_curl.ignored_headers.is_empty() {
+                writeln!(
+                    out,
+                    "from curl: ignored, set by the browser itself, not by the script:"
+                )?;
+                for header in &report.from_curl.ignored_headers {
+                    writeln!(out, "  {}: {}", header.name, header.reason)?;
+                }
+            }
+            writeln!(out)?;
+            render::write_human(out, &report.report)
+        },
+        |report| report.report.exit_code(),
+    )
 }
 
 /// Splits `Name: value` at the first colon.

@@ -2,7 +2,7 @@
 //! redirect is followed, no cookie is kept, and the body is not read.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -20,6 +20,29 @@ pub struct Prober {
     timeout: Duration,
     /// Called once per request sent, answered or not (a progress line counts them).
     on_sent: Option<Arc<dyn Fn() + Send + Sync>>,
+    pace: Option<Arc<Pace>>,
+}
+
+/// A request-rate limit shared by every clone of a [`Prober`]: each request
+/// takes the next free slot, `interval` after the previous one. (A token
+/// bucket crate would add bursts this command must not make: a steady pace
+/// is what an audited server's operator expects from `--rate`.)
+#[derive(Debug)]
+struct Pace {
+    interval: Duration,
+    next: Mutex<tokio::time::Instant>,
+}
+
+impl Pace {
+    async fn wait_turn(&self) {
+        let slot = {
+            let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
+            let slot = (*next).max(tokio::time::Instant::now());
+            *next = slot + self.interval;
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
 }
 
 /// A request could not be sent or answered.
@@ -66,7 +89,23 @@ impl Prober {
             client: client::build(timeout, ca_file)?,
             timeout,
             on_sent: None,
+            pace: None,
         })
+    }
+
+    /// The same prober, sending at most `per_second` requests per second in
+    /// all (across clones); `None` or a value that is not positive: no limit.
+    pub fn with_rate_limit(mut self, per_second: Option<f64>) -> Self {
+        self.pace = per_second
+            .filter(|r| r.is_finite() && *r > 0.0)
+            .and_then(|r| Duration::try_from_secs_f64(1.0 / r).ok())
+            .map(|interval| {
+                Arc::new(Pace {
+                    interval,
+                    next: Mutex::new(tokio::time::Instant::now()),
+                })
+            });
+        self
     }
 
     /// This prober, calling `on_sent` after each request it sends.
@@ -96,6 +135,9 @@ impl Prober {
         headers: &HeaderMap,
         body: Bytes,
     ) -> Result<Exchange, ProbeError> {
+        if let Some(pace) = &self.pace {
+            pace.wait_turn().await;
+        }
         let mut builder = Request::builder().method(method.clone()).uri(url.clone());
         if let Some(target) = builder.headers_mut() {
             target.extend(headers.clone());

@@ -14,9 +14,13 @@
 pub mod audit;
 pub mod check;
 mod client;
+pub mod curl;
 mod exchange;
 mod progress;
 mod run;
 mod style;
+pub mod har;
+pub mod input;
+pub mod sarif;
 
 pub use exchange::{Exchange, ProbeError, Prober};

@@ -4,7 +4,8 @@ use std::fmt::Write;
 
 use anstyle::Style;
 
-use super::{AuditReport, Severity};
+use super::batch::BatchReport;
+use super::{AuditReport, FindingClass, Severity};
 use crate::style::{BAD, FIX, GOOD, HEADING, MILD, TRAFFIC, WARN};
 
 /// Each finding with its probe, proof and fix, then a one-line tally.
@@ -40,7 +41,12 @@ pub(super) fn write_human(out: &mut String, report: &AuditReport) -> std::fmt::R
             writeln!(out, "         {TRAFFIC}{name}: {value}{TRAFFIC:#}")?;
         }
         if !finding.also_accepted.is_empty() {
-            writeln!(out, "  also accepted: {}", finding.also_accepted.join(" "))?;
+            // One finding per class: the other origins of the class are listed here.
+            let label = match finding.class {
+                FindingClass::TrustedOriginRefused => "also refused",
+                _ => "also accepted",
+            };
+            writeln!(out, "  {label}: {}", finding.also_accepted.join(" "))?;
         }
         writeln!(out, "  {FIX}fix:{FIX:#} {}", finding.fix)?;
     }
@@ -86,4 +92,32 @@ fn severity_style(severity: Severity) -> Style {
         Severity::Medium => WARN,
         Severity::Low | Severity::Info => MILD,
     }
+}
+
+/// Each URL's report, then the URLs that could not be audited and a tally.
+pub(super) fn write_batch(out: &mut String, batch: &BatchReport) -> std::fmt::Result {
+    for report in &batch.reports {
+        write_human(out, report)?;
+        writeln!(out)?;
+    }
+    for error in &batch.errors {
+        writeln!(
+            out,
+            "crossgate audit: {}: could not audit: {}",
+            error.url, error.error
+        )?;
+    }
+    let with_findings = batch
+        .reports
+        .iter()
+        .filter(|r| !r.findings.is_empty())
+        .count();
+    let failing = batch.reports.iter().filter(|r| r.failed).count();
+    writeln!(
+        out,
+        "{} URL(s) audited: {with_findings} with findings, {failing} at or above --fail-on {}; {} could not be audited",
+        batch.reports.len(),
+        batch.fail_on.label(),
+        batch.errors.len()
+    )
 }

@@ -2,5 +2,8 @@
 //! servers on 127.0.0.1, each giving one kind of wrong (or right) CORS answer.
 
 mod audit;
+mod audit_batch;
+mod audit_false_positives;
 mod check;
 mod support;
+mod workflows;
