@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::{eventually, send, TestGateway, TestUpstream, PATIENCE};
-use crossgate::server::Drain;
+use crossgate::Drain;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -521,12 +521,12 @@ async fn connect_is_refused_with_405_and_allow() {
     assert_eq!(upstream.received(), Vec::<String>::new());
 }
 
-fn compile(routes: &str) -> Result<crossgate::runtime::CompiledConfig, String> {
+fn compile(routes: &str) -> Result<crossgate::CompiledConfig, String> {
     let text = format!("[server]\nlisten = \"127.0.0.1:0\"\n{routes}");
-    crossgate::runtime::CompiledConfig::compile_text(
+    crossgate::CompiledConfig::compile_text(
         &text,
-        &crossgate::config::ConfigSource::File("t.toml".into()),
-        &crossgate::metrics::Metrics::new(),
+        &crossgate::ConfigSource::File("t.toml".into()),
+        &crossgate::Metrics::new(),
     )
     .map_err(|problems| problems.to_string())
 }

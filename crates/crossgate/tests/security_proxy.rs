@@ -523,9 +523,9 @@ async fn trusted_proxies_are_validated_with_key_and_fix() {
         "crossgate.toml",
         &config("http://127.0.0.1:9", r#"trusted_proxies = ["10.0.0.1/8"]"#),
     );
-    let problems = crossgate::runtime::CompiledConfig::load(
-        &crossgate::config::ConfigSource::File(path),
-        &crossgate::metrics::Metrics::new(),
+    let problems = crossgate::CompiledConfig::load(
+        &crossgate::ConfigSource::File(path),
+        &crossgate::Metrics::new(),
     )
     .expect_err("host bits set");
     let message = problems.to_string();

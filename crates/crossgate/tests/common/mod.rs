@@ -12,11 +12,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use crossgate::config::ConfigSource;
-use crossgate::denials::DenialLog;
-use crossgate::gateway::Gateway;
-use crossgate::metrics::Metrics;
-use crossgate::server::{Drain, Server};
+use crossgate::ConfigSource;
+use crossgate::DenialLog;
+use crossgate::Gateway;
+use crossgate::Metrics;
+use crossgate::{Drain, Server};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::channel::Channel;
 use http_body_util::{BodyExt, Full};
@@ -114,7 +114,7 @@ impl TestGateway {
     }
 
     /// Rewrites the config file and reloads it.
-    pub fn reload_with(&self, config: &str) -> Result<(), crossgate::gateway::LoadError> {
+    pub fn reload_with(&self, config: &str) -> Result<(), crossgate::LoadError> {
         std::fs::write(&self.config_path, config).expect("rewrite config");
         self.gateway.reload()
     }

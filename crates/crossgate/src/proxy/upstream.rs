@@ -14,11 +14,11 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::capture_connection;
 use hyper_util::client::legacy::Client;
 
-use crate::body::{BodyTooLarge, LimitedBody, RequestBodyError};
-use crate::client::Connector;
 use crate::config::Report;
-use crate::forwarded::{ClientView, TrustedProxies};
-use crate::framing::{
+use crate::proxy::body::{BodyTooLarge, LimitedBody, RequestBodyError};
+use crate::proxy::client::Connector;
+use crate::proxy::forwarded::{ClientView, TrustedProxies};
+use crate::proxy::framing::{
     check_response, is_expected_informational, normalize_content_length, FramingError,
 };
 

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::metrics::Metrics;
+use crate::ops::metrics::Metrics;
 
 /// `[server] denial_log_rate` default: lines per second, route and reason.
 pub const DEFAULT_DENIAL_LOG_RATE: u32 = 10;
@@ -216,7 +216,7 @@ mod tests {
 
     #[test]
     fn every_reason_the_gateway_logs_has_its_own_budget() {
-        use crate::auth::AuthFailure;
+        use crate::proxy::auth::AuthFailure;
         use crossgate_cors::Denial;
         for code in [
             Denial::OriginNotAllowed.code(),

@@ -10,15 +10,15 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::sync::Semaphore;
 
-use crate::client::{self, ClientError, ClientOptions};
+use crate::config::{CompiledConfig, Settings};
 use crate::config::{ConfigSource, Problems};
-use crate::denials::DenialLog;
-use crate::metrics::Metrics;
-use crate::proxy::UpstreamClient;
-use crate::runtime::{CompiledConfig, Settings};
+use crate::ops::denials::DenialLog;
+use crate::ops::metrics::Metrics;
+use crate::proxy::client::{self, ClientError, ClientOptions};
+use crate::proxy::upstream::UpstreamClient;
 
 /// One generation of configuration with what was built from it.
-pub struct Runtime {
+pub struct Generation {
     /// The compiled file.
     pub config: CompiledConfig,
     /// The upstream client (its pool is kept across reloads that keep `connect_timeout`).
@@ -42,7 +42,7 @@ pub enum LoadError {
 
 /// The gateway: the configuration in force and the process-wide counters.
 pub struct Gateway {
-    current: ArcSwap<Runtime>,
+    current: ArcSwap<Generation>,
     source: ConfigSource,
     listen_override: Option<SocketAddr>,
     metrics: Arc<Metrics>,
@@ -60,9 +60,9 @@ impl Gateway {
     ) -> Result<Self, LoadError> {
         let config = compile(&source, listen_override, &metrics)?;
         log_warnings(&config);
-        let runtime = build_runtime(config, None)?;
+        let generation = build_generation(config, None)?;
         Ok(Self {
-            current: ArcSwap::from_pointee(runtime),
+            current: ArcSwap::from_pointee(generation),
             source,
             listen_override,
             metrics,
@@ -72,7 +72,7 @@ impl Gateway {
     }
 
     /// The configuration in force; hold the `Arc` for the whole request.
-    pub fn current(&self) -> Arc<Runtime> {
+    pub fn current(&self) -> Arc<Generation> {
         self.current.load_full()
     }
 
@@ -90,8 +90,8 @@ impl Gateway {
         let previous = self.current();
         warn_restart_only(&previous.config, &config);
         log_warnings(&config);
-        let runtime = build_runtime(config, Some(&previous))?;
-        self.current.store(Arc::new(runtime));
+        let generation = build_generation(config, Some(&previous))?;
+        self.current.store(Arc::new(generation));
         Ok(())
     }
 
@@ -119,10 +119,10 @@ fn log_warnings(config: &CompiledConfig) {
     }
 }
 
-fn build_runtime(
+fn build_generation(
     config: CompiledConfig,
-    previous: Option<&Runtime>,
-) -> Result<Runtime, ClientError> {
+    previous: Option<&Generation>,
+) -> Result<Generation, ClientError> {
     let client = match previous {
         Some(previous)
             if previous.config.settings.connect_timeout == config.settings.connect_timeout =>
@@ -143,7 +143,7 @@ fn build_runtime(
         }
         _ => Arc::new(Semaphore::new(config.settings.max_upstream_requests)),
     };
-    Ok(Runtime {
+    Ok(Generation {
         config,
         client,
         connections,

@@ -26,13 +26,13 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::accept::AcceptBackoff;
-use crate::auth::{bearer_token, constant_time_eq, is_token68};
-use crate::dashboard::{self, Series};
-use crate::denials::DenialLog;
-use crate::lifetime::{supervise, Activity, Deadlines, TrackedBody, WatchedIo};
-use crate::metrics::Metrics;
-use crate::reload::ReloadHistory;
+use crate::ops::dashboard::{self, Series};
+use crate::ops::denials::DenialLog;
+use crate::ops::metrics::Metrics;
+use crate::proxy::auth::{bearer_token, constant_time_eq, is_token68};
+use crate::server::accept::AcceptBackoff;
+use crate::server::lifetime::{supervise, Activity, Deadlines, TrackedBody, WatchedIo};
+use crate::server::reload::ReloadHistory;
 
 const STARTING: u8 = 0;
 const READY: u8 = 1;
@@ -295,7 +295,7 @@ fn body(status: StatusCode, content_type: &'static str, content: Bytes) -> Respo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::denials::DeniedRequest;
+    use crate::ops::denials::DeniedRequest;
     use crossgate_cors::Denial;
     use std::net::SocketAddr;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -4,8 +4,9 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH};
 use http::{HeaderMap, Method, Response, StatusCode};
 
-use crate::body::GatewayBody;
-use crate::config::{MockFile, Report};
+use crate::config::file::MockFile;
+use crate::config::Report;
+use crate::proxy::body::GatewayBody;
 
 /// A route's fixed response, ready to clone into every answer.
 #[derive(Debug, Clone)]

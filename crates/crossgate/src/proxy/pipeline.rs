@@ -9,33 +9,35 @@ use http::uri::PathAndQuery;
 use http::{HeaderMap, Method, Request, Response, Uri};
 use hyper::body::Incoming;
 
-use crate::auth::AuthFailure;
-use crate::body::GatewayBody;
 use crate::config::Access;
-use crate::denials::{DenialLog, DeniedRequest};
-use crate::gateway::Runtime;
-use crate::metrics::RouteMetrics;
-use crate::proxy::{self, ConnInfo, Forward, UpstreamError};
-use crate::responses::{self, GatewayError};
-use crate::router::{ForwardPath, Resolved, Route, Target};
-use crate::runtime::{Settings, GATEWAY_ALLOW};
+use crate::config::Settings;
+use crate::ops::denials::{DenialLog, DeniedRequest};
+use crate::ops::metrics::RouteMetrics;
+use crate::proxy::auth::AuthFailure;
+use crate::proxy::body::GatewayBody;
+use crate::proxy::responses::{self, GatewayError};
+use crate::proxy::router::{ForwardPath, Resolved, Route, Target, GATEWAY_ALLOW};
+use crate::proxy::upstream::{self, ConnInfo, Forward, UpstreamError};
+use crate::server::generation::Generation;
 
 /// Answers one request on the configuration it started with.
 pub async fn handle(
-    runtime: Arc<Runtime>,
+    generation: Arc<Generation>,
     denials: Arc<DenialLog>,
     conn: ConnInfo,
     request: Request<Incoming>,
 ) -> Response<GatewayBody> {
-    let config = &runtime.config;
-    let request_id =
-        crate::request_id::for_request(request.headers(), &config.settings.request_id_header);
+    let config = &generation.config;
+    let request_id = crate::proxy::request_id::for_request(
+        request.headers(),
+        &config.settings.request_id_header,
+    );
     // CONNECT asks the gateway to become a tunnel, which it never is: it is
     // refused before routing, whatever its target.
     let resolved =
         (request.method() != Method::CONNECT).then(|| config.router.resolve(request.uri().path()));
     let route = resolved.as_ref().and_then(|resolved| resolved.route);
-    let route_label = route.map_or(crate::metrics::NO_ROUTE_LABEL, |r| r.path.as_str());
+    let route_label = route.map_or(crate::ops::metrics::NO_ROUTE_LABEL, |r| r.path.as_str());
     let metrics = route.map_or(&config.no_route_metrics, |r| &r.metrics);
     let policy = match route {
         Some(route) => route.policy.as_deref(),
@@ -45,7 +47,7 @@ pub async fn handle(
     let mut preflight_auth_failure = None;
     let decision = policy.map(|named| {
         let resource_methods = resource_methods(
-            &runtime,
+            &generation,
             route,
             request.method(),
             request.headers(),
@@ -68,7 +70,7 @@ pub async fn handle(
     }
 
     let mut response = respond(
-        &runtime,
+        &generation,
         resolved,
         decision.as_ref(),
         preflight_auth_failure,
@@ -92,7 +94,7 @@ pub async fn handle(
 /// policy's when it declares none); for a private route asked without
 /// credentials, every method the gateway supports (Personium's table).
 fn resource_methods<'a>(
-    runtime: &'a Runtime,
+    generation: &'a Generation,
     route: Option<&'a Route>,
     method: &Method,
     headers: &HeaderMap,
@@ -105,9 +107,9 @@ fn resource_methods<'a>(
         return own;
     }
     if !headers.contains_key(AUTHORIZATION) {
-        return Some(&runtime.config.gateway_methods);
+        return Some(&generation.config.gateway_methods);
     }
-    if let Some(auth) = &runtime.config.auth {
+    if let Some(auth) = &generation.config.auth {
         if let Err(failure) = auth.authorize(&Method::OPTIONS, headers) {
             *auth_failure = Some(failure);
         }
@@ -171,9 +173,9 @@ fn client_text(value: &HeaderValue) -> std::borrow::Cow<'_, str> {
     String::from_utf8_lossy(value.as_bytes())
 }
 
-/// `resolved` is `None` for CONNECT (see [`crate::router::Router::resolve`]).
+/// `resolved` is `None` for CONNECT (see [`crate::proxy::router::Router::resolve`]).
 async fn respond(
-    runtime: &Runtime,
+    generation: &Generation,
     resolved: Option<Resolved<'_>>,
     decision: Option<&Decision>,
     preflight_auth_failure: Option<AuthFailure>,
@@ -181,7 +183,7 @@ async fn respond(
     request: Request<Incoming>,
     request_id: &HeaderValue,
 ) -> Response<GatewayBody> {
-    let settings = &runtime.config.settings;
+    let settings = &generation.config.settings;
     if header_bytes(&request) > settings.max_header_bytes {
         return GatewayError::HeadersTooLarge.response(None);
     }
@@ -216,7 +218,7 @@ async fn respond(
         }
     }
     if route.access == Access::Private {
-        if let Some(auth) = &runtime.config.auth {
+        if let Some(auth) = &generation.config.auth {
             if let Err(failure) = auth.authorize(request.method(), request.headers()) {
                 log_auth_failure(route, failure, request_id, settings.denial_log_rate);
                 return GatewayError::Auth(failure).response(None);
@@ -248,7 +250,7 @@ async fn respond(
             }
             // Held until the upstream's body ends: the bound covers sockets
             // and upstream work, not just waiting for the head.
-            let Ok(slot) = runtime.upstream_slots.clone().try_acquire_owned() else {
+            let Ok(slot) = generation.upstream_slots.clone().try_acquire_owned() else {
                 route.metrics.upstream_error(UPSTREAM_BUSY);
                 return GatewayError::UpstreamBusy.response(None);
             };
@@ -259,7 +261,7 @@ async fn respond(
                 response_timeout: settings.response_timeout,
                 max_body_bytes: route.max_body_bytes,
             };
-            match proxy::forward(&runtime.client, upstream, request, forward).await {
+            match upstream::forward(&generation.client, upstream, request, forward).await {
                 Ok((response, elapsed)) => {
                     route.metrics.upstream_latency(elapsed);
                     response.map(|body| GatewayBody::upstream(body, slot))
@@ -348,14 +350,4 @@ fn with_path(uri: &Uri, path: &str) -> Result<Uri, http::Error> {
 
 fn declared_length(headers: &HeaderMap) -> Option<u64> {
     headers.get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::runtime::{GATEWAY_ALLOW, GATEWAY_METHODS};
-
-    #[test]
-    fn the_connect_allow_header_lists_the_gateway_methods() {
-        assert_eq!(GATEWAY_ALLOW, GATEWAY_METHODS.join(", "));
-    }
 }

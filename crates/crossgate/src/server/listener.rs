@@ -14,10 +14,10 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
-use crate::accept::AcceptBackoff;
-use crate::gateway::Gateway;
-use crate::lifetime::{supervise, Activity, Closed, TrackedBody, WatchedIo};
-use crate::proxy::ConnInfo;
+use crate::proxy::upstream::ConnInfo;
+use crate::server::accept::AcceptBackoff;
+use crate::server::generation::Gateway;
+use crate::server::lifetime::{supervise, Activity, Closed, TrackedBody, WatchedIo};
 
 /// A bound gateway listener, not yet serving.
 pub struct Server {
@@ -41,14 +41,14 @@ pub enum Drain {
 impl Server {
     /// Binds `server.listen` of the configuration in force.
     pub async fn bind(gateway: Arc<Gateway>) -> io::Result<Self> {
-        let runtime = gateway.current();
-        let settings = &runtime.config.settings;
+        let generation = gateway.current();
+        let settings = &generation.config.settings;
         let listener = TcpListener::bind(settings.listen).await?;
         let local_addr = listener.local_addr()?;
-        let tls = runtime.config.tls.clone();
+        let tls = generation.config.tls.clone();
         let max_connections = settings.max_connections;
         let connections = Arc::new(Semaphore::new(max_connections));
-        drop(runtime);
+        drop(generation);
         Ok(Self {
             gateway,
             listener,
@@ -150,12 +150,12 @@ async fn serve_connection(
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%peer, %error, "cannot set TCP_NODELAY");
     }
-    let runtime = gateway.current();
-    let builder = runtime.connections.clone();
-    let deadlines = runtime.config.settings.connection_deadlines();
+    let generation = gateway.current();
+    let builder = generation.connections.clone();
+    let deadlines = generation.config.settings.connection_deadlines();
     // Certificates may change on reload; the listener keeps TLS on as started.
-    let tls = tls.map(|initial| runtime.config.tls.clone().unwrap_or(initial));
-    drop(runtime);
+    let tls = tls.map(|initial| generation.config.tls.clone().unwrap_or(initial));
+    drop(generation);
     let conn = ConnInfo::new(peer, tls.is_some());
     let activity = Activity::new();
     let requests = activity.clone();
@@ -164,9 +164,13 @@ async fn serve_connection(
         let conn = conn.clone();
         let mut in_flight = requests.request_started(request.version());
         async move {
-            let response =
-                crate::handler::handle(gateway.current(), gateway.denials().clone(), conn, request)
-                    .await;
+            let response = crate::proxy::pipeline::handle(
+                gateway.current(),
+                gateway.denials().clone(),
+                conn,
+                request,
+            )
+            .await;
             in_flight.answered();
             Ok::<_, Infallible>(response.map(|body| TrackedBody::new(body, in_flight)))
         }

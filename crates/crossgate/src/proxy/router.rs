@@ -8,10 +8,17 @@ use http::header::HeaderValue;
 use http::Method;
 
 use crate::config::{Access, PathNormalization};
-use crate::metrics::RouteMetrics;
-use crate::mock::MockResponse;
-use crate::path::{self, PathRejection};
-use crate::proxy::Upstream;
+use crate::ops::metrics::RouteMetrics;
+use crate::proxy::mock::MockResponse;
+use crate::proxy::path::{self, PathRejection};
+use crate::proxy::upstream::Upstream;
+
+/// The methods the gateway forwards; a private resource's preflight without
+/// credentials lists them all (Personium's behaviour).
+pub const GATEWAY_METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
+
+/// [`GATEWAY_METHODS`] as the `Allow` header of the 405 answered to `CONNECT`.
+pub const GATEWAY_ALLOW: &str = "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS";
 
 /// A compiled policy with the name it has in the file.
 #[derive(Debug)]
@@ -130,7 +137,7 @@ impl Router {
             .find(|route| prefix_matches(&route.path, path))
     }
 
-    /// Resolves a raw request path (see [`crate::path`]). A path in normal
+    /// Resolves a raw request path (see [`crate::proxy::path`]). A path in normal
     /// form or normalizable is routed on its normal form. A path strict rules
     /// refuse is routed on its widest reading, so that it is refused with the
     /// policy of the route the most permissive upstream would serve it from;
@@ -186,6 +193,11 @@ fn prefix_matches(prefix: &str, path: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_connect_allow_header_lists_the_gateway_methods() {
+        assert_eq!(super::GATEWAY_ALLOW, super::GATEWAY_METHODS.join(", "));
+    }
     use super::*;
 
     #[test]

@@ -16,7 +16,7 @@ use std::time::Duration;
 use crossgate_cors::Denial;
 use http::StatusCode;
 
-use crate::log_limit::RouteLogBudget;
+use crate::ops::log_limit::RouteLogBudget;
 
 /// Label value for requests that matched no route. Route paths start with `/`,
 /// so it cannot collide with a configured route.

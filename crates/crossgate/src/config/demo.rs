@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 /// `examples/demo.toml`.
-pub const CONFIG: &str = include_str!("../../../examples/demo.toml");
+pub const CONFIG: &str = include_str!("../../../../examples/demo.toml");
 
 /// What `serve` prints when running the demo on `addr`: three commands whose
 /// answers show an allowed preflight, a denied preflight and a decorated

@@ -6,7 +6,8 @@ use http::{HeaderMap, Method};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
-use crate::config::{AuthFile, Privilege, Report, TokenFile};
+use crate::config::file::{AuthFile, Privilege, TokenFile};
+use crate::config::Report;
 
 /// What a token allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

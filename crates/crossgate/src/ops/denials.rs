@@ -26,7 +26,7 @@ const TRUNCATION_MARK: &str = "…";
 pub struct DeniedRequest<'a> {
     /// The raw `Origin` header value.
     pub origin: &'a [u8],
-    /// The matched route's path, or [`crate::metrics::NO_ROUTE_LABEL`].
+    /// The matched route's path, or [`crate::ops::metrics::NO_ROUTE_LABEL`].
     pub route: &'a str,
     /// The request's method as received.
     pub method: &'a str,

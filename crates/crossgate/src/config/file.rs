@@ -4,170 +4,17 @@
 //!
 //! Each key is deserialized on its own before its table is deserialized whole,
 //! so that one typo does not hide the next one. The result is a [`FileConfig`]
-//! whose values are known to have the right types; [`crate::runtime`] turns it
+//! whose values are known to have the right types; [`super::compile`] turns it
 //! into the compiled configuration and reports the problems that need more
 //! than one key to see (a route naming a missing policy, say).
 
+use super::Report;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
 
 use crossgate_cors::PolicyConfig;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-
-/// Where a configuration comes from: a file, or the demo built into the binary.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConfigSource {
-    /// A file given with `--config`.
-    File(PathBuf),
-    /// The embedded `examples/demo.toml`.
-    Demo,
-}
-
-impl ConfigSource {
-    /// The name used in messages: the path as given, or `examples/demo.toml (built in)`.
-    pub fn display_name(&self) -> String {
-        match self {
-            Self::File(path) => path.display().to_string(),
-            Self::Demo => "examples/demo.toml (built in)".to_owned(),
-        }
-    }
-
-    /// The file behind this source, when there is one.
-    pub fn path(&self) -> Option<&Path> {
-        match self {
-            Self::File(path) => Some(path),
-            Self::Demo => None,
-        }
-    }
-
-    /// The directory relative paths (TLS files) are resolved against.
-    pub fn base_dir(&self) -> PathBuf {
-        match self {
-            Self::File(path) => path
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| PathBuf::from(".")),
-            Self::Demo => PathBuf::from("."),
-        }
-    }
-}
-
-/// One thing wrong with a configuration: where, why, and how to fix it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// The file, as named by [`ConfigSource::display_name`].
-    pub file: String,
-    /// The key path, e.g. `policies.web.origins[1]` or `routes[2].policy`; empty for the file itself.
-    pub key: String,
-    /// What is wrong.
-    pub why: String,
-    /// What to write instead.
-    pub fix: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.key.is_empty() {
-            write!(f, "{}: {}\n    fix: {}", self.file, self.why, self.fix)
-        } else {
-            write!(
-                f,
-                "{}: {}: {}\n    fix: {}",
-                self.file, self.key, self.why, self.fix
-            )
-        }
-    }
-}
-
-/// Something accepted that probably is not what the author wants.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Warning {
-    /// The file, as named by [`ConfigSource::display_name`].
-    pub file: String,
-    /// The key path.
-    pub key: String,
-    /// Why it deserves a second look and what to do.
-    pub message: String,
-}
-
-impl fmt::Display for Warning {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: warning: {}: {}", self.file, self.key, self.message)
-    }
-}
-
-/// Every problem of a configuration that cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problems(pub Vec<Problem>);
-
-impl fmt::Display for Problems {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, problem) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str("\n")?;
-            }
-            write!(f, "{problem}")?;
-        }
-        let count = self.0.len();
-        write!(
-            f,
-            "\n{count} problem{} found",
-            if count == 1 { "" } else { "s" }
-        )
-    }
-}
-
-impl std::error::Error for Problems {}
-
-/// Collects problems and warnings while a file is checked.
-#[derive(Debug)]
-pub struct Report {
-    file: String,
-    pub(crate) problems: Vec<Problem>,
-    pub(crate) warnings: Vec<Warning>,
-}
-
-impl Report {
-    pub(crate) fn new(source: &ConfigSource) -> Self {
-        Self {
-            file: source.display_name(),
-            problems: Vec::new(),
-            warnings: Vec::new(),
-        }
-    }
-
-    pub(crate) fn problem(
-        &mut self,
-        key: impl Into<String>,
-        why: impl Into<String>,
-        fix: impl Into<String>,
-    ) {
-        self.problems.push(Problem {
-            file: self.file.clone(),
-            key: key.into(),
-            why: why.into(),
-            fix: fix.into(),
-        });
-    }
-
-    pub(crate) fn warning(&mut self, key: impl Into<String>, message: impl Into<String>) {
-        self.warnings.push(Warning {
-            file: self.file.clone(),
-            key: key.into(),
-            message: message.into(),
-        });
-    }
-
-    pub(crate) fn has_problems(&self) -> bool {
-        !self.problems.is_empty()
-    }
-
-    pub(crate) fn into_problems(self) -> Problems {
-        Problems(self.problems)
-    }
-}
 
 /// A number of seconds, written as an integer or a float (`5`, `0.5`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -249,7 +96,7 @@ pub enum Access {
 #[serde(rename_all = "lowercase")]
 pub enum PathNormalization {
     /// Route, authorize and forward the normal form; refuse what an upstream
-    /// could reinterpret (default). See [`crate::path`].
+    /// could reinterpret (default). See [`crate::proxy::path`].
     #[default]
     Strict,
     /// Forward the path as received. Dangerous: the upstream may decode it
@@ -584,6 +431,7 @@ pub(crate) fn is_valid_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{ConfigSource, Problem};
 
     fn check(text: &str) -> (FileConfig, Vec<Problem>) {
         let mut report = Report::new(&ConfigSource::File("t.toml".into()));

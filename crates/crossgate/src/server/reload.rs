@@ -26,7 +26,7 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::metrics::Metrics;
+use crate::ops::metrics::Metrics;
 
 /// What triggers a reload, and how eagerly.
 #[derive(Debug, Clone)]

@@ -4,14 +4,14 @@ use bytes::Bytes;
 use http::header::{HeaderValue, ALLOW, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{Response, StatusCode};
 
-use crate::auth::AuthFailure;
-use crate::body::GatewayBody;
-use crate::path::PathRejection;
+use crate::proxy::auth::AuthFailure;
+use crate::proxy::body::GatewayBody;
+use crate::proxy::path::PathRejection;
 
 /// Why the gateway answers instead of the route's target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GatewayError {
-    /// 400: the path could be read differently by the upstream (see [`crate::path`]).
+    /// 400: the path could be read differently by the upstream (see [`crate::proxy::path`]).
     BadPath(PathRejection),
     /// 404: no route matches the path.
     NoRoute,

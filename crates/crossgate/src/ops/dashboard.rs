@@ -14,9 +14,9 @@ use serde::Serialize;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
-use crate::denials::{DenialEntry, DenialLog};
-use crate::metrics::{Metrics, RouteTotals, REASONS};
-use crate::reload::{ReloadHistory, ReloadRecord};
+use crate::ops::denials::{DenialEntry, DenialLog};
+use crate::ops::metrics::{Metrics, RouteTotals, REASONS};
+use crate::server::reload::{ReloadHistory, ReloadRecord};
 
 /// Width of one chart bar.
 pub const INTERVAL: Duration = Duration::from_secs(10);
