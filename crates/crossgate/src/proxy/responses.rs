@@ -1,4 +1,5 @@
-//! Responses the gateway makes itself, with static bodies.
+//! Responses the gateway makes itself, with static bodies: every refusal and
+//! every upstream failure becomes a response here and nowhere else.
 
 use bytes::Bytes;
 use http::header::{HeaderValue, ALLOW, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
@@ -7,16 +8,18 @@ use http::{Response, StatusCode};
 use crate::proxy::auth::AuthFailure;
 use crate::proxy::body::GatewayBody;
 use crate::proxy::path::PathRejection;
+use crate::proxy::upstream::UpstreamError;
 
 /// Why the gateway answers instead of the route's target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GatewayError {
     /// 400: the path could be read differently by the upstream (see [`crate::proxy::path`]).
     BadPath(PathRejection),
     /// 404: no route matches the path.
     NoRoute,
-    /// 405: the route does not declare the method, or the method is `CONNECT`.
-    MethodNotAllowed,
+    /// 405: the route does not declare the method, or the method is
+    /// `CONNECT`; with the `Allow` header to send.
+    MethodNotAllowed(HeaderValue),
     /// 413: the body exceeds the route's limit.
     PayloadTooLarge,
     /// 431: the request headers exceed `max_header_bytes`.
@@ -35,11 +38,11 @@ pub enum GatewayError {
 
 impl GatewayError {
     /// The status code.
-    pub fn status(self) -> StatusCode {
+    pub fn status(&self) -> StatusCode {
         match self {
             Self::BadPath(_) => StatusCode::BAD_REQUEST,
             Self::NoRoute => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::MalformedBody => StatusCode::BAD_REQUEST,
@@ -51,11 +54,11 @@ impl GatewayError {
         }
     }
 
-    fn body(self) -> &'static str {
+    fn body(&self) -> &'static str {
         match self {
             Self::BadPath(rejection) => rejection.body(),
             Self::NoRoute => r#"{"error":"no_route","message":"no route matches this path"}"#,
-            Self::MethodNotAllowed => {
+            Self::MethodNotAllowed(_) => {
                 r#"{"error":"method_not_allowed","message":"this resource does not support the method; see the Allow header"}"#
             }
             Self::PayloadTooLarge => {
@@ -90,14 +93,14 @@ impl GatewayError {
 
     /// The response, with `Allow` for a 405, `WWW-Authenticate` for a 401 or
     /// 403, and `Retry-After` for a 503.
-    pub fn response(self, allow: Option<&HeaderValue>) -> Response<GatewayBody> {
+    pub fn response(&self) -> Response<GatewayBody> {
         let mut response = Response::new(GatewayBody::full(Bytes::from_static(
             self.body().as_bytes(),
         )));
         *response.status_mut() = self.status();
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if let Some(allow) = allow {
+        if let Self::MethodNotAllowed(allow) = self {
             headers.insert(ALLOW, allow.clone());
         }
         let challenge = match self {
@@ -109,10 +112,23 @@ impl GatewayError {
         if let Some(challenge) = challenge {
             headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
         }
-        if self == Self::UpstreamBusy {
+        if *self == Self::UpstreamBusy {
             headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
+    }
+}
+
+impl From<&UpstreamError> for GatewayError {
+    fn from(error: &UpstreamError) -> Self {
+        match error {
+            UpstreamError::Timeout(_) => Self::GatewayTimeout,
+            UpstreamError::BodyTooLarge(_) => Self::PayloadTooLarge,
+            UpstreamError::MalformedBody(_) => Self::MalformedBody,
+            UpstreamError::Unreachable(_)
+            | UpstreamError::BadFraming(_)
+            | UpstreamError::BadRequest(_) => Self::BadGateway,
+        }
     }
 }
 

@@ -156,21 +156,19 @@ async fn serve_connection(
     // Certificates may change on reload; the listener keeps TLS on as started.
     let tls = tls.map(|initial| generation.config.tls.clone().unwrap_or(initial));
     drop(generation);
-    let conn = ConnInfo::new(peer, tls.is_some());
+    let conn = Arc::new(ConnInfo::new(peer, tls.is_some()));
     let activity = Activity::new();
     let requests = activity.clone();
+    let denials = gateway.denials().clone();
     let service = service_fn(move |request: Request<Incoming>| {
-        let gateway = gateway.clone();
+        // The generation in force when the request arrives serves all of it.
+        let generation = gateway.current();
+        let denials = denials.clone();
         let conn = conn.clone();
         let mut in_flight = requests.request_started(request.version());
         async move {
-            let response = crate::proxy::pipeline::handle(
-                gateway.current(),
-                gateway.denials().clone(),
-                conn,
-                request,
-            )
-            .await;
+            let response =
+                crate::proxy::pipeline::handle(generation, &denials, &conn, request).await;
             in_flight.answered();
             Ok::<_, Infallible>(response.map(|body| TrackedBody::new(body, in_flight)))
         }
