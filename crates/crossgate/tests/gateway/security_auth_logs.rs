@@ -3,14 +3,11 @@
 //! lines forged through request values; and a flood of denials that must not
 //! flood the log while metrics and `/decisions` count every one.
 
-mod common;
-mod ops_support;
-
 use std::time::{Duration, Instant};
 
-use common::{send, Client, Reply, TestGateway, TestUpstream, PATIENCE};
+use crate::support::process::Gateway;
+use crate::support::{send, Client, Reply, TestGateway, TestUpstream, PATIENCE};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use ops_support::Gateway;
 use serde_json::{json, Value};
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
@@ -383,7 +380,7 @@ fn assert_quoted(fields: &[(String, TextField)], key: &str, expected: &str) {
 }
 
 async fn wait_for_line(gateway: &Gateway, text: &str) -> String {
-    common::eventually(&format!("a log line with {text:?}"), || {
+    crate::support::eventually(&format!("a log line with {text:?}"), || {
         gateway.logged(text)
     })
     .await;
@@ -431,7 +428,7 @@ async fn send_forging_requests(gateway: &Gateway) {
 
 #[tokio::test]
 async fn text_logs_quote_request_values_so_fields_cannot_be_forged() {
-    let absent = common::absent_upstream().await;
+    let absent = crate::support::absent_upstream().await;
     let gateway = Gateway::start_with_log_format(&log_config(absent, ""), "text").await;
     send_forging_requests(&gateway).await;
 
@@ -472,7 +469,7 @@ async fn text_logs_quote_request_values_so_fields_cannot_be_forged() {
 
 #[tokio::test]
 async fn json_logs_carry_request_values_as_exact_strings() {
-    let absent = common::absent_upstream().await;
+    let absent = crate::support::absent_upstream().await;
     let gateway = Gateway::start(&log_config(absent, "")).await;
     send_forging_requests(&gateway).await;
     for (message, reason) in [
@@ -589,7 +586,7 @@ async fn denial_floods_are_rate_limited_with_summaries_while_metrics_count_all()
         )
         .await;
     assert_eq!(refused, REFUSALS as f64);
-    let decisions = ops_support::get(gateway.admin, "/decisions", &[])
+    let decisions = crate::support::process::get(gateway.admin, "/decisions", &[])
         .await
         .expect("GET /decisions");
     let decisions: Value = serde_json::from_slice(&decisions.body).expect("JSON");

@@ -4,15 +4,12 @@
 //! (`-> ..data/config.toml`) resolves through. The gateway must pick up each
 //! swap, and keep its running configuration when the new file is invalid.
 
-mod common;
-mod ops_support;
-
 use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{TempDir, TestUpstream, PATIENCE};
-use ops_support::{get, Gateway};
+use crate::support::process::{get, Gateway};
+use crate::support::{TempDir, TestUpstream, PATIENCE};
 
 /// Writes `..<stamp>/config.toml` and makes it the mounted version the way
 /// the kubelet does: a new symlink renamed over `..data` (atomic), then the
@@ -61,7 +58,7 @@ async fn configmap_symlink_swaps_reload_and_an_invalid_swap_keeps_the_config() {
     swap_in(
         volume.path(),
         first,
-        &ops_support::config(upstream.addr, "v1"),
+        &crate::support::process::config(upstream.addr, "v1"),
         None,
     );
     let config_path = volume.path().join("config.toml");
@@ -74,7 +71,7 @@ async fn configmap_symlink_swaps_reload_and_an_invalid_swap_keeps_the_config() {
     swap_in(
         &volume,
         second,
-        &ops_support::config(upstream.addr, "v2"),
+        &crate::support::process::config(upstream.addr, "v2"),
         Some(first),
     );
     wait_for_body(&gateway, "v2").await;
@@ -106,7 +103,7 @@ async fn configmap_symlink_swaps_reload_and_an_invalid_swap_keeps_the_config() {
     swap_in(
         &volume,
         fourth,
-        &ops_support::config(upstream.addr, "v3"),
+        &crate::support::process::config(upstream.addr, "v3"),
         Some(third),
     );
     wait_for_body(&gateway, "v3").await;

@@ -1,16 +1,13 @@
 //! The admin listener of a running gateway: probes, metrics that move with
 //! traffic, and the denial log.
 
-mod common;
-mod ops_support;
-
-use common::{preflight, TestUpstream};
-use ops_support::{get, sample, Gateway, ALLOWED_ORIGIN, DENIED_ORIGIN};
+use crate::support::process::{get, sample, Gateway, ALLOWED_ORIGIN, DENIED_ORIGIN};
+use crate::support::{preflight, TestUpstream};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probes_answer_and_unknown_paths_are_404() {
     let upstream = TestUpstream::start().await;
-    let gateway = Gateway::start(&ops_support::config(upstream.addr, "v1")).await;
+    let gateway = Gateway::start(&crate::support::process::config(upstream.addr, "v1")).await;
 
     let health = get(gateway.admin, "/healthz", &[])
         .await
@@ -64,7 +61,7 @@ async fn probes_answer_and_unknown_paths_are_404() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_requests_preflights_denials_and_latency() {
     let upstream = TestUpstream::start().await;
-    let gateway = Gateway::start(&ops_support::config(upstream.addr, "v1")).await;
+    let gateway = Gateway::start(&crate::support::process::config(upstream.addr, "v1")).await;
     let before = gateway.metrics().await;
     assert_eq!(
         sample(
@@ -179,7 +176,7 @@ async fn metrics_count_requests_preflights_denials_and_latency() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decisions_list_recent_denials_newest_first() {
     let upstream = TestUpstream::start().await;
-    let gateway = Gateway::start(&ops_support::config(upstream.addr, "v1")).await;
+    let gateway = Gateway::start(&crate::support::process::config(upstream.addr, "v1")).await;
 
     let empty = get(gateway.admin, "/decisions", &[])
         .await

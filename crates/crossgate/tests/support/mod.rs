@@ -2,7 +2,8 @@
 //! on an ephemeral port, small upstream servers with chosen behaviours, and a
 //! plain HTTP client (one fresh connection per request, or a kept-alive
 //! [`Client`]). The `ops_*` tests use these too, next to `ops_support`.
-#![allow(dead_code)] // each test binary uses a different subset
+
+pub mod process;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -77,7 +78,8 @@ pub struct TestGateway {
     pub gateway: Arc<Gateway>,
     pub metrics: Arc<Metrics>,
     pub config_path: PathBuf,
-    pub dir: TempDir,
+    /// Holds the config file; removed when the gateway is dropped.
+    _dir: TempDir,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Drain>>,
 }
@@ -107,7 +109,7 @@ impl TestGateway {
             gateway,
             metrics,
             config_path,
-            dir,
+            _dir: dir,
             stop: Some(stop),
             task: Some(task),
         }

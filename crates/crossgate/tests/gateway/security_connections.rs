@@ -4,17 +4,14 @@
 //! Every attack runs over real sockets against an upstream written here,
 //! with timeouts of about a second.
 
-mod common;
-mod ops_support;
-
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::{build_request, collect, fixture, try_send, TestGateway, PATIENCE};
 use bytes::Bytes;
-use common::{build_request, collect, fixture, try_send, TestGateway, PATIENCE};
 use http::{Request, Response};
 use http_body_util::{Empty, Full};
 use hyper::body::Incoming;
@@ -524,12 +521,12 @@ async fn a_client_that_stops_reading_loses_its_slot_after_send_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_listener_closes_silent_and_idle_connections() {
     let upstream = Upstream::start().await;
-    let config = ops_support::config(upstream.addr, "ok").replacen(
+    let config = crate::support::process::config(upstream.addr, "ok").replacen(
         "shutdown_timeout = 10\n",
         "shutdown_timeout = 10\nheader_read_timeout = 1\nidle_timeout = 1\n",
         1,
     );
-    let gateway = ops_support::Gateway::start(&config).await;
+    let gateway = crate::support::process::Gateway::start(&config).await;
     let mut silent = TcpStream::connect(gateway.admin)
         .await
         .expect("connect admin");
@@ -553,7 +550,11 @@ async fn admin_listener_closes_silent_and_idle_connections() {
 async fn sigterm_closes_idle_http1_and_http2_connections_and_exits_0() {
     let upstream = Upstream::start().await;
     // shutdown_timeout is 10 s; idle clients must not make the drain wait for it.
-    let mut gateway = ops_support::Gateway::start(&ops_support::config(upstream.addr, "ok")).await;
+    let mut gateway = crate::support::process::Gateway::start(&crate::support::process::config(
+        upstream.addr,
+        "ok",
+    ))
+    .await;
     let mut h1 = TcpStream::connect(gateway.addr).await.expect("connect");
     assert!(h1_exchange(&mut h1, "/status")
         .await
@@ -681,7 +682,7 @@ async fn many_streams_from_one_http2_client_cannot_starve_other_clients() {
         .await
         .expect("h1 client served");
     assert_eq!(other.status, 200);
-    let other_h2 = common::send_h2c(gateway.addr, "GET", "/hello", &[]).await;
+    let other_h2 = crate::support::send_h2c(gateway.addr, "GET", "/hello", &[]).await;
     assert_eq!(other_h2.status, 200);
     assert!(
         started.elapsed() < SECOND,
@@ -805,7 +806,11 @@ fn cpu_seconds(pid: u32) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accept_backs_off_instead_of_spinning_when_out_of_file_descriptors() {
     let upstream = Upstream::start().await;
-    let gateway = ops_support::Gateway::start(&ops_support::config(upstream.addr, "ok")).await;
+    let gateway = crate::support::process::Gateway::start(&crate::support::process::config(
+        upstream.addr,
+        "ok",
+    ))
+    .await;
     let pid = gateway.pid();
     let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .expect("list fds")
@@ -847,7 +852,7 @@ async fn accept_backs_off_instead_of_spinning_when_out_of_file_descriptors() {
         "one warning per interval, not one per failed accept"
     );
     drop(held);
-    let reply = ops_support::get(gateway.addr, "/status", &[])
+    let reply = crate::support::process::get(gateway.addr, "/status", &[])
         .await
         .expect("served once descriptors are free again");
     assert_eq!(reply.status, 200);
@@ -856,7 +861,7 @@ async fn accept_backs_off_instead_of_spinning_when_out_of_file_descriptors() {
 
 #[test]
 fn invalid_connection_limits_are_refused_with_their_key_and_a_fix() {
-    let dir = common::TempDir::new("limits");
+    let dir = crate::support::TempDir::new("limits");
     let path = dir.write(
         "crossgate.toml",
         &config("127.0.0.1:9".parse().expect("addr"), "")

@@ -1,21 +1,18 @@
 //! Graceful shutdown of a running gateway on SIGTERM/SIGINT: in-flight
 //! requests finish, new connections are refused, the drain is bounded.
 
-mod common;
-mod ops_support;
-
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::eventually;
-use common::{Client, TestUpstream, PATIENCE};
-use ops_support::{get, Gateway, ALLOWED_ORIGIN};
+use crate::support::eventually;
+use crate::support::process::{get, Gateway, ALLOWED_ORIGIN};
+use crate::support::{Client, TestUpstream, PATIENCE};
 use tokio::net::TcpStream;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_the_in_flight_request_and_refuses_new_connections() {
     let upstream = TestUpstream::start().await;
-    let mut gateway = Gateway::start(&ops_support::config(upstream.addr, "v1")).await;
+    let mut gateway = Gateway::start(&crate::support::process::config(upstream.addr, "v1")).await;
     let addr = gateway.addr;
     let slow =
         tokio::spawn(
@@ -84,7 +81,7 @@ async fn sigterm_drains_the_in_flight_request_and_refuses_new_connections() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_keep_alive_connections_do_not_delay_shutdown() {
     let upstream = TestUpstream::start().await;
-    let mut gateway = Gateway::start(&ops_support::config(upstream.addr, "v1")).await;
+    let mut gateway = Gateway::start(&crate::support::process::config(upstream.addr, "v1")).await;
     let mut idle = Client::connect(gateway.addr).await.expect("connect");
     let reply = idle
         .send("GET", "/status", &[], b"")
@@ -109,7 +106,7 @@ async fn idle_keep_alive_connections_do_not_delay_shutdown() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigint_shuts_down_like_sigterm() {
     let upstream = TestUpstream::start().await;
-    let mut gateway = Gateway::start(&ops_support::config(upstream.addr, "v1")).await;
+    let mut gateway = Gateway::start(&crate::support::process::config(upstream.addr, "v1")).await;
     assert_eq!(
         get(gateway.addr, "/status", &[]).await.expect("GET").status,
         200
@@ -125,7 +122,7 @@ async fn sigint_shuts_down_like_sigterm() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_drain_gives_up_after_shutdown_timeout() {
     let upstream = TestUpstream::start().await;
-    let config = ops_support::config(upstream.addr, "v1")
+    let config = crate::support::process::config(upstream.addr, "v1")
         .replace("shutdown_timeout = 10", "shutdown_timeout = 1");
     let mut gateway = Gateway::start(&config).await;
     let addr = gateway.addr;

@@ -3,13 +3,13 @@
 //! the engine, forwarded and hop-by-hop headers, request ids, pooling, HTTP/2
 //! and TLS.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::{
+    fixture, list, preflight, send, send_h2c, TestGateway, TestUpstream, PATIENCE,
+};
 use bytes::Bytes;
-use common::{fixture, list, preflight, send, send_h2c, TestGateway, TestUpstream, PATIENCE};
 use http_body_util::channel::Channel;
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
@@ -306,7 +306,7 @@ async fn request_body_is_streamed_to_the_upstream() {
         .expect("handshake");
     tokio::spawn(connection);
     let (mut body, channel) = Channel::<Bytes>::new(1);
-    let request = common::build_request("POST", "/api/echo-body", &[], channel);
+    let request = crate::support::build_request("POST", "/api/echo-body", &[], channel);
     let response = tokio::spawn(async move { sender.send_request(request).await });
     body.send_data(Bytes::from_static(b"part one"))
         .await
@@ -338,7 +338,7 @@ async fn response_body_is_streamed_to_the_client() {
         .await
         .expect("handshake");
     tokio::spawn(connection);
-    let request = common::build_request(
+    let request = crate::support::build_request(
         "GET",
         "/api/drip",
         &[],
@@ -397,7 +397,7 @@ async fn http2_clients_are_served() {
     );
 }
 
-async fn preflight_h2(gateway: &TestGateway) -> common::Reply {
+async fn preflight_h2(gateway: &TestGateway) -> crate::support::Reply {
     send_h2c(
         gateway.addr,
         "OPTIONS",
@@ -446,7 +446,7 @@ async fn tls_listener_serves_http1_and_http2() {
         let tls = tls_connect(gateway.addr, alpn.clone()).await;
         let negotiated = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
         assert_eq!(negotiated, Some(alpn.clone()));
-        let request = common::build_request(
+        let request = crate::support::build_request(
             "GET",
             &format!("https://localhost:{}/api/tls", gateway.addr.port()),
             &[("origin", APP)],
@@ -468,7 +468,7 @@ async fn tls_listener_serves_http1_and_http2() {
             tokio::spawn(connection);
             sender.send_request(request).await.expect("h1 request")
         };
-        let reply = common::collect(response).await;
+        let reply = crate::support::collect(response).await;
         assert_eq!(reply.status, 200);
         assert_eq!(reply.header("access-control-allow-origin"), Some(APP));
         assert_eq!(upstream.last().headers["x-forwarded-proto"], "https");

@@ -2,13 +2,11 @@
 //! and 7), over real sockets: upstreams written here send malformed framing
 //! byte by byte, and raw clients send what well-behaved ones cannot.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use crate::support::{eventually, send, TestGateway, TestUpstream, PATIENCE};
 use bytes::Bytes;
-use common::{eventually, send, TestGateway, TestUpstream, PATIENCE};
 use http_body_util::Full;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -184,7 +182,7 @@ policy = "web"
     )
 }
 
-fn assert_readable(reply: &common::Reply, status: u16) {
+fn assert_readable(reply: &crate::support::Reply, status: u16) {
     assert_eq!(reply.status, status, "{}", reply.text());
     assert_eq!(
         reply.header("access-control-allow-origin"),
@@ -311,7 +309,7 @@ async fn upstream_equal_lengths_reach_the_client_as_one_line() {
         ["content-length: 2"],
         "{response}"
     );
-    let over_h2 = common::send_h2c(gateway.addr, "GET", "/api/equal-lengths", &[]).await;
+    let over_h2 = crate::support::send_h2c(gateway.addr, "GET", "/api/equal-lengths", &[]).await;
     assert_eq!(over_h2.status, 200);
     let lengths: Vec<_> = over_h2.headers.get_all("content-length").iter().collect();
     assert_eq!(lengths, ["2"], "one content-length over HTTP/2 too");
@@ -322,7 +320,7 @@ async fn h2_post(
     addr: SocketAddr,
     lengths: &[&str],
     body: &'static [u8],
-) -> Result<common::Reply, hyper::Error> {
+) -> Result<crate::support::Reply, hyper::Error> {
     let stream = TcpStream::connect(addr).await.expect("connect");
     let (mut sender, connection) =
         hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
@@ -341,7 +339,7 @@ async fn h2_post(
     let response = tokio::time::timeout(PATIENCE, sender.send_request(request))
         .await
         .expect("answer in time")?;
-    Ok(common::collect(response).await)
+    Ok(crate::support::collect(response).await)
 }
 
 #[tokio::test]
@@ -518,7 +516,7 @@ async fn forwarding_headers_of_a_trusted_proxy_are_kept_and_appended() {
 
 #[tokio::test]
 async fn trusted_proxies_are_validated_with_key_and_fix() {
-    let dir = common::TempDir::new("trusted");
+    let dir = crate::support::TempDir::new("trusted");
     let path = dir.write(
         "crossgate.toml",
         &config("http://127.0.0.1:9", r#"trusted_proxies = ["10.0.0.1/8"]"#),

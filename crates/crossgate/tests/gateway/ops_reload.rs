@@ -1,17 +1,14 @@
 //! Hot reload of a running gateway: on SIGHUP, on a change of the config
 //! file, refusing invalid files, and under concurrent load.
 
-mod common;
-mod ops_support;
-
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::eventually;
-use common::{Client, TestUpstream, PATIENCE};
-use ops_support::{get, Gateway, ALLOWED_ORIGIN};
+use crate::support::eventually;
+use crate::support::process::{get, Gateway, ALLOWED_ORIGIN};
+use crate::support::{Client, TestUpstream, PATIENCE};
 
 /// Polls `/status` until it answers `body`; returns how many requests that took.
 async fn wait_for_status_body(gateway: &Gateway, body: &str) -> usize {
@@ -38,7 +35,7 @@ async fn wait_for_status_body(gateway: &Gateway, body: &str) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reloads_and_the_gateway_keeps_serving() {
     let upstream = TestUpstream::start().await;
-    let mut gateway = Gateway::start(&ops_support::config(upstream.addr, "v1")).await;
+    let mut gateway = Gateway::start(&crate::support::process::config(upstream.addr, "v1")).await;
 
     // The file is unchanged, so only the signal can cause this reload.
     gateway.signal("HUP");
@@ -62,13 +59,13 @@ async fn sighup_reloads_and_the_gateway_keeps_serving() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn editing_the_file_reloads_it_without_a_signal() {
     let upstream = TestUpstream::start().await;
-    let gateway = Gateway::start(&ops_support::config(upstream.addr, "v1")).await;
+    let gateway = Gateway::start(&crate::support::process::config(upstream.addr, "v1")).await;
     assert_eq!(
         get(gateway.addr, "/status", &[]).await.expect("GET").text(),
         "v1"
     );
 
-    gateway.write_config(&ops_support::config(upstream.addr, "v2"));
+    gateway.write_config(&crate::support::process::config(upstream.addr, "v2"));
     let polls = wait_for_status_body(&gateway, "v2").await;
     gateway
         .wait_metric("crossgate_config_reloads_total", &[("result", "ok")], 1.0)
@@ -94,10 +91,10 @@ async fn editing_the_file_reloads_it_without_a_signal() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_file_keeps_the_running_config_and_counts_a_failure() {
     let upstream = TestUpstream::start().await;
-    let mut gateway = Gateway::start(&ops_support::config(upstream.addr, "v1")).await;
+    let mut gateway = Gateway::start(&crate::support::process::config(upstream.addr, "v1")).await;
 
     // Would answer "v2" if it were applied, but a route names a missing policy.
-    let invalid = ops_support::config(upstream.addr, "v2")
+    let invalid = crate::support::process::config(upstream.addr, "v2")
         .replace("policy = \"web\"\n", "policy = \"missing\"\n");
     gateway.write_config(&invalid);
     gateway
@@ -154,7 +151,7 @@ async fn an_invalid_file_keeps_the_running_config_and_counts_a_failure() {
     );
 
     // Fixing the file puts the new config in force.
-    gateway.write_config(&ops_support::config(upstream.addr, "v3"));
+    gateway.write_config(&crate::support::process::config(upstream.addr, "v3"));
     wait_for_status_body(&gateway, "v3").await;
     assert_eq!(gateway.reloads("ok").await, 1.0);
 }
@@ -162,7 +159,7 @@ async fn an_invalid_file_keeps_the_running_config_and_counts_a_failure() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_in_flight_finishes_on_the_config_it_started_with() {
     let upstream = TestUpstream::start().await;
-    let gateway = Gateway::start(&ops_support::config(upstream.addr, "v1")).await;
+    let gateway = Gateway::start(&crate::support::process::config(upstream.addr, "v1")).await;
 
     let addr = gateway.addr;
     let slow =
@@ -180,7 +177,7 @@ async fn a_request_in_flight_finishes_on_the_config_it_started_with() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.local_addr().expect("addr")
     };
-    gateway.write_config(&ops_support::config(closed_port, "v2"));
+    gateway.write_config(&crate::support::process::config(closed_port, "v2"));
     wait_for_status_body(&gateway, "v2").await;
     let after = get(gateway.addr, "/api/items", &[])
         .await
@@ -274,7 +271,7 @@ async fn load_client(
 async fn reloading_20_times_under_concurrent_load_fails_no_request() {
     const RELOADS: usize = 20;
     let upstream = TestUpstream::start().await;
-    let gateway = Gateway::start(&ops_support::config(upstream.addr, "v0")).await;
+    let gateway = Gateway::start(&crate::support::process::config(upstream.addr, "v0")).await;
     let stop = Arc::new(AtomicBool::new(false));
     let versions = Arc::new(Mutex::new(BTreeSet::new()));
     let clients: Vec<_> = (0..4)
@@ -289,7 +286,10 @@ async fn reloading_20_times_under_concurrent_load_fails_no_request() {
         .collect();
 
     for reload in 1..=RELOADS {
-        gateway.write_config(&ops_support::config(upstream.addr, &format!("v{reload}")));
+        gateway.write_config(&crate::support::process::config(
+            upstream.addr,
+            &format!("v{reload}"),
+        ));
         // Half the reloads also get a SIGHUP; file change and signal coalesce into one.
         if reload % 2 == 0 {
             gateway.signal("HUP");

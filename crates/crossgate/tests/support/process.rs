@@ -1,11 +1,8 @@
 //! Harness of the `ops_*` integration tests: the real `crossgate` binary
 //! started on ephemeral loopback ports (signals need a process of its own),
 //! its config, and readers for `/metrics`. The client, the reply and the test
-//! upstream are the ones in `common`, which each `ops_*` test declares next
-//! to this module.
+//! upstream are the ones in [`super`].
 //!
-//! Each `ops_*.rs` test crate uses a different subset of these helpers.
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -14,7 +11,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::common::{try_send, Reply, TempDir, PATIENCE};
+use super::{try_send, Reply, TempDir, PATIENCE};
 
 pub const ALLOWED_ORIGIN: &str = "https://app.example.com";
 pub const DENIED_ORIGIN: &str = "https://evil.example.net";
@@ -53,7 +50,8 @@ pub struct Gateway {
     pub addr: SocketAddr,
     pub admin: SocketAddr,
     pub config_path: PathBuf,
-    dir: TempDir,
+    /// Holds the config file; removed when the gateway is dropped.
+    _dir: TempDir,
     logs: Arc<Mutex<Vec<String>>>,
 }
 
@@ -97,7 +95,7 @@ impl Gateway {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             admin: SocketAddr::from(([127, 0, 0, 1], 0)),
             config_path,
-            dir,
+            _dir: dir,
             logs,
         };
         let deadline = Instant::now() + PATIENCE;

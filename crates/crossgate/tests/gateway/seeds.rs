@@ -6,10 +6,9 @@
 //! `docs/seeds.md` says why. The CORS primer (seed 004) is proven in the
 //! browser suite (`tests/browser.rs`).
 
-mod common;
 // Only the row names are needed here, to check docs/seeds.md.
 #[allow(dead_code)]
-#[path = "browser/scenarios.rs"]
+#[path = "../browser/scenarios.rs"]
 mod scenarios;
 
 use std::collections::BTreeMap;
@@ -19,8 +18,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
+use crate::support::{send, Reply, TestGateway};
 use bytes::Bytes;
-use common::{send, Reply, TestGateway};
 use http::{HeaderValue, Request, Response};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;

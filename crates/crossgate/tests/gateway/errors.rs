@@ -2,10 +2,8 @@
 //! blocked — carry the CORS headers for an allowed origin, so a browser script
 //! can read the real status; and the upstream is never called for them.
 
-mod common;
-
+use crate::support::{absent_upstream, closing_upstream, send, TestGateway, TestUpstream};
 use bytes::Bytes;
-use common::{absent_upstream, closing_upstream, send, TestGateway, TestUpstream};
 use http_body_util::channel::Channel;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -63,7 +61,7 @@ policy = "strict"
     (upstream, gateway)
 }
 
-fn assert_readable(reply: &common::Reply, status: u16) {
+fn assert_readable(reply: &crate::support::Reply, status: u16) {
     assert_eq!(reply.status, status, "{}", reply.text());
     assert_eq!(
         reply.header("access-control-allow-origin"),
@@ -100,7 +98,10 @@ async fn undeclared_method_is_a_readable_405_with_allow() {
     let (upstream, gateway) = setup().await;
     let reply = send(gateway.addr, "DELETE", "/api/x", &[("origin", APP)], b"").await;
     assert_readable(&reply, 405);
-    assert_eq!(common::list(reply.header("allow")), ["GET", "POST", "HEAD"]);
+    assert_eq!(
+        crate::support::list(reply.header("allow")),
+        ["GET", "POST", "HEAD"]
+    );
     let head = send(gateway.addr, "HEAD", "/api/x", &[], b"").await;
     assert_eq!(head.status, 200, "HEAD comes with GET");
     assert_eq!(upstream.hits(), 1);
@@ -139,7 +140,7 @@ async fn streamed_body_over_the_limit_is_a_413() {
         .expect("handshake");
     tokio::spawn(connection);
     let (mut body, channel) = Channel::<Bytes>::new(4);
-    let request = common::build_request("POST", "/api/slurp", &[("origin", APP)], channel);
+    let request = crate::support::build_request("POST", "/api/slurp", &[("origin", APP)], channel);
     let response = tokio::spawn(async move { sender.send_request(request).await });
     body.send_data(Bytes::from_static(b"0123456789"))
         .await
@@ -148,12 +149,12 @@ async fn streamed_body_over_the_limit_is_a_413() {
         .await
         .expect("chunk");
     drop(body);
-    let response = tokio::time::timeout(common::PATIENCE, response)
+    let response = tokio::time::timeout(crate::support::PATIENCE, response)
         .await
         .expect("in time")
         .expect("task")
         .expect("response");
-    let reply = common::collect(response).await;
+    let reply = crate::support::collect(response).await;
     assert_readable(&reply, 413);
 }
 

@@ -3,13 +3,10 @@
 //! max_connections. Errors the gateway makes carry CORS headers for an
 //! allowed origin, so a browser script can read them.
 
-mod common;
-mod ops_support;
-
 use std::time::{Duration, Instant};
 
-use common::{Client, PATIENCE};
-use ops_support::{get, Gateway, ALLOWED_ORIGIN};
+use crate::support::process::{get, Gateway, ALLOWED_ORIGIN};
+use crate::support::{Client, PATIENCE};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

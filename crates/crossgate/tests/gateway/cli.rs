@@ -1,8 +1,6 @@
 //! The real `crossgate` binary: `validate`, `serve` refusing invalid files,
 //! the built-in demo and its printed curl commands, JSON logs, and SIGTERM.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -10,7 +8,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{absent_upstream, send, TempDir, PATIENCE};
+use crate::support::{absent_upstream, send, TempDir, PATIENCE};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_crossgate");
 
@@ -408,7 +406,7 @@ policy = "web"
         .and_then(|a| a.parse().ok())
         .expect("address in the message");
 
-    let denied = common::preflight(addr, "/x", "https://evil.example", "PUT", "").await;
+    let denied = crate::support::preflight(addr, "/x", "https://evil.example", "PUT", "").await;
     assert_eq!(denied.status, 403);
     let failed = send(
         addr,

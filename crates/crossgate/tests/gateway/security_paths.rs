@@ -5,14 +5,12 @@
 //! upstream never serves it without a token, and it receives exactly the
 //! path that was routed and authorized. `CONNECT` is refused with 405.
 
-mod common;
-
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use crate::support::{send, Reply, TestGateway, PATIENCE};
 use bytes::Bytes;
-use common::{send, Reply, TestGateway, PATIENCE};
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;

@@ -4,9 +4,7 @@
 //! with a valid token; bad tokens get 401 and missing privileges 403, both
 //! readable by scripts.
 
-mod common;
-
-use common::{list, send, TestGateway, TestUpstream};
+use crate::support::{list, send, TestGateway, TestUpstream};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
@@ -59,7 +57,7 @@ async fn preflight(
     gateway: &TestGateway,
     path: &str,
     authorization: Option<&str>,
-) -> common::Reply {
+) -> crate::support::Reply {
     let mut headers = vec![
         ("origin", ORIGIN),
         ("access-control-request-method", "PUT"),

@@ -2,14 +2,12 @@
 //! with, graceful shutdown, and the connection limits (header read timeout,
 //! max connections).
 
-mod common;
-
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::{eventually, send, TestGateway, TestUpstream, PATIENCE};
 use bytes::Bytes;
-use common::{eventually, send, TestGateway, TestUpstream, PATIENCE};
 use crossgate::Drain;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -251,8 +249,10 @@ async fn extra_connections_wait_until_one_closes() {
             .await
             .expect("handshake");
         let connection = tokio::spawn(connection);
-        let request = common::build_request("GET", "/", &[], http_body_util::Empty::<Bytes>::new());
-        let reply = common::collect(sender.send_request(request).await.expect("request")).await;
+        let request =
+            crate::support::build_request("GET", "/", &[], http_body_util::Empty::<Bytes>::new());
+        let reply =
+            crate::support::collect(sender.send_request(request).await.expect("request")).await;
         assert_eq!(reply.status, 200);
         held.push((sender, connection));
     }
