@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::process::{get, Gateway, ALLOWED_ORIGIN};
+use crate::support::process::{get, Gateway, ALLOWED_ORIGIN, DENIED_ORIGIN};
 use crate::support::{Client, PATIENCE};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -84,6 +84,59 @@ async fn oversized_headers_get_431_with_cors_headers() {
     .await
     .expect("GET with small headers");
     assert_eq!(small.status, 200);
+}
+
+/// A head over the limit is refused as such: it is a 431, not a CORS
+/// denial, so it neither counts as one nor enters the denial record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_head_from_a_denied_origin_is_a_431_and_not_a_cors_denial() {
+    let gateway = Gateway::start(&limits_config(10)).await;
+    let big = "b".repeat(2000);
+    let reply = get(
+        gateway.addr,
+        "/status",
+        &[("origin", DENIED_ORIGIN), ("x-big", &big)],
+    )
+    .await
+    .expect("GET with a big header");
+    assert_eq!(reply.status, 431, "{}", reply.text());
+    let denied = [("route", "/status"), ("reason", "origin_not_allowed")];
+    assert_eq!(
+        gateway
+            .metric("crossgate_actual_denied_total", &denied)
+            .await,
+        0.0
+    );
+    assert_eq!(
+        gateway
+            .metric(
+                "crossgate_requests_total",
+                &[("route", "/status"), ("code", "431")]
+            )
+            .await,
+        1.0
+    );
+
+    // The same request within the limit is a denial, counted once.
+    let small = get(gateway.addr, "/status", &[("origin", DENIED_ORIGIN)])
+        .await
+        .expect("GET with small headers");
+    assert_eq!(small.status, 200);
+    assert_eq!(
+        gateway
+            .metric("crossgate_actual_denied_total", &denied)
+            .await,
+        1.0
+    );
+    let decisions = get(gateway.admin, "/decisions", &[])
+        .await
+        .expect("GET /decisions");
+    assert_eq!(
+        decisions.text().matches(DENIED_ORIGIN).count(),
+        1,
+        "{}",
+        decisions.text()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
