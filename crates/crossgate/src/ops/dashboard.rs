@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
 use crate::ops::denials::{DenialEntry, DenialLog};
-use crate::ops::metrics::{Metrics, RouteTotals, REASONS};
+use crate::ops::metrics::{reasons, Metrics, RouteTotals, REASON_COUNT};
 use crate::server::reload::{ReloadHistory, ReloadRecord};
 
 /// Width of one chart bar.
@@ -60,7 +60,7 @@ pub fn asset(path: &str) -> Option<(&'static str, &'static str)> {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 struct Delta {
     requests: u64,
-    denied: [u64; REASONS.len()],
+    denied: [u64; REASON_COUNT],
 }
 
 impl Delta {
@@ -239,8 +239,8 @@ pub fn data_json(
             window.entry(route.as_str()).or_default().add(delta);
         }
     }
-    let mut reasons: Vec<ReasonRow> = REASONS
-        .iter()
+    let mut rows: Vec<ReasonRow> = reasons()
+        .into_iter()
         .enumerate()
         .map(|(i, reason)| ReasonRow {
             reason,
@@ -248,7 +248,7 @@ pub fn data_json(
         })
         .filter(|row| row.denied > 0)
         .collect();
-    reasons.sort_by_key(|row| std::cmp::Reverse(row.denied));
+    rows.sort_by_key(|row| std::cmp::Reverse(row.denied));
     let routes = window
         .iter()
         .map(|(route, delta)| RouteRow {
@@ -264,7 +264,7 @@ pub fn data_json(
         interval_seconds: INTERVAL.as_secs(),
         buckets: buckets.iter().map(bucket_json).collect(),
         routes,
-        reasons,
+        reasons: rows,
         top_denied_origins: top_origins(&recent_denials),
         recent_denials_capacity: denials.capacity(),
         recent_denials,
@@ -280,7 +280,7 @@ pub fn data_json(
 fn bucket_json(bucket: &Bucket) -> BucketJson<'_> {
     let mut denied = BTreeMap::new();
     for delta in bucket.routes.values() {
-        for (reason, count) in REASONS.iter().zip(delta.denied) {
+        for (reason, count) in reasons().iter().zip(delta.denied) {
             if count > 0 {
                 *denied.entry(*reason).or_insert(0) += count;
             }
@@ -325,7 +325,7 @@ mod tests {
     use super::*;
 
     fn totals(route: &str, requests: u64, origin_denied: u64) -> RouteTotals {
-        let mut denied_by_reason = [0; REASONS.len()];
+        let mut denied_by_reason = [0; REASON_COUNT];
         denied_by_reason[0] = origin_denied;
         RouteTotals {
             route: route.to_owned(),

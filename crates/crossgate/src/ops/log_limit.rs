@@ -11,34 +11,43 @@
 //! second.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::ops::metrics::Metrics;
+use crate::ops::metrics::{self, Metrics, UPSTREAM_ERROR_COUNT};
+use crate::proxy::auth::AuthFailure;
 
 /// `[server] denial_log_rate` default: lines per second, route and reason.
 pub const DEFAULT_DENIAL_LOG_RATE: u32 = 10;
 /// `[server] denial_log_rate` bound; it must fit [`COUNT_BITS`].
 pub const MAX_DENIAL_LOG_RATE: u32 = 100_000;
 
-/// The reasons budgets are kept for: the engine's `Denial::code()`s, `[auth]`'s
-/// `AuthFailure::code()`s and the upstream failures' codes. A code added later
-/// shares the `other` budget rather than going unlimited.
-const REASONS: [&str; 13] = [
-    "origin_not_allowed",
-    "method_not_allowed",
-    "header_not_allowed",
-    "private_network_not_allowed",
-    "malformed_request",
-    "token_missing",
-    "token_invalid",
-    "privilege_missing",
-    "upstream_timeout",
-    "upstream_unreachable",
-    "body_too_large",
-    "bad_upstream_request",
-    "other",
+/// How many reasons get a budget of their own: the engine's denial kinds,
+/// `[auth]`'s failures, the upstream failures, and `other`.
+const REASON_COUNT: usize = DENIAL_REASONS + AUTH_FAILURES.len() + UPSTREAM_ERROR_COUNT + 1;
+const DENIAL_REASONS: usize = metrics::REASON_COUNT - 1;
+const AUTH_FAILURES: [AuthFailure; 3] = [
+    AuthFailure::Missing,
+    AuthFailure::Invalid,
+    AuthFailure::Insufficient,
 ];
+
+/// The reasons budgets are kept for, taken from their sources (the engine's
+/// `Denial::code()`s, `AuthFailure::code()`s and the metrics' upstream
+/// codes) so that none is copied here. A code added later shares the `other`
+/// budget rather than going unlimited.
+static REASONS: LazyLock<[&'static str; REASON_COUNT]> = LazyLock::new(|| {
+    let mut reasons = ["other"; REASON_COUNT];
+    let sources = metrics::reasons()
+        .into_iter()
+        .take(DENIAL_REASONS)
+        .chain(AUTH_FAILURES.map(AuthFailure::code))
+        .chain(metrics::upstream_error_codes());
+    for (slot, code) in reasons.iter_mut().zip(sources) {
+        *slot = code;
+    }
+    reasons
+});
 
 /// Low bits of a budget's state: lines logged in its second. High bits: the second.
 const COUNT_BITS: u32 = 24;
@@ -48,7 +57,7 @@ fn reason_index(code: &str) -> usize {
     REASONS
         .iter()
         .position(|known| *known == code)
-        .unwrap_or(REASONS.len() - 1)
+        .unwrap_or(REASON_COUNT - 1)
 }
 
 /// Whole seconds since the first call in this process (monotonic).
@@ -102,7 +111,7 @@ impl Budget {
 /// The budgets of one route, one per reason.
 #[derive(Default)]
 pub struct RouteLogBudget {
-    budgets: [Budget; REASONS.len()],
+    budgets: [Budget; REASON_COUNT],
 }
 
 impl RouteLogBudget {
@@ -216,7 +225,7 @@ mod tests {
 
     #[test]
     fn every_reason_the_gateway_logs_has_its_own_budget() {
-        use crate::proxy::auth::AuthFailure;
+        use crate::proxy::upstream::UpstreamError;
         use crossgate_cors::Denial;
         for code in [
             Denial::OriginNotAllowed.code(),
@@ -224,8 +233,11 @@ mod tests {
             AuthFailure::Missing.code(),
             AuthFailure::Invalid.code(),
             AuthFailure::Insufficient.code(),
+            UpstreamError::Timeout(String::new()).code(),
+            UpstreamError::BadFraming(String::new()).code(),
+            UpstreamError::MalformedBody(String::new()).code(),
         ] {
-            assert_ne!(reason_index(code), REASONS.len() - 1, "{code}");
+            assert_ne!(reason_index(code), REASON_COUNT - 1, "{code}");
         }
     }
 }

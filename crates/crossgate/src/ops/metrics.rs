@@ -10,10 +10,10 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::Duration;
 
-use crossgate_cors::Denial;
+use crossgate_cors::{Denial, Malformed, TokenText};
 use http::StatusCode;
 
 use crate::ops::log_limit::RouteLogBudget;
@@ -28,21 +28,35 @@ const LATENCY_BUCKETS_MICROS: [u64; 13] = [
     5_000_000, 10_000_000,
 ];
 
-/// The denial reason codes of `crossgate_cors::Denial::code()`, in label order.
-/// A code the engine adds later is counted under `other` rather than dropped.
-pub const REASONS: [&str; 6] = [
-    "origin_not_allowed",
-    "method_not_allowed",
-    "header_not_allowed",
-    "private_network_not_allowed",
-    "malformed_request",
-    "other",
-];
+/// One denial of each kind the engine has, in label order. The labels are
+/// their `Denial::code()`s, so the engine holds the only copy of the codes;
+/// a kind the engine adds later is counted under `other` rather than dropped.
+static DENIAL_KINDS: LazyLock<[Denial; REASON_COUNT - 1]> = LazyLock::new(|| {
+    [
+        Denial::OriginNotAllowed,
+        Denial::MethodNotAllowed(TokenText::new(b"")),
+        Denial::HeaderNotAllowed(TokenText::new(b"")),
+        Denial::PrivateNetworkNotAllowed,
+        Denial::Malformed(Malformed::SeveralOrigins),
+    ]
+});
+
+/// How many denial reasons are counted apart: the engine's kinds and `other`.
+pub const REASON_COUNT: usize = 6;
+
+/// The denial reason labels, in counter order: the engine's codes, then `other`.
+pub fn reasons() -> [&'static str; REASON_COUNT] {
+    let mut labels = ["other"; REASON_COUNT];
+    for (label, kind) in labels.iter_mut().zip(DENIAL_KINDS.iter()) {
+        *label = kind.code();
+    }
+    labels
+}
 
 /// The reason codes of requests for an upstream that the gateway answered
 /// itself (`UpstreamError::code()` plus `upstream_busy`), with whose fault
 /// each is: the client's (4xx), the upstream's, or the gateway's own limit.
-const UPSTREAM_ERRORS: [(&str, &str); 7] = [
+const UPSTREAM_ERRORS: [(&str, &str); UPSTREAM_ERROR_COUNT] = [
     ("malformed_request_body", "client"),
     ("body_too_large", "client"),
     ("upstream_busy", "gateway"),
@@ -52,16 +66,25 @@ const UPSTREAM_ERRORS: [(&str, &str); 7] = [
     ("upstream_bad_framing", "upstream"),
 ];
 
+/// How many upstream error reasons are counted (and budgeted) apart.
+pub const UPSTREAM_ERROR_COUNT: usize = 7;
+
+/// The reason codes of [`UPSTREAM_ERRORS`].
+pub fn upstream_error_codes() -> impl Iterator<Item = &'static str> {
+    UPSTREAM_ERRORS.iter().map(|(code, _)| *code)
+}
+
 /// Status codes 100..=599 get their own counter; anything else (hyper
 /// accepts up to 999) shares the last slot, rendered as `code="other"`.
 const STATUS_MIN: u16 = 100;
 const STATUS_SLOTS: usize = 501;
 
-fn reason_index(code: &str) -> usize {
-    REASONS
+fn reason_index(denial: &Denial) -> usize {
+    let kind = std::mem::discriminant(denial);
+    DENIAL_KINDS
         .iter()
-        .position(|known| *known == code)
-        .unwrap_or(REASONS.len() - 1)
+        .position(|known| std::mem::discriminant(known) == kind)
+        .unwrap_or(REASON_COUNT - 1)
 }
 
 fn status_index(status: StatusCode) -> usize {
@@ -76,8 +99,8 @@ fn counter_array<const N: usize>() -> [AtomicU64; N] {
 struct RouteCounters {
     responses: [AtomicU64; STATUS_SLOTS],
     preflights_allowed: AtomicU64,
-    preflights_denied: [AtomicU64; REASONS.len()],
-    actual_denied: [AtomicU64; REASONS.len()],
+    preflights_denied: [AtomicU64; REASON_COUNT],
+    actual_denied: [AtomicU64; REASON_COUNT],
     /// Per-bucket (not cumulative) counts; the last slot is `+Inf`.
     latency_buckets: [AtomicU64; LATENCY_BUCKETS_MICROS.len() + 1],
     latency_sum_micros: AtomicU64,
@@ -118,13 +141,13 @@ impl RouteMetrics {
 
     /// Counts a preflight the policy denied, by the denial's reason code.
     pub fn preflight_denied(&self, denial: &Denial) {
-        self.0.preflights_denied[reason_index(denial.code())].fetch_add(1, Ordering::Relaxed);
+        self.0.preflights_denied[reason_index(denial)].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a cross-origin actual request the policy denied (decorated with
     /// nothing, or blocked), by the denial's reason code.
     pub fn actual_denied(&self, denial: &Denial) {
-        self.0.actual_denied[reason_index(denial.code())].fetch_add(1, Ordering::Relaxed);
+        self.0.actual_denied[reason_index(denial)].fetch_add(1, Ordering::Relaxed);
     }
 
     /// This route's budget of denial log lines, kept with its counters so it
@@ -162,8 +185,8 @@ pub struct RouteTotals {
     pub route: String,
     /// Responses sent, any status.
     pub requests: u64,
-    /// Denied preflights plus denied actual requests, by [`REASONS`].
-    pub denied_by_reason: [u64; REASONS.len()],
+    /// Denied preflights plus denied actual requests, by [`reasons`].
+    pub denied_by_reason: [u64; REASON_COUNT],
 }
 
 /// All gateway metrics of one process.
@@ -377,10 +400,10 @@ fn render_reasons(
     out: &mut String,
     name: &str,
     routes: &[(String, RouteMetrics)],
-    counters: impl Fn(&RouteMetrics) -> &[AtomicU64; REASONS.len()],
+    counters: impl Fn(&RouteMetrics) -> &[AtomicU64; REASON_COUNT],
 ) {
     for (route, metrics) in routes {
-        for (reason, counter) in REASONS.iter().zip(counters(metrics)) {
+        for (reason, counter) in reasons().iter().zip(counters(metrics)) {
             let count = counter.load(Ordering::Relaxed);
             if count == 0 {
                 continue;
@@ -710,10 +733,16 @@ mod tests {
 
     #[test]
     fn every_engine_reason_code_has_its_own_label() {
-        for denial in [Denial::OriginNotAllowed, Denial::PrivateNetworkNotAllowed] {
-            assert_eq!(REASONS[reason_index(denial.code())], denial.code());
+        for denial in [Denial::OriginNotAllowed, Denial::PrivateNetworkNotAllowed]
+            .into_iter()
+            .chain(DENIAL_KINDS.iter().copied())
+        {
+            assert_eq!(reasons()[reason_index(&denial)], denial.code());
         }
-        assert_eq!(REASONS[reason_index("something_new")], "other");
+        assert_eq!(reasons()[REASON_COUNT - 1], "other");
+        let labels = reasons();
+        let distinct: std::collections::BTreeSet<_> = labels.iter().collect();
+        assert_eq!(distinct.len(), REASON_COUNT, "{labels:?}");
     }
 
     #[test]
