@@ -5,15 +5,16 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
-pub mod config;
+mod config;
 mod logging;
-pub mod ops;
+mod ops;
 pub mod proxy;
 mod serve;
-pub mod server;
+mod server;
 mod validate;
 
-pub use config::{CompiledConfig, ConfigSource};
+pub use config::demo::CONFIG as DEMO_CONFIG;
+pub use config::{CompiledConfig, ConfigSource, Problem, Problems, Settings, Warning};
 pub use ops::denials::DenialLog;
 pub use ops::metrics::Metrics;
 pub use server::generation::{Gateway, LoadError};

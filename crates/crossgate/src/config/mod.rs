@@ -15,5 +15,5 @@ pub use compile::CompiledConfig;
 pub(crate) use file::{Access, PathNormalization};
 pub(crate) use problem::Report;
 pub use problem::{Problem, Problems, Warning};
-pub use settings::{defaults, Settings};
+pub use settings::Settings;
 pub use source::ConfigSource;

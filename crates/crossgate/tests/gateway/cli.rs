@@ -169,7 +169,7 @@ fn shipped_demo_config_is_valid_and_listens_on_8080() {
     );
     assert_eq!(
         std::fs::read_to_string(demo).expect("read demo"),
-        crossgate::config::demo::CONFIG
+        crossgate::DEMO_CONFIG
     );
 }
 
