@@ -61,7 +61,7 @@ async fn serve(args: ServeOptions) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    tokio::spawn(crate::ops::log_limit::summarize_suppressed(metrics.clone()));
+    tokio::spawn(crate::ops::metrics::summarize_suppressed(metrics.clone()));
     let (settings, summary) = {
         let current = gateway.current();
         (current.config.settings.clone(), current.config.summary())

@@ -3,21 +3,17 @@
 //! table is compiled by its own function; the file's tables go in, the live
 //! form comes out, and every problem lands in one [`Report`].
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crossgate_cors::AllowedMethods;
 
 use super::file::FileConfig;
+use super::routes::{compile_routes, Policies};
 use super::settings::{compile_settings, compile_tls, Settings};
 use super::{ConfigSource, Problems, Report, Warning};
 use crate::ops::metrics::{Metrics, RouteMetrics};
 use crate::proxy::auth::Auth;
 use crate::proxy::router::{NamedPolicy, Router, GATEWAY_METHODS};
-
-/// The compiled policies by name; `None` for one that did not compile (its
-/// problems are already reported, so routes naming it add none).
-pub(super) type Policies<'a> = BTreeMap<&'a str, Option<Arc<NamedPolicy>>>;
 
 /// A loaded, valid configuration.
 pub struct CompiledConfig {
@@ -139,7 +135,7 @@ fn compile(
         .auth
         .as_ref()
         .and_then(|auth| Auth::compile(auth, &file.tokens, report));
-    let routes = super::routes::compile_routes(file, &policies, metrics, report);
+    let routes = compile_routes(file, &policies, metrics, report);
     let fallback_policy = compile_fallback_policy(file, &policies, report);
     let gateway_methods = compile_gateway_methods(report)?;
     let settings = settings?;

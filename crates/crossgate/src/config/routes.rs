@@ -2,12 +2,11 @@
 //! more than one key to see (a policy that does not exist, a private route
 //! without `[auth]`, two routes on one path).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use http::header::HeaderValue;
 use http::Method;
 
-use super::compile::Policies;
 use super::file::{Access, FileConfig, ParsedRoute, PathNormalization, RouteFile};
 use super::Report;
 use crate::ops::metrics::Metrics;
@@ -16,6 +15,10 @@ use crate::proxy::router::{NamedPolicy, Route, RouteMethods, Target};
 use crate::proxy::upstream::Upstream;
 use crossgate_cors::AllowedMethods;
 use std::sync::Arc;
+
+/// The compiled policies by name; `None` for one that did not compile (its
+/// problems are already reported, so routes naming it add none).
+pub(super) type Policies<'a> = BTreeMap<&'a str, Option<Arc<NamedPolicy>>>;
 
 /// Every route that compiled; the others have their problems reported.
 pub(super) fn compile_routes(

@@ -15,7 +15,8 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
 use crate::ops::denials::{DenialEntry, DenialLog};
-use crate::ops::metrics::{reasons, Metrics, RouteTotals, REASON_COUNT};
+use crate::ops::metrics::{Metrics, RouteTotals};
+use crate::ops::reasons::{reasons, REASON_COUNT};
 use crate::server::reload::{ReloadHistory, ReloadRecord};
 
 /// Width of one chart bar.

@@ -7,14 +7,14 @@
 //! the route's metrics at config load, so memory is bounded by routes x
 //! reasons whatever clients send. On the request path a budget is one atomic
 //! word holding the current second and the lines logged in it, plus a counter
-//! of suppressed lines; [`summarize_suppressed`] logs those counts once a
+//! of suppressed lines; [`crate::ops::metrics::summarize_suppressed`] logs those counts once a
 //! second.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::{LazyLock, OnceLock};
+use std::time::Instant;
 
-use crate::ops::metrics::{self, Metrics, UPSTREAM_ERROR_COUNT};
+use crate::ops::reasons::{self, UPSTREAM_ERROR_COUNT};
 use crate::proxy::auth::AuthFailure;
 
 /// `[server] denial_log_rate` default: lines per second, route and reason.
@@ -25,7 +25,7 @@ pub const MAX_DENIAL_LOG_RATE: u32 = 100_000;
 /// How many reasons get a budget of their own: the engine's denial kinds,
 /// `[auth]`'s failures, the upstream failures, and `other`.
 const REASON_COUNT: usize = DENIAL_REASONS + AUTH_FAILURES.len() + UPSTREAM_ERROR_COUNT + 1;
-const DENIAL_REASONS: usize = metrics::REASON_COUNT - 1;
+const DENIAL_REASONS: usize = reasons::REASON_COUNT - 1;
 const AUTH_FAILURES: [AuthFailure; 3] = [
     AuthFailure::Missing,
     AuthFailure::Invalid,
@@ -38,11 +38,11 @@ const AUTH_FAILURES: [AuthFailure; 3] = [
 /// budget rather than going unlimited.
 static REASONS: LazyLock<[&'static str; REASON_COUNT]> = LazyLock::new(|| {
     let mut reasons = ["other"; REASON_COUNT];
-    let sources = metrics::reasons()
+    let sources = reasons::reasons()
         .into_iter()
         .take(DENIAL_REASONS)
         .chain(AUTH_FAILURES.map(AuthFailure::code))
-        .chain(metrics::upstream_error_codes());
+        .chain(reasons::upstream_error_codes());
     for (slot, code) in reasons.iter_mut().zip(sources) {
         *slot = code;
     }
@@ -122,7 +122,7 @@ impl RouteLogBudget {
     }
 
     /// The lines suppressed since the last call, by reason, leaving zero.
-    fn take_suppressed(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+    pub(crate) fn take_suppressed(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
         REASONS
             .iter()
             .zip(&self.budgets)
@@ -132,26 +132,6 @@ impl RouteLogBudget {
                     count => Some((*reason, count)),
                 },
             )
-    }
-}
-
-/// Logs, once a second, one line per route and reason that had lines
-/// suppressed, with their count. Runs until the process ends.
-pub async fn summarize_suppressed(metrics: Arc<Metrics>) {
-    let mut ticks = tokio::time::interval(Duration::from_secs(1));
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
-        for (route, route_metrics) in metrics.routes() {
-            for (reason, suppressed) in route_metrics.log_budget().take_suppressed() {
-                tracing::warn!(
-                    route = route.as_str(),
-                    reason,
-                    suppressed,
-                    "log lines suppressed by denial_log_rate"
-                );
-            }
-        }
     }
 }
 
@@ -208,7 +188,7 @@ mod tests {
 
     #[test]
     fn concurrent_admission_never_exceeds_the_rate() {
-        let budget = Arc::new(Budget::default());
+        let budget = std::sync::Arc::new(Budget::default());
         let threads: Vec<_> = (0..4)
             .map(|_| {
                 let budget = budget.clone();

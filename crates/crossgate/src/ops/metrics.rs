@@ -10,13 +10,14 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use crossgate_cors::{Denial, Malformed, TokenText};
+use crossgate_cors::Denial;
 use http::StatusCode;
 
 use crate::ops::log_limit::RouteLogBudget;
+use crate::ops::reasons::{reason_index, reasons, REASON_COUNT, UPSTREAM_ERRORS};
 
 /// Label value for requests that matched no route. Route paths start with `/`,
 /// so it cannot collide with a configured route.
@@ -28,64 +29,10 @@ const LATENCY_BUCKETS_MICROS: [u64; 13] = [
     5_000_000, 10_000_000,
 ];
 
-/// One denial of each kind the engine has, in label order. The labels are
-/// their `Denial::code()`s, so the engine holds the only copy of the codes;
-/// a kind the engine adds later is counted under `other` rather than dropped.
-static DENIAL_KINDS: LazyLock<[Denial; REASON_COUNT - 1]> = LazyLock::new(|| {
-    [
-        Denial::OriginNotAllowed,
-        Denial::MethodNotAllowed(TokenText::new(b"")),
-        Denial::HeaderNotAllowed(TokenText::new(b"")),
-        Denial::PrivateNetworkNotAllowed,
-        Denial::Malformed(Malformed::SeveralOrigins),
-    ]
-});
-
-/// How many denial reasons are counted apart: the engine's kinds and `other`.
-pub const REASON_COUNT: usize = 6;
-
-/// The denial reason labels, in counter order: the engine's codes, then `other`.
-pub fn reasons() -> [&'static str; REASON_COUNT] {
-    let mut labels = ["other"; REASON_COUNT];
-    for (label, kind) in labels.iter_mut().zip(DENIAL_KINDS.iter()) {
-        *label = kind.code();
-    }
-    labels
-}
-
-/// The reason codes of requests for an upstream that the gateway answered
-/// itself (`UpstreamError::code()` plus `upstream_busy`), with whose fault
-/// each is: the client's (4xx), the upstream's, or the gateway's own limit.
-const UPSTREAM_ERRORS: [(&str, &str); UPSTREAM_ERROR_COUNT] = [
-    ("malformed_request_body", "client"),
-    ("body_too_large", "client"),
-    ("upstream_busy", "gateway"),
-    ("bad_upstream_request", "gateway"),
-    ("upstream_timeout", "upstream"),
-    ("upstream_unreachable", "upstream"),
-    ("upstream_bad_framing", "upstream"),
-];
-
-/// How many upstream error reasons are counted (and budgeted) apart.
-pub const UPSTREAM_ERROR_COUNT: usize = 7;
-
-/// The reason codes of [`UPSTREAM_ERRORS`].
-pub fn upstream_error_codes() -> impl Iterator<Item = &'static str> {
-    UPSTREAM_ERRORS.iter().map(|(code, _)| *code)
-}
-
 /// Status codes 100..=599 get their own counter; anything else (hyper
 /// accepts up to 999) shares the last slot, rendered as `code="other"`.
 const STATUS_MIN: u16 = 100;
 const STATUS_SLOTS: usize = 501;
-
-fn reason_index(denial: &Denial) -> usize {
-    let kind = std::mem::discriminant(denial);
-    DENIAL_KINDS
-        .iter()
-        .position(|known| std::mem::discriminant(known) == kind)
-        .unwrap_or(REASON_COUNT - 1)
-}
 
 fn status_index(status: StatusCode) -> usize {
     let offset = usize::from(status.as_u16().saturating_sub(STATUS_MIN));
@@ -491,6 +438,26 @@ fn escape_label(value: &str) -> String {
     escaped
 }
 
+/// Logs, once a second, one line per route and reason that had lines
+/// suppressed, with their count. Runs until the process ends.
+pub async fn summarize_suppressed(metrics: Arc<Metrics>) {
+    let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        for (route, route_metrics) in metrics.routes() {
+            for (reason, suppressed) in route_metrics.log_budget().take_suppressed() {
+                tracing::warn!(
+                    route = route.as_str(),
+                    reason,
+                    suppressed,
+                    "log lines suppressed by denial_log_rate"
+                );
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -735,7 +702,7 @@ mod tests {
     fn every_engine_reason_code_has_its_own_label() {
         for denial in [Denial::OriginNotAllowed, Denial::PrivateNetworkNotAllowed]
             .into_iter()
-            .chain(DENIAL_KINDS.iter().copied())
+            .chain(crate::ops::reasons::DENIAL_KINDS.iter().copied())
         {
             assert_eq!(reasons()[reason_index(&denial)], denial.code());
         }
