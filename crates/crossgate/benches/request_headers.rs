@@ -12,9 +12,9 @@ use std::hint::black_box;
 use std::net::SocketAddr;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use crossgate::forwarded::{ClientView, TrustedProxies};
-use crossgate::framing::{check_response, normalize_content_length};
-use crossgate::proxy::remove_hop_by_hop;
+use crossgate::proxy::forwarded::{ClientView, TrustedProxies};
+use crossgate::proxy::framing::{check_response, normalize_content_length};
+use crossgate::proxy::upstream::remove_hop_by_hop;
 use http::{HeaderMap, HeaderValue, StatusCode};
 
 fn request_headers(client_claims: bool) -> HeaderMap {

@@ -8,13 +8,13 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-use crate::admin::{self, AdminState, Readiness};
 use crate::config::ConfigSource;
-use crate::denials::DenialLog;
-use crate::gateway::{Gateway, LoadError};
-use crate::metrics::Metrics;
-use crate::reload::{self, ReloadHistory, ReloadOptions};
-use crate::server::{Drain, Server};
+use crate::ops::admin::{self, AdminState, Readiness};
+use crate::ops::denials::DenialLog;
+use crate::ops::metrics::Metrics;
+use crate::server::generation::{Gateway, LoadError};
+use crate::server::listener::{Drain, Server};
+use crate::server::reload::{self, ReloadHistory, ReloadOptions};
 
 /// What `crossgate serve` runs.
 #[derive(Debug, Clone)]
@@ -27,17 +27,17 @@ pub struct ServeOptions {
 
 /// Runs the gateway until a termination signal; 1 when it cannot start.
 pub fn run(args: ServeOptions) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let tokio_runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
-        Ok(runtime) => runtime,
+        Ok(tokio_runtime) => tokio_runtime,
         Err(error) => {
             eprintln!("crossgate: cannot start the async runtime: {error}");
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(serve(args))
+    tokio_runtime.block_on(serve(args))
 }
 
 async fn serve(args: ServeOptions) -> ExitCode {
@@ -61,7 +61,7 @@ async fn serve(args: ServeOptions) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    tokio::spawn(crate::log_limit::summarize_suppressed(metrics.clone()));
+    tokio::spawn(crate::ops::metrics::summarize_suppressed(metrics.clone()));
     let (settings, summary) = {
         let current = gateway.current();
         (current.config.settings.clone(), current.config.summary())
@@ -115,7 +115,7 @@ async fn serve(args: ServeOptions) -> ExitCode {
         server.local_addr()
     );
     if source == ConfigSource::Demo {
-        println!("{}", crate::demo::instructions(server.local_addr()));
+        println!("{}", crate::config::demo::instructions(server.local_addr()));
     }
     readiness.set_ready();
 
@@ -157,26 +157,20 @@ async fn start_admin(
     Ok((stop, task))
 }
 
-/// Completes on SIGTERM or SIGINT (Ctrl-C).
+/// Completes on SIGTERM or SIGINT (Ctrl-C). The gateway is Unix-only (reloads
+/// listen for SIGHUP too), so there is no other branch.
 async fn termination() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = terminate.recv() => tracing::info!("SIGTERM received"),
-                    _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
-                }
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM; only SIGINT stops the gateway");
-                drop(tokio::signal::ctrl_c().await);
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = terminate.recv() => tracing::info!("SIGTERM received"),
+                _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        drop(tokio::signal::ctrl_c().await);
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGTERM; only SIGINT stops the gateway");
+            drop(tokio::signal::ctrl_c().await);
+        }
     }
 }

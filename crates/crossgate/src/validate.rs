@@ -3,9 +3,9 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use crate::config::CompiledConfig;
 use crate::config::ConfigSource;
-use crate::metrics::Metrics;
-use crate::runtime::CompiledConfig;
+use crate::ops::metrics::Metrics;
 
 /// Prints every problem and returns 1, or the summary and warnings and returns 0.
 pub fn run(config: &Path) -> ExitCode {

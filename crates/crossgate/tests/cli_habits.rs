@@ -202,7 +202,7 @@ fn the_embedded_demo_is_examples_demo_toml() {
     let documented = std::fs::read_to_string(crate_dir().join("../../examples/demo.toml"))
         .expect("examples/demo.toml");
     assert_eq!(
-        crossgate::demo::CONFIG,
+        crossgate::DEMO_CONFIG,
         documented,
         "crates/crossgate/demo.toml is the packaged copy of examples/demo.toml: copy it over"
     );

@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use crossgate::config::ConfigSource;
-use crossgate::denials::DenialLog;
-use crossgate::gateway::Gateway;
-use crossgate::metrics::Metrics;
-use crossgate::server::Server;
+use crossgate::ConfigSource;
+use crossgate::DenialLog;
+use crossgate::Gateway;
+use crossgate::Metrics;
+use crossgate::Server;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;

@@ -1,0 +1,384 @@
+//! The most recent CORS denials, for `/decisions`.
+//!
+//! A fixed ring of slots, each with inline fixed-size fields, allocated once.
+//! Recording a denial claims the next slot with one atomic increment and
+//! copies (truncated) bytes into it under that slot's own lock, so memory stays
+//! bounded whatever clients send, and concurrent denials rarely contend.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crossgate_cors::Denial;
+use serde::Serialize;
+
+const ORIGIN_MAX: usize = 256;
+const ROUTE_MAX: usize = 128;
+const METHOD_MAX: usize = 32;
+const REQUEST_ID_MAX: usize = 128;
+const MESSAGE_MAX: usize = 256;
+
+/// Marks a field that was cut to fit its slot.
+const TRUNCATION_MARK: &str = "…";
+
+/// One denied CORS decision, as the gateway sees it on the request path.
+pub struct DeniedRequest<'a> {
+    /// The raw `Origin` header value.
+    pub origin: &'a [u8],
+    /// The matched route's path, or [`crate::ops::metrics::NO_ROUTE_LABEL`].
+    pub route: &'a str,
+    /// The request's method as received.
+    pub method: &'a str,
+    /// Why the engine denied it.
+    pub denial: &'a Denial,
+    /// The request id the gateway logged and sent upstream with it.
+    pub request_id: &'a [u8],
+}
+
+/// A field stored inline, cut at `N` bytes.
+struct InlineText<const N: usize> {
+    bytes: [u8; N],
+    len: usize,
+    truncated: bool,
+}
+
+impl<const N: usize> InlineText<N> {
+    const fn new() -> Self {
+        InlineText {
+            bytes: [0; N],
+            len: 0,
+            truncated: false,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.len = 0;
+        self.truncated = false;
+    }
+
+    fn set_bytes(&mut self, value: &[u8]) {
+        self.clear();
+        self.push_bytes(value);
+    }
+
+    /// Copies what fits. Cutting inside a UTF-8 sequence is harmless: the
+    /// reader decodes lossily.
+    fn push_bytes(&mut self, value: &[u8]) {
+        let room = N - self.len;
+        let taken = value.len().min(room);
+        self.bytes[self.len..self.len + taken].copy_from_slice(&value[..taken]);
+        self.len += taken;
+        if taken < value.len() {
+            self.truncated = true;
+        }
+    }
+
+    fn to_display_string(&self) -> String {
+        let mut text = String::from_utf8_lossy(&self.bytes[..self.len]).into_owned();
+        if self.truncated {
+            text.push_str(TRUNCATION_MARK);
+        }
+        text
+    }
+}
+
+impl<const N: usize> fmt::Write for InlineText<N> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        // Never an error: a long message is cut, not refused.
+        self.push_bytes(text.as_bytes());
+        Ok(())
+    }
+}
+
+struct Slot {
+    /// 0 = never written; otherwise the record's sequence number (1-based).
+    sequence: u64,
+    unix_time: u64,
+    origin: InlineText<ORIGIN_MAX>,
+    route: InlineText<ROUTE_MAX>,
+    method: InlineText<METHOD_MAX>,
+    request_id: InlineText<REQUEST_ID_MAX>,
+    reason: &'static str,
+    message: InlineText<MESSAGE_MAX>,
+}
+
+impl Slot {
+    const fn empty() -> Slot {
+        Slot {
+            sequence: 0,
+            unix_time: 0,
+            origin: InlineText::new(),
+            route: InlineText::new(),
+            method: InlineText::new(),
+            request_id: InlineText::new(),
+            reason: "",
+            message: InlineText::new(),
+        }
+    }
+}
+
+/// One retained denial, as `/decisions` and the dashboard show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DenialEntry {
+    /// Unix seconds.
+    pub time: u64,
+    /// The `Origin` header, decoded lossily, cut to a bound.
+    pub origin: String,
+    /// The route path.
+    pub route: String,
+    /// The request method.
+    pub method: String,
+    /// The request id.
+    pub request_id: String,
+    /// The engine's reason code.
+    pub reason: &'static str,
+    /// The engine's explanation.
+    pub message: String,
+}
+
+#[derive(Serialize)]
+struct DecisionsJson {
+    capacity: usize,
+    denials: Vec<DenialEntry>,
+}
+
+/// A bounded log of the most recent CORS denials.
+pub struct DenialLog {
+    slots: Box<[Mutex<Slot>]>,
+    recorded: AtomicU64,
+}
+
+impl DenialLog {
+    /// The capacity the gateway uses.
+    pub const DEFAULT_CAPACITY: usize = 256;
+
+    /// Creates a log that keeps the last `capacity` denials (at least one).
+    pub fn new(capacity: usize) -> DenialLog {
+        let slots = (0..capacity.max(1))
+            .map(|_| Mutex::new(Slot::empty()))
+            .collect();
+        DenialLog {
+            slots,
+            recorded: AtomicU64::new(0),
+        }
+    }
+
+    /// Records a denial, overwriting the oldest when full. Does not allocate.
+    pub fn record(&self, request: &DeniedRequest<'_>) {
+        let sequence = self.recorded.fetch_add(1, Ordering::Relaxed) + 1;
+        let index = ((sequence - 1) % self.slots.len() as u64) as usize;
+        // Slot contents are plain bytes; a panic mid-write leaves at worst a
+        // garbled entry, so a poisoned slot is still usable.
+        let mut slot = self.slots[index]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // A writer that lagged a full lap behind must not replace a newer entry.
+        if slot.sequence > sequence {
+            return;
+        }
+        slot.sequence = sequence;
+        slot.unix_time = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|since| since.as_secs())
+            .unwrap_or(0);
+        slot.origin.set_bytes(request.origin);
+        slot.route.set_bytes(request.route.as_bytes());
+        slot.method.set_bytes(request.method.as_bytes());
+        slot.request_id.set_bytes(request.request_id);
+        slot.reason = request.denial.code();
+        slot.message.clear();
+        let _ = fmt::Write::write_fmt(&mut slot.message, format_args!("{}", request.denial));
+    }
+
+    /// The retained denials as JSON, newest first:
+    /// `{"capacity":N,"denials":[{"time","origin","route","method","request_id","reason","message"}]}`.
+    pub fn to_json(&self) -> String {
+        let decisions = DecisionsJson {
+            capacity: self.slots.len(),
+            denials: self.entries(),
+        };
+        // Serializing plain strings and integers cannot fail.
+        serde_json::to_string(&decisions).unwrap_or_else(|_| String::from("{}"))
+    }
+
+    /// How many denials are retained.
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The retained denials, newest first.
+    pub fn entries(&self) -> Vec<DenialEntry> {
+        let mut entries: Vec<(u64, DenialEntry)> = self
+            .slots
+            .iter()
+            .filter_map(|slot| {
+                let slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
+                (slot.sequence != 0).then(|| {
+                    (
+                        slot.sequence,
+                        DenialEntry {
+                            time: slot.unix_time,
+                            origin: slot.origin.to_display_string(),
+                            route: slot.route.to_display_string(),
+                            method: slot.method.to_display_string(),
+                            request_id: slot.request_id.to_display_string(),
+                            reason: slot.reason,
+                            message: slot.message.to_display_string(),
+                        },
+                    )
+                })
+            })
+            .collect();
+        entries.sort_unstable_by_key(|(sequence, _)| std::cmp::Reverse(*sequence));
+        entries.into_iter().map(|(_, entry)| entry).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn record(log: &DenialLog, origin: &str, denial: &Denial) {
+        log.record(&DeniedRequest {
+            origin: origin.as_bytes(),
+            route: "/api/",
+            method: "OPTIONS",
+            denial,
+            request_id: b"req-1",
+        });
+    }
+
+    fn denials(log: &DenialLog) -> Vec<Value> {
+        let json: Value = serde_json::from_str(&log.to_json()).expect("valid JSON");
+        json["denials"].as_array().expect("denials array").clone()
+    }
+
+    #[test]
+    fn empty_log_is_an_empty_list() {
+        let log = DenialLog::new(4);
+        let json: Value = serde_json::from_str(&log.to_json()).expect("valid JSON");
+        assert_eq!(json["capacity"], 4);
+        assert_eq!(json["denials"], Value::Array(Vec::new()));
+    }
+
+    #[test]
+    fn entries_carry_every_field_newest_first() {
+        let log = DenialLog::new(8);
+        record(&log, "https://first.test", &Denial::OriginNotAllowed);
+        record(
+            &log,
+            "https://second.test",
+            &Denial::PrivateNetworkNotAllowed,
+        );
+        let entries = denials(&log);
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0]["origin"], "https://second.test");
+        assert_eq!(entries[0]["reason"], "private_network_not_allowed");
+        assert_eq!(
+            entries[0]["message"],
+            Denial::PrivateNetworkNotAllowed.to_string().as_str()
+        );
+        assert_eq!(entries[1]["origin"], "https://first.test");
+        assert_eq!(entries[1]["route"], "/api/");
+        assert_eq!(entries[1]["method"], "OPTIONS");
+        assert_eq!(entries[1]["request_id"], "req-1");
+        assert_eq!(entries[1]["reason"], "origin_not_allowed");
+        let time = entries[1]["time"].as_u64().expect("unix time");
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock after 1970")
+            .as_secs();
+        assert!(time <= now && now - time < 60, "time {time} vs now {now}");
+    }
+
+    #[test]
+    fn ring_keeps_only_the_most_recent_entries() {
+        let log = DenialLog::new(3);
+        for n in 0..10 {
+            record(
+                &log,
+                &format!("https://o{n}.test"),
+                &Denial::OriginNotAllowed,
+            );
+        }
+        let origins: Vec<_> = denials(&log)
+            .iter()
+            .map(|entry| entry["origin"].as_str().expect("origin").to_owned())
+            .collect();
+        assert_eq!(
+            origins,
+            ["https://o9.test", "https://o8.test", "https://o7.test"]
+        );
+    }
+
+    #[test]
+    fn huge_fields_are_truncated_and_marked() {
+        let log = DenialLog::new(2);
+        let huge_origin = format!("https://{}.test", "a".repeat(100_000));
+        log.record(&DeniedRequest {
+            origin: huge_origin.as_bytes(),
+            route: &"/r".repeat(10_000),
+            method: &"M".repeat(10_000),
+            denial: &Denial::OriginNotAllowed,
+            request_id: "i".repeat(10_000).as_bytes(),
+        });
+        let entry = &denials(&log)[0];
+        let origin = entry["origin"].as_str().expect("origin");
+        assert!(origin.starts_with("https://aaa"));
+        assert!(origin.ends_with(TRUNCATION_MARK));
+        assert_eq!(origin.len(), ORIGIN_MAX + TRUNCATION_MARK.len());
+        assert_eq!(
+            entry["route"].as_str().expect("route").len(),
+            ROUTE_MAX + TRUNCATION_MARK.len()
+        );
+        assert_eq!(
+            entry["method"].as_str().expect("method").len(),
+            METHOD_MAX + TRUNCATION_MARK.len()
+        );
+        assert_eq!(
+            entry["request_id"].as_str().expect("request id").len(),
+            REQUEST_ID_MAX + TRUNCATION_MARK.len()
+        );
+        assert!(log.to_json().len() < 4096);
+    }
+
+    #[test]
+    fn non_utf8_origin_bytes_are_rendered_lossily() {
+        let log = DenialLog::new(1);
+        log.record(&DeniedRequest {
+            origin: b"https://\xff\xfe.test",
+            route: "/",
+            method: "GET",
+            denial: &Denial::OriginNotAllowed,
+            request_id: b"",
+        });
+        let entry = &denials(&log)[0];
+        assert_eq!(entry["origin"], "https://\u{fffd}\u{fffd}.test");
+    }
+
+    #[test]
+    fn concurrent_recording_stays_bounded_and_ordered() {
+        let log = std::sync::Arc::new(DenialLog::new(16));
+        let threads: Vec<_> = (0..4)
+            .map(|thread| {
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    for n in 0..1_000 {
+                        record(
+                            &log,
+                            &format!("https://t{thread}-{n}.test"),
+                            &Denial::OriginNotAllowed,
+                        );
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().expect("recording thread");
+        }
+        assert_eq!(denials(&log).len(), 16);
+        assert_eq!(log.recorded.load(Ordering::Relaxed), 4_000);
+    }
+}

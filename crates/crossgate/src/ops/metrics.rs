@@ -1,0 +1,804 @@
+//! Prometheus metrics for the gateway.
+//!
+//! The request path only ever touches atomics through a [`RouteMetrics`] handle
+//! that the gateway obtains once per route at config load. Handles are keyed by
+//! the route path in a registry that outlives any one config, so a reload that
+//! keeps a path keeps its counters, and requests still running on the old
+//! config keep counting into the same series. The registry's lock is taken only
+//! at config load and when `/metrics` is scraped.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use crossgate_cors::Denial;
+use http::StatusCode;
+
+use crate::ops::log_limit::RouteLogBudget;
+use crate::ops::reasons::{reason_index, reasons, REASON_COUNT, UPSTREAM_ERRORS};
+
+/// Label value for requests that matched no route. Route paths start with `/`,
+/// so it cannot collide with a configured route.
+pub const NO_ROUTE_LABEL: &str = "none";
+
+/// Upper bounds of the upstream latency buckets, in microseconds (1 ms .. 10 s).
+const LATENCY_BUCKETS_MICROS: [u64; 13] = [
+    1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000,
+    5_000_000, 10_000_000,
+];
+
+/// Status codes 100..=599 get their own counter; anything else (hyper
+/// accepts up to 999) shares the last slot, rendered as `code="other"`.
+const STATUS_MIN: u16 = 100;
+const STATUS_SLOTS: usize = 501;
+
+fn status_index(status: StatusCode) -> usize {
+    let offset = usize::from(status.as_u16().saturating_sub(STATUS_MIN));
+    offset.min(STATUS_SLOTS - 1)
+}
+
+fn counter_array<const N: usize>() -> [AtomicU64; N] {
+    std::array::from_fn(|_| AtomicU64::new(0))
+}
+
+struct RouteCounters {
+    responses: [AtomicU64; STATUS_SLOTS],
+    preflights_allowed: AtomicU64,
+    preflights_denied: [AtomicU64; REASON_COUNT],
+    actual_denied: [AtomicU64; REASON_COUNT],
+    /// Per-bucket (not cumulative) counts; the last slot is `+Inf`.
+    latency_buckets: [AtomicU64; LATENCY_BUCKETS_MICROS.len() + 1],
+    latency_sum_micros: AtomicU64,
+    log_budget: RouteLogBudget,
+    upstream_errors: [AtomicU64; UPSTREAM_ERRORS.len()],
+}
+
+impl RouteCounters {
+    fn new() -> RouteCounters {
+        RouteCounters {
+            responses: counter_array(),
+            preflights_allowed: AtomicU64::new(0),
+            preflights_denied: counter_array(),
+            actual_denied: counter_array(),
+            latency_buckets: counter_array(),
+            latency_sum_micros: AtomicU64::new(0),
+            log_budget: RouteLogBudget::default(),
+            upstream_errors: counter_array(),
+        }
+    }
+}
+
+/// The counters of one route. Cloning is cheap; every method is one or two
+/// relaxed atomic additions, with no allocation and no lock.
+#[derive(Clone)]
+pub struct RouteMetrics(Arc<RouteCounters>);
+
+impl RouteMetrics {
+    /// Counts a response sent to the client on this route, whoever produced it.
+    pub fn request(&self, status: StatusCode) {
+        self.0.responses[status_index(status)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a preflight the policy allowed.
+    pub fn preflight_allowed(&self) {
+        self.0.preflights_allowed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a preflight the policy denied, by the denial's reason code.
+    pub fn preflight_denied(&self, denial: &Denial) {
+        self.0.preflights_denied[reason_index(denial)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a cross-origin actual request the policy denied (decorated with
+    /// nothing, or blocked), by the denial's reason code.
+    pub fn actual_denied(&self, denial: &Denial) {
+        self.0.actual_denied[reason_index(denial)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// This route's budget of denial log lines, kept with its counters so it
+    /// lives as long and survives reloads the same way.
+    pub fn log_budget(&self) -> &RouteLogBudget {
+        &self.0.log_budget
+    }
+
+    /// Counts a request for the upstream that the gateway answered itself, by
+    /// reason code (see [`UPSTREAM_ERRORS`]); an unknown code is not counted.
+    pub fn upstream_error(&self, code: &str) {
+        if let Some(index) = UPSTREAM_ERRORS.iter().position(|(known, _)| *known == code) {
+            self.0.upstream_errors[index].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Records the time from sending a request upstream to receiving its response head.
+    pub fn upstream_latency(&self, elapsed: Duration) {
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        let bucket = LATENCY_BUCKETS_MICROS
+            .iter()
+            .position(|bound| micros <= *bound)
+            .unwrap_or(LATENCY_BUCKETS_MICROS.len());
+        self.0.latency_buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        self.0
+            .latency_sum_micros
+            .fetch_add(micros, Ordering::Relaxed);
+    }
+}
+
+/// One route's cumulative counts at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteTotals {
+    /// The route path, or [`NO_ROUTE_LABEL`].
+    pub route: String,
+    /// Responses sent, any status.
+    pub requests: u64,
+    /// Denied preflights plus denied actual requests, by [`reasons`].
+    pub denied_by_reason: [u64; REASON_COUNT],
+}
+
+/// All gateway metrics of one process.
+pub struct Metrics {
+    /// Keyed by route path; sorted so the exposition is stable between scrapes.
+    /// Paths that disappear in a reload keep their series: counters must stay
+    /// monotonic, and the set only grows with distinct paths ever configured.
+    routes: Mutex<BTreeMap<String, RouteMetrics>>,
+    no_route: RouteMetrics,
+    reloads_ok: AtomicU64,
+    reloads_failed: AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// Creates an empty registry.
+    pub fn new() -> Metrics {
+        Metrics {
+            routes: Mutex::new(BTreeMap::new()),
+            no_route: RouteMetrics(Arc::new(RouteCounters::new())),
+            reloads_ok: AtomicU64::new(0),
+            reloads_failed: AtomicU64::new(0),
+        }
+    }
+
+    /// The counters of the route with this path, created on first use. Call it
+    /// at config load and keep the handle with the compiled route.
+    pub fn route(&self, path: &str) -> RouteMetrics {
+        // A panic while holding this lock cannot leave the map inconsistent
+        // (insertions are atomic from the map's view), so poisoning is ignored.
+        let mut routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
+        routes
+            .entry(path.to_owned())
+            .or_insert_with(|| RouteMetrics(Arc::new(RouteCounters::new())))
+            .clone()
+    }
+
+    /// The counters of requests that matched no route.
+    pub fn no_route(&self) -> RouteMetrics {
+        self.no_route.clone()
+    }
+
+    /// Every route's counters, [`NO_ROUTE_LABEL`] last, copied out so the
+    /// caller does not hold the registry's lock.
+    pub fn routes(&self) -> Vec<(String, RouteMetrics)> {
+        let mut routes: Vec<(String, RouteMetrics)> = {
+            let routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
+            routes
+                .iter()
+                .map(|(path, metrics)| (path.clone(), metrics.clone()))
+                .collect()
+        };
+        routes.push((NO_ROUTE_LABEL.to_owned(), self.no_route.clone()));
+        routes
+    }
+
+    /// Counts a configuration reload that was validated and swapped in.
+    pub fn reload_succeeded(&self) {
+        self.reloads_ok.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a configuration reload that was rejected (the old config stays).
+    pub fn reload_failed(&self) {
+        self.reloads_failed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Cumulative totals per route (the no-route series last), for the
+    /// dashboard's sampler; read without stopping the request path.
+    pub fn totals(&self) -> Vec<RouteTotals> {
+        let mut routes: Vec<(String, RouteMetrics)> = {
+            let routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
+            routes
+                .iter()
+                .map(|(path, metrics)| (path.clone(), metrics.clone()))
+                .collect()
+        };
+        routes.push((NO_ROUTE_LABEL.to_owned(), self.no_route.clone()));
+        routes
+            .into_iter()
+            .map(|(route, metrics)| {
+                let counters = &metrics.0;
+                let denied_by_reason = std::array::from_fn(|index| {
+                    counters.preflights_denied[index].load(Ordering::Relaxed)
+                        + counters.actual_denied[index].load(Ordering::Relaxed)
+                });
+                RouteTotals {
+                    route,
+                    requests: counters
+                        .responses
+                        .iter()
+                        .map(|counter| counter.load(Ordering::Relaxed))
+                        .sum(),
+                    denied_by_reason,
+                }
+            })
+            .collect()
+    }
+
+    /// Renders every metric in the Prometheus text exposition format 0.0.4.
+    pub fn render(&self) -> String {
+        let routes: Vec<(String, RouteMetrics)> = self
+            .routes()
+            .into_iter()
+            .map(|(path, metrics)| (escape_label(&path), metrics))
+            .collect();
+
+        let mut out = String::with_capacity(1024 + routes.len() * 1024);
+        render_requests(&mut out, &routes);
+        render_preflights(&mut out, &routes);
+        render_actual_denied(&mut out, &routes);
+        render_latency(&mut out, &routes);
+        render_upstream_errors(&mut out, &routes);
+        header(
+            &mut out,
+            "crossgate_config_reloads_total",
+            "counter",
+            "Configuration reloads, by result (failed: the running config was kept).",
+        );
+        let ok = self.reloads_ok.load(Ordering::Relaxed);
+        let failed = self.reloads_failed.load(Ordering::Relaxed);
+        // Writing to a String cannot fail; the fmt::Result is ignored on purpose here and below.
+        let _ = writeln!(out, "crossgate_config_reloads_total{{result=\"ok\"}} {ok}");
+        let _ = writeln!(
+            out,
+            "crossgate_config_reloads_total{{result=\"failed\"}} {failed}"
+        );
+        out
+    }
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+fn render_requests(out: &mut String, routes: &[(String, RouteMetrics)]) {
+    header(
+        out,
+        "crossgate_requests_total",
+        "counter",
+        "Responses sent to clients, by route and HTTP status code.",
+    );
+    for (route, metrics) in routes {
+        for (index, counter) in metrics.0.responses.iter().enumerate() {
+            let count = counter.load(Ordering::Relaxed);
+            if count == 0 {
+                continue;
+            }
+            if index == STATUS_SLOTS - 1 {
+                let _ = writeln!(
+                    out,
+                    "crossgate_requests_total{{route=\"{route}\",code=\"other\"}} {count}"
+                );
+            } else {
+                let code = usize::from(STATUS_MIN) + index;
+                let _ = writeln!(
+                    out,
+                    "crossgate_requests_total{{route=\"{route}\",code=\"{code}\"}} {count}"
+                );
+            }
+        }
+    }
+}
+
+fn render_preflights(out: &mut String, routes: &[(String, RouteMetrics)]) {
+    header(
+        out,
+        "crossgate_preflights_allowed_total",
+        "counter",
+        "CORS preflights answered as allowed, by route.",
+    );
+    for (route, metrics) in routes {
+        let count = metrics.0.preflights_allowed.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "crossgate_preflights_allowed_total{{route=\"{route}\"}} {count}"
+        );
+    }
+    header(
+        out,
+        "crossgate_preflights_denied_total",
+        "counter",
+        "CORS preflights denied, by route and reason.",
+    );
+    render_reasons(
+        out,
+        "crossgate_preflights_denied_total",
+        routes,
+        |metrics| &metrics.0.preflights_denied,
+    );
+}
+
+fn render_actual_denied(out: &mut String, routes: &[(String, RouteMetrics)]) {
+    header(
+        out,
+        "crossgate_actual_denied_total",
+        "counter",
+        "Cross-origin actual requests from disallowed origins (undecorated or blocked), by route and reason.",
+    );
+    render_reasons(out, "crossgate_actual_denied_total", routes, |metrics| {
+        &metrics.0.actual_denied
+    });
+}
+
+fn render_reasons(
+    out: &mut String,
+    name: &str,
+    routes: &[(String, RouteMetrics)],
+    counters: impl Fn(&RouteMetrics) -> &[AtomicU64; REASON_COUNT],
+) {
+    for (route, metrics) in routes {
+        for (reason, counter) in reasons().iter().zip(counters(metrics)) {
+            let count = counter.load(Ordering::Relaxed);
+            if count == 0 {
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "{name}{{route=\"{route}\",reason=\"{reason}\"}} {count}"
+            );
+        }
+    }
+}
+
+fn render_upstream_errors(out: &mut String, routes: &[(String, RouteMetrics)]) {
+    let name = "crossgate_upstream_errors_total";
+    header(
+        out,
+        name,
+        "counter",
+        "Requests for an upstream that the gateway answered itself, by route, reason and whose fault it was (client, upstream, gateway).",
+    );
+    for (route, metrics) in routes {
+        for ((reason, fault), counter) in UPSTREAM_ERRORS.iter().zip(&metrics.0.upstream_errors) {
+            let count = counter.load(Ordering::Relaxed);
+            if count == 0 {
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "{name}{{route=\"{route}\",reason=\"{reason}\",fault=\"{fault}\"}} {count}"
+            );
+        }
+    }
+}
+
+fn render_latency(out: &mut String, routes: &[(String, RouteMetrics)]) {
+    let name = "crossgate_upstream_latency_seconds";
+    header(
+        out,
+        name,
+        "histogram",
+        "Time from sending a request upstream to receiving its response head, by route.",
+    );
+    for (route, metrics) in routes {
+        let counters = &metrics.0;
+        // Loaded once so the buckets, the +Inf bucket and _count agree.
+        let counts: Vec<u64> = counters
+            .latency_buckets
+            .iter()
+            .map(|bucket| bucket.load(Ordering::Relaxed))
+            .collect();
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            continue;
+        }
+        let mut cumulative = 0u64;
+        for (bound, count) in LATENCY_BUCKETS_MICROS.iter().zip(&counts) {
+            cumulative += count;
+            let seconds = *bound as f64 / 1e6;
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{route=\"{route}\",le=\"{seconds}\"}} {cumulative}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{route=\"{route}\",le=\"+Inf\"}} {total}"
+        );
+        let sum = counters.latency_sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum{{route=\"{route}\"}} {sum}");
+        let _ = writeln!(out, "{name}_count{{route=\"{route}\"}} {total}");
+    }
+}
+
+/// Escapes a label value as the text format requires (backslash, quote, newline).
+fn escape_label(value: &str) -> String {
+    let mut escaped = String::with_capacity(value.len());
+    for ch in value.chars() {
+        match ch {
+            '\\' => escaped.push_str("\\\\"),
+            '"' => escaped.push_str("\\\""),
+            '\n' => escaped.push_str("\\n"),
+            other => escaped.push(other),
+        }
+    }
+    escaped
+}
+
+/// Logs, once a second, one line per route and reason that had lines
+/// suppressed, with their count. Runs until the process ends.
+pub async fn summarize_suppressed(metrics: Arc<Metrics>) {
+    let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        for (route, route_metrics) in metrics.routes() {
+            for (reason, suppressed) in route_metrics.log_budget().take_suppressed() {
+                tracing::warn!(
+                    route = route.as_str(),
+                    reason,
+                    suppressed,
+                    "log lines suppressed by denial_log_rate"
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One parsed sample line: metric name, labels in order, value.
+    #[derive(Debug)]
+    struct Sample {
+        name: String,
+        labels: Vec<(String, String)>,
+        value: f64,
+    }
+
+    /// A strict parser for the subset of the text format we emit: every line is
+    /// a `# HELP`/`# TYPE` comment or `name{label="value",...} number`, and each
+    /// sample's family was declared by a preceding `# TYPE`.
+    fn parse(text: &str) -> Vec<Sample> {
+        let mut declared: Vec<String> = Vec::new();
+        let mut samples = Vec::new();
+        assert!(text.ends_with('\n'), "exposition must end with a newline");
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let mut parts = rest.split(' ');
+                let name = parts.next().unwrap_or_default();
+                let kind = parts.next().unwrap_or_default();
+                assert!(
+                    ["counter", "gauge", "histogram"].contains(&kind),
+                    "bad type line {line:?}"
+                );
+                assert!(!declared.iter().any(|d| d == name), "{name} declared twice");
+                declared.push(name.to_owned());
+                continue;
+            }
+            if line.starts_with("# HELP ") {
+                continue;
+            }
+            assert!(!line.starts_with('#'), "unknown comment {line:?}");
+            let (series, value) = line.rsplit_once(' ').expect("sample has a value");
+            let value: f64 = value.parse().expect("value is a float");
+            let (name, labels) = match series.split_once('{') {
+                Some((name, labels)) => {
+                    let labels = labels.strip_suffix('}').expect("labels closed");
+                    (name, parse_labels(labels))
+                }
+                None => (series, Vec::new()),
+            };
+            assert!(
+                name.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+                "bad metric name {name:?}"
+            );
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .filter(|base| declared.iter().any(|d| d == base))
+                .unwrap_or(name);
+            assert!(
+                declared.last().map(String::as_str) == Some(family),
+                "sample {name} outside its family block"
+            );
+            samples.push(Sample {
+                name: name.to_owned(),
+                labels,
+                value,
+            });
+        }
+        samples
+    }
+
+    fn parse_labels(mut text: &str) -> Vec<(String, String)> {
+        let mut labels = Vec::new();
+        while !text.is_empty() {
+            let (name, rest) = text.split_once("=\"").expect("label has =\"");
+            let mut value = String::new();
+            let mut chars = rest.char_indices();
+            let end = loop {
+                match chars.next().expect("label value closed") {
+                    (_, '\\') => match chars.next().expect("escape complete") {
+                        (_, 'n') => value.push('\n'),
+                        (_, other) => value.push(other),
+                    },
+                    (index, '"') => break index,
+                    (_, other) => value.push(other),
+                }
+            };
+            labels.push((name.to_owned(), value));
+            text = &rest[end + 1..];
+            text = text.strip_prefix(',').unwrap_or(text);
+        }
+        labels
+    }
+
+    fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        samples
+            .iter()
+            .find(|sample| {
+                sample.name == name
+                    && sample.labels.len() == labels.len()
+                    && labels
+                        .iter()
+                        .all(|(k, v)| sample.labels.iter().any(|(sk, sv)| sk == k && sv == v))
+            })
+            .map(|sample| sample.value)
+    }
+
+    #[test]
+    fn empty_registry_renders_valid_exposition_with_reload_counters() {
+        let samples = parse(&Metrics::new().render());
+        assert_eq!(
+            value(
+                &samples,
+                "crossgate_config_reloads_total",
+                &[("result", "ok")]
+            ),
+            Some(0.0)
+        );
+        assert_eq!(
+            value(
+                &samples,
+                "crossgate_config_reloads_total",
+                &[("result", "failed")]
+            ),
+            Some(0.0)
+        );
+    }
+
+    #[test]
+    fn requests_are_counted_by_route_and_status_code() {
+        let metrics = Metrics::new();
+        let api = metrics.route("/api/");
+        api.request(StatusCode::OK);
+        api.request(StatusCode::OK);
+        api.request(StatusCode::BAD_GATEWAY);
+        metrics.no_route().request(StatusCode::NOT_FOUND);
+        let samples = parse(&metrics.render());
+        let requests = "crossgate_requests_total";
+        assert_eq!(
+            value(&samples, requests, &[("route", "/api/"), ("code", "200")]),
+            Some(2.0)
+        );
+        assert_eq!(
+            value(&samples, requests, &[("route", "/api/"), ("code", "502")]),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(&samples, requests, &[("route", "none"), ("code", "404")]),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(&samples, requests, &[("route", "/api/"), ("code", "404")]),
+            None
+        );
+    }
+
+    #[test]
+    fn unusual_status_codes_share_the_other_slot() {
+        let metrics = Metrics::new();
+        let route = metrics.route("/");
+        route.request(StatusCode::from_u16(999).expect("hyper accepts 999"));
+        route.request(StatusCode::from_u16(599).expect("valid"));
+        let samples = parse(&metrics.render());
+        let requests = "crossgate_requests_total";
+        assert_eq!(
+            value(&samples, requests, &[("route", "/"), ("code", "other")]),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(&samples, requests, &[("route", "/"), ("code", "599")]),
+            Some(1.0)
+        );
+    }
+
+    #[test]
+    fn same_path_keeps_its_counters_across_reloads() {
+        let metrics = Metrics::new();
+        let before_reload = metrics.route("/api/");
+        before_reload.request(StatusCode::OK);
+        // A reload builds new handles from the new config; an in-flight request
+        // still holds the old one. Both must count into one series.
+        let after_reload = metrics.route("/api/");
+        after_reload.request(StatusCode::OK);
+        before_reload.request(StatusCode::OK);
+        let samples = parse(&metrics.render());
+        assert_eq!(
+            value(
+                &samples,
+                "crossgate_requests_total",
+                &[("route", "/api/"), ("code", "200")]
+            ),
+            Some(3.0)
+        );
+    }
+
+    #[test]
+    fn preflights_and_denials_are_counted_by_reason() {
+        let metrics = Metrics::new();
+        let api = metrics.route("/api/");
+        api.preflight_allowed();
+        api.preflight_denied(&Denial::OriginNotAllowed);
+        api.preflight_denied(&Denial::OriginNotAllowed);
+        api.preflight_denied(&Denial::PrivateNetworkNotAllowed);
+        api.actual_denied(&Denial::OriginNotAllowed);
+        let samples = parse(&metrics.render());
+        assert_eq!(
+            value(
+                &samples,
+                "crossgate_preflights_allowed_total",
+                &[("route", "/api/")]
+            ),
+            Some(1.0)
+        );
+        let denied = "crossgate_preflights_denied_total";
+        assert_eq!(
+            value(
+                &samples,
+                denied,
+                &[("route", "/api/"), ("reason", "origin_not_allowed")]
+            ),
+            Some(2.0)
+        );
+        assert_eq!(
+            value(
+                &samples,
+                denied,
+                &[
+                    ("route", "/api/"),
+                    ("reason", "private_network_not_allowed")
+                ]
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(
+                &samples,
+                "crossgate_actual_denied_total",
+                &[("route", "/api/"), ("reason", "origin_not_allowed")]
+            ),
+            Some(1.0)
+        );
+    }
+
+    #[test]
+    fn every_engine_reason_code_has_its_own_label() {
+        for denial in [Denial::OriginNotAllowed, Denial::PrivateNetworkNotAllowed]
+            .into_iter()
+            .chain(crate::ops::reasons::DENIAL_KINDS.iter().copied())
+        {
+            assert_eq!(reasons()[reason_index(&denial)], denial.code());
+        }
+        assert_eq!(reasons()[REASON_COUNT - 1], "other");
+        let labels = reasons();
+        let distinct: std::collections::BTreeSet<_> = labels.iter().collect();
+        assert_eq!(distinct.len(), REASON_COUNT, "{labels:?}");
+    }
+
+    #[test]
+    fn latency_histogram_is_cumulative_and_consistent() {
+        let metrics = Metrics::new();
+        let api = metrics.route("/api/");
+        api.upstream_latency(Duration::from_micros(500)); // <= 1 ms
+        api.upstream_latency(Duration::from_millis(1)); // exactly on a bound: counted in it
+        api.upstream_latency(Duration::from_millis(30)); // <= 50 ms
+        api.upstream_latency(Duration::from_secs(60)); // +Inf only
+        let samples = parse(&metrics.render());
+        let bucket = |le: &str| {
+            value(
+                &samples,
+                "crossgate_upstream_latency_seconds_bucket",
+                &[("route", "/api/"), ("le", le)],
+            )
+        };
+        assert_eq!(bucket("0.001"), Some(2.0));
+        assert_eq!(bucket("0.025"), Some(2.0));
+        assert_eq!(bucket("0.05"), Some(3.0));
+        assert_eq!(bucket("10"), Some(3.0));
+        assert_eq!(bucket("+Inf"), Some(4.0));
+        let count = value(
+            &samples,
+            "crossgate_upstream_latency_seconds_count",
+            &[("route", "/api/")],
+        );
+        assert_eq!(count, Some(4.0));
+        let sum = value(
+            &samples,
+            "crossgate_upstream_latency_seconds_sum",
+            &[("route", "/api/")],
+        )
+        .expect("sum present");
+        assert!((sum - 60.0315).abs() < 1e-9, "sum {sum}");
+    }
+
+    #[test]
+    fn reload_results_are_counted() {
+        let metrics = Metrics::new();
+        metrics.reload_succeeded();
+        metrics.reload_failed();
+        metrics.reload_failed();
+        let samples = parse(&metrics.render());
+        let reloads = "crossgate_config_reloads_total";
+        assert_eq!(value(&samples, reloads, &[("result", "ok")]), Some(1.0));
+        assert_eq!(value(&samples, reloads, &[("result", "failed")]), Some(2.0));
+    }
+
+    #[test]
+    fn route_paths_are_escaped_in_labels() {
+        let metrics = Metrics::new();
+        metrics.route("/we\"ird\\path\n").request(StatusCode::OK);
+        let samples = parse(&metrics.render());
+        assert_eq!(
+            value(
+                &samples,
+                "crossgate_requests_total",
+                &[("route", "/we\"ird\\path\n"), ("code", "200")]
+            ),
+            Some(1.0)
+        );
+    }
+
+    #[test]
+    fn counting_is_exact_under_concurrency() {
+        let metrics = Arc::new(Metrics::new());
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let route = metrics.route("/api/");
+                std::thread::spawn(move || {
+                    for _ in 0..10_000 {
+                        route.request(StatusCode::OK);
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().expect("counting thread");
+        }
+        let samples = parse(&metrics.render());
+        assert_eq!(
+            value(
+                &samples,
+                "crossgate_requests_total",
+                &[("route", "/api/"), ("code", "200")]
+            ),
+            Some(40_000.0)
+        );
+    }
+}

@@ -1,0 +1,424 @@
+//! One request's life, in the order it happens:
+//!
+//! 1. [`Context`]: the request id and the route, read from one configuration
+//!    generation held for the whole request;
+//! 2. the CORS decision of the route's policy, with `[auth]` asked once;
+//! 3. [`admit`]: every refusal the gateway makes, in one place;
+//! 4. [`serve`]: the mock or the upstream;
+//! 5. [`finish`]: the one place an [`Answer`] becomes a response, with the
+//!    engine's CORS headers, the request id, metrics and rate-limited logs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossgate_cors::{AllowedMethods, Decision, Denial, Outcome, Policy, RequestKind};
+use http::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, ORIGIN};
+use http::uri::PathAndQuery;
+use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
+use hyper::body::Incoming;
+
+use crate::config::Access;
+use crate::ops::denials::{DenialLog, DeniedRequest};
+use crate::ops::metrics::{RouteMetrics, NO_ROUTE_LABEL};
+use crate::proxy::auth::AuthFailure;
+use crate::proxy::body::GatewayBody;
+use crate::proxy::responses::{self, GatewayError};
+use crate::proxy::router::{ForwardPath, NamedPolicy, Resolved, Route, Target, GATEWAY_ALLOW};
+use crate::proxy::upstream::{self, ConnInfo, Forward, UpstreamError};
+use crate::server::generation::Generation;
+
+/// Answers one request on the configuration generation it started with.
+pub(crate) async fn handle(
+    generation: Arc<Generation>,
+    denials: &DenialLog,
+    conn: &ConnInfo,
+    request: Request<Incoming>,
+) -> Response<GatewayBody> {
+    let context = Context::new(&generation, &request);
+    let credentials = Credentials::of(&generation, &context, &request);
+    let decision = context.policy.map(|named| {
+        let methods = resource_methods(&generation, &context, &credentials);
+        named
+            .policy
+            .decide_for(request.method(), request.headers(), methods)
+    });
+    let answer = match admit(&context, decision.as_ref(), &credentials, &request) {
+        Ok(Admitted::Answered(status)) => Answer::Answered(status),
+        Ok(Admitted::Serve(route, forward_path)) => {
+            serve(&generation, &context, route, forward_path, conn, request).await
+        }
+        Err(refusal) => Answer::Refused(refusal),
+    };
+    finish(&generation, &context, decision.as_ref(), denials, answer)
+}
+
+/// What the pipeline knows about a request before deciding anything.
+struct Context<'g> {
+    request_id: HeaderValue,
+    /// `None` for CONNECT, which is never routed.
+    resolved: Option<Resolved<'g>>,
+    /// The policy of the route, or the fallback policy when none matches.
+    policy: Option<&'g NamedPolicy>,
+    metrics: &'g RouteMetrics,
+    route_label: &'g str,
+    method: Method,
+    origin: Option<HeaderValue>,
+    head_too_large: bool,
+}
+
+impl<'g> Context<'g> {
+    fn new(generation: &'g Generation, request: &Request<Incoming>) -> Self {
+        let config = &generation.config;
+        let request_id = crate::proxy::request_id::for_request(
+            request.headers(),
+            &config.settings.request_id_header,
+        );
+        // CONNECT asks the gateway to become a tunnel, which it never is: it
+        // is refused before routing, whatever its target.
+        let resolved = (request.method() != Method::CONNECT)
+            .then(|| config.router.resolve(request.uri().path()));
+        let route = resolved.as_ref().and_then(|resolved| resolved.route);
+        let policy = match route {
+            Some(route) => route.policy.as_deref(),
+            None => config.fallback_policy.as_deref(),
+        };
+        Self {
+            request_id,
+            policy,
+            metrics: route.map_or(&config.no_route_metrics, |r| &r.metrics),
+            route_label: route.map_or(NO_ROUTE_LABEL, |r| r.path.as_str()),
+            method: request.method().clone(),
+            origin: request.headers().get(ORIGIN).cloned(),
+            head_too_large: header_bytes(request) > config.settings.max_header_bytes,
+            resolved,
+        }
+    }
+
+    fn route(&self) -> Option<&'g Route> {
+        self.resolved.as_ref().and_then(|resolved| resolved.route)
+    }
+}
+
+/// What `[auth]` says about a request, asked once.
+enum Credentials {
+    /// A public route, or no `[auth]`.
+    NotRequired,
+    /// A preflight for a private route without `Authorization`: it is
+    /// answered with every method the gateway supports (Personium's table).
+    PreflightWithout,
+    /// The token was checked: for a preflight against OPTIONS, for an actual
+    /// request against its method.
+    Checked(Result<(), AuthFailure>),
+}
+
+impl Credentials {
+    fn of(generation: &Generation, context: &Context<'_>, request: &Request<Incoming>) -> Self {
+        let (Some(route), Some(auth)) = (context.route(), &generation.config.auth) else {
+            return Self::NotRequired;
+        };
+        if route.access == Access::Public {
+            return Self::NotRequired;
+        }
+        let headers = request.headers();
+        let preflight = context.policy.is_some()
+            && Policy::classify(request.method(), headers) == RequestKind::Preflight;
+        if !preflight {
+            return Self::Checked(auth.authorize(request.method(), headers));
+        }
+        if !headers.contains_key(AUTHORIZATION) {
+            return Self::PreflightWithout;
+        }
+        Self::Checked(auth.authorize(&Method::OPTIONS, headers))
+    }
+
+    fn failure(&self) -> Option<AuthFailure> {
+        match self {
+            Self::Checked(Err(failure)) => Some(*failure),
+            _ => None,
+        }
+    }
+}
+
+/// The methods a preflight is answered with: the route's own list (or the
+/// policy's when it declares none), or every gateway method for a private
+/// route asked without credentials.
+fn resource_methods<'g>(
+    generation: &'g Generation,
+    context: &Context<'g>,
+    credentials: &Credentials,
+) -> Option<&'g AllowedMethods> {
+    let route = context.route()?;
+    match credentials {
+        Credentials::PreflightWithout => Some(&generation.config.gateway_methods),
+        _ => route.methods.as_ref().map(|methods| &methods.cors),
+    }
+}
+
+/// A request the gateway lets through.
+enum Admitted<'g> {
+    /// The CORS decision answers it: a preflight, or a request the policy blocks.
+    Answered(StatusCode),
+    /// For the route's target, with the path to forward.
+    Serve(&'g Route, ForwardPath),
+}
+
+/// Every refusal, in the order the gateway makes them.
+fn admit<'g>(
+    context: &Context<'g>,
+    decision: Option<&Decision>,
+    credentials: &Credentials,
+    request: &Request<Incoming>,
+) -> Result<Admitted<'g>, GatewayError> {
+    if context.head_too_large {
+        return Err(GatewayError::HeadersTooLarge);
+    }
+    let Some(resolved) = &context.resolved else {
+        return Err(GatewayError::MethodNotAllowed(HeaderValue::from_static(
+            GATEWAY_ALLOW,
+        )));
+    };
+    let forward_path = resolved.path.clone().map_err(GatewayError::BadPath)?;
+    let route = resolved.route.ok_or(GatewayError::NoRoute)?;
+    if let Some(status) = decision.and_then(Decision::short_circuit) {
+        let preflight_allowed = decision.map(Decision::outcome) == Some(&Outcome::PreflightAllowed);
+        return match credentials.failure() {
+            Some(failure) if preflight_allowed => Err(GatewayError::Auth(failure)),
+            _ => Ok(Admitted::Answered(status)),
+        };
+    }
+    if let Some(methods) = &route.methods {
+        if !methods.accepts(request.method()) {
+            return Err(GatewayError::MethodNotAllowed(methods.allow.clone()));
+        }
+    }
+    if let Some(failure) = credentials.failure() {
+        return Err(GatewayError::Auth(failure));
+    }
+    if let Some(limit) = route.max_body_bytes {
+        if declared_length(request.headers()).is_some_and(|length| length > limit) {
+            return Err(GatewayError::PayloadTooLarge);
+        }
+    }
+    Ok(Admitted::Serve(route, forward_path))
+}
+
+/// How a request ended, before it is a response.
+enum Answer {
+    /// The target's response, with the upstream's time to its head.
+    Served(Response<GatewayBody>, Option<Duration>),
+    /// An empty answer of the CORS decision.
+    Answered(StatusCode),
+    /// The gateway refused the request.
+    Refused(GatewayError),
+    /// The upstream failed.
+    Failed(UpstreamError),
+}
+
+/// The mock's answer, or the upstream's.
+async fn serve(
+    generation: &Generation,
+    context: &Context<'_>,
+    route: &Route,
+    forward_path: ForwardPath,
+    conn: &ConnInfo,
+    mut request: Request<Incoming>,
+) -> Answer {
+    let upstream = match &route.target {
+        Target::Mock(mock) => return Answer::Served(mock.respond(request.method()), None),
+        Target::Upstream(upstream) => upstream,
+    };
+    if let ForwardPath::Normalized(normal) = forward_path {
+        match with_path(request.uri(), &normal) {
+            Ok(uri) => *request.uri_mut() = uri,
+            Err(error) => {
+                tracing::warn!(
+                    request_id = client_text(&context.request_id).as_ref(),
+                    route = route.path.as_str(),
+                    error = %error,
+                    "cannot build the normalized request target"
+                );
+                return Answer::Refused(GatewayError::BadGateway);
+            }
+        }
+    }
+    // Held until the upstream's body ends: the bound covers sockets and
+    // upstream work, not just waiting for the head.
+    let Ok(slot) = generation.upstream_slots.clone().try_acquire_owned() else {
+        return Answer::Refused(GatewayError::UpstreamBusy);
+    };
+    let settings = &generation.config.settings;
+    let forward = Forward {
+        conn,
+        trusted_proxies: &settings.trusted_proxies,
+        request_id: (&settings.request_id_header, &context.request_id),
+        response_timeout: settings.response_timeout,
+        max_body_bytes: route.max_body_bytes,
+    };
+    match upstream::forward(&generation.client, upstream, request, forward).await {
+        Ok((response, elapsed)) => Answer::Served(
+            response.map(|body| GatewayBody::upstream(body, slot)),
+            Some(elapsed),
+        ),
+        Err(error) => Answer::Failed(error),
+    }
+}
+
+/// The one place an answer becomes a response: counted, logged within the
+/// route's budget, with the CORS headers and the request id.
+fn finish(
+    generation: &Generation,
+    context: &Context<'_>,
+    decision: Option<&Decision>,
+    denials: &DenialLog,
+    answer: Answer,
+) -> Response<GatewayBody> {
+    let log_rate = generation.config.settings.denial_log_rate;
+    // A request over the head limit is refused as such, not counted or
+    // logged as a CORS denial.
+    let over_limit = matches!(answer, Answer::Refused(GatewayError::HeadersTooLarge));
+    if let (Some(decision), false) = (decision, over_limit) {
+        record_outcome(decision, context, denials, log_rate);
+    }
+    let mut response = match answer {
+        Answer::Served(response, elapsed) => {
+            if let Some(elapsed) = elapsed {
+                context.metrics.upstream_latency(elapsed);
+            }
+            response
+        }
+        Answer::Answered(status) => responses::empty(status),
+        Answer::Refused(refusal) => {
+            match &refusal {
+                GatewayError::Auth(failure) => log_auth_failure(context, *failure, log_rate),
+                GatewayError::UpstreamBusy => context.metrics.upstream_error(UPSTREAM_BUSY),
+                _ => {}
+            }
+            refusal.response()
+        }
+        Answer::Failed(error) => {
+            context.metrics.upstream_error(error.code());
+            log_upstream_failure(context, &error, log_rate);
+            GatewayError::from(&error).response()
+        }
+    };
+    if let (Some(named), Some(decision)) = (context.policy, decision) {
+        named.policy.apply(decision, response.headers_mut());
+    }
+    response.headers_mut().insert(
+        generation.config.settings.request_id_header.clone(),
+        context.request_id.clone(),
+    );
+    context.metrics.request(response.status());
+    response
+}
+
+/// The metrics reason of a request refused at `max_upstream_requests`.
+const UPSTREAM_BUSY: &str = "upstream_busy";
+
+fn record_outcome(decision: &Decision, context: &Context<'_>, denials: &DenialLog, log_rate: u32) {
+    let metrics = context.metrics;
+    let denial: &Denial = match decision.outcome() {
+        Outcome::PreflightAllowed => {
+            metrics.preflight_allowed();
+            return;
+        }
+        Outcome::PreflightDenied(denial) => {
+            metrics.preflight_denied(denial);
+            denial
+        }
+        Outcome::ActualDenied(denial) | Outcome::Blocked(denial) => {
+            metrics.actual_denied(denial);
+            denial
+        }
+        Outcome::NotCors | Outcome::ActualAllowed => return,
+    };
+    let origin = context.origin.as_ref();
+    denials.record(&DeniedRequest {
+        origin: origin.map_or(&[][..], HeaderValue::as_bytes),
+        route: context.route_label,
+        method: context.method.as_str(),
+        denial,
+        request_id: context.request_id.as_bytes(),
+    });
+    if !metrics.log_budget().admit(denial.code(), log_rate) {
+        return;
+    }
+    // Values from the request are recorded as `&str`: the text format writes
+    // them quoted and escaped, the JSON format as JSON strings, so they cannot
+    // forge fields or lines (`%` would write them raw).
+    let origin = origin.map_or_else(Default::default, client_text);
+    tracing::warn!(
+        request_id = client_text(&context.request_id).as_ref(),
+        route = context.route_label,
+        method = context.method.as_str(),
+        origin = origin.as_ref(),
+        kind = ?decision.kind(),
+        reason = denial.code(),
+        detail = denial.to_string().as_str(),
+        "CORS request denied"
+    );
+}
+
+fn log_upstream_failure(context: &Context<'_>, error: &UpstreamError, log_rate: u32) {
+    if !context.metrics.log_budget().admit(error.code(), log_rate) {
+        return;
+    }
+    let upstream = match context.route().map(|route| &route.target) {
+        Some(Target::Upstream(upstream)) => upstream.as_str(),
+        _ => "",
+    };
+    tracing::warn!(
+        request_id = client_text(&context.request_id).as_ref(),
+        route = context.route_label,
+        upstream,
+        reason = error.code(),
+        error = error.to_string().as_str(),
+        "upstream request failed"
+    );
+}
+
+fn log_auth_failure(context: &Context<'_>, failure: AuthFailure, log_rate: u32) {
+    if !context.metrics.log_budget().admit(failure.code(), log_rate) {
+        return;
+    }
+    tracing::info!(
+        request_id = client_text(&context.request_id).as_ref(),
+        route = context.route_label,
+        reason = failure.code(),
+        "request refused by [auth]"
+    );
+}
+
+/// A header value as log text (lossy: obs-text bytes become U+FFFD).
+fn client_text(value: &HeaderValue) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(value.as_bytes())
+}
+
+/// The size of the request head as the limit counts it: request target plus
+/// every header line.
+fn header_bytes<B>(request: &Request<B>) -> usize {
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or(1, |pq| pq.as_str().len());
+    request.headers().iter().fold(target, |sum, (name, value)| {
+        sum + name.as_str().len() + value.len() + 4
+    })
+}
+
+/// `uri` with its path replaced by `path` and everything else, the query
+/// string included, unchanged: the upstream serves the path that was routed
+/// and authorized.
+fn with_path(uri: &Uri, path: &str) -> Result<Uri, http::Error> {
+    let path_and_query = match uri.query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_owned(),
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(PathAndQuery::try_from(path_and_query)?);
+    Ok(Uri::from_parts(parts)?)
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}

@@ -1,0 +1,243 @@
+//! `access = "private"` routes and `[auth]` tokens, with Personium's
+//! `Access-Control-Allow-Methods` table: public resources list their methods;
+//! private ones list every gateway method without credentials and their own
+//! with a valid token; bad tokens get 401 and missing privileges 403, both
+//! readable by scripts.
+
+use crate::support::{list, send, TestGateway, TestUpstream};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+
+const SECRET: &str = "0123456789abcdef0123456789abcdef";
+const READER: &str = "Bearer reader-token-0123456789";
+const WRITER: &str = "Bearer writer-token-0123456789";
+const ORIGIN: &str = "https://client.example";
+
+async fn setup() -> (TestUpstream, TestGateway) {
+    let upstream = TestUpstream::start().await;
+    let config = format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+
+[auth]
+jwt_secret = "{SECRET}"
+
+[[auth.tokens]]
+token = "reader-token-0123456789"
+privileges = ["read"]
+
+[[auth.tokens]]
+token = "writer-token-0123456789"
+privileges = ["write"]
+
+[policies.all]
+origins = ["*"]
+methods = ["*"]
+request_headers = ["*"]
+
+[[routes]]
+path = "/public/"
+upstream = "{up}"
+policy = "all"
+methods = ["GET", "OPTIONS"]
+
+[[routes]]
+path = "/private/"
+upstream = "{up}"
+policy = "all"
+methods = ["GET", "PUT", "OPTIONS"]
+access = "private"
+"#,
+        up = upstream.url()
+    );
+    (upstream, TestGateway::start(&config).await)
+}
+
+async fn preflight(
+    gateway: &TestGateway,
+    path: &str,
+    authorization: Option<&str>,
+) -> crate::support::Reply {
+    let mut headers = vec![
+        ("origin", ORIGIN),
+        ("access-control-request-method", "PUT"),
+        ("access-control-request-headers", "sample"),
+    ];
+    if let Some(authorization) = authorization {
+        headers.push(("authorization", authorization));
+    }
+    send(gateway.addr, "OPTIONS", path, &headers, b"").await
+}
+
+/// An HS256 JWT valid for ten minutes (`exp` is required by default).
+fn jwt(privileges: &[&str], secret: &str) -> String {
+    let exp = jsonwebtoken::get_current_timestamp() + 600;
+    let token = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &serde_json::json!({ "privileges": privileges, "exp": exp }),
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("encode JWT");
+    format!("Bearer {token}")
+}
+
+#[tokio::test]
+async fn public_resource_preflight_lists_the_resource_methods() {
+    let (upstream, gateway) = setup().await;
+    let reply = send(
+        gateway.addr,
+        "OPTIONS",
+        "/public/box",
+        &[
+            ("origin", ORIGIN),
+            ("access-control-request-method", "GET"),
+            ("access-control-request-headers", "sample"),
+        ],
+        b"",
+    )
+    .await;
+    assert_eq!(reply.status, 204);
+    assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(
+        list(reply.header("access-control-allow-methods")),
+        ["GET", "OPTIONS"]
+    );
+    assert_eq!(reply.header("access-control-allow-headers"), Some("sample"));
+    let refused = preflight(&gateway, "/public/box", None).await;
+    assert_eq!(refused.status, 403, "PUT is not a method of this resource");
+    assert_eq!(upstream.hits(), 0);
+}
+
+#[tokio::test]
+async fn private_preflight_without_authorization_lists_every_gateway_method() {
+    let (_upstream, gateway) = setup().await;
+    let reply = preflight(&gateway, "/private/box", None).await;
+    assert_eq!(reply.status, 204);
+    assert_eq!(
+        list(reply.header("access-control-allow-methods")),
+        ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
+    );
+}
+
+#[tokio::test]
+async fn private_preflight_with_a_valid_token_lists_the_resource_methods() {
+    let (_upstream, gateway) = setup().await;
+    let reply = preflight(&gateway, "/private/box", Some(READER)).await;
+    assert_eq!(reply.status, 204);
+    assert_eq!(
+        list(reply.header("access-control-allow-methods")),
+        ["GET", "PUT", "OPTIONS"]
+    );
+    let with_jwt = preflight(&gateway, "/private/box", Some(&jwt(&["read"], SECRET))).await;
+    assert_eq!(
+        list(with_jwt.header("access-control-allow-methods")),
+        ["GET", "PUT", "OPTIONS"]
+    );
+}
+
+#[tokio::test]
+async fn invalid_token_is_a_readable_401() {
+    let (upstream, gateway) = setup().await;
+    for authorization in ["Bearer not-a-known-token", "Basic dXNlcjpwYXNz"] {
+        let reply = preflight(&gateway, "/private/box", Some(authorization)).await;
+        assert_eq!(reply.status, 401, "{authorization}");
+        assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
+    }
+    let forged = jwt(&["read", "write"], "a secret that is not the gateway's");
+    let reply = send(
+        gateway.addr,
+        "GET",
+        "/private/box",
+        &[("origin", ORIGIN), ("authorization", &forged)],
+        b"",
+    )
+    .await;
+    assert_eq!(reply.status, 401);
+    assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(
+        reply.header("www-authenticate"),
+        Some(r#"Bearer error="invalid_token""#)
+    );
+    assert_eq!(upstream.hits(), 0);
+}
+
+#[tokio::test]
+async fn token_without_the_privilege_is_a_readable_403() {
+    let (upstream, gateway) = setup().await;
+    let reply = preflight(&gateway, "/private/box", Some(WRITER)).await;
+    assert_eq!(reply.status, 403, "OPTIONS needs the read privilege");
+    assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
+    let reply = send(
+        gateway.addr,
+        "PUT",
+        "/private/box",
+        &[("origin", ORIGIN), ("authorization", READER)],
+        b"",
+    )
+    .await;
+    assert_eq!(reply.status, 403);
+    assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(upstream.hits(), 0);
+}
+
+#[tokio::test]
+async fn private_actual_requests_are_authorized_before_the_upstream() {
+    let (upstream, gateway) = setup().await;
+    let missing = send(
+        gateway.addr,
+        "GET",
+        "/private/box",
+        &[("origin", ORIGIN)],
+        b"",
+    )
+    .await;
+    assert_eq!(missing.status, 401);
+    assert_eq!(missing.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(missing.header("www-authenticate"), Some("Bearer"));
+    assert_eq!(upstream.hits(), 0);
+
+    let read = send(
+        gateway.addr,
+        "GET",
+        "/private/box",
+        &[("origin", ORIGIN), ("authorization", READER)],
+        b"",
+    )
+    .await;
+    assert_eq!(read.status, 200);
+    assert_eq!(
+        upstream.last().headers["authorization"],
+        READER,
+        "the token is passed on"
+    );
+    let write = send(
+        gateway.addr,
+        "PUT",
+        "/private/box",
+        &[("authorization", WRITER)],
+        b"",
+    )
+    .await;
+    assert_eq!(write.status, 200);
+    let both = jwt(&["read", "write"], SECRET);
+    let put = send(
+        gateway.addr,
+        "PUT",
+        "/private/box",
+        &[("authorization", &both)],
+        b"",
+    )
+    .await;
+    assert_eq!(put.status, 200);
+    assert_eq!(upstream.hits(), 3);
+
+    let public = send(
+        gateway.addr,
+        "GET",
+        "/public/box",
+        &[("origin", ORIGIN)],
+        b"",
+    )
+    .await;
+    assert_eq!(public.status, 200, "public resources need no token");
+}

@@ -1,0 +1,291 @@
+//! Answers the gateway makes itself — 404, 405, 413, 431, 502, 504 and 403
+//! blocked — carry the CORS headers for an allowed origin, so a browser script
+//! can read the real status; and the upstream is never called for them.
+
+use crate::support::{absent_upstream, closing_upstream, send, TestGateway, TestUpstream};
+use bytes::Bytes;
+use http_body_util::channel::Channel;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+const APP: &str = "https://app.example.com";
+
+async fn setup() -> (TestUpstream, TestGateway) {
+    let upstream = TestUpstream::start().await;
+    let absent = absent_upstream().await;
+    let (closing, closing_task) = closing_upstream().await;
+    // The closing upstream lives as long as the test binary; its task is detached.
+    drop(closing_task);
+    let config = format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+response_timeout = 0.5
+max_header_bytes = 2048
+fallback_policy = "web"
+
+[policies.web]
+origins = ["{APP}"]
+methods = ["PUT"]
+expose_headers = ["x-request-id"]
+
+[policies.strict]
+origins = ["{APP}"]
+block_disallowed = true
+
+[[routes]]
+path = "/api/"
+upstream = "{up}"
+policy = "web"
+methods = ["GET", "POST"]
+max_body_bytes = 16
+
+[[routes]]
+path = "/absent/"
+upstream = "http://{absent}"
+policy = "web"
+
+[[routes]]
+path = "/closing/"
+upstream = "http://{closing}"
+policy = "web"
+
+[[routes]]
+path = "/strict/"
+upstream = "{up}"
+policy = "strict"
+"#,
+        up = upstream.url()
+    );
+    let gateway = TestGateway::start(&config).await;
+    (upstream, gateway)
+}
+
+fn assert_readable(reply: &crate::support::Reply, status: u16) {
+    assert_eq!(reply.status, status, "{}", reply.text());
+    assert_eq!(
+        reply.header("access-control-allow-origin"),
+        Some(APP),
+        "a {status} must carry CORS headers for an allowed origin"
+    );
+    assert!(reply.header("x-request-id").is_some());
+}
+
+#[tokio::test]
+async fn no_route_is_a_readable_404() {
+    let (_upstream, gateway) = setup().await;
+    let reply = send(gateway.addr, "GET", "/nowhere", &[("origin", APP)], b"").await;
+    assert_readable(&reply, 404);
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+    let other = send(
+        gateway.addr,
+        "GET",
+        "/nowhere",
+        &[("origin", "https://evil.example")],
+        b"",
+    )
+    .await;
+    assert_eq!(other.status, 404);
+    assert_eq!(
+        other.header("access-control-allow-origin"),
+        None,
+        "only allowed origins may read it"
+    );
+}
+
+#[tokio::test]
+async fn undeclared_method_is_a_readable_405_with_allow() {
+    let (upstream, gateway) = setup().await;
+    let reply = send(gateway.addr, "DELETE", "/api/x", &[("origin", APP)], b"").await;
+    assert_readable(&reply, 405);
+    assert_eq!(
+        crate::support::list(reply.header("allow")),
+        ["GET", "POST", "HEAD"]
+    );
+    let head = send(gateway.addr, "HEAD", "/api/x", &[], b"").await;
+    assert_eq!(head.status, 200, "HEAD comes with GET");
+    assert_eq!(upstream.hits(), 1);
+}
+
+#[tokio::test]
+async fn declared_body_over_the_limit_is_a_readable_413() {
+    let (upstream, gateway) = setup().await;
+    let reply = send(
+        gateway.addr,
+        "POST",
+        "/api/upload",
+        &[("origin", APP)],
+        &[b'x'; 17],
+    )
+    .await;
+    assert_readable(&reply, 413);
+    assert_eq!(upstream.hits(), 0, "the upstream is not called");
+    let fits = send(
+        gateway.addr,
+        "POST",
+        "/api/upload",
+        &[("origin", APP)],
+        &[b'x'; 16],
+    )
+    .await;
+    assert_eq!(fits.status, 200);
+}
+
+#[tokio::test]
+async fn streamed_body_over_the_limit_is_a_413() {
+    let (_upstream, gateway) = setup().await;
+    let stream = TcpStream::connect(gateway.addr).await.expect("connect");
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
+    tokio::spawn(connection);
+    let (mut body, channel) = Channel::<Bytes>::new(4);
+    let request = crate::support::build_request("POST", "/api/slurp", &[("origin", APP)], channel);
+    let response = tokio::spawn(async move { sender.send_request(request).await });
+    body.send_data(Bytes::from_static(b"0123456789"))
+        .await
+        .expect("chunk");
+    body.send_data(Bytes::from_static(b"0123456789"))
+        .await
+        .expect("chunk");
+    drop(body);
+    let response = tokio::time::timeout(crate::support::PATIENCE, response)
+        .await
+        .expect("in time")
+        .expect("task")
+        .expect("response");
+    let reply = crate::support::collect(response).await;
+    assert_readable(&reply, 413);
+}
+
+#[tokio::test]
+async fn oversized_headers_are_a_readable_431() {
+    let (upstream, gateway) = setup().await;
+    let big = "a".repeat(3000);
+    let reply = send(
+        gateway.addr,
+        "GET",
+        "/api/x",
+        &[("origin", APP), ("x-big", &big)],
+        b"",
+    )
+    .await;
+    assert_readable(&reply, 431);
+    assert_eq!(upstream.hits(), 0);
+}
+
+#[tokio::test]
+async fn unreachable_upstream_is_a_readable_502() {
+    let (_upstream, gateway) = setup().await;
+    let reply = send(gateway.addr, "GET", "/absent/x", &[("origin", APP)], b"").await;
+    assert_readable(&reply, 502);
+}
+
+#[tokio::test]
+async fn upstream_closing_the_connection_is_a_readable_502() {
+    let (_upstream, gateway) = setup().await;
+    let reply = send(gateway.addr, "GET", "/closing/x", &[("origin", APP)], b"").await;
+    assert_readable(&reply, 502);
+}
+
+#[tokio::test]
+async fn slow_upstream_is_a_readable_504() {
+    let (_upstream, gateway) = setup().await;
+    let started = std::time::Instant::now();
+    let reply = send(gateway.addr, "GET", "/api/slow/x", &[("origin", APP)], b"").await;
+    assert_readable(&reply, 504);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "answered at the 0.5 s response timeout"
+    );
+}
+
+#[tokio::test]
+async fn blocked_origin_gets_403_and_never_reaches_the_upstream() {
+    let (upstream, gateway) = setup().await;
+    let reply = send(
+        gateway.addr,
+        "GET",
+        "/strict/x",
+        &[("origin", "https://evil.example")],
+        b"",
+    )
+    .await;
+    assert_eq!(reply.status, 403);
+    assert_eq!(reply.header("access-control-allow-origin"), None);
+    assert_eq!(upstream.hits(), 0);
+    let allowed = send(gateway.addr, "GET", "/strict/x", &[("origin", APP)], b"").await;
+    assert_readable(&allowed, 200);
+    assert_eq!(upstream.hits(), 1);
+}
+
+#[tokio::test]
+async fn dot_segments_are_refused_before_routing() {
+    let (upstream, gateway) = setup().await;
+    for path in [
+        "/api/../strict/x",
+        "/api/%2e%2e/strict/x",
+        "/api/..%2Fstrict/x",
+    ] {
+        let reply = send(gateway.addr, "GET", path, &[("origin", APP)], b"").await;
+        assert_readable(&reply, 400);
+    }
+    assert_eq!(upstream.hits(), 0);
+}
+
+/// A listener whose accept queue is full: the kernel drops further SYNs, so a
+/// connect to it hangs until the connector gives up.
+async fn saturated_listener() -> (
+    std::net::SocketAddr,
+    Vec<TcpStream>,
+    tokio::net::TcpListener,
+) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("addr"))
+        .expect("bind");
+    let listener = socket.listen(1).expect("listen");
+    let addr = listener.local_addr().expect("addr");
+    let mut fillers = Vec::new();
+    for _ in 0..8 {
+        match tokio::time::timeout(
+            std::time::Duration::from_millis(200),
+            TcpStream::connect(addr),
+        )
+        .await
+        {
+            Ok(Ok(stream)) => fillers.push(stream),
+            _ => break,
+        }
+    }
+    (addr, fillers, listener)
+}
+
+#[tokio::test]
+async fn upstream_connect_timeout_is_a_readable_504() {
+    let (addr, _fillers, _listener) = saturated_listener().await;
+    let config = format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+connect_timeout = 0.3
+response_timeout = 5
+
+[policies.web]
+origins = ["{APP}"]
+
+[[routes]]
+path = "/"
+upstream = "http://{addr}"
+policy = "web"
+"#
+    );
+    let gateway = TestGateway::start(&config).await;
+    let started = std::time::Instant::now();
+    let reply = send(gateway.addr, "GET", "/x", &[("origin", APP)], b"").await;
+    assert_readable(&reply, 504);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "answered at the 0.3 s connect timeout, not the 5 s response timeout"
+    );
+}

@@ -1,0 +1,228 @@
+//! The admin listener of a running gateway: probes, metrics that move with
+//! traffic, and the denial log.
+
+use crate::support::process::{get, sample, Gateway, ALLOWED_ORIGIN, DENIED_ORIGIN};
+use crate::support::{preflight, TestUpstream};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_answer_and_unknown_paths_are_404() {
+    let upstream = TestUpstream::start().await;
+    let gateway = Gateway::start(&crate::support::process::config(upstream.addr, "v1")).await;
+
+    let health = get(gateway.admin, "/healthz", &[])
+        .await
+        .expect("GET /healthz");
+    assert_eq!(health.status, 200);
+    // "ready" is set right after the listeners are bound; allow for that instant.
+    let mut ready = get(gateway.admin, "/readyz", &[])
+        .await
+        .expect("GET /readyz");
+    for _ in 0..50 {
+        if ready.status == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        ready = get(gateway.admin, "/readyz", &[])
+            .await
+            .expect("GET /readyz");
+    }
+    assert_eq!(ready.status, 200, "readyz once serving: {}", ready.text());
+
+    let metrics = get(gateway.admin, "/metrics", &[])
+        .await
+        .expect("GET /metrics");
+    assert_eq!(metrics.status, 200);
+    let content_type = metrics.headers["content-type"]
+        .to_str()
+        .expect("ascii content-type");
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    assert!(metrics
+        .text()
+        .contains("# TYPE crossgate_requests_total counter"));
+
+    let decisions = get(gateway.admin, "/decisions", &[])
+        .await
+        .expect("GET /decisions");
+    assert_eq!(decisions.status, 200);
+    assert_eq!(decisions.headers["content-type"], "application/json");
+
+    // `/` serves the dashboard; its neighbours do not exist.
+    for path in ["/index.html", "/metric", "/healthz/x", "/api/"] {
+        let reply = get(gateway.admin, path, &[])
+            .await
+            .expect("GET unknown admin path");
+        assert_eq!(reply.status, 404, "admin {path}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_preflights_denials_and_latency() {
+    let upstream = TestUpstream::start().await;
+    let gateway = Gateway::start(&crate::support::process::config(upstream.addr, "v1")).await;
+    let before = gateway.metrics().await;
+    assert_eq!(
+        sample(
+            &before,
+            "crossgate_requests_total",
+            &[("route", "/status"), ("code", "200")]
+        ),
+        None,
+        "no traffic yet"
+    );
+
+    for _ in 0..3 {
+        let reply = get(gateway.addr, "/status", &[("origin", ALLOWED_ORIGIN)])
+            .await
+            .expect("GET /status");
+        assert_eq!(reply.status, 200);
+    }
+    let proxied = get(gateway.addr, "/api/items", &[])
+        .await
+        .expect("GET /api/items");
+    assert_eq!(
+        (proxied.status.as_u16(), proxied.text().as_str()),
+        (200, "upstream:/api/items")
+    );
+    let missing = get(gateway.addr, "/nowhere", &[])
+        .await
+        .expect("GET /nowhere");
+    assert_eq!(missing.status, 404);
+
+    let allowed = preflight(gateway.addr, "/api/items", ALLOWED_ORIGIN, "PUT", "").await;
+    assert_eq!(allowed.status, 204);
+    let bad_origin = preflight(gateway.addr, "/api/items", DENIED_ORIGIN, "PUT", "").await;
+    assert_eq!(bad_origin.status, 403);
+    let bad_method = preflight(gateway.addr, "/api/items", ALLOWED_ORIGIN, "PATCH", "").await;
+    assert_eq!(bad_method.status, 403);
+    let denied_actual = get(gateway.addr, "/status", &[("origin", DENIED_ORIGIN)])
+        .await
+        .expect("GET");
+    assert_eq!(denied_actual.status, 200, "not blocked: only undecorated");
+
+    let after = gateway.metrics().await;
+    let value = |name: &str, labels: &[(&str, &str)]| sample(&after, name, labels);
+    let requests = "crossgate_requests_total";
+    assert_eq!(
+        value(requests, &[("route", "/status"), ("code", "200")]),
+        Some(4.0)
+    );
+    assert_eq!(
+        value(requests, &[("route", "/api/"), ("code", "200")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(requests, &[("route", "/api/"), ("code", "204")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(requests, &[("route", "/api/"), ("code", "403")]),
+        Some(2.0)
+    );
+    assert_eq!(
+        value(requests, &[("route", "none"), ("code", "404")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        value("crossgate_preflights_allowed_total", &[("route", "/api/")]),
+        Some(1.0)
+    );
+    let denied = "crossgate_preflights_denied_total";
+    assert_eq!(
+        value(
+            denied,
+            &[("route", "/api/"), ("reason", "origin_not_allowed")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            denied,
+            &[("route", "/api/"), ("reason", "method_not_allowed")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            "crossgate_actual_denied_total",
+            &[("route", "/status"), ("reason", "origin_not_allowed")]
+        ),
+        Some(1.0)
+    );
+    let latency_count = value(
+        "crossgate_upstream_latency_seconds_count",
+        &[("route", "/api/")],
+    );
+    assert_eq!(latency_count, Some(1.0), "one proxied request timed");
+    assert_eq!(
+        value(
+            "crossgate_upstream_latency_seconds_bucket",
+            &[("route", "/api/"), ("le", "+Inf")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            "crossgate_upstream_latency_seconds_count",
+            &[("route", "/status")]
+        ),
+        None,
+        "mock routes have no upstream latency"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decisions_list_recent_denials_newest_first() {
+    let upstream = TestUpstream::start().await;
+    let gateway = Gateway::start(&crate::support::process::config(upstream.addr, "v1")).await;
+
+    let empty = get(gateway.admin, "/decisions", &[])
+        .await
+        .expect("GET /decisions");
+    let json: serde_json::Value = serde_json::from_slice(&empty.body).expect("JSON");
+    assert_eq!(json["denials"], serde_json::json!([]));
+
+    let denied = preflight(gateway.addr, "/api/items", DENIED_ORIGIN, "PUT", "").await;
+    assert_eq!(denied.status, 403);
+    let huge_origin = format!("https://{}.example.net", "x".repeat(4000));
+    let denied = get(gateway.addr, "/status", &[("origin", &huge_origin)])
+        .await
+        .expect("GET");
+    assert_eq!(denied.status, 200);
+    // Allowed traffic is not logged as a denial.
+    let allowed = preflight(gateway.addr, "/api/items", ALLOWED_ORIGIN, "PUT", "").await;
+    assert_eq!(allowed.status, 204);
+
+    let reply = get(gateway.admin, "/decisions", &[])
+        .await
+        .expect("GET /decisions");
+    let json: serde_json::Value = serde_json::from_slice(&reply.body).expect("JSON");
+    let denials = json["denials"].as_array().expect("denials array");
+    assert_eq!(denials.len(), 2, "{json}");
+
+    let newest = &denials[0];
+    assert_eq!(newest["route"], "/status");
+    assert_eq!(newest["method"], "GET");
+    assert_eq!(newest["reason"], "origin_not_allowed");
+    let origin = newest["origin"].as_str().expect("origin");
+    assert!(
+        origin.starts_with("https://xxx") && origin.len() < 1000,
+        "truncated origin, {} bytes",
+        origin.len()
+    );
+
+    let oldest = &denials[1];
+    assert_eq!(oldest["origin"], DENIED_ORIGIN);
+    assert_eq!(oldest["route"], "/api/");
+    assert_eq!(oldest["method"], "OPTIONS");
+    assert_eq!(oldest["reason"], "origin_not_allowed");
+    assert!(oldest["message"].as_str().is_some_and(|m| !m.is_empty()));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs();
+    let time = oldest["time"].as_u64().expect("unix time");
+    assert!(time <= now && now - time < 120, "time {time}, now {now}");
+}

@@ -1,0 +1,112 @@
+//! Reload from a Kubernetes ConfigMap volume: the kubelet never edits the
+//! mounted file; it writes a new timestamped directory, points a temporary
+//! symlink at it and renames that over `..data`, which `config.toml`
+//! (`-> ..data/config.toml`) resolves through. The gateway must pick up each
+//! swap, and keep its running configuration when the new file is invalid.
+
+use std::os::unix::fs::symlink;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::support::process::{get, Gateway};
+use crate::support::{TempDir, TestUpstream, PATIENCE};
+
+/// Writes `..<stamp>/config.toml` and makes it the mounted version the way
+/// the kubelet does: a new symlink renamed over `..data` (atomic), then the
+/// old version's directory removed.
+fn swap_in(volume: &Path, stamp: &str, text: &str, previous: Option<&str>) {
+    let version = volume.join(format!("..{stamp}"));
+    std::fs::create_dir(&version).expect("create the version directory");
+    std::fs::write(version.join("config.toml"), text).expect("write the version");
+    let staged = volume.join("..data_tmp");
+    symlink(format!("..{stamp}"), &staged).expect("stage ..data_tmp");
+    std::fs::rename(&staged, volume.join("..data")).expect("rename over ..data");
+    if let Some(previous) = previous {
+        std::fs::remove_dir_all(volume.join(format!("..{previous}")))
+            .expect("remove the old version");
+    }
+}
+
+async fn status_body(gateway: &Gateway) -> String {
+    get(gateway.addr, "/status", &[])
+        .await
+        .expect("GET /status")
+        .text()
+}
+
+async fn wait_for_body(gateway: &Gateway, body: &str) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let now = status_body(gateway).await;
+        if now == body {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/status answers {now:?}, expected {body:?}\nlogs:\n{}",
+            gateway.logs().join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configmap_symlink_swaps_reload_and_an_invalid_swap_keeps_the_config() {
+    let upstream = TestUpstream::start().await;
+    let volume = TempDir::new("configmap");
+    let first = "2026_01_01_00_00_00.1";
+    swap_in(
+        volume.path(),
+        first,
+        &crate::support::process::config(upstream.addr, "v1"),
+        None,
+    );
+    let config_path = volume.path().join("config.toml");
+    symlink("..data/config.toml", &config_path).expect("link config.toml");
+    let gateway = Gateway::start_at(volume, config_path.clone(), "json").await;
+    assert_eq!(status_body(&gateway).await, "v1");
+
+    let volume = config_path.parent().expect("volume dir").to_owned();
+    let second = "2026_01_01_00_01_00.2";
+    swap_in(
+        &volume,
+        second,
+        &crate::support::process::config(upstream.addr, "v2"),
+        Some(first),
+    );
+    wait_for_body(&gateway, "v2").await;
+    gateway
+        .wait_metric("crossgate_config_reloads_total", &[("result", "ok")], 1.0)
+        .await;
+
+    let third = "2026_01_01_00_02_00.3";
+    swap_in(&volume, third, "[server]\nlisten = 42\n", Some(second));
+    gateway
+        .wait_metric(
+            "crossgate_config_reloads_total",
+            &[("result", "failed")],
+            1.0,
+        )
+        .await;
+    assert!(
+        gateway.logged("keeping the running configuration"),
+        "the failed reload is logged"
+    );
+    assert_eq!(
+        status_body(&gateway).await,
+        "v2",
+        "the running config stays"
+    );
+    assert_eq!(gateway.reloads("ok").await, 1.0);
+
+    let fourth = "2026_01_01_00_03_00.4";
+    swap_in(
+        &volume,
+        fourth,
+        &crate::support::process::config(upstream.addr, "v3"),
+        Some(third),
+    );
+    wait_for_body(&gateway, "v3").await;
+    assert_eq!(gateway.reloads("ok").await, 2.0);
+    assert_eq!(gateway.reloads("failed").await, 1.0);
+}
