@@ -401,7 +401,9 @@ pub fn run(args: &AuditOptions) -> ExitCode {
         |prober| async move {
             // Cleared when dropped, before the report is printed.
             let progress = Progress::start(!args.json, &url);
-            let prober = prober.with_rate_limit(args.rate).on_sent(progress.counter());
+            let prober = prober
+                .with_rate_limit(args.rate)
+                .on_sent(progress.counter());
             let report = audit_with(&prober, &url, &args.trusted_origins, args.fail_on).await?;
             write_sarif(args.sarif.as_deref(), &[&report], &[])?;
             Ok::<_, AuditError>(report)
@@ -1022,12 +1024,10 @@ fn preflight_passes(
             None => Ok(r),
         });
     match request {
-        Ok(request) => browser::check_preflight_response(
-            &request,
-            exchange.status,
-            &exchange.response_headers,
-        )
-        .is_ok(),
+        Ok(request) => {
+            browser::check_preflight_response(&request, exchange.status, &exchange.response_headers)
+                .is_ok()
+        }
         Err(_) => false,
     }
 }

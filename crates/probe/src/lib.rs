@@ -16,11 +16,11 @@ pub mod check;
 mod client;
 pub mod curl;
 mod exchange;
-mod progress;
-mod run;
-mod style;
 pub mod har;
 pub mod input;
+mod progress;
+mod run;
 pub mod sarif;
+mod style;
 
 pub use exchange::{Exchange, ProbeError, Prober};
