@@ -44,7 +44,7 @@ pub struct MatrixRun {
 /// Runs the matrix from a page on `origin` against the server on `port`.
 pub async fn run(browser: &EngineBrowser, origin: &str, port: u16, seen: &Seen) -> MatrixRun {
     let engine = browser.engine;
-    browser.open(&format!("{origin}/")).await;
+    browser.show_page(origin).await;
     let rows: Vec<Value> = ENGINE_SCENARIOS
         .iter()
         .map(|s| {

@@ -16,7 +16,7 @@ use fantoccini::{Client, ClientBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{json, Value};
 
-use super::servers::free_port;
+use super::servers::{free_port, PAGE_TITLE};
 
 const INSTALL: &str = "run scripts/test.sh as root once, or: apt-get install -y chromium chromium-driver firefox-esr webkit2gtk-driver xvfb && cargo install geckodriver --locked";
 const MINIBROWSER: &str = "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser";
@@ -158,6 +158,25 @@ impl EngineBrowser {
             .unwrap_or_else(|e| panic!("{:?} could not load {url}: {e}", self.engine));
     }
 
+    /// Loads the page server's document from `origin`, and makes sure it is
+    /// that document on that origin: an error page (say, a `*.test` host
+    /// that did not resolve) would otherwise run the scripts somewhere else.
+    pub async fn show_page(&self, origin: &str) {
+        self.open(&format!("{origin}/")).await;
+        let loaded = self
+            .run(
+                "arguments[0]([location.origin, document.title])",
+                Vec::new(),
+            )
+            .await;
+        assert_eq!(
+            loaded,
+            json!([origin, PAGE_TITLE]),
+            "{:?} did not load the suite's page from {origin}",
+            self.engine
+        );
+    }
+
     pub async fn run(&self, script: &str, args: Vec<Value>) -> Value {
         self.client
             .execute_async(script, args)
@@ -228,6 +247,12 @@ impl Drop for Group {
             .status();
         let _ = self.0.kill();
         let _ = self.0.wait();
+        // The browser's own processes may outlive the driver; they must be
+        // gone before the profile folder is removed, or they write it anew.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.0.id())])
+            .stderr(Stdio::null())
+            .status();
     }
 }
 

@@ -224,7 +224,7 @@ struct LoadedPage(String);
 impl LoadedPage {
     async fn show(&mut self, browser: &EngineBrowser, origin: &str) {
         if self.0 != origin {
-            browser.open(&format!("{origin}/")).await;
+            browser.show_page(origin).await;
             self.0 = origin.to_owned();
         }
     }
