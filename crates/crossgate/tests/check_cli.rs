@@ -163,3 +163,70 @@ async fn help_describes_check_and_audit() {
         );
     }
 }
+
+/// `*` in `Access-Control-Allow-Headers`, which the three browsers let cover
+/// `Authorization` and the Fetch standard does not (docs/browsers.md).
+fn wildcard_headers_server(
+    asked: &Asked<'_>,
+) -> http::Response<http_body_util::Full<bytes::Bytes>> {
+    answer(
+        if asked.is_preflight() { 204 } else { 200 },
+        &[
+            ("access-control-allow-origin", "*"),
+            ("access-control-allow-headers", "*"),
+        ],
+    )
+}
+
+#[tokio::test]
+async fn engine_all_says_which_engines_disagree_and_why() {
+    let server = TestServer::start(wildcard_headers_server).await;
+    let url = server.url("/items");
+    let (code, out, _) = crossgate(&[
+        "check",
+        &url,
+        "--origin",
+        ORIGIN,
+        "-H",
+        "Authorization: Bearer x",
+        "--engine",
+        "all",
+    ])
+    .await;
+    assert_eq!(
+        code, 1,
+        "the standard blocks it, so not every engine allows: {out}"
+    );
+    let summary = out.lines().next().unwrap_or_default();
+    assert!(
+        summary.starts_with(
+            "crossgate check --engine all: works in Chromium, Firefox and WebKit (Safari); blocked by the Fetch standard: "
+        ),
+        "{out}"
+    );
+    assert!(
+        summary.contains("Authorization"),
+        "the reason names the header: {out}"
+    );
+    for (engine, verdict) in [
+        ("chromium", "ALLOWED"),
+        ("firefox", "ALLOWED"),
+        ("webkit", "ALLOWED"),
+        ("spec", "BLOCKED"),
+    ] {
+        assert!(
+            out.lines()
+                .any(|l| l.split_whitespace().take(2).eq([engine, verdict])),
+            "{engine} should be {verdict}: {out}"
+        );
+    }
+
+    let (code, out, _) = crossgate(&["check", &url, "--origin", ORIGIN, "--engine", "all"]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.starts_with(
+            "crossgate check --engine all: allowed in every engine and by the standard\n"
+        ),
+        "{out}"
+    );
+}

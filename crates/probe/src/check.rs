@@ -230,38 +230,42 @@ impl AllEnginesReport {
                 .find(|e| e.name() == r.engine)
                 .map_or(r.engine, |e| e.profile().display)
         };
-        let names = |verdict: Verdict| -> Vec<&'static str> {
-            engines
-                .iter()
-                .filter(|r| r.verdict == verdict)
-                .map(display)
-                .collect()
+        let by_verdict = |verdict: Verdict| -> Vec<&CheckReport> {
+            engines.iter().filter(|r| r.verdict == verdict).collect()
         };
-        let (allowed, blocked) = (names(Verdict::Allowed), names(Verdict::Blocked));
+        let (allowed, blocked) = (by_verdict(Verdict::Allowed), by_verdict(Verdict::Blocked));
         let agree = allowed.is_empty() || blocked.is_empty();
         let summary = if blocked.is_empty() {
             "allowed in every engine and by the standard".to_owned()
         } else if allowed.is_empty() {
             "blocked in every engine and by the standard".to_owned()
         } else {
-            let mut text = format!(
-                "works in {}, blocked in {}",
-                join_and(&allowed),
-                join_and(&blocked)
-            );
-            let because: Vec<String> = engines
+            // Each blocking profile's first problem: after a colon when one
+            // profile blocks, in parentheses and named when several do.
+            let reasons: Vec<(&str, &str)> = blocked
                 .iter()
-                .filter(|r| r.verdict == Verdict::Blocked)
                 .filter_map(|r| {
                     let first = r.block.as_ref()?.problems.first()?;
-                    Some(format!("{}: {}", display(r), first.message))
+                    Some((display(r), first.message.as_str()))
                 })
                 .collect();
-            if !because.is_empty() {
-                text.push_str(" because ");
-                text.push_str(&because.join("; "));
-            }
-            text
+            let because = match reasons.as_slice() {
+                [] => String::new(),
+                [(_, message)] => format!(": {message}"),
+                several => format!(
+                    " ({})",
+                    several
+                        .iter()
+                        .map(|(name, message)| format!("{name}: {message}"))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+            };
+            format!(
+                "{}; {}{because}",
+                phrase("works", &allowed, display),
+                phrase("blocked", &blocked, display)
+            )
         };
         Self {
             agree,
@@ -277,6 +281,35 @@ impl AllEnginesReport {
         } else {
             ExitCode::from(1)
         }
+    }
+}
+
+/// "works in Chromium and Firefox", "blocked in WebKit (Safari) and by the
+/// Fetch standard", "works under the Fetch standard": browsers are "in",
+/// the standard is "by" or "under".
+fn phrase(
+    verb: &str,
+    reports: &[&CheckReport],
+    display: impl Fn(&CheckReport) -> &'static str,
+) -> String {
+    let is_spec = |r: &CheckReport| r.engine == Engine::Spec.name();
+    let browsers: Vec<&str> = reports
+        .iter()
+        .filter(|r| !is_spec(r))
+        .map(|r| display(r))
+        .collect();
+    let standard = reports.iter().find(|r| is_spec(r)).map(|r| display(r));
+    let preposition = if verb == "works" { "under" } else { "by" };
+    match (browsers.is_empty(), standard) {
+        (false, None) => format!("{verb} in {}", join_and(&browsers)),
+        (false, Some(standard)) => {
+            format!(
+                "{verb} in {} and {preposition} {standard}",
+                join_and(&browsers)
+            )
+        }
+        (true, Some(standard)) => format!("{verb} {preposition} {standard}"),
+        (true, None) => String::new(),
     }
 }
 

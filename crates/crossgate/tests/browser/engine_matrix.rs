@@ -2,8 +2,8 @@
 //! accept differently, against a CORS server written here whose every answer
 //! is set by the request's query (`ao` Allow-Origin, `ah` Allow-Headers, `am`
 //! Allow-Methods, `ma` Max-Age, `ac` Allow-Credentials). Each row states its
-//! outcome in every engine; `browser.rs` holds the real browsers to it and
-//! `check_browser_agreement.rs` holds `crossgate check --engine X` to it.
+//! outcome in every engine; `engine_table.rs` holds the real browsers to it and
+//! `agreement.rs` holds `crossgate check --engine X` to what each one did.
 
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};

@@ -1,9 +1,10 @@
 //! One WebDriver abstraction over fantoccini for Chromium, Firefox and
 //! WebKit, started as `/work/shared/notes/browsers.md` and docs/browsers.md
 //! describe: fresh profile and `HOME`/`TMPDIR`/`XDG_*` per engine, the proxy
-//! pointed at 127.0.0.1:9 so nothing leaves the machine, and a timeout on
-//! New Session (WebKit hangs there without a display). A missing browser
-//! panics with the install command: the suite never skips.
+//! pointed at 127.0.0.1:9 or at the `*.test` proxy so nothing leaves the
+//! machine, every `*.test` host resolving to 127.0.0.1 ([`super::test_hosts`]),
+//! and a timeout on New Session (WebKit hangs there without a display). A
+//! missing browser panics with the install command: the suite never skips.
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -15,7 +16,7 @@ use fantoccini::{Client, ClientBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{json, Value};
 
-use super::servers::free_port;
+use super::servers::{free_port, PAGE_TITLE};
 
 const INSTALL: &str = "run scripts/test.sh as root once, or: apt-get install -y chromium chromium-driver firefox-esr webkit2gtk-driver xvfb && cargo install geckodriver --locked";
 const MINIBROWSER: &str = "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser";
@@ -51,7 +52,8 @@ fn require(path: &str, what: &str) {
 }
 
 impl EngineBrowser {
-    pub async fn start(engine: Engine) -> EngineBrowser {
+    /// Starts `engine`; `test_proxy` is the port of [`super::test_hosts`]'s proxy.
+    pub async fn start(engine: Engine, test_proxy: u16) -> EngineBrowser {
         let home = Home::new(engine);
         let port = free_port();
         let mut processes = Vec::new();
@@ -66,7 +68,11 @@ impl EngineBrowser {
                     json!({"browserName": "chrome", "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": [
                         "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
                         "--no-default-browser-check", "--disable-background-networking", "--disable-component-update",
-                        "--disable-sync", "--proxy-server=http://127.0.0.1:9", format!("--user-data-dir={}", home.0.join("profile").display())]}}),
+                        "--disable-sync", "--disable-quic", "--proxy-server=http://127.0.0.1:9",
+                        // Plain-http test origins stay plain http.
+                        "--disable-features=HttpsUpgrades,HttpsFirstBalancedModeAutoEnable",
+                        "--host-resolver-rules=MAP *.test 127.0.0.1", "--proxy-bypass-list=*.test",
+                        format!("--user-data-dir={}", home.0.join("profile").display())]}}),
                 )
             }
             Engine::Firefox => {
@@ -80,7 +86,8 @@ impl EngineBrowser {
                         "/usr/bin/firefox-esr".into(),
                     ],
                     json!({"browserName": "firefox", "moz:firefoxOptions": {"binary": "/usr/bin/firefox-esr", "args": ["-headless"], "prefs": {
-                        "network.proxy.type": 1, "network.proxy.http": "127.0.0.1", "network.proxy.http_port": 9,
+                        "network.proxy.type": 1, "network.proxy.http": "127.0.0.1", "network.proxy.http_port": test_proxy,
+                        "dom.security.https_first": false,
                         "network.proxy.ssl": "127.0.0.1", "network.proxy.ssl_port": 9,
                         "app.update.enabled": false, "browser.shell.checkDefaultBrowser": false}}}),
                 )
@@ -105,14 +112,14 @@ impl EngineBrowser {
                     if Path::new(&format!("/tmp/.X11-unix/X{display}")).exists() {
                         break;
                     }
-                    std::thread::sleep(Duration::from_millis(50));
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 display_env = Some(format!(":{display}"));
                 (
                     PathBuf::from("/usr/bin/WebKitWebDriver"),
                     vec![format!("--port={port}")],
                     json!({"browserName": "MiniBrowser", "webkitgtk:browserOptions": {"binary": MINIBROWSER, "args": [
-                        "--automation", "--proxy=http://127.0.0.1:9", "--ignore-host=localhost", "--ignore-host=127.0.0.1", "--ignore-host=::1"]}}),
+                        "--automation", format!("--proxy=http://127.0.0.1:{test_proxy}"), "--ignore-host=localhost", "--ignore-host=127.0.0.1", "--ignore-host=::1"]}}),
                 )
             }
             Engine::Spec => panic!("the standard is not a browser"),
@@ -123,7 +130,7 @@ impl EngineBrowser {
             command.env("DISPLAY", display);
         }
         processes.push(Group::spawn(&mut command, &home));
-        wait_for_port(port, &program);
+        wait_for_port(port, &program).await;
         let capabilities = match capabilities {
             Value::Object(map) => map,
             _ => unreachable!("capabilities are an object"),
@@ -151,6 +158,25 @@ impl EngineBrowser {
             .unwrap_or_else(|e| panic!("{:?} could not load {url}: {e}", self.engine));
     }
 
+    /// Loads the page server's document from `origin`, and makes sure it is
+    /// that document on that origin: an error page (say, a `*.test` host
+    /// that did not resolve) would otherwise run the scripts somewhere else.
+    pub async fn show_page(&self, origin: &str) {
+        self.open(&format!("{origin}/")).await;
+        let loaded = self
+            .run(
+                "arguments[0]([location.origin, document.title])",
+                Vec::new(),
+            )
+            .await;
+        assert_eq!(
+            loaded,
+            json!([origin, PAGE_TITLE]),
+            "{:?} did not load the suite's page from {origin}",
+            self.engine
+        );
+    }
+
     pub async fn run(&self, script: &str, args: Vec<Value>) -> Value {
         self.client
             .execute_async(script, args)
@@ -173,12 +199,15 @@ fn free_display() -> u32 {
         .unwrap_or_else(|| panic!("no free X display number for Xvfb"))
 }
 
-fn wait_for_port(port: u16, program: &Path) {
+async fn wait_for_port(port: u16, program: &Path) {
     for _ in 0..400 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             return;
         }
-        std::thread::sleep(Duration::from_millis(50));
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!(
         "{} did not listen on 127.0.0.1:{port} within 20 s; {INSTALL}",
@@ -218,6 +247,12 @@ impl Drop for Group {
             .status();
         let _ = self.0.kill();
         let _ = self.0.wait();
+        // The browser's own processes may outlive the driver; they must be
+        // gone before the profile folder is removed, or they write it anew.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.0.id())])
+            .stderr(Stdio::null())
+            .status();
     }
 }
 

@@ -97,12 +97,15 @@ where
     });
 }
 
+/// The title of the page every script runs on.
+pub const PAGE_TITLE: &str = "crossgate browser suite";
+
 /// The page every script runs on: an empty document, whatever the host or path.
 pub fn page_server(listener: TcpListener) {
     serve(listener, |_request| async {
-        let mut response = Response::new(Full::new(Bytes::from_static(
-            b"<!doctype html><title>crossgate browser suite</title><p>page</p>",
-        )));
+        let mut response = Response::new(Full::new(Bytes::from(format!(
+            "<!doctype html><title>{PAGE_TITLE}</title><p>page</p>"
+        ))));
         response.headers_mut().insert(
             http::header::CONTENT_TYPE,
             HeaderValue::from_static("text/html; charset=utf-8"),
