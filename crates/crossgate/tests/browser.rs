@@ -20,6 +20,8 @@ mod gateway;
 mod scenarios;
 #[path = "browser/servers.rs"]
 mod servers;
+#[path = "browser/third_party.rs"]
+mod third_party;
 
 use std::time::Instant;
 
