@@ -52,6 +52,14 @@ fn require(path: &str, what: &str) {
 
 impl EngineBrowser {
     pub async fn start(engine: Engine) -> EngineBrowser {
+        // Nothing listens on port 9: every non-loopback request fails.
+        Self::start_behind_proxy(engine, 9).await
+    }
+
+    /// As [`start`](Self::start), with every non-loopback request sent to
+    /// the HTTP proxy on 127.0.0.1:`proxy` (a test server that answers any
+    /// host gives pages on origins like `http://evilexample.com`).
+    pub async fn start_behind_proxy(engine: Engine, proxy: u16) -> EngineBrowser {
         let home = Home::new(engine);
         let port = free_port();
         let mut processes = Vec::new();
@@ -66,7 +74,7 @@ impl EngineBrowser {
                     json!({"browserName": "chrome", "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": [
                         "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
                         "--no-default-browser-check", "--disable-background-networking", "--disable-component-update",
-                        "--disable-sync", "--proxy-server=http://127.0.0.1:9", format!("--user-data-dir={}", home.0.join("profile").display())]}}),
+                        "--disable-sync", format!("--proxy-server=http://127.0.0.1:{proxy}"), format!("--user-data-dir={}", home.0.join("profile").display())]}}),
                 )
             }
             Engine::Firefox => {
@@ -80,8 +88,8 @@ impl EngineBrowser {
                         "/usr/bin/firefox-esr".into(),
                     ],
                     json!({"browserName": "firefox", "moz:firefoxOptions": {"binary": "/usr/bin/firefox-esr", "args": ["-headless"], "prefs": {
-                        "network.proxy.type": 1, "network.proxy.http": "127.0.0.1", "network.proxy.http_port": 9,
-                        "network.proxy.ssl": "127.0.0.1", "network.proxy.ssl_port": 9,
+                        "network.proxy.type": 1, "network.proxy.http": "127.0.0.1", "network.proxy.http_port": proxy,
+                        "network.proxy.ssl": "127.0.0.1", "network.proxy.ssl_port": proxy,
                         "app.update.enabled": false, "browser.shell.checkDefaultBrowser": false}}}),
                 )
             }
@@ -112,7 +120,7 @@ impl EngineBrowser {
                     PathBuf::from("/usr/bin/WebKitWebDriver"),
                     vec![format!("--port={port}")],
                     json!({"browserName": "MiniBrowser", "webkitgtk:browserOptions": {"binary": MINIBROWSER, "args": [
-                        "--automation", "--proxy=http://127.0.0.1:9", "--ignore-host=localhost", "--ignore-host=127.0.0.1", "--ignore-host=::1"]}}),
+                        "--automation", format!("--proxy=http://127.0.0.1:{proxy}"), "--ignore-host=localhost", "--ignore-host=127.0.0.1", "--ignore-host=::1"]}}),
                 )
             }
             Engine::Spec => panic!("the standard is not a browser"),

@@ -167,8 +167,8 @@ async fn start_targets(trusted: &str) -> Vec<Target> {
 }
 
 /// What each engine did on each row: `allowed` as its script saw it.
-async fn run_in(engine: Engine, rows: &[Row<'_>]) -> BTreeMap<String, Value> {
-    let browser = EngineBrowser::start(engine).await;
+async fn run_in(engine: Engine, proxy: u16, rows: &[Row<'_>]) -> BTreeMap<String, Value> {
+    let browser = EngineBrowser::start_behind_proxy(engine, proxy).await;
     browser
         .client
         .update_timeouts(fantoccini::wd::TimeoutConfiguration::new(
@@ -183,6 +183,13 @@ async fn run_in(engine: Engine, rows: &[Row<'_>]) -> BTreeMap<String, Value> {
     origins.dedup();
     for origin in origins {
         browser.open(&format!("{origin}/")).await;
+        // An error page (a proxy that did not answer) has another origin.
+        let loaded = browser.run("arguments[0](location.origin);", vec![]).await;
+        assert_eq!(
+            loaded.as_str(),
+            Some(origin),
+            "{engine:?} did not load the page on {origin}"
+        );
         let batch: Vec<Value> = rows
             .iter()
             .filter(|r| r.origin == origin)
@@ -251,7 +258,15 @@ async fn check_gives_each_engines_verdict_on_third_party_servers() {
     let servers_up = started.elapsed();
 
     let mut rows = Vec::new();
-    for (page, origin) in [("trusted", &trusted), ("untrusted", &untrusted)] {
+    // The lookalikes are loaded through the page server acting as the
+    // browsers' proxy; the broken hono and nginx-map configs accept them.
+    let pages = [
+        ("trusted", trusted.as_str()),
+        ("untrusted", untrusted.as_str()),
+        ("lookalike_suffix", "http://evilexample.com"),
+        ("lookalike_prefix", "http://app.example.com.evil.test"),
+    ];
+    for (page, origin) in pages {
         for target in &targets {
             for fetch in FETCHES {
                 rows.push(Row {
@@ -264,9 +279,9 @@ async fn check_gives_each_engines_verdict_on_third_party_servers() {
         }
     }
     let (chromium, firefox, webkit) = tokio::join!(
-        run_in(Engine::Chromium, &rows),
-        run_in(Engine::Firefox, &rows),
-        run_in(Engine::WebKit, &rows)
+        run_in(Engine::Chromium, untrusted_port, &rows),
+        run_in(Engine::Firefox, untrusted_port, &rows),
+        run_in(Engine::WebKit, untrusted_port, &rows)
     );
     let browsers_done = started.elapsed();
 
@@ -278,6 +293,7 @@ async fn check_gives_each_engines_verdict_on_third_party_servers() {
         (Engine::WebKit, webkit),
     ] {
         let mut per_server: BTreeMap<String, (u32, u32)> = BTreeMap::new();
+        let mut readable_per_page: BTreeMap<&str, u32> = BTreeMap::new();
         let (mut agree, mut allowed) = (0, 0);
         for row in &rows {
             let script = seen.get(&row.id(engine)).cloned().unwrap_or(Value::Null);
@@ -300,6 +316,7 @@ async fn check_gives_each_engines_verdict_on_third_party_servers() {
                     .count() as u32,
             };
             allowed += u32::from(was_allowed);
+            *readable_per_page.entry(row.page).or_default() += u32::from(was_allowed);
             let count = per_server.entry(row.target.label()).or_default();
             count.1 += 1;
             match predicted(&prober, row, engine).await {
@@ -329,6 +346,7 @@ async fn check_gives_each_engines_verdict_on_third_party_servers() {
         for (server, (agree, total)) in &per_server {
             eprintln!("    {server}: {agree} of {total}");
         }
+        eprintln!("    readable per page: {readable_per_page:?}");
         // Every server turning every fetch away (a page that did not load,
         // a dead tap) would agree with check trivially.
         assert!(
@@ -337,6 +355,16 @@ async fn check_gives_each_engines_verdict_on_third_party_servers() {
             engine.name(),
             rows.len()
         );
+        // The lookalikes get past the broken hono (suffix) and nginx-map
+        // (prefix) checks, so a page origin the proxy failed to give them
+        // shows up here rather than as trivial agreement.
+        for lookalike in ["lookalike_suffix", "lookalike_prefix"] {
+            assert!(
+                readable_per_page[lookalike] > readable_per_page["untrusted"],
+                "{}: the {lookalike} page read no more than the untrusted one: {readable_per_page:?}",
+                engine.name()
+            );
+        }
     }
     eprintln!(
         "third-party servers: {} fetches x 3 engines; servers up in {servers_up:.1?}, browsers done in {browsers_done:.1?}, total {:.1?}",
