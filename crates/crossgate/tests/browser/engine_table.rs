@@ -7,7 +7,7 @@ use super::engine_matrix::{Outcome, Seen, ENGINE_SCENARIOS};
 use super::engines::EngineBrowser;
 
 /// Runs every row and returns each row's `allowed` as the script saw it.
-const ENGINE_MATRIX_SCRIPT: &str = r#"
+pub(crate) const ENGINE_MATRIX_SCRIPT: &str = r#"
 const [rows, done] = arguments;
 (async () => {
   const out = {};

@@ -1,8 +1,9 @@
 //! One WebDriver abstraction over fantoccini for Chromium, Firefox and
 //! WebKit, started as `/work/shared/notes/browsers.md` and docs/browsers.md
 //! describe: fresh profile and `HOME`/`TMPDIR`/`XDG_*` per engine, the proxy
-//! pointed at 127.0.0.1:9 or at the `*.test` proxy so nothing leaves the
-//! machine, every `*.test` host resolving to 127.0.0.1 ([`super::test_hosts`]),
+//! pointed at the `*.test` proxy ([`super::test_hosts`], which sends every
+//! `*.test` host to 127.0.0.1 and refuses the rest) or a test's own, so
+//! nothing leaves the machine,
 //! and a timeout on New Session (WebKit hangs there without a display). A
 //! missing browser panics with the install command: the suite never skips.
 
@@ -52,7 +53,7 @@ fn require(path: &str, what: &str) {
 }
 
 impl EngineBrowser {
-    /// Starts `engine`; `test_proxy` is the port of [`super::test_hosts`]'s proxy.
+    /// Starts `engine`; `test_proxy` is the port of the HTTP proxy every non-loopback request goes to ([`super::test_hosts`]'s, or a test's own).
     pub async fn start(engine: Engine, test_proxy: u16) -> EngineBrowser {
         let home = Home::new(engine);
         let port = free_port();
@@ -68,10 +69,9 @@ impl EngineBrowser {
                     json!({"browserName": "chrome", "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": [
                         "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
                         "--no-default-browser-check", "--disable-background-networking", "--disable-component-update",
-                        "--disable-sync", "--disable-quic", "--proxy-server=http://127.0.0.1:9",
+                        "--disable-sync", "--disable-quic", format!("--proxy-server=http://127.0.0.1:{test_proxy}"),
                         // Plain-http test origins stay plain http.
                         "--disable-features=HttpsUpgrades,HttpsFirstBalancedModeAutoEnable",
-                        "--host-resolver-rules=MAP *.test 127.0.0.1", "--proxy-bypass-list=*.test",
                         format!("--user-data-dir={}", home.0.join("profile").display())]}}),
                 )
             }

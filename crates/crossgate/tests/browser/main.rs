@@ -26,6 +26,7 @@ mod gateway_table;
 mod scenarios;
 mod servers;
 mod test_hosts;
+mod third_party;
 
 use std::time::{Duration, Instant};
 

@@ -1,8 +1,8 @@
-//! Every `*.test` host is this machine. Chromium is told so by
-//! `--host-resolver-rules`; Firefox and WebKit have no such switch that
-//! covers a whole domain, so they send `*.test` through this loopback HTTP
-//! proxy, which forwards each request to the same port on 127.0.0.1 and
-//! refuses every other host, so nothing ever leaves the machine.
+//! Every `*.test` host is this machine. Firefox and WebKit have no switch
+//! that maps a whole domain to an address, so every engine sends its
+//! non-loopback requests through this loopback HTTP proxy, which forwards
+//! `*.test` to the same port on 127.0.0.1 and refuses every other host, so
+//! nothing ever leaves the machine.
 //!
 //! Only page loads travel this way: the scripts' requests go to `localhost`,
 //! which neither browser proxies, so what the gateway sees is unchanged.

@@ -125,6 +125,17 @@ fn free_port() -> u16 {
 impl ThirdPartyServer {
     /// Starts `implementation` with `config` on 127.0.0.1 and waits until it accepts connections.
     pub fn start(implementation: Implementation, config: Config) -> ThirdPartyServer {
+        Self::start_trusting(implementation, config, TRUSTED_ORIGIN)
+    }
+
+    /// [`start`](Self::start), with `trusted` in place of [`TRUSTED_ORIGIN`]
+    /// in the correct configurations (a real browser's page lives on a
+    /// loopback origin); the broken ones keep their own origin patterns.
+    pub fn start_trusting(
+        implementation: Implementation,
+        config: Config,
+        trusted: &str,
+    ) -> ThirdPartyServer {
         let port = free_port();
         let root = workspace_root().join("target/third-party");
         let mut scratch = None;
@@ -153,7 +164,7 @@ impl ThirdPartyServer {
                     Implementation::NginxMap => "map-allowlist",
                     _ => "one-liner",
                 };
-                let dir = nginx_prefix(recipe, config, port);
+                let dir = nginx_prefix(recipe, config, port, trusted);
                 let mut c = Command::new(nginx_binary());
                 c.arg("-p").arg(&dir).arg("-c").arg(dir.join("nginx.conf"));
                 scratch = Some(dir);
@@ -164,7 +175,10 @@ impl ThirdPartyServer {
             implementation,
             Implementation::NginxMap | Implementation::NginxOneLiner
         ) {
-            command.arg(config.name()).arg(port.to_string());
+            command
+                .arg(config.name())
+                .arg(port.to_string())
+                .arg(trusted);
         }
         let child = command
             .stdin(Stdio::null())
@@ -232,7 +246,7 @@ fn nginx_binary() -> PathBuf {
 
 /// A prefix directory of nginx's own (config, pid, logs, temp dirs) so that
 /// it runs unprivileged, in the foreground, without touching /etc/nginx or /var.
-fn nginx_prefix(recipe: &str, config: Config, port: u16) -> PathBuf {
+fn nginx_prefix(recipe: &str, config: Config, port: u16, trusted: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "crossgate-nginx-{recipe}-{}-{port}-{}",
         config.name(),
@@ -245,7 +259,11 @@ fn nginx_prefix(recipe: &str, config: Config, port: u16) -> PathBuf {
             .join(format!("{recipe}.{}.conf", config.name())),
     )
     .expect("nginx recipe")
-    .replace("@PORT@", &port.to_string());
+    .replace("@PORT@", &port.to_string())
+    .replace(
+        &format!("~^{}$", nginx_literal(TRUSTED_ORIGIN)),
+        &format!("~^{}$", nginx_literal(trusted)),
+    );
     let temp = |name: &str| dir.join(name).display().to_string();
     let conf = format!(
         "daemon off;\nmaster_process off;\nworker_processes 1;\npid {pid};\nerror_log {log} warn;\n\
@@ -262,4 +280,15 @@ fn nginx_prefix(recipe: &str, config: Config, port: u16) -> PathBuf {
     );
     std::fs::write(dir.join("nginx.conf"), conf).expect("nginx.conf");
     dir
+}
+
+/// `origin` as an nginx (PCRE) regex matching exactly it.
+fn nginx_literal(origin: &str) -> String {
+    origin
+        .chars()
+        .flat_map(|c| {
+            let escape = !(c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '-'));
+            escape.then_some('\\').into_iter().chain([c])
+        })
+        .collect()
 }

@@ -1,13 +1,14 @@
 // express + cors (npm `cors`), as its README configures it.
-// Usage: node express_cors.cjs correct|broken PORT
+// Usage: node express_cors.cjs correct|broken PORT [TRUSTED]
 const express = require("express");
 const cors = require("cors");
 
-const [mode, port] = process.argv.slice(2);
+// TRUSTED (optional) replaces the correct config's origin, for pages on loopback.
+const [mode, port, trusted = "https://app.example.com"] = process.argv.slice(2);
 const configs = {
   // An allow-list of exact origins, with credentials, listed methods and headers.
   correct: {
-    origin: ["https://app.example.com"],
+    origin: [trusted],
     credentials: true,
     methods: ["GET", "POST", "PUT"],
     allowedHeaders: ["Content-Type", "Authorization"],

@@ -1,13 +1,14 @@
 // hono's built-in cors middleware on @hono/node-server.
-// Usage: node hono_cors.cjs correct|broken PORT
+// Usage: node hono_cors.cjs correct|broken PORT [TRUSTED]
 const { Hono } = require("hono");
 const { cors } = require("hono/cors");
 const { serve } = require("@hono/node-server");
 
-const [mode, port] = process.argv.slice(2);
+// TRUSTED (optional) replaces the correct config's origin, for pages on loopback.
+const [mode, port, trusted = "https://app.example.com"] = process.argv.slice(2);
 const configs = {
   correct: {
-    origin: ["https://app.example.com"],
+    origin: [trusted],
     credentials: true,
     allowMethods: ["GET", "POST", "PUT"],
     allowHeaders: ["Content-Type", "Authorization"],

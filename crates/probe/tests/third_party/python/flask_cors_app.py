@@ -1,6 +1,8 @@
 """flask-cors (PyPI `flask-cors`), as its documentation configures it.
 
-Usage: python flask_cors_app.py correct|broken PORT
+Usage: python flask_cors_app.py correct|broken PORT [TRUSTED]
+
+TRUSTED (optional) replaces the correct config's origin, for pages on loopback.
 """
 import logging
 import re
@@ -10,6 +12,7 @@ from flask import Flask
 from flask_cors import CORS
 
 mode, port = sys.argv[1], int(sys.argv[2])
+trusted = sys.argv[3] if len(sys.argv) > 3 else "https://app.example.com"
 app = Flask(__name__)
 if mode == "correct":
     # Two origins: with a single literal origin flask-cors 6 sends no
@@ -17,7 +20,7 @@ if mode == "correct":
     # other (audit reports missing_vary_origin, rightly).
     CORS(
         app,
-        origins=["https://app.example.com", "https://admin.example.com"],
+        origins=[trusted, "https://admin.example.com"],
         supports_credentials=True,
         methods=["GET", "POST", "PUT"],
         allow_headers=["Content-Type", "Authorization"],

@@ -1,6 +1,8 @@
 """Starlette's CORSMiddleware, served by uvicorn.
 
-Usage: python starlette_app.py correct|broken PORT
+Usage: python starlette_app.py correct|broken PORT [TRUSTED]
+
+TRUSTED (optional) replaces the correct config's origin, for pages on loopback.
 """
 import sys
 
@@ -12,13 +14,14 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 mode, port = sys.argv[1], int(sys.argv[2])
+trusted = sys.argv[3] if len(sys.argv) > 3 else "https://app.example.com"
 common = dict(
     allow_credentials=True,
     allow_methods=["GET", "POST", "PUT"],
     allow_headers=["Content-Type", "Authorization"],
 )
 if mode == "correct":
-    cors = dict(allow_origins=["https://app.example.com"], **common)
+    cors = dict(allow_origins=[trusted], **common)
 else:
     # "any subdomain of example.com", written without the dot boundary:
     # https://evilexample.com matches too.
