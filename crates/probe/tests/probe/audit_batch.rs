@@ -13,21 +13,9 @@ use crossgate_probe::Prober;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crate::support::{answer, fixture, Asked, TestServer};
+use crate::support::{answer, fixture, reflect_with_credentials, Asked, TestServer};
 
 const TRUSTED: &str = "https://app.example.com";
-
-fn reflect_all(asked: &Asked<'_>) -> http::Response<http_body_util::Full<bytes::Bytes>> {
-    let origin = asked.origin().unwrap_or("").to_owned();
-    answer(
-        200,
-        &[
-            ("access-control-allow-origin", &origin),
-            ("access-control-allow-credentials", "true"),
-            ("vary", "Origin"),
-        ],
-    )
-}
 
 fn exact(asked: &Asked<'_>) -> http::Response<http_body_util::Full<bytes::Bytes>> {
     match asked.origin() {
@@ -49,7 +37,7 @@ async fn dead_url() -> String {
 
 #[tokio::test]
 async fn every_url_is_audited_in_list_order_and_failures_are_kept_apart() {
-    let bad = TestServer::start(reflect_all).await;
+    let bad = TestServer::start(reflect_with_credentials).await;
     let good = TestServer::start(exact).await;
     let urls = vec![bad.url("/api"), dead_url().await, good.url("/api")];
     let prober = Prober::new(Duration::from_secs(5), None).expect("prober");
@@ -213,7 +201,7 @@ fn tempdir() -> PathBuf {
 
 #[tokio::test]
 async fn sarif_output_is_valid_sarif_2_1_0_with_one_result_per_finding() {
-    let bad = TestServer::start(reflect_all).await;
+    let bad = TestServer::start(reflect_with_credentials).await;
     let good = TestServer::start(exact).await;
     let urls = vec![bad.url("/api"), good.url("/api"), dead_url().await];
     let prober = Prober::new(Duration::from_secs(5), None).expect("prober");
