@@ -24,18 +24,13 @@
 //! (default 3000), `VALGRIND` (default `valgrind`).
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::convert::Infallible;
 use std::hint::black_box;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use bytes::Bytes;
-use crossgate_cors::{CorsLayer, Policy, PolicyConfig};
-use http::header::{
-    ACCESS_CONTROL_REQUEST_HEADERS, ACCESS_CONTROL_REQUEST_METHOD, CONTENT_TYPE, ORIGIN,
-};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response};
+use crossgate_cors::CorsLayer;
+use http::{Request, Response};
 use http_body_util::Empty;
 use tower::{service_fn, Layer, Service, ServiceExt};
 
@@ -58,29 +53,12 @@ unsafe impl GlobalAlloc for Counting {
     }
 }
 
+mod common;
+
+use common::{crossgate_policy, empty_ok, handler_headers, scenarios, tower_http_layer};
+
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-const ALLOWED_ORIGIN: &str = "https://app.example.com";
-const DISALLOWED_ORIGIN: &str = "https://app.example.com.evil.net";
-const OTHER_ORIGINS: [&str; 2] = ["https://admin.example.com", "http://localhost:3000"];
-const EXTRA_METHODS: [&str; 2] = ["PUT", "DELETE"];
-const REQUEST_HEADERS: [&str; 2] = ["content-type", "x-requested-with"];
-const EXPOSE_HEADER: &str = "x-request-id";
-const MAX_AGE_SECONDS: u32 = 7200;
-const LONG_LIST_LEN: usize = 1000;
-const ONE_MIB: usize = 1 << 20;
-const CONTENT_TYPE_VALUE: &str = "text/plain; charset=utf-8";
-
-const SCENARIOS: [&str; 7] = [
-    "allowed_actual",
-    "disallowed_actual",
-    "no_origin",
-    "preflight_2_headers",
-    "preflight_failure",
-    "origins_1000_allowed_actual",
-    "preflight_1mib_commas",
-];
 
 /// Implementation rows; each `*_added` figure is a row minus its baseline.
 const BASELINE_TOWER: &str = "baseline_tower";
@@ -96,122 +74,13 @@ const IMPLEMENTATIONS: [&str; 5] = [
     CROSSGATE_ENGINE,
 ];
 
-fn long_list_origin(index: usize) -> String {
-    format!("https://tenant{index:04}.example.org")
-}
-
-fn origin_list(long: bool) -> Vec<String> {
-    let mut origins = vec![ALLOWED_ORIGIN.to_owned()];
-    origins.extend(OTHER_ORIGINS.iter().map(|origin| (*origin).to_owned()));
-    if long {
-        origins.extend((origins.len()..LONG_LIST_LEN).map(long_list_origin));
-    }
-    origins
-}
-
-fn header_value(text: &str) -> HeaderValue {
-    HeaderValue::from_str(text).expect("benchmark header values are valid")
-}
-
-/// The scenario's method, request headers and whether it uses the
-/// 1,000-origin policy; the same requests as `benches/compare.rs`.
-fn scenario(name: &str) -> (Method, HeaderMap, bool) {
-    let actual = |origin: &str| {
-        let mut headers = HeaderMap::new();
-        headers.insert(ORIGIN, header_value(origin));
-        headers
-    };
-    let preflight = |origin: &str, requested: HeaderValue| {
-        let mut headers = actual(origin);
-        headers.insert(
-            ACCESS_CONTROL_REQUEST_METHOD,
-            HeaderValue::from_static("PUT"),
-        );
-        headers.insert(ACCESS_CONTROL_REQUEST_HEADERS, requested);
-        headers
-    };
-    let two_headers = || HeaderValue::from_static("content-type, x-requested-with");
-    match name {
-        "allowed_actual" => (Method::GET, actual(ALLOWED_ORIGIN), false),
-        "disallowed_actual" => (Method::GET, actual(DISALLOWED_ORIGIN), false),
-        "no_origin" => (Method::GET, HeaderMap::new(), false),
-        "preflight_2_headers" => (
-            Method::OPTIONS,
-            preflight(ALLOWED_ORIGIN, two_headers()),
-            false,
-        ),
-        "preflight_failure" => (
-            Method::OPTIONS,
-            preflight(DISALLOWED_ORIGIN, two_headers()),
-            false,
-        ),
-        "origins_1000_allowed_actual" => (
-            Method::GET,
-            actual(&long_list_origin(LONG_LIST_LEN - 1)),
-            true,
-        ),
-        "preflight_1mib_commas" => {
-            let commas =
-                HeaderValue::from_bytes(&vec![b','; ONE_MIB]).expect("commas are a valid value");
-            (Method::OPTIONS, preflight(ALLOWED_ORIGIN, commas), false)
-        }
-        other => panic!("unknown scenario {other}"),
-    }
-}
-
-fn crossgate_policy(long: bool) -> Policy {
-    let config = PolicyConfig::builder()
-        .origins(origin_list(long))
-        .methods(EXTRA_METHODS)
-        .request_headers(REQUEST_HEADERS)
-        .expose_headers([EXPOSE_HEADER])
-        .credentials(true)
-        .max_age(i64::from(MAX_AGE_SECONDS))
-        .compile();
-    match config {
-        Ok(policy) => policy,
-        Err(errors) => panic!("the benchmark policy must compile:\n{errors}"),
-    }
-}
-
-fn tower_http_layer(long: bool) -> tower_http::cors::CorsLayer {
-    use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, ExposeHeaders};
-    let origins = origin_list(long);
-    tower_http::cors::CorsLayer::new()
-        .allow_origin(AllowOrigin::list(origins.iter().map(|o| header_value(o))))
-        .allow_methods(AllowMethods::list([
-            Method::GET,
-            Method::HEAD,
-            Method::POST,
-            Method::PUT,
-            Method::DELETE,
-        ]))
-        .allow_headers(AllowHeaders::list(
-            REQUEST_HEADERS.map(HeaderName::from_static),
-        ))
-        .expose_headers(ExposeHeaders::list([HeaderName::from_static(
-            EXPOSE_HEADER,
-        )]))
-        .allow_credentials(true)
-        .max_age(Duration::from_secs(u64::from(MAX_AGE_SECONDS)))
-}
-
-fn handler_headers() -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE_VALUE));
-    headers
-}
-
-async fn empty_ok(_request: Request<Empty<Bytes>>) -> Result<Response<Empty<Bytes>>, Infallible> {
-    let mut response = Response::new(Empty::new());
-    *response.headers_mut() = handler_headers();
-    Ok(response)
-}
-
 /// Sends `iterations` requests through one implementation, exactly as
 /// `benches/compare.rs` times them (request built, sent, response dropped).
 fn run(implementation: &str, scenario_name: &str, iterations: usize) {
-    let (method, headers, long) = scenario(scenario_name);
+    let Some(scenario) = scenarios().into_iter().find(|s| s.name == scenario_name) else {
+        panic!("unknown scenario {scenario_name}");
+    };
+    let (method, headers) = (scenario.method, scenario.headers);
     let runtime = match tokio::runtime::Builder::new_current_thread().build() {
         Ok(runtime) => runtime,
         Err(error) => panic!("cannot start a tokio runtime: {error}"),
@@ -240,13 +109,13 @@ fn run(implementation: &str, scenario_name: &str, iterations: usize) {
         BASELINE_TOWER => drive(&runtime, service_fn(empty_ok), iterations, &request),
         CROSSGATE_LAYER => drive(
             &runtime,
-            CorsLayer::new(crossgate_policy(long)).layer(service_fn(empty_ok)),
+            CorsLayer::new(crossgate_policy(scenario.origins)).layer(service_fn(empty_ok)),
             iterations,
             &request,
         ),
         TOWER_HTTP => drive(
             &runtime,
-            tower_http_layer(long).layer(service_fn(empty_ok)),
+            tower_http_layer(scenario.origins).layer(service_fn(empty_ok)),
             iterations,
             &request,
         ),
@@ -259,7 +128,7 @@ fn run(implementation: &str, scenario_name: &str, iterations: usize) {
             }
         }
         CROSSGATE_ENGINE => {
-            let policy = crossgate_policy(long);
+            let policy = crossgate_policy(scenario.origins);
             for _ in 0..iterations {
                 let request = black_box(request());
                 let mut response = handler_headers();
@@ -343,7 +212,7 @@ fn main() {
     );
     println!("| scenario | baseline tower | crossgate layer added | tower-http added | crossgate / tower-http | crossgate engine added | allocations added: crossgate layer / tower-http / engine |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
-    for scenario_name in SCENARIOS {
+    for scenario_name in scenarios().iter().map(|scenario| scenario.name) {
         if filter.is_some_and(|filter| !scenario_name.contains(filter.as_str())) {
             continue;
         }

@@ -3,21 +3,11 @@
 
 mod check_support;
 
-use check_support::{answer, crossgate, examples_dir, Asked, ExampleGateway, TestServer};
+use check_support::{
+    answer, crossgate, examples_dir, reflect_with_credentials, Asked, ExampleGateway, TestServer,
+};
 
 const TRUSTED: &str = "https://app.example.com";
-
-fn reflect_all(asked: &Asked<'_>) -> http::Response<http_body_util::Full<bytes::Bytes>> {
-    let origin = asked.origin().unwrap_or("").to_owned();
-    answer(
-        200,
-        &[
-            ("access-control-allow-origin", &origin),
-            ("access-control-allow-credentials", "true"),
-            ("vary", "Origin"),
-        ],
-    )
-}
 
 fn subdomains_without_credentials(
     asked: &Asked<'_>,
@@ -35,7 +25,7 @@ fn subdomains_without_credentials(
 
 #[tokio::test]
 async fn a_critical_finding_fails_with_proof_and_fix() {
-    let server = TestServer::start(reflect_all).await;
+    let server = TestServer::start(reflect_with_credentials).await;
     let url = server.url("/api");
     let (code, out, _) = crossgate(&["audit", &url, "--trusted-origin", TRUSTED]).await;
     assert_eq!(code, 1, "{out}");
@@ -75,7 +65,7 @@ async fn fail_on_sets_the_threshold() {
 
 #[tokio::test]
 async fn json_lists_findings_with_class_severity_probe_proof_and_fix() {
-    let server = TestServer::start(reflect_all).await;
+    let server = TestServer::start(reflect_with_credentials).await;
     let url = server.url("/api");
     let (code, out, _) = crossgate(&["audit", &url, "--trusted-origin", TRUSTED, "--json"]).await;
     assert_eq!(code, 1);

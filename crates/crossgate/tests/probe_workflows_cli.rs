@@ -3,28 +3,9 @@
 
 mod check_support;
 
-use check_support::{answer, crossgate, Asked, TestServer};
+use check_support::{crossgate, fixture, reflect_with_credentials, TestServer};
 
 const TRUSTED: &str = "https://app.example.com";
-
-fn reflect_all(asked: &Asked<'_>) -> http::Response<http_body_util::Full<bytes::Bytes>> {
-    let origin = asked.origin().unwrap_or("").to_owned();
-    answer(
-        200,
-        &[
-            ("access-control-allow-origin", &origin),
-            ("access-control-allow-credentials", "true"),
-            ("vary", "Origin"),
-        ],
-    )
-}
-
-fn fixture(path: &str) -> String {
-    format!(
-        "{}/../probe/tests/fixtures/{path}",
-        env!("CARGO_MANIFEST_DIR")
-    )
-}
 
 fn scratch(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("crossgate-workflows-{}", std::process::id()));
@@ -34,7 +15,7 @@ fn scratch(name: &str) -> std::path::PathBuf {
 
 #[tokio::test]
 async fn check_curl_says_what_it_ignored_and_gives_the_verdict() {
-    let server = TestServer::start(reflect_all).await;
+    let server = TestServer::start(reflect_with_credentials).await;
     let command = format!(
         "curl '{}' -H 'origin: {TRUSTED}' -H 'user-agent: Mozilla/5.0' -H 'sec-fetch-mode: cors' -b 'sid=1' --compressed",
         server.url("/api")
@@ -68,7 +49,8 @@ async fn check_curl_says_what_it_ignored_and_gives_the_verdict() {
 #[tokio::test]
 async fn check_har_reports_each_cross_origin_request_offline() {
     let har = fixture("har/chromium.har");
-    let (code, out, err) = crossgate(&["check", "--har", &har]).await;
+    let har = har.to_str().expect("UTF-8 path");
+    let (code, out, err) = crossgate(&["check", "--har", har]).await;
     assert_eq!(code, 1, "some requests are blocked: {out}{err}");
     assert!(
         out.contains("7 cross-origin request(s), judged from the recorded answers"),
@@ -83,7 +65,7 @@ async fn check_har_reports_each_cross_origin_request_offline() {
 
 #[tokio::test]
 async fn audit_input_audits_every_url_and_writes_sarif() {
-    let bad = TestServer::start(reflect_all).await;
+    let bad = TestServer::start(reflect_with_credentials).await;
     let list = scratch("targets.txt");
     std::fs::write(
         &list,

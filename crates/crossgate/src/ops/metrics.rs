@@ -8,7 +8,6 @@
 //! at config load and when `/metrics` is scraped.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -16,8 +15,10 @@ use std::time::Duration;
 use crossgate_cors::Denial;
 use http::StatusCode;
 
+mod exposition;
+
 use crate::ops::log_limit::RouteLogBudget;
-use crate::ops::reasons::{reason_index, reasons, REASON_COUNT, UPSTREAM_ERRORS};
+use crate::ops::reasons::{reason_index, REASON_COUNT, UPSTREAM_ERRORS};
 
 /// Label value for requests that matched no route. Route paths start with `/`,
 /// so it cannot collide with a configured route.
@@ -236,206 +237,6 @@ impl Metrics {
             })
             .collect()
     }
-
-    /// Renders every metric in the Prometheus text exposition format 0.0.4.
-    pub fn render(&self) -> String {
-        let routes: Vec<(String, RouteMetrics)> = self
-            .routes()
-            .into_iter()
-            .map(|(path, metrics)| (escape_label(&path), metrics))
-            .collect();
-
-        let mut out = String::with_capacity(1024 + routes.len() * 1024);
-        render_requests(&mut out, &routes);
-        render_preflights(&mut out, &routes);
-        render_actual_denied(&mut out, &routes);
-        render_latency(&mut out, &routes);
-        render_upstream_errors(&mut out, &routes);
-        header(
-            &mut out,
-            "crossgate_config_reloads_total",
-            "counter",
-            "Configuration reloads, by result (failed: the running config was kept).",
-        );
-        let ok = self.reloads_ok.load(Ordering::Relaxed);
-        let failed = self.reloads_failed.load(Ordering::Relaxed);
-        // Writing to a String cannot fail; the fmt::Result is ignored on purpose here and below.
-        let _ = writeln!(out, "crossgate_config_reloads_total{{result=\"ok\"}} {ok}");
-        let _ = writeln!(
-            out,
-            "crossgate_config_reloads_total{{result=\"failed\"}} {failed}"
-        );
-        out
-    }
-}
-
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
-
-fn render_requests(out: &mut String, routes: &[(String, RouteMetrics)]) {
-    header(
-        out,
-        "crossgate_requests_total",
-        "counter",
-        "Responses sent to clients, by route and HTTP status code.",
-    );
-    for (route, metrics) in routes {
-        for (index, counter) in metrics.0.responses.iter().enumerate() {
-            let count = counter.load(Ordering::Relaxed);
-            if count == 0 {
-                continue;
-            }
-            if index == STATUS_SLOTS - 1 {
-                let _ = writeln!(
-                    out,
-                    "crossgate_requests_total{{route=\"{route}\",code=\"other\"}} {count}"
-                );
-            } else {
-                let code = usize::from(STATUS_MIN) + index;
-                let _ = writeln!(
-                    out,
-                    "crossgate_requests_total{{route=\"{route}\",code=\"{code}\"}} {count}"
-                );
-            }
-        }
-    }
-}
-
-fn render_preflights(out: &mut String, routes: &[(String, RouteMetrics)]) {
-    header(
-        out,
-        "crossgate_preflights_allowed_total",
-        "counter",
-        "CORS preflights answered as allowed, by route.",
-    );
-    for (route, metrics) in routes {
-        let count = metrics.0.preflights_allowed.load(Ordering::Relaxed);
-        let _ = writeln!(
-            out,
-            "crossgate_preflights_allowed_total{{route=\"{route}\"}} {count}"
-        );
-    }
-    header(
-        out,
-        "crossgate_preflights_denied_total",
-        "counter",
-        "CORS preflights denied, by route and reason.",
-    );
-    render_reasons(
-        out,
-        "crossgate_preflights_denied_total",
-        routes,
-        |metrics| &metrics.0.preflights_denied,
-    );
-}
-
-fn render_actual_denied(out: &mut String, routes: &[(String, RouteMetrics)]) {
-    header(
-        out,
-        "crossgate_actual_denied_total",
-        "counter",
-        "Cross-origin actual requests from disallowed origins (undecorated or blocked), by route and reason.",
-    );
-    render_reasons(out, "crossgate_actual_denied_total", routes, |metrics| {
-        &metrics.0.actual_denied
-    });
-}
-
-fn render_reasons(
-    out: &mut String,
-    name: &str,
-    routes: &[(String, RouteMetrics)],
-    counters: impl Fn(&RouteMetrics) -> &[AtomicU64; REASON_COUNT],
-) {
-    for (route, metrics) in routes {
-        for (reason, counter) in reasons().iter().zip(counters(metrics)) {
-            let count = counter.load(Ordering::Relaxed);
-            if count == 0 {
-                continue;
-            }
-            let _ = writeln!(
-                out,
-                "{name}{{route=\"{route}\",reason=\"{reason}\"}} {count}"
-            );
-        }
-    }
-}
-
-fn render_upstream_errors(out: &mut String, routes: &[(String, RouteMetrics)]) {
-    let name = "crossgate_upstream_errors_total";
-    header(
-        out,
-        name,
-        "counter",
-        "Requests for an upstream that the gateway answered itself, by route, reason and whose fault it was (client, upstream, gateway).",
-    );
-    for (route, metrics) in routes {
-        for ((reason, fault), counter) in UPSTREAM_ERRORS.iter().zip(&metrics.0.upstream_errors) {
-            let count = counter.load(Ordering::Relaxed);
-            if count == 0 {
-                continue;
-            }
-            let _ = writeln!(
-                out,
-                "{name}{{route=\"{route}\",reason=\"{reason}\",fault=\"{fault}\"}} {count}"
-            );
-        }
-    }
-}
-
-fn render_latency(out: &mut String, routes: &[(String, RouteMetrics)]) {
-    let name = "crossgate_upstream_latency_seconds";
-    header(
-        out,
-        name,
-        "histogram",
-        "Time from sending a request upstream to receiving its response head, by route.",
-    );
-    for (route, metrics) in routes {
-        let counters = &metrics.0;
-        // Loaded once so the buckets, the +Inf bucket and _count agree.
-        let counts: Vec<u64> = counters
-            .latency_buckets
-            .iter()
-            .map(|bucket| bucket.load(Ordering::Relaxed))
-            .collect();
-        let total: u64 = counts.iter().sum();
-        if total == 0 {
-            continue;
-        }
-        let mut cumulative = 0u64;
-        for (bound, count) in LATENCY_BUCKETS_MICROS.iter().zip(&counts) {
-            cumulative += count;
-            let seconds = *bound as f64 / 1e6;
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{route=\"{route}\",le=\"{seconds}\"}} {cumulative}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "{name}_bucket{{route=\"{route}\",le=\"+Inf\"}} {total}"
-        );
-        let sum = counters.latency_sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "{name}_sum{{route=\"{route}\"}} {sum}");
-        let _ = writeln!(out, "{name}_count{{route=\"{route}\"}} {total}");
-    }
-}
-
-/// Escapes a label value as the text format requires (backslash, quote, newline).
-fn escape_label(value: &str) -> String {
-    let mut escaped = String::with_capacity(value.len());
-    for ch in value.chars() {
-        match ch {
-            '\\' => escaped.push_str("\\\\"),
-            '"' => escaped.push_str("\\\""),
-            '\n' => escaped.push_str("\\n"),
-            other => escaped.push(other),
-        }
-    }
-    escaped
 }
 
 /// Logs, once a second, one line per route and reason that had lines
@@ -461,6 +262,7 @@ pub async fn summarize_suppressed(metrics: Arc<Metrics>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ops::reasons::reasons;
 
     /// One parsed sample line: metric name, labels in order, value.
     #[derive(Debug)]

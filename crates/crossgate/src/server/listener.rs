@@ -10,14 +10,15 @@ use std::sync::Arc;
 use http::Request;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::{self, HttpServerConnExec};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
 use crate::proxy::upstream::ConnInfo;
 use crate::server::accept::AcceptBackoff;
 use crate::server::generation::Gateway;
-use crate::server::lifetime::{supervise, Activity, Closed, TrackedBody, WatchedIo};
+use crate::server::lifetime::{supervise, Activity, Closed, Deadlines, TrackedBody, WatchedIo};
 
 /// A bound gateway listener, not yet serving.
 pub struct Server {
@@ -140,6 +141,37 @@ impl Server {
     }
 }
 
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// HTTP/1 or HTTP/2 on one connection, plain or TLS alike, until it ends or
+/// the gateway closes it (deadlines, shutdown).
+async fn serve_http<I, S, B>(
+    builder: &auto::Builder<TokioExecutor>,
+    io: I,
+    service: S,
+    activity: &Activity,
+    deadlines: Deadlines,
+    stop_signal: watch::Receiver<bool>,
+) -> (Closed, Result<(), BoxError>)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
+    S: hyper::service::Service<Request<Incoming>, Response = http::Response<B>>,
+    S::Future: 'static,
+    S::Error: Into<BoxError>,
+    B: hyper::body::Body + 'static,
+    B::Error: Into<BoxError>,
+    TokioExecutor: HttpServerConnExec<S::Future, B>,
+{
+    supervise(
+        builder.serve_connection(io, service),
+        |connection| connection.graceful_shutdown(),
+        activity,
+        deadlines,
+        stop_signal,
+    )
+    .await
+}
+
 async fn serve_connection(
     gateway: Arc<Gateway>,
     tls: Option<Arc<rustls::ServerConfig>>,
@@ -176,15 +208,7 @@ async fn serve_connection(
     let (closed, result) = match tls {
         None => {
             let io = TokioIo::new(WatchedIo::new(stream, activity.clone()));
-            let connection = builder.serve_connection(io, service);
-            supervise(
-                connection,
-                |connection| connection.graceful_shutdown(),
-                &activity,
-                deadlines,
-                stop_signal,
-            )
-            .await
+            serve_http(&builder, io, service, &activity, deadlines, stop_signal).await
         }
         Some(config) => {
             let acceptor = tokio_rustls::TlsAcceptor::from(config);
@@ -205,15 +229,8 @@ async fn serve_connection(
                     return;
                 }
             };
-            let connection = builder.serve_connection(TokioIo::new(stream), service);
-            supervise(
-                connection,
-                |connection| connection.graceful_shutdown(),
-                &activity,
-                deadlines,
-                stop_signal,
-            )
-            .await
+            let io = TokioIo::new(stream);
+            serve_http(&builder, io, service, &activity, deadlines, stop_signal).await
         }
     };
     match (closed, result) {

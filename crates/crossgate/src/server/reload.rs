@@ -432,6 +432,22 @@ mod tests {
         }
     }
 
+    /// A reloader watching `config` with [`fast_options`], reporting to `recorder`.
+    fn watch_file(
+        config: &TempConfig,
+        recorder: &Recorder,
+        metrics: Arc<Metrics>,
+        history: Arc<ReloadHistory>,
+    ) -> ReloadTask {
+        spawn(
+            fast_options(Some(config.path.clone())),
+            metrics,
+            history,
+            recorder.callback(Some(config.path.clone())),
+        )
+        .expect("spawn reloader")
+    }
+
     async fn wait_for_calls(recorder: &Recorder, at_least: usize) {
         let deadline = Instant::now() + Duration::from_secs(5);
         while recorder.calls() < at_least {
@@ -478,13 +494,7 @@ mod tests {
         let config = TempConfig::new("unchanged", "version = 1");
         let recorder = Recorder::default();
         let metrics = Arc::new(Metrics::new());
-        let _task = spawn(
-            fast_options(Some(config.path.clone())),
-            metrics,
-            Arc::default(),
-            recorder.callback(Some(config.path.clone())),
-        )
-        .expect("spawn reloader");
+        let _task = watch_file(&config, &recorder, metrics, Arc::default());
         tokio::time::sleep(Duration::from_millis(400)).await;
         assert_eq!(recorder.calls(), 0);
     }
@@ -494,13 +504,7 @@ mod tests {
         let config = TempConfig::new("burst", "version = 1");
         let recorder = Recorder::default();
         let metrics = Arc::new(Metrics::new());
-        let _task = spawn(
-            fast_options(Some(config.path.clone())),
-            metrics.clone(),
-            Arc::default(),
-            recorder.callback(Some(config.path.clone())),
-        )
-        .expect("spawn reloader");
+        let _task = watch_file(&config, &recorder, metrics.clone(), Arc::default());
         for version in 2..=6 {
             config.write(&format!("version = {version}"));
             tokio::time::sleep(Duration::from_millis(30)).await;
@@ -517,13 +521,7 @@ mod tests {
     async fn same_length_edit_is_detected_by_content() {
         let config = TempConfig::new("samelen", "version = 1");
         let recorder = Recorder::default();
-        let _task = spawn(
-            fast_options(Some(config.path.clone())),
-            Arc::new(Metrics::new()),
-            Arc::default(),
-            recorder.callback(Some(config.path.clone())),
-        )
-        .expect("spawn reloader");
+        let _task = watch_file(&config, &recorder, Arc::new(Metrics::new()), Arc::default());
         let original_mtime = std::fs::metadata(&config.path)
             .and_then(|m| m.modified())
             .expect("mtime");
@@ -545,13 +543,7 @@ mod tests {
         let recorder = Recorder::default();
         let metrics = Arc::new(Metrics::new());
         let history = Arc::new(ReloadHistory::new());
-        let _task = spawn(
-            fast_options(Some(config.path.clone())),
-            metrics.clone(),
-            history.clone(),
-            recorder.callback(Some(config.path.clone())),
-        )
-        .expect("spawn reloader");
+        let _task = watch_file(&config, &recorder, metrics.clone(), history.clone());
         config.write("invalid = true");
         wait_for_calls(&recorder, 1).await;
         wait_for_reload_counts(&metrics, 0, 1).await;
@@ -596,13 +588,7 @@ mod tests {
     async fn a_missing_file_waits_until_it_is_back() {
         let config = TempConfig::new("missing", "version = 1");
         let recorder = Recorder::default();
-        let _task = spawn(
-            fast_options(Some(config.path.clone())),
-            Arc::new(Metrics::new()),
-            Arc::default(),
-            recorder.callback(Some(config.path.clone())),
-        )
-        .expect("spawn reloader");
+        let _task = watch_file(&config, &recorder, Arc::new(Metrics::new()), Arc::default());
         std::fs::remove_file(&config.path).expect("remove config");
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(
@@ -619,13 +605,7 @@ mod tests {
     async fn dropping_the_task_stops_reloading() {
         let config = TempConfig::new("dropped", "version = 1");
         let recorder = Recorder::default();
-        let task = spawn(
-            fast_options(Some(config.path.clone())),
-            Arc::new(Metrics::new()),
-            Arc::default(),
-            recorder.callback(Some(config.path.clone())),
-        )
-        .expect("spawn reloader");
+        let task = watch_file(&config, &recorder, Arc::new(Metrics::new()), Arc::default());
         drop(task);
         config.write("version = 2");
         tokio::time::sleep(Duration::from_millis(400)).await;

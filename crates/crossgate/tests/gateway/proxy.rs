@@ -3,11 +3,9 @@
 //! the engine, forwarded and hop-by-hop headers, request ids, pooling, HTTP/2
 //! and TLS.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use crate::support::{
-    fixture, list, preflight, send, send_h2c, TestGateway, TestUpstream, PATIENCE,
+    fixture, list, preflight, send, send_h2c, tls_connect, try_tls_connect, TestGateway,
+    TestUpstream, PATIENCE,
 };
 use bytes::Bytes;
 use http_body_util::channel::Channel;
@@ -443,7 +441,7 @@ async fn tls_listener_serves_http1_and_http2() {
     );
     let gateway = TestGateway::start(&config).await;
     for alpn in [b"http/1.1".to_vec(), b"h2".to_vec()] {
-        let tls = tls_connect(gateway.addr, alpn.clone()).await;
+        let tls = tls_connect(gateway.addr, &alpn).await;
         let negotiated = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
         assert_eq!(negotiated, Some(alpn.clone()));
         let request = crate::support::build_request(
@@ -475,42 +473,6 @@ async fn tls_listener_serves_http1_and_http2() {
     }
 }
 
-async fn tls_connect(
-    addr: std::net::SocketAddr,
-    alpn: Vec<u8>,
-) -> tokio_rustls::client::TlsStream<TcpStream> {
-    try_tls_connect(addr, alpn, "ca.pem")
-        .await
-        .expect("TLS handshake")
-}
-
-/// A TLS connection to `addr` trusting only the CA in fixture `ca`.
-async fn try_tls_connect(
-    addr: std::net::SocketAddr,
-    alpn: Vec<u8>,
-    ca: &str,
-) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
-    let ca = std::fs::read(fixture(ca)).expect("read CA");
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut ca.as_slice()) {
-        roots.add(cert.expect("CA PEM")).expect("add CA");
-    }
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("protocols")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    config.alpn_protocols = vec![alpn];
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = TcpStream::connect(addr).await.expect("connect");
-    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
-    tokio::time::timeout(Duration::from_secs(5), connector.connect(name, tcp))
-        .await
-        .expect("handshake in time")
-}
-
 #[tokio::test]
 async fn tls_certificates_are_read_again_on_reload() {
     let upstream = TestUpstream::start().await;
@@ -527,14 +489,16 @@ async fn tls_certificates_are_read_again_on_reload() {
     };
     let gateway = TestGateway::start(&with_cert("localhost.pem", "localhost.key")).await;
     let alpn = b"http/1.1".to_vec();
-    assert!(try_tls_connect(gateway.addr, alpn.clone(), "other-ca.pem")
+    assert!(try_tls_connect(gateway.addr, &alpn, "other-ca.pem")
         .await
         .is_err());
     gateway
         .reload_with(&with_cert("other-localhost.pem", "other-localhost.key"))
         .expect("valid reload");
-    assert!(try_tls_connect(gateway.addr, alpn.clone(), "other-ca.pem")
+    assert!(try_tls_connect(gateway.addr, &alpn, "other-ca.pem")
         .await
         .is_ok());
-    assert!(try_tls_connect(gateway.addr, alpn, "ca.pem").await.is_err());
+    assert!(try_tls_connect(gateway.addr, &alpn, "ca.pem")
+        .await
+        .is_err());
 }

@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::support::{build_request, collect, fixture, try_send, TestGateway, PATIENCE};
+use crate::support::{
+    build_request, collect, fixture, tls_connect, try_send, TestGateway, PATIENCE,
+};
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::{Empty, Full};
@@ -194,29 +196,6 @@ async fn closed_within(
     drained.await.ok().map(|()| started.elapsed())
 }
 
-async fn tls_client(addr: SocketAddr, alpn: &[u8]) -> tokio_rustls::client::TlsStream<TcpStream> {
-    let ca = std::fs::read(fixture("ca.pem")).expect("read CA");
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut ca.as_slice()) {
-        roots.add(cert.expect("CA PEM")).expect("add CA");
-    }
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("protocols")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    config.alpn_protocols = vec![alpn.to_vec()];
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = TcpStream::connect(addr).await.expect("connect");
-    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
-    tokio::time::timeout(PATIENCE, connector.connect(name, tcp))
-        .await
-        .expect("handshake in time")
-        .expect("TLS handshake")
-}
-
 /// How one idle socket is held.
 #[derive(Debug, Clone, Copy)]
 enum IdleState {
@@ -259,7 +238,7 @@ async fn hold(
                 // the background, the socket stays held either way.
                 let (client, server) = tokio::io::duplex(64);
                 tokio::spawn(async move {
-                    let tls = tls_client(addr, b"http/1.1").await;
+                    let tls = tls_connect(addr, b"http/1.1").await;
                     let _keep = (tls, server);
                     std::future::pending::<()>().await;
                 });
@@ -288,7 +267,7 @@ async fn idle_sockets_cannot_starve(state: IdleState) {
     let started = Instant::now();
     let legit = async {
         if tls {
-            let stream = tls_client(gateway.addr, b"http/1.1").await;
+            let stream = tls_connect(gateway.addr, b"http/1.1").await;
             let (mut sender, connection) =
                 hyper::client::conn::http1::handshake(TokioIo::new(stream))
                     .await

@@ -28,6 +28,44 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 
+/// A TLS connection to `addr` (as `localhost`, offering `alpn`) trusting
+/// only the CA in fixture `ca`.
+pub async fn try_tls_connect(
+    addr: SocketAddr,
+    alpn: &[u8],
+    ca: &str,
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let ca = std::fs::read(fixture(ca)).expect("read CA");
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut ca.as_slice()) {
+        roots.add(cert.expect("CA PEM")).expect("add CA");
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("protocols")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![alpn.to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    tokio::time::timeout(PATIENCE, connector.connect(name, tcp))
+        .await
+        .expect("handshake in time")
+}
+
+/// The same with the fixtures' own CA, which must succeed.
+pub async fn tls_connect(
+    addr: SocketAddr,
+    alpn: &[u8],
+) -> tokio_rustls::client::TlsStream<TcpStream> {
+    try_tls_connect(addr, alpn, "ca.pem")
+        .await
+        .expect("TLS handshake")
+}
+
 /// Everything a test waits for is bounded by this. Longer than the
 /// `shutdown_timeout = 10` of the `ops_*` tests' config, so waiting for a
 /// drain to end never races its own timeout.

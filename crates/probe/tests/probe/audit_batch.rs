@@ -7,27 +7,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossgate_probe::audit::batch::{audit_many, Progress};
+use crossgate_probe::audit::batch::{audit_many, BatchReport, Progress};
 use crossgate_probe::audit::{FindingClass, Severity};
 use crossgate_probe::Prober;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crate::support::{answer, fixture, Asked, TestServer};
+use crate::support::{answer, fixture, reflect_with_credentials, Asked, TestServer};
 
 const TRUSTED: &str = "https://app.example.com";
-
-fn reflect_all(asked: &Asked<'_>) -> http::Response<http_body_util::Full<bytes::Bytes>> {
-    let origin = asked.origin().unwrap_or("").to_owned();
-    answer(
-        200,
-        &[
-            ("access-control-allow-origin", &origin),
-            ("access-control-allow-credentials", "true"),
-            ("vary", "Origin"),
-        ],
-    )
-}
 
 fn exact(asked: &Asked<'_>) -> http::Response<http_body_util::Full<bytes::Bytes>> {
     match asked.origin() {
@@ -47,21 +35,26 @@ async fn dead_url() -> String {
     format!("http://{addr}/api")
 }
 
-#[tokio::test]
-async fn every_url_is_audited_in_list_order_and_failures_are_kept_apart() {
-    let bad = TestServer::start(reflect_all).await;
-    let good = TestServer::start(exact).await;
-    let urls = vec![bad.url("/api"), dead_url().await, good.url("/api")];
+/// Audits `urls` two at a time, trusting [`TRUSTED`], failing on high.
+async fn audit_trusting_app(urls: &[String]) -> BatchReport {
     let prober = Prober::new(Duration::from_secs(5), None).expect("prober");
-    let report = audit_many(
+    audit_many(
         &prober,
-        &urls,
+        urls,
         &[TRUSTED.to_owned()],
         Severity::High,
         2,
         &mut Progress::hidden(),
     )
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn every_url_is_audited_in_list_order_and_failures_are_kept_apart() {
+    let bad = TestServer::start(reflect_with_credentials).await;
+    let good = TestServer::start(exact).await;
+    let urls = vec![bad.url("/api"), dead_url().await, good.url("/api")];
+    let report = audit_trusting_app(&urls).await;
     assert_eq!(report.reports.len(), 2);
     assert_eq!(report.reports[0].url, urls[0]);
     assert!(report.reports[0]
@@ -213,19 +206,10 @@ fn tempdir() -> PathBuf {
 
 #[tokio::test]
 async fn sarif_output_is_valid_sarif_2_1_0_with_one_result_per_finding() {
-    let bad = TestServer::start(reflect_all).await;
+    let bad = TestServer::start(reflect_with_credentials).await;
     let good = TestServer::start(exact).await;
     let urls = vec![bad.url("/api"), good.url("/api"), dead_url().await];
-    let prober = Prober::new(Duration::from_secs(5), None).expect("prober");
-    let report = audit_many(
-        &prober,
-        &urls,
-        &[TRUSTED.to_owned()],
-        Severity::High,
-        2,
-        &mut Progress::hidden(),
-    )
-    .await;
+    let report = audit_trusting_app(&urls).await;
     let reports: Vec<_> = report.reports.iter().collect();
     let errors: Vec<(String, String)> = report
         .errors

@@ -1,6 +1,7 @@
 //! Small servers for the `check` and `audit` tests: each answers with a
 //! closure, so a test states exactly which wrong (or right) CORS answer it
-//! gives, and records every request it saw.
+//! gives, and records every request it saw. The binary's command-line tests
+//! (crates/crossgate/tests/check_support) include this file too.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -56,6 +57,19 @@ pub fn answer(status: u16, headers: &[(&str, &str)]) -> Response<Full<Bytes>> {
         );
     }
     response
+}
+
+/// Echoes any origin with credentials allowed: the worst CORS answer.
+pub fn reflect_with_credentials(asked: &Asked<'_>) -> Response<Full<Bytes>> {
+    let origin = asked.origin().unwrap_or("").to_owned();
+    answer(
+        200,
+        &[
+            ("access-control-allow-origin", &origin),
+            ("access-control-allow-credentials", "true"),
+            ("vary", "Origin"),
+        ],
+    )
 }
 
 type Handler = dyn Fn(&Asked<'_>) -> Response<Full<Bytes>> + Send + Sync;
@@ -170,10 +184,11 @@ impl TestServer {
     }
 }
 
-/// The path of a file under tests/fixtures.
+/// The path of a file under crates/probe/tests/fixtures; through `..` so
+/// that it holds from any crate of the workspace that includes this file.
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
+        .join("../probe/tests/fixtures")
         .join(name)
 }
 

@@ -10,24 +10,10 @@ use crossgate_probe::curl::parse_curl;
 use crossgate_probe::har::{check_har, har_fetches};
 use crossgate_probe::Prober;
 
-use crate::support::{answer, fixture, Asked, TestServer};
+use crate::support::{answer, fixture, reflect_with_credentials, Asked, TestServer};
 
 fn prober() -> Prober {
     Prober::new(Duration::from_secs(5), None).expect("prober")
-}
-
-fn reflect_with_credentials(
-    asked: &Asked<'_>,
-) -> http::Response<http_body_util::Full<bytes::Bytes>> {
-    let origin = asked.origin().unwrap_or("").to_owned();
-    answer(
-        200,
-        &[
-            ("access-control-allow-origin", &origin),
-            ("access-control-allow-credentials", "true"),
-            ("vary", "Origin"),
-        ],
-    )
 }
 
 /// The browser's own headers in a copied command (User-Agent, Sec-Fetch-*,

@@ -1,0 +1,207 @@
+//! `/metrics`: the registry rendered in the Prometheus text exposition
+//! format 0.0.4. Runs only when scraped, never on the request path.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::{Metrics, RouteMetrics, LATENCY_BUCKETS_MICROS, STATUS_MIN, STATUS_SLOTS};
+use crate::ops::reasons::{reasons, REASON_COUNT, UPSTREAM_ERRORS};
+
+impl Metrics {
+    /// Renders every metric in the Prometheus text exposition format 0.0.4.
+    pub fn render(&self) -> String {
+        let routes: Vec<(String, RouteMetrics)> = self
+            .routes()
+            .into_iter()
+            .map(|(path, metrics)| (escape_label(&path), metrics))
+            .collect();
+
+        let mut out = String::with_capacity(1024 + routes.len() * 1024);
+        render_requests(&mut out, &routes);
+        render_preflights(&mut out, &routes);
+        render_actual_denied(&mut out, &routes);
+        render_latency(&mut out, &routes);
+        render_upstream_errors(&mut out, &routes);
+        header(
+            &mut out,
+            "crossgate_config_reloads_total",
+            "counter",
+            "Configuration reloads, by result (failed: the running config was kept).",
+        );
+        let ok = self.reloads_ok.load(Ordering::Relaxed);
+        let failed = self.reloads_failed.load(Ordering::Relaxed);
+        // Writing to a String cannot fail; the fmt::Result is ignored on purpose here and below.
+        let _ = writeln!(out, "crossgate_config_reloads_total{{result=\"ok\"}} {ok}");
+        let _ = writeln!(
+            out,
+            "crossgate_config_reloads_total{{result=\"failed\"}} {failed}"
+        );
+        out
+    }
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+fn render_requests(out: &mut String, routes: &[(String, RouteMetrics)]) {
+    header(
+        out,
+        "crossgate_requests_total",
+        "counter",
+        "Responses sent to clients, by route and HTTP status code.",
+    );
+    for (route, metrics) in routes {
+        let codes = (0..STATUS_SLOTS).map(|index| {
+            if index == STATUS_SLOTS - 1 {
+                "code=\"other\"".to_owned()
+            } else {
+                format!("code=\"{}\"", usize::from(STATUS_MIN) + index)
+            }
+        });
+        write_nonzero(
+            out,
+            "crossgate_requests_total",
+            route,
+            codes.zip(&metrics.0.responses),
+        );
+    }
+}
+
+fn render_preflights(out: &mut String, routes: &[(String, RouteMetrics)]) {
+    header(
+        out,
+        "crossgate_preflights_allowed_total",
+        "counter",
+        "CORS preflights answered as allowed, by route.",
+    );
+    for (route, metrics) in routes {
+        let count = metrics.0.preflights_allowed.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "crossgate_preflights_allowed_total{{route=\"{route}\"}} {count}"
+        );
+    }
+    header(
+        out,
+        "crossgate_preflights_denied_total",
+        "counter",
+        "CORS preflights denied, by route and reason.",
+    );
+    render_reasons(
+        out,
+        "crossgate_preflights_denied_total",
+        routes,
+        |metrics| &metrics.0.preflights_denied,
+    );
+}
+
+fn render_actual_denied(out: &mut String, routes: &[(String, RouteMetrics)]) {
+    header(
+        out,
+        "crossgate_actual_denied_total",
+        "counter",
+        "Cross-origin actual requests from disallowed origins (undecorated or blocked), by route and reason.",
+    );
+    render_reasons(out, "crossgate_actual_denied_total", routes, |metrics| {
+        &metrics.0.actual_denied
+    });
+}
+
+fn render_reasons(
+    out: &mut String,
+    name: &str,
+    routes: &[(String, RouteMetrics)],
+    counters: impl Fn(&RouteMetrics) -> &[AtomicU64; REASON_COUNT],
+) {
+    let reasons = reasons();
+    for (route, metrics) in routes {
+        let labels = reasons.iter().map(|reason| format!("reason=\"{reason}\""));
+        write_nonzero(out, name, route, labels.zip(counters(metrics)));
+    }
+}
+
+fn render_upstream_errors(out: &mut String, routes: &[(String, RouteMetrics)]) {
+    let name = "crossgate_upstream_errors_total";
+    header(
+        out,
+        name,
+        "counter",
+        "Requests for an upstream that the gateway answered itself, by route, reason and whose fault it was (client, upstream, gateway).",
+    );
+    for (route, metrics) in routes {
+        let labels = UPSTREAM_ERRORS
+            .iter()
+            .map(|(reason, fault)| format!("reason=\"{reason}\",fault=\"{fault}\""));
+        write_nonzero(out, name, route, labels.zip(&metrics.0.upstream_errors));
+    }
+}
+
+/// One sample line per counter that is not zero: `name{route="…",labels} count`.
+fn write_nonzero<'a>(
+    out: &mut String,
+    name: &str,
+    route: &str,
+    series: impl Iterator<Item = (String, &'a AtomicU64)>,
+) {
+    for (labels, counter) in series {
+        let count = counter.load(Ordering::Relaxed);
+        if count != 0 {
+            let _ = writeln!(out, "{name}{{route=\"{route}\",{labels}}} {count}");
+        }
+    }
+}
+
+fn render_latency(out: &mut String, routes: &[(String, RouteMetrics)]) {
+    let name = "crossgate_upstream_latency_seconds";
+    header(
+        out,
+        name,
+        "histogram",
+        "Time from sending a request upstream to receiving its response head, by route.",
+    );
+    for (route, metrics) in routes {
+        let counters = &metrics.0;
+        // Loaded once so the buckets, the +Inf bucket and _count agree.
+        let counts: Vec<u64> = counters
+            .latency_buckets
+            .iter()
+            .map(|bucket| bucket.load(Ordering::Relaxed))
+            .collect();
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            continue;
+        }
+        let mut cumulative = 0u64;
+        for (bound, count) in LATENCY_BUCKETS_MICROS.iter().zip(&counts) {
+            cumulative += count;
+            let seconds = *bound as f64 / 1e6;
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{route=\"{route}\",le=\"{seconds}\"}} {cumulative}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{route=\"{route}\",le=\"+Inf\"}} {total}"
+        );
+        let sum = counters.latency_sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum{{route=\"{route}\"}} {sum}");
+        let _ = writeln!(out, "{name}_count{{route=\"{route}\"}} {total}");
+    }
+}
+
+/// Escapes a label value as the text format requires (backslash, quote, newline).
+fn escape_label(value: &str) -> String {
+    let mut escaped = String::with_capacity(value.len());
+    for ch in value.chars() {
+        match ch {
+            '\\' => escaped.push_str("\\\\"),
+            '"' => escaped.push_str("\\\""),
+            '\n' => escaped.push_str("\\n"),
+            other => escaped.push(other),
+        }
+    }
+    escaped
+}
