@@ -16,14 +16,19 @@
 //! browser recorded (and, for `spec`, with what the standard says). If a
 //! browser cannot start, the test fails; it never skips.
 //! `CROSSGATE_BROWSER_ENGINES=firefox` (or a comma list) runs only those.
+//!
+//! Two more tests share the binary: [`third_party`] (CORS servers we did not
+//! write, in the three engines, with check agreeing) and [`dashboard`] (the
+//! admin dashboard in headless Chromium, driven by [`chrome`]).
 
 mod agreement;
+mod chrome;
+mod dashboard;
 mod engine_matrix;
 mod engine_table;
 mod engines;
 mod gateway;
 mod gateway_table;
-mod scenarios;
 mod servers;
 mod test_hosts;
 mod third_party;
@@ -32,12 +37,12 @@ use std::time::{Duration, Instant};
 
 use crossgate_cors::browser::Engine;
 use crossgate_probe::Prober;
+use crossgate_testkit::scenarios::{self, SCENARIOS};
 
 use engine_matrix::{Seen, ENGINE_SCENARIOS};
 use engine_table::MatrixRun;
 use engines::EngineBrowser;
 use gateway_table::{Stack, TableRun};
-use scenarios::SCENARIOS;
 
 /// What one engine did, with the servers it did it against (still running,
 /// so check can ask them the same questions).

@@ -1,13 +1,10 @@
 //! Real CORS implementations we did not write (express + cors, hono,
 //! flask-cors, Starlette and two nginx recipes, each correct and broken; see
-//! `crates/probe/tests/third_party`) answer a handful of fetches from a
+//! `crossgate_testkit::third_party`) answer a handful of fetches from a
 //! trusted and an untrusted page in real Chromium, Firefox and WebKit. What
 //! each engine did (readable or not, preflights sent, counted by a tap in
 //! front of each server) is then what `crossgate check --engine X` must
 //! predict, fetch by fetch. Nothing here states an outcome: the browsers do.
-
-#[path = "../../../probe/tests/third_party/mod.rs"]
-mod launcher;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -20,7 +17,7 @@ use serde_json::{json, Value};
 use super::engine_matrix::Outcome;
 use super::engines::EngineBrowser;
 use super::servers::{self, Log, StripCors};
-use launcher::{Config, Implementation, ThirdPartyServer};
+use crossgate_testkit::third_party::{Config, Implementation, ThirdPartyServer};
 
 /// One fetch a page makes to `/api`.
 struct Fetch {

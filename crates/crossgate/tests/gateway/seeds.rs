@@ -4,22 +4,18 @@
 //! `Date`, `Server` and the order of list items). Where crossgate answers
 //! differently on purpose, the test asserts crossgate's answer and
 //! `docs/seeds.md` says why. The CORS primer (seed 004) is proven in the
-//! browser suite (`tests/browser.rs`).
-
-// Only the row names are needed here, to check docs/seeds.md.
-#[allow(dead_code)]
-#[path = "../browser/scenarios.rs"]
-mod scenarios;
+//! browser suite (`tests/browser/`).
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-use crate::support::{send, Reply, TestGateway};
+use crate::support::{examples_dir, send, Reply, TestGateway};
 use bytes::Bytes;
+use crossgate_testkit::scenarios;
 use http::{HeaderValue, Request, Response};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -31,10 +27,6 @@ use tokio::task::JoinHandle;
 
 // ---------------------------------------------------------------------------
 // Harness
-
-fn examples_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
-}
 
 /// An example file, with its backend address pointed at `backend`.
 fn example(name: &str, documented_upstream: &str, backend: &Backend) -> String {

@@ -5,23 +5,14 @@
 //! A screenshot is saved as `dashboard-screenshot.png` in the test's output
 //! directory (`target/tmp/`).
 
-#[path = "browser/chrome.rs"]
-mod chrome;
-// The browser test uses only part of the gateway tests' harness.
-#[allow(dead_code)] // chrome.rs needs only `free_port`
-#[path = "browser/servers.rs"]
-mod servers;
-#[allow(dead_code)]
-#[path = "support/mod.rs"]
-mod support;
-
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use chrome::Browser;
+use crossgate_testkit::process::{Gateway, ALLOWED_ORIGIN, DENIED_ORIGIN};
+use crossgate_testkit::{preflight, send, TestUpstream, PATIENCE};
 use serde_json::{json, Value};
-use support::process::{Gateway, ALLOWED_ORIGIN, DENIED_ORIGIN};
-use support::{preflight, send, TestUpstream, PATIENCE};
+
+use super::chrome::Browser;
 
 /// Markup in an Origin header: if the page parsed data as HTML, this would
 /// add an `<img>` and set `window.__pwned`.
@@ -115,7 +106,7 @@ fn cells(rows: &Value) -> Vec<Vec<String>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_traffic_denials_and_reloads_in_chromium() {
     let upstream = TestUpstream::start().await;
-    let gateway = Gateway::start(&support::process::config(upstream.addr, "v1")).await;
+    let gateway = Gateway::start(&crossgate_testkit::process::config(upstream.addr, "v1")).await;
 
     // A failed reload (its error must be shown), then a good one: generation 2.
     gateway.write_config("[server]\nlisten = \"127.0.0.1:0\"\n[policies.web]\norigins = [\"*\"]\ncredentials = true\n");
@@ -127,7 +118,7 @@ async fn the_dashboard_shows_traffic_denials_and_reloads_in_chromium() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    gateway.write_config(&support::process::config(upstream.addr, "v2"));
+    gateway.write_config(&crossgate_testkit::process::config(upstream.addr, "v2"));
     gateway
         .wait_metric("crossgate_config_reloads_total", &[("result", "ok")], 1.0)
         .await;
@@ -244,7 +235,7 @@ async fn the_dashboard_shows_traffic_denials_and_reloads_in_chromium() {
     eprintln!("dashboard screenshot: {}", path.display());
 
     // With admin_token set, the page asks for the token and then shows the data.
-    let with_token = support::process::config(upstream.addr, "v1").replace(
+    let with_token = crossgate_testkit::process::config(upstream.addr, "v1").replace(
         "shutdown_timeout = 10\n",
         &format!("shutdown_timeout = 10\nadmin_token = \"{ADMIN_TOKEN}\"\n"),
     );

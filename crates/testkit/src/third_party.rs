@@ -4,14 +4,10 @@
 //!
 //! `scripts/third-party-servers.sh` (run by `scripts/test.sh`) installs the
 //! npm packages into `target/third-party/node` and the PyPI ones into the
-//! venv `target/third-party/venv`, at the versions pinned next to this file.
+//! venv `target/third-party/venv`, at the versions pinned in
+//! crates/testkit/third_party/ beside the servers' sources.
 //! [`ThirdPartyServer::start`] runs one on an ephemeral loopback port, waits
 //! until it accepts connections and kills it on drop.
-//!
-//! Include it from any test crate of the workspace with
-//! `#[path = "../../probe/tests/third_party/mod.rs"] mod third_party;`
-//! (the path relative to the including file).
-#![allow(dead_code)]
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -95,12 +91,12 @@ pub struct ThirdPartyServer {
 }
 
 fn workspace_root() -> PathBuf {
-    // Both including crates live at crates/<name>.
+    // This crate lives at crates/testkit.
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 fn fixtures() -> PathBuf {
-    workspace_root().join("crates/probe/tests/third_party")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("third_party")
 }
 
 fn installed(path: &Path) -> PathBuf {

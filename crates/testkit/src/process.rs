@@ -1,8 +1,7 @@
 //! Harness of the `ops_*` integration tests: the real `crossgate` binary
 //! started on ephemeral loopback ports (signals need a process of its own),
 //! its config, and readers for `/metrics`. The client, the reply and the test
-//! upstream are the ones in [`super`].
-//!
+//! upstream are the ones at the crate root.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -11,7 +10,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{try_send, Reply, TempDir, PATIENCE};
+use crate::{crossgate_binary, try_send, Reply, TempDir, PATIENCE};
 
 pub const ALLOWED_ORIGIN: &str = "https://app.example.com";
 pub const DENIED_ORIGIN: &str = "https://evil.example.net";
@@ -72,7 +71,7 @@ impl Gateway {
     /// Runs `crossgate --log-format log_format serve --config config_path`, a
     /// file the test laid out in `dir` (removed when the gateway is dropped).
     pub async fn start_at(dir: TempDir, config_path: PathBuf, log_format: &str) -> Gateway {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_crossgate"))
+        let mut child = Command::new(crossgate_binary())
             .args(["--log-format", log_format, "serve", "--config"])
             .arg(&config_path)
             .env("RUST_LOG", "info")
