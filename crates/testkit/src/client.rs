@@ -10,6 +10,7 @@ use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::{fixture, PATIENCE};
@@ -246,4 +247,32 @@ pub fn list(value: Option<&str>) -> Vec<String> {
         .map(|item| item.trim().to_owned())
         .filter(|item| !item.is_empty())
         .collect()
+}
+
+/// Writes `request` as it is on a fresh connection and returns everything
+/// the server wrote until it closed (a reset ends the reading too).
+pub async fn raw_exchange(addr: SocketAddr, request: &[u8]) -> String {
+    let exchange = async {
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        stream.write_all(request).await.expect("write request");
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response).await;
+        String::from_utf8_lossy(&response).into_owned()
+    };
+    tokio::time::timeout(PATIENCE, exchange)
+        .await
+        .expect("the server answers and closes in time")
+}
+
+/// `Bearer <JWT>`: an HS256 token signed with `secret`, carrying
+/// `privileges` and valid for ten minutes (`exp` is required by default).
+pub fn bearer_jwt(privileges: &[&str], secret: &str) -> String {
+    let exp = jsonwebtoken::get_current_timestamp() + 600;
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &serde_json::json!({ "privileges": privileges, "exp": exp }),
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("encode JWT");
+    format!("Bearer {token}")
 }

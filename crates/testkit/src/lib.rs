@@ -72,6 +72,16 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// A loopback port no one listens on right now. Whatever binds it a moment
+/// later may find another process took it in between: its readiness wait
+/// then fails loudly, never a test pass.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
 /// The repository's examples/ directory.
 pub fn examples_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")

@@ -5,8 +5,8 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -41,6 +41,26 @@ mock = {{ status = 200, headers = {{ "content-type" = "text/plain" }}, body = "{
 policy = "web"
 "#
     )
+}
+
+/// The crossgate binary's output for `args`, with nothing on stdin.
+pub fn run(args: &[&str]) -> Output {
+    Command::new(crossgate_binary())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run crossgate")
+}
+
+/// `crossgate validate --config path`.
+pub fn validate(path: &Path) -> Output {
+    Command::new(crossgate_binary())
+        .arg("validate")
+        .arg("--config")
+        .arg(path)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run crossgate validate")
 }
 
 /// The `crossgate serve` process under test. Killed on drop.
@@ -205,6 +225,27 @@ impl Gateway {
             assert!(
                 Instant::now() < deadline,
                 "{name}{labels:?} stayed at {value}, expected >= {at_least}\nlogs:\n{}",
+                self.logs().join("\n")
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Polls `/status` (the mock route of [`config`]) until it answers
+    /// `body`; returns how many requests that took.
+    pub async fn wait_for_status(&self, body: &str) -> usize {
+        let deadline = Instant::now() + PATIENCE;
+        let mut requests = 0;
+        loop {
+            let reply = get(self.addr, "/status", &[]).await.expect("GET /status");
+            requests += 1;
+            if reply.text() == body {
+                return requests;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "/status still answers {:?}, expected {body:?}\nlogs:\n{}",
+                reply.text(),
                 self.logs().join("\n")
             );
             tokio::time::sleep(Duration::from_millis(25)).await;

@@ -9,10 +9,12 @@
 //! [`ThirdPartyServer::start`] runs one on an ephemeral loopback port, waits
 //! until it accepts connections and kills it on drop.
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::free_port;
 
 /// The trusted origin every correct configuration allows.
 pub const TRUSTED_ORIGIN: &str = "https://app.example.com";
@@ -106,16 +108,6 @@ fn installed(path: &Path) -> PathBuf {
         path.display()
     );
     path.to_owned()
-}
-
-/// A port no one listens on right now. The server binds it a moment later;
-/// another process taking it in between makes the readiness wait fail
-/// loudly, never a test pass.
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
 }
 
 impl ThirdPartyServer {

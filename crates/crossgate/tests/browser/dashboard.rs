@@ -12,7 +12,10 @@ use crossgate_testkit::process::{Gateway, ALLOWED_ORIGIN, DENIED_ORIGIN};
 use crossgate_testkit::{preflight, send, TestUpstream, PATIENCE};
 use serde_json::{json, Value};
 
-use super::chrome::Browser;
+use crossgate_cors::browser::Engine;
+
+use super::engines::EngineBrowser;
+use super::test_hosts;
 
 /// Markup in an Origin header: if the page parsed data as HTML, this would
 /// add an `<img>` and set `window.__pwned`.
@@ -79,12 +82,12 @@ done({
 });
 "#;
 
-async fn read_page(browser: &Browser) -> Value {
+async fn read_page(browser: &EngineBrowser) -> Value {
     browser.run(READ_PAGE, vec![]).await
 }
 
 /// Re-reads the page until `ready` holds (the page polls every 2 s).
-async fn page_when(browser: &Browser, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
+async fn page_when(browser: &EngineBrowser, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + PATIENCE;
     loop {
         let page = read_page(browser).await;
@@ -135,7 +138,8 @@ async fn the_dashboard_shows_traffic_denials_and_reloads_in_chromium() {
     ];
     send(gateway.addr, "OPTIONS", "/api/items", &hostile, b"").await;
 
-    let browser = Browser::start().await;
+    // The admin listener is loopback, which the browser reaches without the proxy.
+    let browser = EngineBrowser::start(Engine::Chromium, test_hosts::start_proxy().await).await;
     browser
         .client
         .set_window_size(1400, 2250)

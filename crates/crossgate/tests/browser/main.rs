@@ -19,10 +19,9 @@
 //!
 //! Two more tests share the binary: [`third_party`] (CORS servers we did not
 //! write, in the three engines, with check agreeing) and [`dashboard`] (the
-//! admin dashboard in headless Chromium, driven by [`chrome`]).
+//! admin dashboard in headless Chromium).
 
 mod agreement;
-mod chrome;
 mod dashboard;
 mod engine_matrix;
 mod engine_table;
@@ -190,15 +189,6 @@ async fn run_engine(
     let started = Instant::now();
     let stack = Stack::start().await;
     let browser = EngineBrowser::start(engine, test_proxy).await;
-    browser
-        .client
-        .update_timeouts(fantoccini::wd::TimeoutConfiguration::new(
-            Some(Duration::from_secs(240)),
-            None,
-            None,
-        ))
-        .await
-        .unwrap_or_else(|e| panic!("{engine:?}: cannot set the script timeout: {e}"));
     let table = gateway_table::run(&browser, &stack).await;
     let matrix = engine_table::run(&browser, matrix_origin, matrix_port, matrix_seen).await;
     browser.close().await;

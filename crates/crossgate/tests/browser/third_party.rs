@@ -166,15 +166,6 @@ async fn start_targets(trusted: &str) -> Vec<Target> {
 /// What each engine did on each row: `allowed` as its script saw it.
 async fn run_in(engine: Engine, proxy: u16, rows: &[Row<'_>]) -> BTreeMap<String, Value> {
     let browser = EngineBrowser::start(engine, proxy).await;
-    browser
-        .client
-        .update_timeouts(fantoccini::wd::TimeoutConfiguration::new(
-            Some(Duration::from_secs(240)),
-            None,
-            None,
-        ))
-        .await
-        .unwrap_or_else(|e| panic!("{engine:?}: cannot set the script timeout: {e}"));
     let mut seen = BTreeMap::new();
     let mut origins: Vec<&str> = rows.iter().map(|r| r.origin).collect();
     origins.dedup();

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use crossgate_testkit::probe_server::{answer, Asked, TestServer};
 
-use super::{crossgate, run};
+use crossgate_testkit::process::run;
+
+use super::crossgate;
 
 const SUBCOMMANDS: [&str; 6] = ["serve", "validate", "check", "audit", "completions", "man"];
 const ESCAPE: char = '\u{1b}';

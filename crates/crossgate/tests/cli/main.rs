@@ -9,15 +9,7 @@ mod check;
 mod habits;
 mod workflows;
 
-use std::process::{Command, Output};
-
-/// The crossgate binary's output for `args`.
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_crossgate"))
-        .args(args)
-        .output()
-        .expect("run crossgate")
-}
+use crossgate_testkit::process::run;
 
 /// The crossgate binary's exit code, stdout and stderr for `args`, run off
 /// the async threads so that the test's servers keep answering.

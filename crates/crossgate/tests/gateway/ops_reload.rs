@@ -4,33 +4,11 @@
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::eventually;
 use crate::support::process::{get, Gateway, ALLOWED_ORIGIN};
-use crate::support::{Client, TestUpstream, PATIENCE};
-
-/// Polls `/status` until it answers `body`; returns how many requests that took.
-async fn wait_for_status_body(gateway: &Gateway, body: &str) -> usize {
-    let deadline = Instant::now() + PATIENCE;
-    let mut requests = 0;
-    loop {
-        let reply = get(gateway.addr, "/status", &[])
-            .await
-            .expect("GET /status");
-        requests += 1;
-        if reply.text() == body {
-            return requests;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "/status still answers {:?}, expected {body:?}\nlogs:\n{}",
-            reply.text(),
-            gateway.logs().join("\n")
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
+use crate::support::{Client, TestUpstream};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reloads_and_the_gateway_keeps_serving() {
@@ -66,7 +44,7 @@ async fn editing_the_file_reloads_it_without_a_signal() {
     );
 
     gateway.write_config(&crate::support::process::config(upstream.addr, "v2"));
-    let polls = wait_for_status_body(&gateway, "v2").await;
+    let polls = gateway.wait_for_status("v2").await;
     gateway
         .wait_metric("crossgate_config_reloads_total", &[("result", "ok")], 1.0)
         .await;
@@ -152,7 +130,7 @@ async fn an_invalid_file_keeps_the_running_config_and_counts_a_failure() {
 
     // Fixing the file puts the new config in force.
     gateway.write_config(&crate::support::process::config(upstream.addr, "v3"));
-    wait_for_status_body(&gateway, "v3").await;
+    gateway.wait_for_status("v3").await;
     assert_eq!(gateway.reloads("ok").await, 1.0);
 }
 
@@ -178,7 +156,7 @@ async fn a_request_in_flight_finishes_on_the_config_it_started_with() {
         listener.local_addr().expect("addr")
     };
     gateway.write_config(&crate::support::process::config(closed_port, "v2"));
-    wait_for_status_body(&gateway, "v2").await;
+    gateway.wait_for_status("v2").await;
     let after = get(gateway.addr, "/api/items", &[])
         .await
         .expect("GET after reload");
