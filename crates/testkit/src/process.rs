@@ -63,6 +63,9 @@ pub fn validate(path: &Path) -> Output {
         .expect("run crossgate validate")
 }
 
+/// The counter of configuration reloads, labelled by `result`.
+const RELOADS: &str = "crossgate_config_reloads_total";
+
 /// The `crossgate serve` process under test. Killed on drop.
 pub struct Gateway {
     child: Child,
@@ -252,8 +255,14 @@ impl Gateway {
         }
     }
 
+    /// The count of reloads that ended in `result` (`ok` or `failed`).
     pub async fn reloads(&self, result: &str) -> f64 {
-        self.metric("crossgate_config_reloads_total", &[("result", result)])
+        self.metric(RELOADS, &[("result", result)]).await
+    }
+
+    /// Polls until `at_least` reloads ended in `result`; returns the count.
+    pub async fn wait_reloads(&self, result: &str, at_least: f64) -> f64 {
+        self.wait_metric(RELOADS, &[("result", result)], at_least)
             .await
     }
 }

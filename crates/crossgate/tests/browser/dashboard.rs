@@ -122,9 +122,7 @@ async fn the_dashboard_shows_traffic_denials_and_reloads_in_chromium() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     gateway.write_config(&crossgate_testkit::process::config(upstream.addr, "v2"));
-    gateway
-        .wait_metric("crossgate_config_reloads_total", &[("result", "ok")], 1.0)
-        .await;
+    gateway.wait_reloads("ok", 1.0).await;
 
     for n in 0..WAVES {
         if n > 0 {

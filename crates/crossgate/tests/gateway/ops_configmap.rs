@@ -58,19 +58,11 @@ async fn configmap_symlink_swaps_reload_and_an_invalid_swap_keeps_the_config() {
         Some(first),
     );
     gateway.wait_for_status("v2").await;
-    gateway
-        .wait_metric("crossgate_config_reloads_total", &[("result", "ok")], 1.0)
-        .await;
+    gateway.wait_reloads("ok", 1.0).await;
 
     let third = "2026_01_01_00_02_00.3";
     swap_in(&volume, third, "[server]\nlisten = 42\n", Some(second));
-    gateway
-        .wait_metric(
-            "crossgate_config_reloads_total",
-            &[("result", "failed")],
-            1.0,
-        )
-        .await;
+    gateway.wait_reloads("failed", 1.0).await;
     assert!(
         gateway.logged("keeping the running configuration"),
         "the failed reload is logged"

@@ -17,9 +17,7 @@ async fn sighup_reloads_and_the_gateway_keeps_serving() {
 
     // The file is unchanged, so only the signal can cause this reload.
     gateway.signal("HUP");
-    gateway
-        .wait_metric("crossgate_config_reloads_total", &[("result", "ok")], 1.0)
-        .await;
+    gateway.wait_reloads("ok", 1.0).await;
     assert!(gateway.is_running(), "SIGHUP must not stop the gateway");
     assert_eq!(gateway.reloads("failed").await, 0.0);
     let reply = get(gateway.addr, "/status", &[])
@@ -28,9 +26,7 @@ async fn sighup_reloads_and_the_gateway_keeps_serving() {
     assert_eq!((reply.status.as_u16(), reply.text().as_str()), (200, "v1"));
 
     gateway.signal("HUP");
-    gateway
-        .wait_metric("crossgate_config_reloads_total", &[("result", "ok")], 2.0)
-        .await;
+    gateway.wait_reloads("ok", 2.0).await;
     assert!(gateway.is_running());
 }
 
@@ -45,9 +41,7 @@ async fn editing_the_file_reloads_it_without_a_signal() {
 
     gateway.write_config(&crate::support::process::config(upstream.addr, "v2"));
     let polls = gateway.wait_for_status("v2").await;
-    gateway
-        .wait_metric("crossgate_config_reloads_total", &[("result", "ok")], 1.0)
-        .await;
+    gateway.wait_reloads("ok", 1.0).await;
     // One edit, one reload: the watcher does not keep firing on a settled file.
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(gateway.reloads("ok").await, 1.0);
@@ -75,13 +69,7 @@ async fn an_invalid_file_keeps_the_running_config_and_counts_a_failure() {
     let invalid = crate::support::process::config(upstream.addr, "v2")
         .replace("policy = \"web\"\n", "policy = \"missing\"\n");
     gateway.write_config(&invalid);
-    gateway
-        .wait_metric(
-            "crossgate_config_reloads_total",
-            &[("result", "failed")],
-            1.0,
-        )
-        .await;
+    gateway.wait_reloads("failed", 1.0).await;
     let reply = get(gateway.addr, "/status", &[("origin", ALLOWED_ORIGIN)])
         .await
         .expect("GET /status");
@@ -100,13 +88,7 @@ async fn an_invalid_file_keeps_the_running_config_and_counts_a_failure() {
 
     // A SIGHUP re-reads the still-invalid file: another failure, still serving.
     gateway.signal("HUP");
-    gateway
-        .wait_metric(
-            "crossgate_config_reloads_total",
-            &[("result", "failed")],
-            2.0,
-        )
-        .await;
+    gateway.wait_reloads("failed", 2.0).await;
     assert!(gateway.is_running());
     assert_eq!(
         get(gateway.addr, "/status", &[]).await.expect("GET").text(),
@@ -116,13 +98,7 @@ async fn an_invalid_file_keeps_the_running_config_and_counts_a_failure() {
 
     // A syntax error is refused the same way.
     gateway.write_config("[server\nlisten = ");
-    gateway
-        .wait_metric(
-            "crossgate_config_reloads_total",
-            &[("result", "failed")],
-            3.0,
-        )
-        .await;
+    gateway.wait_reloads("failed", 3.0).await;
     assert_eq!(
         get(gateway.addr, "/status", &[]).await.expect("GET").text(),
         "v1"
@@ -272,13 +248,7 @@ async fn reloading_20_times_under_concurrent_load_fails_no_request() {
         if reload % 2 == 0 {
             gateway.signal("HUP");
         }
-        gateway
-            .wait_metric(
-                "crossgate_config_reloads_total",
-                &[("result", "ok")],
-                reload as f64,
-            )
-            .await;
+        gateway.wait_reloads("ok", reload as f64).await;
     }
     // Let traffic run on the final config too.
     tokio::time::sleep(Duration::from_millis(200)).await;
