@@ -17,6 +17,7 @@ set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bench_dir="$repo_root/bench"
 cd "$repo_root"
+source scripts/lib.sh
 
 duration="${DURATION:-10}"
 connections="${CONNECTIONS:-64}"
@@ -30,52 +31,7 @@ upstream_port=18081
 nginx_port=18090
 origin="https://app.example.com"
 
-install_missing_packages() {
-    local -a missing=()
-    command -v wrk >/dev/null 2>&1 || missing+=(wrk)
-    command -v nginx >/dev/null 2>&1 || missing+=(nginx)
-    if ((${#missing[@]} == 0)); then
-        return
-    fi
-    echo "installing ${missing[*]} from Debian"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get -o DPkg::Lock::Timeout=600 update
-    apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${missing[@]}"
-}
-
-workdir="$(mktemp -d)"
-started_pids=()
-
-stop_everything() {
-    local pid
-    for pid in "${started_pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${started_pids[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$workdir"
-}
-trap stop_everything EXIT
-
-wait_for_port() {
-    local port=$1 name=$2 tries
-    for ((tries = 0; tries < 100; tries++)); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            return
-        fi
-        sleep 0.1
-    done
-    echo "error: $name did not listen on 127.0.0.1:$port within 10 s" >&2
-    exit 1
-}
-
-ensure_port_free() {
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
-        echo "error: 127.0.0.1:$1 is already in use; stop whatever listens there" >&2
-        exit 1
-    fi
-}
+make_workdir
 
 # nginx in the foreground, with its pid file and temp files under $workdir.
 start_nginx() {
@@ -139,7 +95,7 @@ peak_rss_kib() {
     awk '/^VmHWM:/ {print $2}' "/proc/$1/status"
 }
 
-install_missing_packages
+install_missing_packages wrk nginx
 for port in "$crossgate_port" "$upstream_port" "$nginx_port"; do
     ensure_port_free "$port"
 done

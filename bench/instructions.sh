@@ -34,6 +34,7 @@ set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bench_dir="$repo_root/bench"
 cd "$repo_root"
+source scripts/lib.sh
 
 requests_n="${REQUESTS_N:-1000}"
 requests_m="${REQUESTS_M:-3000}"
@@ -54,64 +55,7 @@ if ((requests_m <= requests_n)); then
     exit 1
 fi
 
-install_missing_packages() {
-    local -a missing=()
-    command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
-    command -v nginx >/dev/null 2>&1 || missing+=(nginx)
-    command -v h2load >/dev/null 2>&1 || missing+=(nghttp2-client)
-    command -v strace >/dev/null 2>&1 || missing+=(strace)
-    if ((${#missing[@]} == 0)); then
-        return
-    fi
-    echo "installing ${missing[*]} from Debian"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get -o DPkg::Lock::Timeout=600 update
-    apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${missing[@]}"
-}
-
-workdir="$(mktemp -d)"
-started_pids=()
-
-# Gateways are started inside command substitutions, whose changes to
-# started_pids are lost; they note their pid here instead.
-gateway_pids="$workdir/gateway-pids"
-
-stop_everything() {
-    local pid
-    if [[ -f $gateway_pids ]]; then
-        while read -r pid; do
-            started_pids+=("$pid")
-        done <"$gateway_pids"
-    fi
-    for pid in "${started_pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${started_pids[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$workdir"
-}
-trap stop_everything EXIT
-
-# Under valgrind a gateway takes seconds to start.
-wait_for_port() {
-    local port=$1 name=$2 tries
-    for ((tries = 0; tries < 600; tries++)); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            return
-        fi
-        sleep 0.1
-    done
-    echo "error: $name did not listen on 127.0.0.1:$port within 60 s" >&2
-    exit 1
-}
-
-ensure_port_free() {
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
-        echo "error: 127.0.0.1:$1 is already in use; stop whatever listens there" >&2
-        exit 1
-    fi
-}
+make_workdir
 
 head -c 1024 /dev/zero | tr '\0' 'x' >"$workdir/body-1k"
 
@@ -166,8 +110,10 @@ measure() {
             -c "$bench_dir/nginx-gateway.conf" -e stderr -g 'daemon off; master_process off;' &
     fi
     pid=$!
-    echo "$pid" >>"$gateway_pids"
-    wait_for_port "$port" "$gateway"
+    # Started inside a command substitution, so not in started_pids.
+    note_started "$pid"
+    # Under valgrind a gateway takes seconds to start.
+    wait_for_port "$port" "$gateway" 60
     send_requests "$port" "$protocol" "$scenario" "$count"
     stop_gateway "$tool" "$pid"
     case "$tool" in
@@ -203,7 +149,7 @@ per_request() {
         'BEGIN { printf "%.2f", (b - a) / (m - n) }'
 }
 
-install_missing_packages
+install_missing_packages valgrind nginx h2load=nghttp2-client strace
 for port in "$crossgate_port" "$upstream_port" "$nginx_port" "$nginx_h2_port"; do
     ensure_port_free "$port"
 done
@@ -215,7 +161,7 @@ crossgate_bin="${CARGO_TARGET_DIR:-$repo_root/target}/release/crossgate"
 mkdir -p "$workdir/nginx-upstream"
 taskset -c "$load_core" nginx -p "$workdir/nginx-upstream" -c "$bench_dir/nginx-upstream.conf" -e stderr -g 'daemon off;' &
 started_pids+=("$!")
-wait_for_port "$upstream_port" "the upstream"
+wait_for_port "$upstream_port" "the upstream" 60
 
 declare -A figures=()
 for protocol in $protocols; do

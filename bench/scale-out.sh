@@ -18,6 +18,7 @@ set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
+source scripts/lib.sh
 
 duration="${DURATION:-30}"
 connections="${CONNECTIONS:-16}"
@@ -27,45 +28,9 @@ upstream_port=18300
 gateway_ports=(18101 18102 18103)
 admin_ports=(18201 18202 18203)
 
-install_missing_packages() {
-    local -a missing=()
-    command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
-    command -v wrk >/dev/null 2>&1 || missing+=(wrk)
-    command -v curl >/dev/null 2>&1 || missing+=(curl)
-    if ((${#missing[@]} == 0)); then
-        return
-    fi
-    if [[ $(id -u) -ne 0 ]]; then
-        echo "error: missing Debian packages: ${missing[*]}; run as root or install them first" >&2
-        exit 1
-    fi
-    echo "installing ${missing[*]} from Debian"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get -o DPkg::Lock::Timeout=600 update
-    apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${missing[@]}"
-}
-
-workdir="$(mktemp -d)"
-declare -A pids=()
-
-stop_everything() {
-    local name
-    for name in "${!pids[@]}"; do
-        kill "${pids[$name]}" 2>/dev/null || true
-    done
-    for name in "${!pids[@]}"; do
-        wait "${pids[$name]}" 2>/dev/null || true
-    done
-    rm -rf "$workdir"
-}
-trap stop_everything EXIT
-
-ensure_port_free() {
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
-        echo "error: 127.0.0.1:$1 is already in use; stop whatever listens there" >&2
-        exit 1
-    fi
-}
+# Named, so that one instance can be stopped and started again.
+declare -A started_pids=()
+make_workdir
 
 wait_for() { # description command...: retries for up to 10 s
     local description=$1 tries
@@ -114,11 +79,11 @@ CONFIG
 start_gateway() { # index
     local i=$1
     "$binary" serve --config "$workdir/gateway-$i.toml" >>"$workdir/gateway-$i.log" 2>&1 </dev/null &
-    pids[gateway-$i]=$!
+    started_pids[gateway-$i]=$!
     wait_for "gateway $i was not ready" is_ready "${admin_ports[$i]}"
 }
 
-install_missing_packages
+install_missing_packages haproxy wrk curl
 for port in "$frontend_port" "$stats_port" "$upstream_port" "${gateway_ports[@]}" "${admin_ports[@]}"; do
     ensure_port_free "$port"
 done
@@ -141,7 +106,7 @@ path = "/"
 mock = { status = 200, headers = { "content-type" = "application/json" }, body = '{"items":[]}' }
 CONFIG
 "$binary" serve --config "$workdir/upstream.toml" >"$workdir/upstream.log" 2>&1 </dev/null &
-pids[upstream]=$!
+started_pids[upstream]=$!
 wait_for "the upstream did not listen" curl -fsS --max-time 1 "http://127.0.0.1:$upstream_port/"
 
 for i in 0 1 2; do
@@ -185,7 +150,7 @@ CONFIG
 } >"$workdir/haproxy.cfg"
 haproxy -c -q -f "$workdir/haproxy.cfg"
 haproxy -db -f "$workdir/haproxy.cfg" >"$workdir/haproxy.log" 2>&1 &
-pids[haproxy]=$!
+started_pids[haproxy]=$!
 wait_for "HAProxy did not answer" curl -fsS --max-time 1 -o /dev/null \
     -H 'Origin: https://app.example.com' "http://127.0.0.1:$frontend_port/api/items"
 
@@ -193,7 +158,7 @@ echo "load: wrk, $connections connections, ${duration}s, through HAProxy on :$fr
 wrk -t 2 -c "$connections" -d "${duration}s" --latency -s bench/scale-out.lua \
     "http://127.0.0.1:$frontend_port" >"$workdir/wrk.log" 2>&1 &
 wrk_pid=$!
-pids[wrk]=$wrk_pid
+started_pids[wrk]=$wrk_pid
 
 events() {
     local start=$SECONDS i
@@ -207,9 +172,9 @@ events() {
     done
     sleep 2
     echo "  t=$((SECONDS - start))s: SIGTERM to gateway 1"
-    kill -TERM "${pids[gateway-1]}"
+    kill -TERM "${started_pids[gateway-1]}"
     local status=0
-    wait "${pids[gateway-1]}" || status=$?
+    wait "${started_pids[gateway-1]}" || status=$?
     echo "  t=$((SECONDS - start))s: gateway 1 drained and exited ($status)"
     # Down for a while, as a real restart (new image, new pod) would be:
     # long enough for HAProxy's health check to take it out of rotation.
@@ -221,7 +186,7 @@ events() {
 events
 
 wait "$wrk_pid" || true
-unset 'pids[wrk]'
+unset 'started_pids[wrk]'
 cat "$workdir/wrk.log"
 
 echo

@@ -9,6 +9,7 @@ set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
+source scripts/lib.sh
 
 fuzz_seconds="${FUZZ_SECONDS:-30}"
 suite_start=$SECONDS
@@ -21,38 +22,20 @@ finish_step() {
     printf '==> done in %ss\n' "$((SECONDS - $1))"
 }
 
-# Debian packages the tests need, as "command package" pairs (nginx, node and
-# npm run the third-party CORS servers). wrk is only used by bench/gateway.sh,
-# HAProxy by bench/scale-out.sh; each installs its own.
-install_missing_packages() {
-    local -a missing=()
-    local command package
-    while read -r command package; do
-        command -v "$command" >/dev/null 2>&1 || missing+=("$package")
-    done <<'PACKAGES'
-chromium chromium
-chromedriver chromium-driver
-firefox-esr firefox-esr
-WebKitWebDriver webkit2gtk-driver
-Xvfb xvfb
-file file
-nginx nginx
-node nodejs
-npm npm
-PACKAGES
-    if ((${#missing[@]} == 0)); then
-        return
-    fi
-    if [[ $(id -u) -ne 0 ]]; then
-        echo "error: missing Debian packages: ${missing[*]}; run as root or install them first" >&2
-        exit 1
-    fi
-    step "installing ${missing[*]} from Debian"
-    export DEBIAN_FRONTEND=noninteractive
-    # Another apt client (unattended upgrades, a second suite) may hold the lock.
-    apt-get -o DPkg::Lock::Timeout=600 update
-    apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${missing[@]}"
-}
+# Debian packages the tests need, as command=package (nginx, node and npm run
+# the third-party CORS servers). wrk is only used by bench/gateway.sh, HAProxy
+# by bench/scale-out.sh; each installs its own.
+test_packages=(
+    chromium
+    chromedriver=chromium-driver
+    firefox-esr
+    WebKitWebDriver=webkit2gtk-driver
+    Xvfb=xvfb
+    file
+    nginx
+    node=nodejs
+    npm
+)
 
 # cargo-fuzz is a cargo subcommand from crates.io; --locked pins the versions
 # its authors tested.
@@ -91,7 +74,7 @@ install_geckodriver() {
     cargo install geckodriver --locked
 }
 
-install_missing_packages
+install_missing_packages "${test_packages[@]}"
 install_geckodriver
 install_cargo_fuzz
 install_deploy_validator

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the third-party CORS servers the tests run (crates/probe/tests/third_party):
+# Installs the third-party CORS servers the tests run (crates/testkit/third_party):
 # the npm packages pinned by its package-lock.json into target/third-party/node,
 # the PyPI packages pinned below into the venv target/third-party/venv.
 # nginx comes from Debian (scripts/test.sh installs it). Idempotent: does
@@ -7,7 +7,7 @@
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-fixtures="$repo_root/crates/probe/tests/third_party"
+fixtures="$repo_root/crates/testkit/third_party"
 target="$repo_root/target/third-party"
 # flask-cors and Starlette with their servers; jsonschema validates SARIF output.
 pypi_packages=(flask==3.1.3 flask-cors==6.0.5 starlette==1.10.0 uvicorn==0.54.0 jsonschema==4.26.0)

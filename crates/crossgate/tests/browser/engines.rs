@@ -17,7 +17,9 @@ use fantoccini::{Client, ClientBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{json, Value};
 
-use super::servers::{free_port, PAGE_TITLE};
+use crossgate_testkit::free_port;
+
+use super::servers::PAGE_TITLE;
 
 const INSTALL: &str = "run scripts/test.sh as root once, or: apt-get install -y chromium chromium-driver firefox-esr webkit2gtk-driver xvfb && cargo install geckodriver --locked";
 const MINIBROWSER: &str = "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser";
@@ -143,6 +145,15 @@ impl EngineBrowser {
             .await
             .unwrap_or_else(|_| panic!("{engine:?}: New Session took over 90 s (for WebKit: is Xvfb running?); {INSTALL}"))
             .unwrap_or_else(|e| panic!("{engine:?}: {} could not start the browser: {e}; {INSTALL}", program.display()));
+        // The tables run many fetches in one script: give it four minutes.
+        client
+            .update_timeouts(fantoccini::wd::TimeoutConfiguration::new(
+                Some(Duration::from_secs(240)),
+                None,
+                None,
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("{engine:?}: cannot set the script timeout: {e}"));
         EngineBrowser {
             engine,
             client,

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use http::{HeaderMap, HeaderValue};
 
 use super::scenarios::{Access, Backend, Ports, Scenario, SCENARIOS, TOKENS};
-use super::servers::{free_port, Reply};
+use crossgate_testkit::free_port;
+
+use super::servers::Reply;
 
 /// The gateway's response timeout in the generated configuration; the
 /// upstream's slow answers take [`SLOW_UPSTREAM`], well past it.

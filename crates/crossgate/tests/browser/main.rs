@@ -16,14 +16,18 @@
 //! browser recorded (and, for `spec`, with what the standard says). If a
 //! browser cannot start, the test fails; it never skips.
 //! `CROSSGATE_BROWSER_ENGINES=firefox` (or a comma list) runs only those.
+//!
+//! Two more tests share the binary: [`third_party`] (CORS servers we did not
+//! write, in the three engines, with check agreeing) and [`dashboard`] (the
+//! admin dashboard in headless Chromium).
 
 mod agreement;
+mod dashboard;
 mod engine_matrix;
 mod engine_table;
 mod engines;
 mod gateway;
 mod gateway_table;
-mod scenarios;
 mod servers;
 mod test_hosts;
 mod third_party;
@@ -32,12 +36,12 @@ use std::time::{Duration, Instant};
 
 use crossgate_cors::browser::Engine;
 use crossgate_probe::Prober;
+use crossgate_testkit::scenarios::{self, SCENARIOS};
 
 use engine_matrix::{Seen, ENGINE_SCENARIOS};
 use engine_table::MatrixRun;
 use engines::EngineBrowser;
 use gateway_table::{Stack, TableRun};
-use scenarios::SCENARIOS;
 
 /// What one engine did, with the servers it did it against (still running,
 /// so check can ask them the same questions).
@@ -185,15 +189,6 @@ async fn run_engine(
     let started = Instant::now();
     let stack = Stack::start().await;
     let browser = EngineBrowser::start(engine, test_proxy).await;
-    browser
-        .client
-        .update_timeouts(fantoccini::wd::TimeoutConfiguration::new(
-            Some(Duration::from_secs(240)),
-            None,
-            None,
-        ))
-        .await
-        .unwrap_or_else(|e| panic!("{engine:?}: cannot set the script timeout: {e}"));
     let table = gateway_table::run(&browser, &stack).await;
     let matrix = engine_table::run(&browser, matrix_origin, matrix_port, matrix_seen).await;
     browser.close().await;

@@ -73,7 +73,7 @@ pub async fn bind() -> (TcpListener, u16) {
 }
 
 /// Serves HTTP/1.1 on `listener` with `handler` until the runtime ends.
-fn serve<F, Fut>(listener: TcpListener, handler: F)
+pub fn serve<F, Fut>(listener: TcpListener, handler: F)
 where
     F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
@@ -250,14 +250,4 @@ fn tap_failure(why: String) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(why)));
     *response.status_mut() = StatusCode::from_u16(599).unwrap_or(StatusCode::BAD_GATEWAY);
     response
-}
-
-/// A port nothing listens on once this returns.
-pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap_or_else(|e| panic!("cannot bind an ephemeral port on 127.0.0.1: {e}"));
-    listener
-        .local_addr()
-        .unwrap_or_else(|e| panic!("ephemeral listener has no address: {e}"))
-        .port()
 }

@@ -7,16 +7,12 @@
 //! Only page loads travel this way: the scripts' requests go to `localhost`,
 //! which neither browser proxies, so what the gateway sees is unchanged.
 
-use std::convert::Infallible;
-
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 
 use super::servers;
 
@@ -25,22 +21,9 @@ pub async fn start_proxy() -> u16 {
     let (listener, port) = servers::bind().await;
     let client: Client<HttpConnector, Incoming> =
         Client::builder(TokioExecutor::new()).build_http();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let client = client.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |request| {
-                    let client = client.clone();
-                    async move { Ok::<_, Infallible>(forward(&client, request).await) }
-                });
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
+    servers::serve(listener, move |request| {
+        let client = client.clone();
+        async move { forward(&client, request).await }
     });
     port
 }

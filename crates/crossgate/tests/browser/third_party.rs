@@ -1,13 +1,10 @@
 //! Real CORS implementations we did not write (express + cors, hono,
 //! flask-cors, Starlette and two nginx recipes, each correct and broken; see
-//! `crates/probe/tests/third_party`) answer a handful of fetches from a
+//! `crossgate_testkit::third_party`) answer a handful of fetches from a
 //! trusted and an untrusted page in real Chromium, Firefox and WebKit. What
 //! each engine did (readable or not, preflights sent, counted by a tap in
 //! front of each server) is then what `crossgate check --engine X` must
 //! predict, fetch by fetch. Nothing here states an outcome: the browsers do.
-
-#[path = "../../../probe/tests/third_party/mod.rs"]
-mod launcher;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -20,7 +17,7 @@ use serde_json::{json, Value};
 use super::engine_matrix::Outcome;
 use super::engines::EngineBrowser;
 use super::servers::{self, Log, StripCors};
-use launcher::{Config, Implementation, ThirdPartyServer};
+use crossgate_testkit::third_party::{Config, Implementation, ThirdPartyServer};
 
 /// One fetch a page makes to `/api`.
 struct Fetch {
@@ -169,15 +166,6 @@ async fn start_targets(trusted: &str) -> Vec<Target> {
 /// What each engine did on each row: `allowed` as its script saw it.
 async fn run_in(engine: Engine, proxy: u16, rows: &[Row<'_>]) -> BTreeMap<String, Value> {
     let browser = EngineBrowser::start(engine, proxy).await;
-    browser
-        .client
-        .update_timeouts(fantoccini::wd::TimeoutConfiguration::new(
-            Some(Duration::from_secs(240)),
-            None,
-            None,
-        ))
-        .await
-        .unwrap_or_else(|e| panic!("{engine:?}: cannot set the script timeout: {e}"));
     let mut seen = BTreeMap::new();
     let mut origins: Vec<&str> = rows.iter().map(|r| r.origin).collect();
     origins.dedup();

@@ -4,8 +4,7 @@
 //! with a valid token; bad tokens get 401 and missing privileges 403, both
 //! readable by scripts.
 
-use crate::support::{list, send, TestGateway, TestUpstream};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use crate::support::{bearer_jwt, list, send, TestGateway, TestUpstream};
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
 const READER: &str = "Bearer reader-token-0123456789";
@@ -69,18 +68,6 @@ async fn preflight(
     send(gateway.addr, "OPTIONS", path, &headers, b"").await
 }
 
-/// An HS256 JWT valid for ten minutes (`exp` is required by default).
-fn jwt(privileges: &[&str], secret: &str) -> String {
-    let exp = jsonwebtoken::get_current_timestamp() + 600;
-    let token = jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &serde_json::json!({ "privileges": privileges, "exp": exp }),
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .expect("encode JWT");
-    format!("Bearer {token}")
-}
-
 #[tokio::test]
 async fn public_resource_preflight_lists_the_resource_methods() {
     let (upstream, gateway) = setup().await;
@@ -128,7 +115,12 @@ async fn private_preflight_with_a_valid_token_lists_the_resource_methods() {
         list(reply.header("access-control-allow-methods")),
         ["GET", "PUT", "OPTIONS"]
     );
-    let with_jwt = preflight(&gateway, "/private/box", Some(&jwt(&["read"], SECRET))).await;
+    let with_jwt = preflight(
+        &gateway,
+        "/private/box",
+        Some(&bearer_jwt(&["read"], SECRET)),
+    )
+    .await;
     assert_eq!(
         list(with_jwt.header("access-control-allow-methods")),
         ["GET", "PUT", "OPTIONS"]
@@ -143,7 +135,7 @@ async fn invalid_token_is_a_readable_401() {
         assert_eq!(reply.status, 401, "{authorization}");
         assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
     }
-    let forged = jwt(&["read", "write"], "a secret that is not the gateway's");
+    let forged = bearer_jwt(&["read", "write"], "a secret that is not the gateway's");
     let reply = send(
         gateway.addr,
         "GET",
@@ -219,7 +211,7 @@ async fn private_actual_requests_are_authorized_before_the_upstream() {
     )
     .await;
     assert_eq!(write.status, 200);
-    let both = jwt(&["read", "write"], SECRET);
+    let both = bearer_jwt(&["read", "write"], SECRET);
     let put = send(
         gateway.addr,
         "PUT",

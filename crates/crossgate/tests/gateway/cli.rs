@@ -4,21 +4,14 @@
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::process::run;
 use crate::support::{absent_upstream, send, TempDir, PATIENCE};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_crossgate");
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BINARY)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run crossgate")
-}
 
 const GOOD: &str = r#"
 [server]

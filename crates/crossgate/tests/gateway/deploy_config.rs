@@ -3,19 +3,9 @@
 //! front like every other key.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_crossgate");
-
-fn validate(path: &Path) -> Output {
-    Command::new(BINARY)
-        .arg("validate")
-        .arg("--config")
-        .arg(path)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run crossgate validate")
-}
+use crate::support::process::validate;
 
 fn config_with_token(token: &str) -> String {
     format!(

@@ -1,10 +1,11 @@
 //! The gateway's integration tests: one binary, a module per area, over real
 //! loopback sockets against upstreams written in the tests. The harness is
-//! `tests/support/` (in-process gateway, upstreams, client; `process` runs the
-//! real binary for signals and the admin listener).
+//! the workspace's test-support crate, `crates/testkit` (in-process gateway,
+//! upstreams, client; `process` runs the real binary for signals and the
+//! admin listener), known here as `support`: `crate::support::send`,
+//! `crate::support::process::Gateway`.
 
-#[path = "../support/mod.rs"]
-mod support;
+use crossgate_testkit as support;
 
 mod auth;
 mod cli;

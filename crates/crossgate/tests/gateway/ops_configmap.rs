@@ -6,10 +6,9 @@
 
 use std::os::unix::fs::symlink;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use crate::support::process::{get, Gateway};
-use crate::support::{TempDir, TestUpstream, PATIENCE};
+use crate::support::{TempDir, TestUpstream};
 
 /// Writes `..<stamp>/config.toml` and makes it the mounted version the way
 /// the kubelet does: a new symlink renamed over `..data` (atomic), then the
@@ -32,22 +31,6 @@ async fn status_body(gateway: &Gateway) -> String {
         .await
         .expect("GET /status")
         .text()
-}
-
-async fn wait_for_body(gateway: &Gateway, body: &str) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let now = status_body(gateway).await;
-        if now == body {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "/status answers {now:?}, expected {body:?}\nlogs:\n{}",
-            gateway.logs().join("\n")
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -74,20 +57,12 @@ async fn configmap_symlink_swaps_reload_and_an_invalid_swap_keeps_the_config() {
         &crate::support::process::config(upstream.addr, "v2"),
         Some(first),
     );
-    wait_for_body(&gateway, "v2").await;
-    gateway
-        .wait_metric("crossgate_config_reloads_total", &[("result", "ok")], 1.0)
-        .await;
+    gateway.wait_for_status("v2").await;
+    gateway.wait_reloads("ok", 1.0).await;
 
     let third = "2026_01_01_00_02_00.3";
     swap_in(&volume, third, "[server]\nlisten = 42\n", Some(second));
-    gateway
-        .wait_metric(
-            "crossgate_config_reloads_total",
-            &[("result", "failed")],
-            1.0,
-        )
-        .await;
+    gateway.wait_reloads("failed", 1.0).await;
     assert!(
         gateway.logged("keeping the running configuration"),
         "the failed reload is logged"
@@ -106,7 +81,7 @@ async fn configmap_symlink_swaps_reload_and_an_invalid_swap_keeps_the_config() {
         &crate::support::process::config(upstream.addr, "v3"),
         Some(third),
     );
-    wait_for_body(&gateway, "v3").await;
+    gateway.wait_for_status("v3").await;
     assert_eq!(gateway.reloads("ok").await, 2.0);
     assert_eq!(gateway.reloads("failed").await, 1.0);
 }

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use crate::support::process::{get, Gateway, ALLOWED_ORIGIN, DENIED_ORIGIN};
-use crate::support::{Client, PATIENCE};
+use crate::support::{raw_exchange, Client, PATIENCE};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -36,18 +36,6 @@ mock = {{ status = 200, body = "ok" }}
 policy = "web"
 "#
     )
-}
-
-/// Writes `request` on a fresh connection and reads until the server closes it.
-async fn raw_exchange(addr: std::net::SocketAddr, request: &[u8]) -> String {
-    let mut stream = TcpStream::connect(addr).await.expect("connect");
-    stream.write_all(request).await.expect("send request");
-    let mut response = Vec::new();
-    tokio::time::timeout(PATIENCE, stream.read_to_end(&mut response))
-        .await
-        .expect("response within the patience")
-        .expect("read response");
-    String::from_utf8_lossy(&response).into_owned()
 }
 
 fn status_of(response: &str) -> u16 {

@@ -4,33 +4,11 @@
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::eventually;
 use crate::support::process::{get, Gateway, ALLOWED_ORIGIN};
-use crate::support::{Client, TestUpstream, PATIENCE};
-
-/// Polls `/status` until it answers `body`; returns how many requests that took.
-async fn wait_for_status_body(gateway: &Gateway, body: &str) -> usize {
-    let deadline = Instant::now() + PATIENCE;
-    let mut requests = 0;
-    loop {
-        let reply = get(gateway.addr, "/status", &[])
-            .await
-            .expect("GET /status");
-        requests += 1;
-        if reply.text() == body {
-            return requests;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "/status still answers {:?}, expected {body:?}\nlogs:\n{}",
-            reply.text(),
-            gateway.logs().join("\n")
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
+use crate::support::{Client, TestUpstream};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reloads_and_the_gateway_keeps_serving() {
@@ -39,9 +17,7 @@ async fn sighup_reloads_and_the_gateway_keeps_serving() {
 
     // The file is unchanged, so only the signal can cause this reload.
     gateway.signal("HUP");
-    gateway
-        .wait_metric("crossgate_config_reloads_total", &[("result", "ok")], 1.0)
-        .await;
+    gateway.wait_reloads("ok", 1.0).await;
     assert!(gateway.is_running(), "SIGHUP must not stop the gateway");
     assert_eq!(gateway.reloads("failed").await, 0.0);
     let reply = get(gateway.addr, "/status", &[])
@@ -50,9 +26,7 @@ async fn sighup_reloads_and_the_gateway_keeps_serving() {
     assert_eq!((reply.status.as_u16(), reply.text().as_str()), (200, "v1"));
 
     gateway.signal("HUP");
-    gateway
-        .wait_metric("crossgate_config_reloads_total", &[("result", "ok")], 2.0)
-        .await;
+    gateway.wait_reloads("ok", 2.0).await;
     assert!(gateway.is_running());
 }
 
@@ -66,10 +40,8 @@ async fn editing_the_file_reloads_it_without_a_signal() {
     );
 
     gateway.write_config(&crate::support::process::config(upstream.addr, "v2"));
-    let polls = wait_for_status_body(&gateway, "v2").await;
-    gateway
-        .wait_metric("crossgate_config_reloads_total", &[("result", "ok")], 1.0)
-        .await;
+    let polls = gateway.wait_for_status("v2").await;
+    gateway.wait_reloads("ok", 1.0).await;
     // One edit, one reload: the watcher does not keep firing on a settled file.
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(gateway.reloads("ok").await, 1.0);
@@ -97,13 +69,7 @@ async fn an_invalid_file_keeps_the_running_config_and_counts_a_failure() {
     let invalid = crate::support::process::config(upstream.addr, "v2")
         .replace("policy = \"web\"\n", "policy = \"missing\"\n");
     gateway.write_config(&invalid);
-    gateway
-        .wait_metric(
-            "crossgate_config_reloads_total",
-            &[("result", "failed")],
-            1.0,
-        )
-        .await;
+    gateway.wait_reloads("failed", 1.0).await;
     let reply = get(gateway.addr, "/status", &[("origin", ALLOWED_ORIGIN)])
         .await
         .expect("GET /status");
@@ -122,13 +88,7 @@ async fn an_invalid_file_keeps_the_running_config_and_counts_a_failure() {
 
     // A SIGHUP re-reads the still-invalid file: another failure, still serving.
     gateway.signal("HUP");
-    gateway
-        .wait_metric(
-            "crossgate_config_reloads_total",
-            &[("result", "failed")],
-            2.0,
-        )
-        .await;
+    gateway.wait_reloads("failed", 2.0).await;
     assert!(gateway.is_running());
     assert_eq!(
         get(gateway.addr, "/status", &[]).await.expect("GET").text(),
@@ -138,13 +98,7 @@ async fn an_invalid_file_keeps_the_running_config_and_counts_a_failure() {
 
     // A syntax error is refused the same way.
     gateway.write_config("[server\nlisten = ");
-    gateway
-        .wait_metric(
-            "crossgate_config_reloads_total",
-            &[("result", "failed")],
-            3.0,
-        )
-        .await;
+    gateway.wait_reloads("failed", 3.0).await;
     assert_eq!(
         get(gateway.addr, "/status", &[]).await.expect("GET").text(),
         "v1"
@@ -152,7 +106,7 @@ async fn an_invalid_file_keeps_the_running_config_and_counts_a_failure() {
 
     // Fixing the file puts the new config in force.
     gateway.write_config(&crate::support::process::config(upstream.addr, "v3"));
-    wait_for_status_body(&gateway, "v3").await;
+    gateway.wait_for_status("v3").await;
     assert_eq!(gateway.reloads("ok").await, 1.0);
 }
 
@@ -178,7 +132,7 @@ async fn a_request_in_flight_finishes_on_the_config_it_started_with() {
         listener.local_addr().expect("addr")
     };
     gateway.write_config(&crate::support::process::config(closed_port, "v2"));
-    wait_for_status_body(&gateway, "v2").await;
+    gateway.wait_for_status("v2").await;
     let after = get(gateway.addr, "/api/items", &[])
         .await
         .expect("GET after reload");
@@ -294,13 +248,7 @@ async fn reloading_20_times_under_concurrent_load_fails_no_request() {
         if reload % 2 == 0 {
             gateway.signal("HUP");
         }
-        gateway
-            .wait_metric(
-                "crossgate_config_reloads_total",
-                &[("result", "ok")],
-                reload as f64,
-            )
-            .await;
+        gateway.wait_reloads("ok", reload as f64).await;
     }
     // Let traffic run on the final config too.
     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use crate::support::{eventually, send, TestGateway, TestUpstream, PATIENCE};
+use crate::support::{eventually, raw_exchange, send, TestGateway, TestUpstream, PATIENCE};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -267,21 +267,6 @@ async fn early_hints_before_the_answer_are_accepted() {
     .await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(reply.text(), "ok");
-}
-
-/// Sends `request` on a fresh connection with `Connection: close` and returns
-/// everything the gateway wrote until it closed.
-async fn raw_exchange(addr: SocketAddr, request: &[u8]) -> String {
-    let exchange = async {
-        let mut stream = TcpStream::connect(addr).await.expect("connect");
-        stream.write_all(request).await.expect("write request");
-        let mut response = Vec::new();
-        let _ = stream.read_to_end(&mut response).await;
-        String::from_utf8_lossy(&response).into_owned()
-    };
-    tokio::time::timeout(PATIENCE, exchange)
-        .await
-        .expect("the gateway answers and closes in time")
 }
 
 fn header_lines<'a>(response: &'a str, name: &str) -> Vec<&'a str> {

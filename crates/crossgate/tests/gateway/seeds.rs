@@ -4,37 +4,27 @@
 //! `Date`, `Server` and the order of list items). Where crossgate answers
 //! differently on purpose, the test asserts crossgate's answer and
 //! `docs/seeds.md` says why. The CORS primer (seed 004) is proven in the
-//! browser suite (`tests/browser.rs`).
-
-// Only the row names are needed here, to check docs/seeds.md.
-#[allow(dead_code)]
-#[path = "../browser/scenarios.rs"]
-mod scenarios;
+//! browser suite (`tests/browser/`).
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-use crate::support::{send, Reply, TestGateway};
+use crate::support::process::validate;
+use crate::support::{bearer_jwt, examples_dir, send, Reply, TestGateway};
 use bytes::Bytes;
+use crossgate_testkit::scenarios;
 use http::{HeaderValue, Request, Response};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use jsonwebtoken::{encode, EncodingKey, Header};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 // ---------------------------------------------------------------------------
 // Harness
-
-fn examples_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
-}
 
 /// An example file, with its backend address pointed at `backend`.
 fn example(name: &str, documented_upstream: &str, backend: &Backend) -> String {
@@ -161,15 +151,6 @@ fn assert_request_id(reply: &Reply) {
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
         "X-Request-Id {id:?} is not 32 hex digits"
     );
-}
-
-fn validate(path: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_crossgate"))
-        .arg("validate")
-        .arg("--config")
-        .arg(path)
-        .output()
-        .expect("run crossgate validate")
 }
 
 #[test]
@@ -643,26 +624,6 @@ async fn personium_options(
     send(gateway.addr, "OPTIONS", path, &headers, b"").await
 }
 
-fn jwt(privileges: &[&str]) -> String {
-    #[derive(serde::Serialize)]
-    struct Claims<'a> {
-        privileges: &'a [&'a str],
-        exp: u64,
-    }
-    let exp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs()
-        + 600;
-    let token = encode(
-        &Header::default(),
-        &Claims { privileges, exp },
-        &EncodingKey::from_secret(JWT_SECRET.as_bytes()),
-    )
-    .expect("sign a test JWT");
-    format!("Bearer {token}")
-}
-
 #[tokio::test]
 async fn personium_any_origin_on_every_api() {
     let (_backend, gateway) = personium().await;
@@ -743,7 +704,7 @@ async fn personium_private_resource_without_authorization_lists_every_gateway_me
 #[tokio::test]
 async fn personium_private_resource_with_a_valid_token_lists_its_methods() {
     let (_backend, gateway) = personium().await;
-    for authorization in [READER_WRITER.to_owned(), jwt(&["read"])] {
+    for authorization in [READER_WRITER.to_owned(), bearer_jwt(&["read"], JWT_SECRET)] {
         let reply = personium_options(&gateway, PRIVATE, Some(&authorization)).await;
         assert_eq!(reply.status, 204, "{authorization}");
         assert_cors(
@@ -760,7 +721,7 @@ async fn personium_private_resource_with_a_valid_token_lists_its_methods() {
 async fn personium_invalid_token_is_401_with_cors_headers() {
     let (backend, gateway) = personium().await;
     let forged = {
-        let mut token = jwt(&["read", "write"]);
+        let mut token = bearer_jwt(&["read", "write"], JWT_SECRET);
         token.pop();
         token.push('x');
         token
@@ -805,7 +766,7 @@ async fn personium_token_without_the_privilege_is_403_with_cors_headers() {
         "reading is not allowed for a write-only token"
     );
     assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
-    let reader = jwt(&["read"]);
+    let reader = bearer_jwt(&["read"], JWT_SECRET);
     let reply = send(
         gateway.addr,
         "PUT",
@@ -837,7 +798,7 @@ async fn personium_private_requests_are_authorized_before_the_upstream() {
     )
     .await;
     assert_eq!(reply.status, 200);
-    let writer = jwt(&["write"]);
+    let writer = bearer_jwt(&["write"], JWT_SECRET);
     let reply = send(
         gateway.addr,
         "DELETE",

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crossgate_probe::audit::{audit_with, AuditReport, FindingClass, Severity};
 use crossgate_probe::Prober;
 
-use crate::support::{answer, Asked, TestServer};
+use crossgate_testkit::probe_server::{answer, Asked, TestServer};
 
 const TRUSTED: &str = "https://app.example.com";
 

@@ -13,7 +13,8 @@ use crossgate_probe::Prober;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crate::support::{answer, fixture, reflect_with_credentials, Asked, TestServer};
+use crossgate_testkit::fixture;
+use crossgate_testkit::probe_server::{answer, reflect_with_credentials, Asked, TestServer};
 
 const TRUSTED: &str = "https://app.example.com";
 

@@ -8,7 +8,8 @@ use crossgate_cors::browser::{Engine, RequestError};
 use crossgate_probe::check::{check_with, CheckError, CheckInput, CheckReport, StepKind, Verdict};
 use crossgate_probe::Prober;
 
-use crate::support::{answer, fixture, Asked, TestServer};
+use crossgate_testkit::fixture;
+use crossgate_testkit::probe_server::{answer, Asked, TestServer};
 
 const ORIGIN: &str = "https://app.example";
 

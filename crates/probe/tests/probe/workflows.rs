@@ -10,7 +10,8 @@ use crossgate_probe::curl::parse_curl;
 use crossgate_probe::har::{check_har, har_fetches};
 use crossgate_probe::Prober;
 
-use crate::support::{answer, fixture, reflect_with_credentials, Asked, TestServer};
+use crossgate_testkit::fixture;
+use crossgate_testkit::probe_server::{answer, reflect_with_credentials, Asked, TestServer};
 
 fn prober() -> Prober {
     Prober::new(Duration::from_secs(5), None).expect("prober")

@@ -1,8 +1,8 @@
 //! The `crossgate check` command: text and JSON output, exit codes 0/1/2.
 
-mod check_support;
+use crossgate_testkit::probe_server::{answer, Asked, TestServer};
 
-use check_support::{answer, crossgate, Asked, TestServer};
+use super::crossgate;
 
 const ORIGIN: &str = "https://app.example";
 

@@ -4,19 +4,17 @@
 //!
 //! `scripts/third-party-servers.sh` (run by `scripts/test.sh`) installs the
 //! npm packages into `target/third-party/node` and the PyPI ones into the
-//! venv `target/third-party/venv`, at the versions pinned next to this file.
+//! venv `target/third-party/venv`, at the versions pinned in
+//! crates/testkit/third_party/ beside the servers' sources.
 //! [`ThirdPartyServer::start`] runs one on an ephemeral loopback port, waits
 //! until it accepts connections and kills it on drop.
-//!
-//! Include it from any test crate of the workspace with
-//! `#[path = "../../probe/tests/third_party/mod.rs"] mod third_party;`
-//! (the path relative to the including file).
-#![allow(dead_code)]
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::free_port;
 
 /// The trusted origin every correct configuration allows.
 pub const TRUSTED_ORIGIN: &str = "https://app.example.com";
@@ -95,12 +93,12 @@ pub struct ThirdPartyServer {
 }
 
 fn workspace_root() -> PathBuf {
-    // Both including crates live at crates/<name>.
+    // This crate lives at crates/testkit.
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 fn fixtures() -> PathBuf {
-    workspace_root().join("crates/probe/tests/third_party")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("third_party")
 }
 
 fn installed(path: &Path) -> PathBuf {
@@ -110,16 +108,6 @@ fn installed(path: &Path) -> PathBuf {
         path.display()
     );
     path.to_owned()
-}
-
-/// A port no one listens on right now. The server binds it a moment later;
-/// another process taking it in between makes the readiness wait fail
-/// loudly, never a test pass.
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
 }
 
 impl ThirdPartyServer {

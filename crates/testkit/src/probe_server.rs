@@ -1,11 +1,10 @@
 //! Small servers for the `check` and `audit` tests: each answers with a
 //! closure, so a test states exactly which wrong (or right) CORS answer it
-//! gives, and records every request it saw. The binary's command-line tests
-//! (crates/crossgate/tests/check_support) include this file too.
+//! gives, and records every request it saw. The probe crate's tests and the
+//! binary's command-line tests (crates/crossgate/tests/cli) use them.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -16,6 +15,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+
+use crate::fixture;
 
 /// What a test server saw of one request.
 #[derive(Debug, Clone)]
@@ -90,7 +91,7 @@ impl TestServer {
         Self::start_inner(Arc::new(handler), None).await
     }
 
-    /// The same over TLS, with the `localhost` certificate of tests/fixtures.
+    /// The same over TLS, with the `localhost` certificate of the fixtures.
     pub async fn start_tls<F>(handler: F) -> TestServer
     where
         F: Fn(&Asked<'_>) -> Response<Full<Bytes>> + Send + Sync + 'static,
@@ -182,14 +183,6 @@ impl TestServer {
     pub fn methods_seen(&self) -> Vec<String> {
         self.seen().iter().map(|s| s.method.to_string()).collect()
     }
-}
-
-/// The path of a file under crates/probe/tests/fixtures; through `..` so
-/// that it holds from any crate of the workspace that includes this file.
-pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../probe/tests/fixtures")
-        .join(name)
 }
 
 /// A TLS acceptor with the `localhost` certificate (signed by `ca.pem`).

@@ -1,11 +1,10 @@
 //! The `crossgate audit` command: output, `--fail-on`, exit codes, and
 //! crossgate's own example configurations, which must have no high finding.
 
-mod check_support;
+use crossgate_testkit::probe_server::{answer, reflect_with_credentials, Asked, TestServer};
+use crossgate_testkit::{examples_dir, TestGateway};
 
-use check_support::{
-    answer, crossgate, examples_dir, reflect_with_credentials, Asked, ExampleGateway, TestServer,
-};
+use super::crossgate;
 
 const TRUSTED: &str = "https://app.example.com";
 
@@ -151,7 +150,7 @@ async fn crossgate_example_configs_have_no_high_finding() {
     for path in entries {
         let text = std::fs::read_to_string(&path).expect("read example");
         let config: toml::Value = toml::from_str(&text).expect("example is TOML");
-        let gateway = ExampleGateway::start(&path).await;
+        let gateway = TestGateway::start_file(&path).await;
         let name = path.display().to_string();
         for route in route_paths(&config) {
             let url = format!("http://{}{route}", gateway.addr);

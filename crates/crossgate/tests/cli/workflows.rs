@@ -1,9 +1,10 @@
 //! `crossgate check --curl`, `check --har`, `audit --input --sarif` through
 //! the binary: arguments, output and exit codes.
 
-mod check_support;
+use crossgate_testkit::fixture;
+use crossgate_testkit::probe_server::{reflect_with_credentials, TestServer};
 
-use check_support::{crossgate, fixture, reflect_with_credentials, TestServer};
+use super::crossgate;
 
 const TRUSTED: &str = "https://app.example.com";
 

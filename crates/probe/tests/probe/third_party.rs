@@ -1,15 +1,12 @@
 //! `crossgate audit` against CORS servers we did not write (see
-//! `third_party/mod.rs`): it finds every real hole of each broken
+//! `crossgate_testkit::third_party`): it finds every real hole of each broken
 //! configuration, exactly those classes, and nothing on the correct ones.
-
-#[path = "third_party/mod.rs"]
-mod third_party;
 
 use std::time::Duration;
 
 use crossgate_probe::audit::{audit_with, FindingClass, Severity};
 use crossgate_probe::Prober;
-use third_party::{Config, Implementation, ThirdPartyServer, TRUSTED_ORIGIN};
+use crossgate_testkit::third_party::{Config, Implementation, ThirdPartyServer, TRUSTED_ORIGIN};
 
 use FindingClass::*;
 

@@ -4,23 +4,18 @@
 //! terminal. "On a terminal" is a real pseudo-terminal from util-linux's
 //! `script`.
 
-mod check_support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use check_support::{answer, crossgate, Asked, TestServer};
+use crossgate_testkit::probe_server::{answer, Asked, TestServer};
+
+use crossgate_testkit::process::run;
+
+use super::crossgate;
 
 const SUBCOMMANDS: [&str; 6] = ["serve", "validate", "check", "audit", "completions", "man"];
 const ESCAPE: char = '\u{1b}';
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_crossgate"))
-        .args(args)
-        .output()
-        .expect("run crossgate")
-}
 
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()

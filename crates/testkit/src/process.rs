@@ -1,17 +1,16 @@
 //! Harness of the `ops_*` integration tests: the real `crossgate` binary
 //! started on ephemeral loopback ports (signals need a process of its own),
 //! its config, and readers for `/metrics`. The client, the reply and the test
-//! upstream are the ones in [`super`].
-//!
+//! upstream are the ones at the crate root.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{try_send, Reply, TempDir, PATIENCE};
+use crate::{crossgate_binary, try_send, Reply, TempDir, PATIENCE};
 
 pub const ALLOWED_ORIGIN: &str = "https://app.example.com";
 pub const DENIED_ORIGIN: &str = "https://evil.example.net";
@@ -44,6 +43,29 @@ policy = "web"
     )
 }
 
+/// The crossgate binary's output for `args`, with nothing on stdin.
+pub fn run(args: &[&str]) -> Output {
+    Command::new(crossgate_binary())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run crossgate")
+}
+
+/// `crossgate validate --config path`.
+pub fn validate(path: &Path) -> Output {
+    Command::new(crossgate_binary())
+        .arg("validate")
+        .arg("--config")
+        .arg(path)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run crossgate validate")
+}
+
+/// The counter of configuration reloads, labelled by `result`.
+const RELOADS: &str = "crossgate_config_reloads_total";
+
 /// The `crossgate serve` process under test. Killed on drop.
 pub struct Gateway {
     child: Child,
@@ -72,7 +94,7 @@ impl Gateway {
     /// Runs `crossgate --log-format log_format serve --config config_path`, a
     /// file the test laid out in `dir` (removed when the gateway is dropped).
     pub async fn start_at(dir: TempDir, config_path: PathBuf, log_format: &str) -> Gateway {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_crossgate"))
+        let mut child = Command::new(crossgate_binary())
             .args(["--log-format", log_format, "serve", "--config"])
             .arg(&config_path)
             .env("RUST_LOG", "info")
@@ -212,8 +234,35 @@ impl Gateway {
         }
     }
 
+    /// Polls `/status` (the mock route of [`config`]) until it answers
+    /// `body`; returns how many requests that took.
+    pub async fn wait_for_status(&self, body: &str) -> usize {
+        let deadline = Instant::now() + PATIENCE;
+        let mut requests = 0;
+        loop {
+            let reply = get(self.addr, "/status", &[]).await.expect("GET /status");
+            requests += 1;
+            if reply.text() == body {
+                return requests;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "/status still answers {:?}, expected {body:?}\nlogs:\n{}",
+                reply.text(),
+                self.logs().join("\n")
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// The count of reloads that ended in `result` (`ok` or `failed`).
     pub async fn reloads(&self, result: &str) -> f64 {
-        self.metric("crossgate_config_reloads_total", &[("result", result)])
+        self.metric(RELOADS, &[("result", result)]).await
+    }
+
+    /// Polls until `at_least` reloads ended in `result`; returns the count.
+    pub async fn wait_reloads(&self, result: &str, at_least: f64) -> f64 {
+        self.wait_metric(RELOADS, &[("result", result)], at_least)
             .await
     }
 }

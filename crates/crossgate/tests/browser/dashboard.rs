@@ -5,23 +5,17 @@
 //! A screenshot is saved as `dashboard-screenshot.png` in the test's output
 //! directory (`target/tmp/`).
 
-#[path = "browser/chrome.rs"]
-mod chrome;
-// The browser test uses only part of the gateway tests' harness.
-#[allow(dead_code)] // chrome.rs needs only `free_port`
-#[path = "browser/servers.rs"]
-mod servers;
-#[allow(dead_code)]
-#[path = "support/mod.rs"]
-mod support;
-
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use chrome::Browser;
+use crossgate_testkit::process::{Gateway, ALLOWED_ORIGIN, DENIED_ORIGIN};
+use crossgate_testkit::{preflight, send, TestUpstream, PATIENCE};
 use serde_json::{json, Value};
-use support::process::{Gateway, ALLOWED_ORIGIN, DENIED_ORIGIN};
-use support::{preflight, send, TestUpstream, PATIENCE};
+
+use crossgate_cors::browser::Engine;
+
+use super::engines::EngineBrowser;
+use super::test_hosts;
 
 /// Markup in an Origin header: if the page parsed data as HTML, this would
 /// add an `<img>` and set `window.__pwned`.
@@ -88,12 +82,12 @@ done({
 });
 "#;
 
-async fn read_page(browser: &Browser) -> Value {
+async fn read_page(browser: &EngineBrowser) -> Value {
     browser.run(READ_PAGE, vec![]).await
 }
 
 /// Re-reads the page until `ready` holds (the page polls every 2 s).
-async fn page_when(browser: &Browser, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
+async fn page_when(browser: &EngineBrowser, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + PATIENCE;
     loop {
         let page = read_page(browser).await;
@@ -115,7 +109,7 @@ fn cells(rows: &Value) -> Vec<Vec<String>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_traffic_denials_and_reloads_in_chromium() {
     let upstream = TestUpstream::start().await;
-    let gateway = Gateway::start(&support::process::config(upstream.addr, "v1")).await;
+    let gateway = Gateway::start(&crossgate_testkit::process::config(upstream.addr, "v1")).await;
 
     // A failed reload (its error must be shown), then a good one: generation 2.
     gateway.write_config("[server]\nlisten = \"127.0.0.1:0\"\n[policies.web]\norigins = [\"*\"]\ncredentials = true\n");
@@ -127,10 +121,8 @@ async fn the_dashboard_shows_traffic_denials_and_reloads_in_chromium() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    gateway.write_config(&support::process::config(upstream.addr, "v2"));
-    gateway
-        .wait_metric("crossgate_config_reloads_total", &[("result", "ok")], 1.0)
-        .await;
+    gateway.write_config(&crossgate_testkit::process::config(upstream.addr, "v2"));
+    gateway.wait_reloads("ok", 1.0).await;
 
     for n in 0..WAVES {
         if n > 0 {
@@ -144,7 +136,8 @@ async fn the_dashboard_shows_traffic_denials_and_reloads_in_chromium() {
     ];
     send(gateway.addr, "OPTIONS", "/api/items", &hostile, b"").await;
 
-    let browser = Browser::start().await;
+    // The admin listener is loopback, which the browser reaches without the proxy.
+    let browser = EngineBrowser::start(Engine::Chromium, test_hosts::start_proxy().await).await;
     browser
         .client
         .set_window_size(1400, 2250)
@@ -244,7 +237,7 @@ async fn the_dashboard_shows_traffic_denials_and_reloads_in_chromium() {
     eprintln!("dashboard screenshot: {}", path.display());
 
     // With admin_token set, the page asks for the token and then shows the data.
-    let with_token = support::process::config(upstream.addr, "v1").replace(
+    let with_token = crossgate_testkit::process::config(upstream.addr, "v1").replace(
         "shutdown_timeout = 10\n",
         &format!("shutdown_timeout = 10\nadmin_token = \"{ADMIN_TOKEN}\"\n"),
     );

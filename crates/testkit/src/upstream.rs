@@ -1,0 +1,242 @@
+//! Upstreams for the gateway to proxy to: [`TestUpstream`], whose behaviour
+//! the request path chooses, one that closes without answering, and an
+//! address nothing listens on.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request, Response};
+use http_body_util::channel::Channel;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+/// What a test upstream saw of one request.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: Method,
+    pub uri: String,
+    pub headers: HeaderMap,
+}
+
+/// A small upstream whose behaviour is chosen by the request path:
+///
+/// - a path containing `/slow/`: answers after the number of milliseconds that
+///   follows `/slow/` (`/api/slow/1500`), or after 3 s when none does (`/api/slow/x`);
+/// - containing `/cors/`: sets its own CORS headers (`Access-Control-Allow-Origin: https://upstream.example`);
+/// - ending in `/echo-body`: streams the request body back, recording each chunk in `chunks` as it arrives;
+/// - ending in `/slurp`: reads the whole request body, then answers `received N bytes`;
+/// - ending in `/drip`: sends `first`, waits for `release`, then sends `second`;
+/// - anything else: 200 `upstream:<path>` with hop-by-hop headers and `Vary: Accept-Encoding`.
+pub struct TestUpstream {
+    pub addr: SocketAddr,
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+    /// Requests received and not yet answered (a streamed answer counts as
+    /// answered once its head is sent).
+    pub in_flight: Arc<AtomicUsize>,
+    pub connections: Arc<AtomicUsize>,
+    pub release: Arc<Notify>,
+    pub chunks: Arc<Mutex<Vec<Bytes>>>,
+    pub chunk_arrived: Arc<Notify>,
+    task: JoinHandle<()>,
+}
+
+impl TestUpstream {
+    pub async fn start() -> TestUpstream {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind upstream");
+        let addr = listener.local_addr().expect("upstream addr");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let release = Arc::new(Notify::new());
+        let chunks = Arc::new(Mutex::new(Vec::new()));
+        let chunk_arrived = Arc::new(Notify::new());
+        let state = UpstreamState {
+            seen: seen.clone(),
+            in_flight: in_flight.clone(),
+            release: release.clone(),
+            chunks: chunks.clone(),
+            chunk_arrived: chunk_arrived.clone(),
+        };
+        let accepted = connections.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                accepted.fetch_add(1, Ordering::SeqCst);
+                let state = state.clone();
+                tokio::spawn(async move {
+                    let service =
+                        service_fn(move |request| upstream_answer(state.clone(), request));
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        TestUpstream {
+            addr,
+            seen,
+            in_flight,
+            connections,
+            release,
+            chunks,
+            chunk_arrived,
+            task,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn hits(&self) -> usize {
+        self.seen.lock().expect("seen").len()
+    }
+
+    pub fn last(&self) -> Seen {
+        self.seen
+            .lock()
+            .expect("seen")
+            .last()
+            .cloned()
+            .expect("the upstream saw a request")
+    }
+}
+
+impl Drop for TestUpstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[derive(Clone)]
+struct UpstreamState {
+    seen: Arc<Mutex<Vec<Seen>>>,
+    in_flight: Arc<AtomicUsize>,
+    release: Arc<Notify>,
+    chunks: Arc<Mutex<Vec<Bytes>>>,
+    chunk_arrived: Arc<Notify>,
+}
+type TestBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+
+async fn upstream_answer(
+    state: UpstreamState,
+    request: Request<Incoming>,
+) -> Result<Response<TestBody>, Infallible> {
+    state.in_flight.fetch_add(1, Ordering::SeqCst);
+    let response = upstream_response(&state, request).await;
+    state.in_flight.fetch_sub(1, Ordering::SeqCst);
+    Ok(response)
+}
+
+async fn upstream_response(
+    state: &UpstreamState,
+    request: Request<Incoming>,
+) -> Response<TestBody> {
+    let path = request.uri().path().to_owned();
+    state.seen.lock().expect("seen").push(Seen {
+        method: request.method().clone(),
+        uri: request.uri().to_string(),
+        headers: request.headers().clone(),
+    });
+    if let Some((_, after)) = path.rsplit_once("/slow/") {
+        let delay = match after.parse::<u64>() {
+            Ok(ms) => Duration::from_millis(ms),
+            Err(_) => Duration::from_secs(3),
+        };
+        tokio::time::sleep(delay).await;
+    }
+    if path.ends_with("/echo-body") {
+        let mut body = request.into_body();
+        let (mut tx, channel) = Channel::<Bytes, Infallible>::new(4);
+        let (chunks, chunk_arrived) = (state.chunks.clone(), state.chunk_arrived.clone());
+        tokio::spawn(async move {
+            while let Some(Ok(frame)) = body.frame().await {
+                if let Ok(data) = frame.into_data() {
+                    chunks.lock().expect("chunks").push(data.clone());
+                    chunk_arrived.notify_one();
+                    if tx.send_data(data).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        return Response::new(channel.boxed());
+    }
+    if path.ends_with("/slurp") {
+        let received = request
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes().len())
+            .unwrap_or(0);
+        return Response::new(Full::new(Bytes::from(format!("received {received} bytes"))).boxed());
+    }
+    if path.ends_with("/drip") {
+        let (mut tx, channel) = Channel::<Bytes, Infallible>::new(1);
+        let release = state.release.clone();
+        tokio::spawn(async move {
+            let _ = tx.send_data(Bytes::from_static(b"first")).await;
+            release.notified().await;
+            let _ = tx.send_data(Bytes::from_static(b"second")).await;
+        });
+        return Response::new(channel.boxed());
+    }
+    let mut response = Response::new(Full::new(Bytes::from(format!("upstream:{path}"))).boxed());
+    let headers = response.headers_mut();
+    headers.insert("content-type", HeaderValue::from_static("text/plain"));
+    headers.insert("vary", HeaderValue::from_static("Accept-Encoding"));
+    headers.insert("connection", HeaderValue::from_static("x-upstream-hop"));
+    headers.insert("x-upstream-hop", HeaderValue::from_static("1"));
+    headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+    if path.contains("/cors/") {
+        headers.insert(
+            "access-control-allow-origin",
+            HeaderValue::from_static("https://upstream.example"),
+        );
+        headers.insert(
+            "access-control-expose-headers",
+            HeaderValue::from_static("x-upstream"),
+        );
+    }
+    response
+}
+
+/// An address nothing listens on.
+pub async fn absent_upstream() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    addr
+}
+
+/// An upstream that reads the request and closes the connection without answering.
+pub async fn closing_upstream() -> (SocketAddr, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buffer = [0u8; 4096];
+                let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut buffer).await;
+                drop(stream);
+            });
+        }
+    });
+    (addr, task)
+}
