@@ -137,6 +137,8 @@ pub enum UpstreamFile {
     Pool {
         pool: PoolFile,
         health: Option<HealthFile>,
+        /// Written as a list: its targets are `upstream[i]`, not `upstream.targets[i]`.
+        listed: bool,
     },
 }
 
@@ -383,6 +385,7 @@ fn parse_upstream(value: &toml::Value, path: &str, report: &mut Report) -> Optio
                     ..PoolFile::default()
                 },
                 health: None,
+                listed: true,
             })
         }
         toml::Value::Table(_) => {
@@ -391,7 +394,11 @@ fn parse_upstream(value: &toml::Value, path: &str, report: &mut Report) -> Optio
             let health = pool.health.as_ref().and_then(|health| {
                 parse_table::<HealthFile>(health, &format!("{path}.health"), report)
             });
-            (report.problems.len() == before).then_some(UpstreamFile::Pool { pool, health })
+            (report.problems.len() == before).then_some(UpstreamFile::Pool {
+                pool,
+                health,
+                listed: false,
+            })
         }
         other => {
             report.problem(

@@ -152,8 +152,25 @@ impl UpstreamPool {
                     epoch: Instant::now(),
                 })
             }
-            UpstreamFile::Pool { pool, health } => {
-                Self::compile_pool(pool, health.as_ref(), key, route, metrics, report)
+            UpstreamFile::Pool {
+                pool,
+                health,
+                listed,
+            } => {
+                let targets_key = if *listed {
+                    key.to_owned()
+                } else {
+                    format!("{key}.targets")
+                };
+                Self::compile_pool(
+                    pool,
+                    health.as_ref(),
+                    key,
+                    &targets_key,
+                    route,
+                    metrics,
+                    report,
+                )
             }
         }
     }
@@ -162,15 +179,15 @@ impl UpstreamPool {
         pool: &PoolFile,
         health: Option<&HealthFile>,
         key: &str,
+        targets_key: &str,
         route: &str,
         metrics: &Metrics,
         report: &mut Report,
     ) -> Option<Self> {
-        let targets_key = format!("{key}.targets");
         let texts = match pool.targets.as_deref() {
             None => {
                 report.problem(
-                    &targets_key,
+                    targets_key,
                     "the pool has no targets",
                     "add targets = [\"http://10.0.0.1:3000\", \"http://10.0.0.2:3000\"]",
                 );
@@ -178,7 +195,7 @@ impl UpstreamPool {
             }
             Some([]) => {
                 report.problem(
-                    &targets_key,
+                    targets_key,
                     "the target list is empty, so every request would fail",
                     "list at least one base URL, e.g. [\"http://127.0.0.1:3000\"]",
                 );
@@ -186,7 +203,7 @@ impl UpstreamPool {
             }
             Some(texts) if texts.len() > MAX_TARGETS => {
                 report.problem(
-                    &targets_key,
+                    targets_key,
                     format!("{} targets are more than a pool takes", texts.len()),
                     format!(
                         "list at most {MAX_TARGETS} targets, or put a load balancer behind one"
@@ -413,6 +430,7 @@ mod tests {
                 ..PoolFile::default()
             },
             health: None,
+            listed: true,
         };
         let mut report = Report::new(&ConfigSource::Demo);
         let pool = UpstreamPool::compile(&file, "u", "/", &Metrics::new(), &mut report);
