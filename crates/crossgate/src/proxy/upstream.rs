@@ -229,7 +229,8 @@ pub async fn forward(
             .authority()
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
     });
-    let path_and_query = parts.uri.path_and_query().cloned();
+    // Taken, not cloned: each attempt builds its target's URI from it.
+    let path_and_query = std::mem::take(&mut parts.uri).into_parts().path_and_query;
     parts.version = Version::HTTP_11;
     let headers = &mut parts.headers;
     remove_hop_by_hop(headers);
