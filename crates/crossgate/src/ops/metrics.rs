@@ -224,11 +224,11 @@ impl Metrics {
     }
 
     /// The counters of `target` in the pool of the route with this path,
-    /// created on first use and marked healthy: a configuration that lists
-    /// it starts with it in rotation.
+    /// created on first use (healthy: pools start with every target in
+    /// rotation). Call it at config load and keep the handle with the target.
     pub fn target(&self, route: &str, target: &str) -> TargetMetrics {
         let mut targets = self.targets.lock().unwrap_or_else(PoisonError::into_inner);
-        let metrics = targets
+        targets
             .entry((route.to_owned(), target.to_owned()))
             .or_insert_with(|| {
                 TargetMetrics(Arc::new(TargetCounters {
@@ -238,9 +238,7 @@ impl Metrics {
                     healthy: AtomicU64::new(1),
                 }))
             })
-            .clone();
-        metrics.set_healthy(true);
-        metrics
+            .clone()
     }
 
     /// Every pool target's counters, copied out of the registry's lock.

@@ -172,17 +172,29 @@ fn count(value: Option<i64>, default: u32, key: &str, report: &mut Report) -> Op
 pub struct HealthCheckers(Vec<AbortHandle>);
 
 impl HealthCheckers {
-    /// Starts a checker for every target of every pool with `health`. Outside
-    /// a tokio runtime (`crossgate validate`), none is started.
+    /// Starts a checker for every target of every pool with `health`, once
+    /// the generation is put in force. The targets' health gauges are set
+    /// here too, not at compile time, so a reload that fails validation
+    /// leaves the running pools' gauges alone. Outside a tokio runtime, no
+    /// checker is started.
     pub fn start(router: &Router, client: &UpstreamClient) -> Self {
+        let pools = router
+            .routes()
+            .iter()
+            .filter_map(|route| match &route.target {
+                Target::Upstream(pool) => Some((route, pool)),
+                Target::Mock(_) => None,
+            });
+        for (_, pool) in pools.clone() {
+            for target in pool.targets() {
+                target.state.publish();
+            }
+        }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return Self::default();
         };
         let mut tasks = Vec::new();
-        for route in router.routes() {
-            let Target::Upstream(pool) = &route.target else {
-                continue;
-            };
+        for (route, pool) in pools {
             let Some(check) = pool.health() else {
                 continue;
             };

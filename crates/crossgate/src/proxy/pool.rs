@@ -108,6 +108,11 @@ impl TargetState {
         self.unhealthy.load(Ordering::Relaxed)
     }
 
+    /// Sets the target's health gauge from its state.
+    pub(crate) fn publish(&self) {
+        self.update_gauge();
+    }
+
     fn update_gauge(&self) {
         if let Some(metrics) = &self.metrics {
             let ejected = self.ejected_until.load(Ordering::Relaxed) != 0;
