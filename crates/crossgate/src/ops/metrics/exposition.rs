@@ -141,8 +141,16 @@ fn render_upstream_errors(out: &mut String, routes: &[(String, RouteMetrics)]) {
     }
 }
 
+/// A per-target family: name, type, help, and its counter in [`TargetMetrics`].
+type TargetFamily = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&TargetMetrics) -> &AtomicU64,
+);
+
 fn render_targets(out: &mut String, targets: &[((String, String), TargetMetrics)]) {
-    let families: [(&str, &str, &str, fn(&TargetMetrics) -> &AtomicU64); 4] = [
+    let families: [TargetFamily; 4] = [
         (
             "crossgate_upstream_target_requests_total",
             "counter",
