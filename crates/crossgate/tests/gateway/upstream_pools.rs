@@ -289,7 +289,7 @@ async fn active_health_checks_take_a_killed_target_out_and_bring_it_back() {
     let (mut a, b) = (Target::start("a").await, Target::start("b").await);
     // eject_after is high so that only the health checks decide.
     let pool = format!(
-        "{{ targets = [\"{}\", \"{}\"], eject_after = 1000, health = {{ path = \"/healthz\", interval = 0.1, timeout = 0.05, healthy = 2, unhealthy = 2 }} }}",
+        "{{ targets = [\"{}\", \"{}\"], eject_after = 1000, health = {{ path = \"/healthz\", interval = 0.2, timeout = 0.15, healthy = 2, unhealthy = 2 }} }}",
         a.url(),
         b.url()
     );
