@@ -109,7 +109,7 @@ pub enum PathNormalization {
 #[serde(deny_unknown_fields, default)]
 pub struct RouteFile {
     pub path: Option<String>,
-    pub upstream: Option<String>,
+    pub upstream: Option<toml::Value>,
     pub mock: Option<toml::Value>,
     pub policy: Option<String>,
     pub methods: Option<Vec<String>>,
@@ -125,6 +125,55 @@ pub struct MockFile {
     pub status: Option<i64>,
     pub headers: Option<BTreeMap<String, String>>,
     pub body: Option<String>,
+}
+
+/// `upstream`: one base URL as a string, or a pool (a list of base URLs, or
+/// a [`PoolFile`] table).
+#[derive(Debug, Clone)]
+pub enum UpstreamFile {
+    /// `upstream = "http://127.0.0.1:3000"`: today's single upstream.
+    Single(String),
+    /// `upstream = [...]` or `upstream = { targets = [...], ... }`.
+    Pool {
+        pool: PoolFile,
+        health: Option<HealthFile>,
+        /// Written as a list: its targets are `upstream[i]`, not `upstream.targets[i]`.
+        listed: bool,
+    },
+}
+
+/// `upstream = { targets, balance, eject_after, health }`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PoolFile {
+    pub targets: Option<Vec<String>>,
+    pub balance: Option<Balance>,
+    pub eject_after: Option<i64>,
+    pub health: Option<toml::Value>,
+}
+
+/// How a pool picks a target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Balance {
+    /// Each target in turn (default).
+    #[default]
+    RoundRobin,
+    /// The target with the fewest requests in flight.
+    LeastRequests,
+    /// A target at random.
+    Random,
+}
+
+/// `upstream.health = { path, interval, timeout, healthy, unhealthy }`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthFile {
+    pub path: Option<String>,
+    pub interval: Option<Seconds>,
+    pub timeout: Option<Seconds>,
+    pub healthy: Option<i64>,
+    pub unhealthy: Option<i64>,
 }
 
 /// A privilege a bearer token can carry.
@@ -162,6 +211,7 @@ pub struct TokenFile {
 pub struct ParsedRoute {
     pub index: usize,
     pub route: RouteFile,
+    pub upstream: Option<UpstreamFile>,
     pub mock: Option<MockFile>,
 }
 
@@ -296,9 +346,69 @@ fn parse_routes(value: &toml::Value, report: &mut Report) -> Vec<ParsedRoute> {
         if route.mock.is_some() && mock.is_none() {
             continue;
         }
-        routes.push(ParsedRoute { index, route, mock });
+        let upstream = route
+            .upstream
+            .as_ref()
+            .and_then(|upstream| parse_upstream(upstream, &format!("{path}.upstream"), report));
+        if route.upstream.is_some() && upstream.is_none() {
+            continue;
+        }
+        routes.push(ParsedRoute {
+            index,
+            route,
+            upstream,
+            mock,
+        });
     }
     routes
+}
+
+/// `upstream` in any of its three forms; `None` once its problems are reported.
+fn parse_upstream(value: &toml::Value, path: &str, report: &mut Report) -> Option<UpstreamFile> {
+    match value {
+        toml::Value::String(text) => Some(UpstreamFile::Single(text.clone())),
+        toml::Value::Array(items) => {
+            let mut targets = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                match item.as_str() {
+                    Some(text) => targets.push(text.to_owned()),
+                    None => report.problem(
+                        format!("{path}[{i}]"),
+                        format!("expected a base URL, found {}", item.type_str()),
+                        "write each target as a string, e.g. \"http://127.0.0.1:3000\"",
+                    ),
+                }
+            }
+            (targets.len() == items.len()).then(|| UpstreamFile::Pool {
+                pool: PoolFile {
+                    targets: Some(targets),
+                    ..PoolFile::default()
+                },
+                health: None,
+                listed: true,
+            })
+        }
+        toml::Value::Table(_) => {
+            let before = report.problems.len();
+            let pool = parse_table::<PoolFile>(value, path, report)?;
+            let health = pool.health.as_ref().and_then(|health| {
+                parse_table::<HealthFile>(health, &format!("{path}.health"), report)
+            });
+            (report.problems.len() == before).then_some(UpstreamFile::Pool {
+                pool,
+                health,
+                listed: false,
+            })
+        }
+        other => {
+            report.problem(
+                path,
+                format!("expected a base URL, a list of them or a table, found {}", other.type_str()),
+                "write upstream = \"http://127.0.0.1:3000\", a list [\"http://10.0.0.1:3000\", \"http://10.0.0.2:3000\"] or { targets = [...] }",
+            );
+            None
+        }
+    }
 }
 
 /// Deserializes a table into `T`, first key by key so that every bad key is

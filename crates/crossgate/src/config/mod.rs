@@ -12,7 +12,7 @@ mod settings;
 mod source;
 
 pub use compile::CompiledConfig;
-pub(crate) use file::{Access, PathNormalization};
+pub(crate) use file::{Access, Balance, HealthFile, PathNormalization, PoolFile, UpstreamFile};
 pub(crate) use problem::Report;
 pub use problem::{Problem, Problems, Warning};
 pub use settings::Settings;

@@ -11,8 +11,8 @@ use super::file::{Access, FileConfig, ParsedRoute, PathNormalization, RouteFile}
 use super::Report;
 use crate::ops::metrics::Metrics;
 use crate::proxy::mock::MockResponse;
+use crate::proxy::pool::UpstreamPool;
 use crate::proxy::router::{NamedPolicy, Route, RouteMethods, Target};
-use crate::proxy::upstream::Upstream;
 use crossgate_cors::AllowedMethods;
 use std::sync::Arc;
 
@@ -52,7 +52,7 @@ fn compile_route<'a>(
     let key = format!("routes[{}]", parsed.index);
     let route = &parsed.route;
     let path = route_path(route, &key, seen_paths, report);
-    let target = route_target(parsed, &key, report);
+    let target = route_target(parsed, &key, metrics, report);
     let policy = route_policy(route, &key, policies, report);
     let methods = route
         .methods
@@ -132,8 +132,13 @@ fn route_path<'a>(
 }
 
 /// `upstream` or `mock`: exactly one of them.
-fn route_target(parsed: &ParsedRoute, key: &str, report: &mut Report) -> Option<Target> {
-    match (&parsed.route.upstream, &parsed.mock) {
+fn route_target(
+    parsed: &ParsedRoute,
+    key: &str,
+    metrics: &Metrics,
+    report: &mut Report,
+) -> Option<Target> {
+    match (&parsed.upstream, &parsed.mock) {
         (Some(_), Some(_)) => {
             report.problem(
                 key,
@@ -151,7 +156,9 @@ fn route_target(parsed: &ParsedRoute, key: &str, report: &mut Report) -> Option<
             None
         }
         (Some(upstream), None) => {
-            Upstream::compile(upstream, &format!("{key}.upstream"), report).map(Target::Upstream)
+            let route = parsed.route.path.as_deref().unwrap_or_default();
+            UpstreamPool::compile(upstream, &format!("{key}.upstream"), route, metrics, report)
+                .map(Target::Upstream)
         }
         (None, Some(mock)) => {
             MockResponse::compile(mock, &format!("{key}.mock"), report).map(Target::Mock)

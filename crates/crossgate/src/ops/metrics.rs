@@ -126,6 +126,49 @@ impl RouteMetrics {
     }
 }
 
+/// The counters of one target of an upstream pool, on one route.
+struct TargetCounters {
+    requests: AtomicU64,
+    failures: AtomicU64,
+    ejections: AtomicU64,
+    /// 1 while the target is in rotation, 0 while it is ejected or unhealthy.
+    healthy: AtomicU64,
+}
+
+/// A pool target's counters, labelled by route and target URL. Cloning is
+/// cheap; every method is one relaxed atomic operation.
+#[derive(Clone)]
+pub struct TargetMetrics(Arc<TargetCounters>);
+
+impl std::fmt::Debug for TargetMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TargetMetrics").finish_non_exhaustive()
+    }
+}
+
+impl TargetMetrics {
+    /// Counts a request sent (or attempted) to the target.
+    pub fn request(&self) {
+        self.0.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts an attempt that failed on the target's side (no connection, no
+    /// answer in time, a refused answer).
+    pub fn failure(&self) {
+        self.0.failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts an ejection by passive health.
+    pub fn ejection(&self) {
+        self.0.ejections.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sets the health gauge.
+    pub fn set_healthy(&self, healthy: bool) {
+        self.0.healthy.store(u64::from(healthy), Ordering::Relaxed);
+    }
+}
+
 /// One route's cumulative counts at one moment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteTotals {
@@ -143,6 +186,8 @@ pub struct Metrics {
     /// Paths that disappear in a reload keep their series: counters must stay
     /// monotonic, and the set only grows with distinct paths ever configured.
     routes: Mutex<BTreeMap<String, RouteMetrics>>,
+    /// Keyed by route path and target URL, kept across reloads like `routes`.
+    targets: Mutex<BTreeMap<(String, String), TargetMetrics>>,
     no_route: RouteMetrics,
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
@@ -159,6 +204,7 @@ impl Metrics {
     pub fn new() -> Metrics {
         Metrics {
             routes: Mutex::new(BTreeMap::new()),
+            targets: Mutex::new(BTreeMap::new()),
             no_route: RouteMetrics(Arc::new(RouteCounters::new())),
             reloads_ok: AtomicU64::new(0),
             reloads_failed: AtomicU64::new(0),
@@ -175,6 +221,33 @@ impl Metrics {
             .entry(path.to_owned())
             .or_insert_with(|| RouteMetrics(Arc::new(RouteCounters::new())))
             .clone()
+    }
+
+    /// The counters of `target` in the pool of the route with this path,
+    /// created on first use (healthy: pools start with every target in
+    /// rotation). Call it at config load and keep the handle with the target.
+    pub fn target(&self, route: &str, target: &str) -> TargetMetrics {
+        let mut targets = self.targets.lock().unwrap_or_else(PoisonError::into_inner);
+        targets
+            .entry((route.to_owned(), target.to_owned()))
+            .or_insert_with(|| {
+                TargetMetrics(Arc::new(TargetCounters {
+                    requests: AtomicU64::new(0),
+                    failures: AtomicU64::new(0),
+                    ejections: AtomicU64::new(0),
+                    healthy: AtomicU64::new(1),
+                }))
+            })
+            .clone()
+    }
+
+    /// Every pool target's counters, copied out of the registry's lock.
+    fn targets(&self) -> Vec<((String, String), TargetMetrics)> {
+        let targets = self.targets.lock().unwrap_or_else(PoisonError::into_inner);
+        targets
+            .iter()
+            .map(|(key, metrics)| (key.clone(), metrics.clone()))
+            .collect()
     }
 
     /// The counters of requests that matched no route.

@@ -43,10 +43,11 @@ pub const UPSTREAM_ERRORS: [(&str, &str); UPSTREAM_ERROR_COUNT] = [
     ("upstream_timeout", "upstream"),
     ("upstream_unreachable", "upstream"),
     ("upstream_bad_framing", "upstream"),
+    ("no_healthy_upstream", "upstream"),
 ];
 
 /// How many upstream error reasons are counted (and budgeted) apart.
-pub const UPSTREAM_ERROR_COUNT: usize = 7;
+pub const UPSTREAM_ERROR_COUNT: usize = 8;
 
 /// The reason codes of [`UPSTREAM_ERRORS`].
 pub fn upstream_error_codes() -> impl Iterator<Item = &'static str> {

@@ -9,6 +9,8 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::sync::OwnedSemaphorePermit;
 
+use crate::proxy::pool::InFlight;
+
 /// A response body: a fixed buffer (mocks, gateway errors) or the upstream's
 /// streamed body, without boxing.
 #[derive(Debug)]
@@ -23,6 +25,9 @@ enum Kind {
         body: Incoming,
         /// Held only to be dropped with the body.
         _slot: OwnedSemaphorePermit,
+        /// A `least_requests` pool's count of the target's requests, held
+        /// the same way.
+        _in_flight: Option<InFlight>,
     },
 }
 
@@ -37,9 +42,18 @@ impl GatewayBody {
         Self(Kind::Full((!bytes.is_empty()).then_some(bytes)))
     }
 
-    /// The upstream's body, streamed as it arrives, holding `slot` until it ends.
-    pub fn upstream(body: Incoming, slot: OwnedSemaphorePermit) -> Self {
-        Self(Kind::Upstream { body, _slot: slot })
+    /// The upstream's body, streamed as it arrives, holding `slot` and
+    /// `in_flight` until it ends.
+    pub fn upstream(
+        body: Incoming,
+        slot: OwnedSemaphorePermit,
+        in_flight: Option<InFlight>,
+    ) -> Self {
+        Self(Kind::Upstream {
+            body,
+            _slot: slot,
+            _in_flight: in_flight,
+        })
     }
 }
 
@@ -76,7 +90,9 @@ impl Body for GatewayBody {
 /// [`BodyTooLarge`] once more than `limit` bytes have passed.
 #[derive(Debug)]
 pub struct LimitedBody {
-    inner: Incoming,
+    /// `None` for a request sent without a body: health checks, and
+    /// bodiless requests kept replayable for a retry.
+    inner: Option<Incoming>,
     remaining: u64,
     limit: u64,
 }
@@ -105,9 +121,18 @@ impl LimitedBody {
     pub fn new(inner: Incoming, limit: Option<u64>) -> Self {
         let limit = limit.unwrap_or(u64::MAX);
         Self {
-            inner,
+            inner: Some(inner),
             remaining: limit,
             limit,
+        }
+    }
+
+    /// No body at all.
+    pub fn empty() -> Self {
+        Self {
+            inner: None,
+            remaining: 0,
+            limit: 0,
         }
     }
 }
@@ -121,7 +146,10 @@ impl Body for LimitedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, RequestBodyError>>> {
         let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_frame(cx) {
+        let Some(inner) = &mut this.inner else {
+            return Poll::Ready(None);
+        };
+        match Pin::new(inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     let len = data.len() as u64;
@@ -139,10 +167,12 @@ impl Body for LimitedBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.inner.as_ref().is_none_or(Incoming::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Incoming::size_hint)
     }
 }

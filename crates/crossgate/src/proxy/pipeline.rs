@@ -255,9 +255,11 @@ async fn serve(
         max_body_bytes: route.max_body_bytes,
     };
     match upstream::forward(&generation.client, upstream, request, forward).await {
-        Ok((response, elapsed)) => Answer::Served(
-            response.map(|body| GatewayBody::upstream(body, slot)),
-            Some(elapsed),
+        Ok(forwarded) => Answer::Served(
+            forwarded
+                .response
+                .map(|body| GatewayBody::upstream(body, slot, forwarded.in_flight)),
+            Some(forwarded.elapsed),
         ),
         Err(error) => Answer::Failed(error),
     }

@@ -32,6 +32,8 @@ pub enum GatewayError {
     UpstreamBusy,
     /// 504: the upstream did not answer in time.
     GatewayTimeout,
+    /// 503: every target of the route's upstream pool is out of rotation.
+    NoHealthyUpstream,
     /// 401 or 403 from `[auth]`.
     Auth(AuthFailure),
 }
@@ -47,7 +49,7 @@ impl GatewayError {
             Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::MalformedBody => StatusCode::BAD_REQUEST,
             Self::BadGateway => StatusCode::BAD_GATEWAY,
-            Self::UpstreamBusy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::UpstreamBusy | Self::NoHealthyUpstream => StatusCode::SERVICE_UNAVAILABLE,
             Self::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::Auth(AuthFailure::Missing | AuthFailure::Invalid) => StatusCode::UNAUTHORIZED,
             Self::Auth(AuthFailure::Insufficient) => StatusCode::FORBIDDEN,
@@ -78,6 +80,9 @@ impl GatewayError {
             }
             Self::GatewayTimeout => {
                 r#"{"error":"gateway_timeout","message":"the upstream did not answer in time"}"#
+            }
+            Self::NoHealthyUpstream => {
+                r#"{"error":"no_healthy_upstream","message":"every upstream target is failing; retry later"}"#
             }
             Self::Auth(AuthFailure::Missing) => {
                 r#"{"error":"unauthorized","message":"this resource needs a bearer token"}"#
@@ -112,7 +117,7 @@ impl GatewayError {
         if let Some(challenge) = challenge {
             headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
         }
-        if *self == Self::UpstreamBusy {
+        if matches!(self, Self::UpstreamBusy | Self::NoHealthyUpstream) {
             headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
@@ -125,6 +130,7 @@ impl From<&UpstreamError> for GatewayError {
             UpstreamError::Timeout(_) => Self::GatewayTimeout,
             UpstreamError::BodyTooLarge(_) => Self::PayloadTooLarge,
             UpstreamError::MalformedBody(_) => Self::MalformedBody,
+            UpstreamError::NoHealthyUpstream => Self::NoHealthyUpstream,
             UpstreamError::Unreachable(_)
             | UpstreamError::BadFraming(_)
             | UpstreamError::BadRequest(_) => Self::BadGateway,

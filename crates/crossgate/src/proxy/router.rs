@@ -11,7 +11,7 @@ use crate::config::{Access, PathNormalization};
 use crate::ops::metrics::RouteMetrics;
 use crate::proxy::mock::MockResponse;
 use crate::proxy::path::{self, PathRejection};
-use crate::proxy::upstream::Upstream;
+use crate::proxy::pool::UpstreamPool;
 
 /// The methods the gateway forwards; a private resource's preflight without
 /// credentials lists them all (Personium's behaviour).
@@ -32,8 +32,8 @@ pub struct NamedPolicy {
 /// Where a route's actual requests go.
 #[derive(Debug)]
 pub enum Target {
-    /// Proxied to an upstream.
-    Upstream(Upstream),
+    /// Proxied to an upstream: one base URL, or a pool of them.
+    Upstream(UpstreamPool),
     /// Answered with a fixed response.
     Mock(MockResponse),
 }

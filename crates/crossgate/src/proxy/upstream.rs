@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use http::header::{HeaderName, HeaderValue, CONNECTION, HOST};
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{HeaderMap, Request, Response, Uri, Version};
+use http::{HeaderMap, Method, Request, Response, Uri, Version};
+use http_body::Body as _;
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::capture_connection;
 use hyper_util::client::legacy::Client;
@@ -21,6 +22,7 @@ use crate::proxy::forwarded::{ClientView, TrustedProxies};
 use crate::proxy::framing::{
     check_response, is_expected_informational, normalize_content_length, FramingError,
 };
+use crate::proxy::pool::{InFlight, UpstreamPool};
 
 /// The client the gateway forwards with.
 pub type UpstreamClient = Client<Connector, LimitedBody>;
@@ -91,7 +93,10 @@ impl Upstream {
         &self.display
     }
 
-    fn uri_for(&self, path_and_query: Option<&PathAndQuery>) -> Result<Uri, http::Error> {
+    pub(crate) fn uri_for(
+        &self,
+        path_and_query: Option<&PathAndQuery>,
+    ) -> Result<Uri, http::Error> {
         let path_and_query = match (self.base_path.is_empty(), path_and_query) {
             (true, Some(pq)) => pq.clone(),
             (true, None) => PathAndQuery::from_static("/"),
@@ -150,6 +155,9 @@ pub enum UpstreamError {
     /// The request could not be turned into an upstream request (502).
     #[error("cannot build the upstream request: {0}")]
     BadRequest(#[from] http::Error),
+    /// Every target of the pool is ejected or failing its health checks (503).
+    #[error("no target of the upstream pool is in rotation")]
+    NoHealthyUpstream,
 }
 
 impl UpstreamError {
@@ -162,7 +170,16 @@ impl UpstreamError {
             Self::BodyTooLarge(_) => "body_too_large",
             Self::MalformedBody(_) => "malformed_request_body",
             Self::BadRequest(_) => "bad_upstream_request",
+            Self::NoHealthyUpstream => "no_healthy_upstream",
         }
+    }
+
+    /// Whether the target is to blame (counted as its failure).
+    fn is_upstream_fault(&self) -> bool {
+        matches!(
+            self,
+            Self::Timeout(_) | Self::Unreachable(_) | Self::BadFraming(_)
+        )
     }
 }
 
@@ -180,14 +197,29 @@ pub struct Forward<'a> {
     pub max_body_bytes: Option<u64>,
 }
 
-/// Sends `request` to `upstream` and returns its response head with the body
-/// still streaming, hop-by-hop headers removed, and the time the head took.
+/// A response head from the upstream, its body still streaming.
+pub struct Forwarded {
+    /// Hop-by-hop headers removed.
+    pub response: Response<Incoming>,
+    /// The time the head took, from the attempt that got it.
+    pub elapsed: Duration,
+    /// For `least_requests`, the target's in-flight count, to be held with the body.
+    pub in_flight: Option<InFlight>,
+}
+
+/// Sends `request` to a target of `pool` and returns its response head with
+/// the body still streaming, hop-by-hop headers removed.
+///
+/// A request that cannot have reached its target (the connection was refused
+/// or timed out before any byte was sent) goes to another target, once per
+/// target, when it is idempotent (RFC 9110 §9.2.2) and has no body: a body
+/// that was streamed cannot be replayed.
 pub async fn forward(
     client: &UpstreamClient,
-    upstream: &Upstream,
+    pool: &UpstreamPool,
     request: Request<Incoming>,
     options: Forward<'_>,
-) -> Result<(Response<Incoming>, Duration), UpstreamError> {
+) -> Result<Forwarded, UpstreamError> {
     let (mut parts, body) = request.into_parts();
     normalize_content_length(&mut parts.headers)
         .map_err(|error| UpstreamError::MalformedBody(error.to_string()))?;
@@ -197,7 +229,8 @@ pub async fn forward(
             .authority()
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
     });
-    parts.uri = upstream.uri_for(parts.uri.path_and_query())?;
+    // Taken, not cloned: each attempt builds its target's URI from it.
+    let path_and_query = std::mem::take(&mut parts.uri).into_parts().path_and_query;
     parts.version = Version::HTTP_11;
     let headers = &mut parts.headers;
     remove_hop_by_hop(headers);
@@ -208,7 +241,87 @@ pub async fn forward(
         .apply(headers, options.trusted_proxies, original_host);
     headers.insert(options.request_id.0.clone(), options.request_id.1.clone());
 
-    let mut request = Request::from_parts(parts, LimitedBody::new(body, options.max_body_bytes));
+    // Only a pool can retry, so only a pool pays for keeping the head.
+    let replayable =
+        pool.has_alternatives() && is_idempotent(&parts.method) && body.is_end_stream();
+    let (mut body, replay) = if replayable {
+        (None, Some((parts.method.clone(), parts.headers.clone())))
+    } else {
+        (Some(body), None)
+    };
+    let mut tried = 0u64;
+    let mut last_error = None;
+    loop {
+        let Some(index) = pool.pick(tried) else {
+            return Err(last_error.unwrap_or(UpstreamError::NoHealthyUpstream));
+        };
+        tried |= 1 << index;
+        parts.uri = pool.targets()[index]
+            .upstream
+            .uri_for(path_and_query.as_ref())?;
+        let request_body = match body.take() {
+            Some(body) => LimitedBody::new(body, options.max_body_bytes),
+            None => LimitedBody::empty(),
+        };
+        let in_flight = pool.begin(index);
+        match send(
+            client,
+            Request::from_parts(parts, request_body),
+            options.response_timeout,
+        )
+        .await
+        {
+            Ok((response, elapsed)) => {
+                pool.succeeded(index);
+                return Ok(Forwarded {
+                    response,
+                    elapsed,
+                    in_flight,
+                });
+            }
+            Err(Attempt::NotSent(error)) => {
+                pool.connect_failed(index);
+                let Some((method, headers)) = &replay else {
+                    return Err(error);
+                };
+                last_error = Some(error);
+                parts = Request::new(()).into_parts().0;
+                parts.method = method.clone();
+                parts.version = Version::HTTP_11;
+                parts.headers = headers.clone();
+            }
+            Err(Attempt::Failed(error)) => {
+                if error.is_upstream_fault() {
+                    pool.failed(index);
+                }
+                return Err(error);
+            }
+        }
+    }
+}
+
+/// How one attempt failed.
+enum Attempt {
+    /// No connection: the request cannot have reached the target.
+    NotSent(UpstreamError),
+    /// After the request may have been sent.
+    Failed(UpstreamError),
+}
+
+/// RFC 9110 §9.2.2; TRACE is never forwarded with a body either, but the
+/// gateway does not route it specially, so it is left out.
+fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
+    )
+}
+
+async fn send(
+    client: &UpstreamClient,
+    mut request: Request<LimitedBody>,
+    response_timeout: Duration,
+) -> Result<(Response<Incoming>, Duration), Attempt> {
     // hyper's client consumes 1xx heads itself; this only notes a status the
     // gateway refuses, to be checked once the final head arrives.
     let unexpected_informational = Arc::new(AtomicU16::new(0));
@@ -223,17 +336,16 @@ pub async fn forward(
     // hyper may already have read the whole body and pooled it again.
     let connection = capture_connection(&mut request);
     let started = Instant::now();
-    let response =
-        match tokio::time::timeout(options.response_timeout, client.request(request)).await {
-            Err(_) => {
-                return Err(UpstreamError::Timeout(format!(
-                    "no response within {:?}",
-                    options.response_timeout
-                )))
-            }
-            Ok(Err(error)) => return Err(classify(&error)),
-            Ok(Ok(response)) => response,
-        };
+    let response = match tokio::time::timeout(response_timeout, client.request(request)).await {
+        Err(_) => {
+            return Err(Attempt::Failed(UpstreamError::Timeout(format!(
+                "no response within {response_timeout:?}"
+            ))))
+        }
+        Ok(Err(error)) if error.is_connect() => return Err(Attempt::NotSent(classify(&error))),
+        Ok(Err(error)) => return Err(Attempt::Failed(classify(&error))),
+        Ok(Ok(response)) => response,
+    };
     let elapsed = started.elapsed();
     let (mut parts, body) = response.into_parts();
     let checked = match unexpected_informational.load(Ordering::Relaxed) {
@@ -244,7 +356,9 @@ pub async fn forward(
         if let Some(connected) = connection.connection_metadata().as_ref() {
             connected.poison();
         }
-        return Err(UpstreamError::BadFraming(refusal.to_string()));
+        return Err(Attempt::Failed(UpstreamError::BadFraming(
+            refusal.to_string(),
+        )));
     }
     remove_hop_by_hop(&mut parts.headers);
     Ok((Response::from_parts(parts, body), elapsed))

@@ -15,6 +15,7 @@ use crate::config::{ConfigSource, Problems};
 use crate::ops::denials::DenialLog;
 use crate::ops::metrics::Metrics;
 use crate::proxy::client::{self, ClientError, ClientOptions};
+use crate::proxy::health::HealthCheckers;
 use crate::proxy::upstream::UpstreamClient;
 
 /// One generation of configuration with what was built from it.
@@ -27,6 +28,8 @@ pub struct Generation {
     pub connections: auto::Builder<TokioExecutor>,
     /// `max_upstream_requests` slots, shared across reloads that keep the limit.
     pub upstream_slots: Arc<Semaphore>,
+    /// The pools' health checks, stopped when this generation is dropped.
+    pub health_checkers: HealthCheckers,
 }
 
 /// Why a configuration could not be put in force.
@@ -143,11 +146,13 @@ fn build_generation(
         }
         _ => Arc::new(Semaphore::new(config.settings.max_upstream_requests)),
     };
+    let health_checkers = HealthCheckers::start(&config.router, &client);
     Ok(Generation {
         config,
         client,
         connections,
         upstream_slots,
+        health_checkers,
     })
 }
 

@@ -23,3 +23,4 @@ mod security_connections;
 mod security_paths;
 mod security_proxy;
 mod seeds;
+mod upstream_pools;

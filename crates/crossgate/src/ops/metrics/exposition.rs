@@ -4,7 +4,9 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{Metrics, RouteMetrics, LATENCY_BUCKETS_MICROS, STATUS_MIN, STATUS_SLOTS};
+use super::{
+    Metrics, RouteMetrics, TargetMetrics, LATENCY_BUCKETS_MICROS, STATUS_MIN, STATUS_SLOTS,
+};
 use crate::ops::reasons::{reasons, REASON_COUNT, UPSTREAM_ERRORS};
 
 impl Metrics {
@@ -22,6 +24,7 @@ impl Metrics {
         render_actual_denied(&mut out, &routes);
         render_latency(&mut out, &routes);
         render_upstream_errors(&mut out, &routes);
+        render_targets(&mut out, &self.targets());
         header(
             &mut out,
             "crossgate_config_reloads_total",
@@ -135,6 +138,54 @@ fn render_upstream_errors(out: &mut String, routes: &[(String, RouteMetrics)]) {
             .iter()
             .map(|(reason, fault)| format!("reason=\"{reason}\",fault=\"{fault}\""));
         write_nonzero(out, name, route, labels.zip(&metrics.0.upstream_errors));
+    }
+}
+
+/// A per-target family: name, type, help, and its counter in [`TargetMetrics`].
+type TargetFamily = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&TargetMetrics) -> &AtomicU64,
+);
+
+fn render_targets(out: &mut String, targets: &[((String, String), TargetMetrics)]) {
+    let families: [TargetFamily; 4] = [
+        (
+            "crossgate_upstream_target_requests_total",
+            "counter",
+            "Requests sent to a target of an upstream pool, retries included, by route and target.",
+            |metrics| &metrics.0.requests,
+        ),
+        (
+            "crossgate_upstream_target_failures_total",
+            "counter",
+            "Requests to a pool target that got no usable answer (no connection, timeout, refused framing), by route and target.",
+            |metrics| &metrics.0.failures,
+        ),
+        (
+            "crossgate_upstream_target_ejections_total",
+            "counter",
+            "Times passive health took a pool target out of rotation, by route and target.",
+            |metrics| &metrics.0.ejections,
+        ),
+        (
+            "crossgate_upstream_target_healthy",
+            "gauge",
+            "1 while a pool target is in rotation, 0 while it is ejected or failing its health checks.",
+            |metrics| &metrics.0.healthy,
+        ),
+    ];
+    for (name, kind, help, counter) in families {
+        header(out, name, kind, help);
+        for ((route, target), metrics) in targets {
+            let value = counter(metrics).load(Ordering::Relaxed);
+            let (route, target) = (escape_label(route), escape_label(target));
+            let _ = writeln!(
+                out,
+                "{name}{{route=\"{route}\",target=\"{target}\"}} {value}"
+            );
+        }
     }
 }
 
