@@ -13,4 +13,5 @@ pub(crate) mod pipeline;
 pub(crate) mod request_id;
 pub(crate) mod responses;
 pub(crate) mod router;
+pub(crate) mod upgrade;
 pub mod upstream;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use http::header::{HeaderName, HeaderValue, CONNECTION, HOST};
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{HeaderMap, Request, Response, Uri, Version};
+use http::{HeaderMap, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::capture_connection;
 use hyper_util::client::legacy::Client;
@@ -21,6 +21,7 @@ use crate::proxy::forwarded::{ClientView, TrustedProxies};
 use crate::proxy::framing::{
     check_response, is_expected_informational, normalize_content_length, FramingError,
 };
+use crate::proxy::upgrade;
 
 /// The client the gateway forwards with.
 pub type UpstreamClient = Client<Connector, LimitedBody>;
@@ -178,6 +179,9 @@ pub struct Forward<'a> {
     pub response_timeout: Duration,
     /// The route's body limit.
     pub max_body_bytes: Option<u64>,
+    /// Whether the request is an admitted WebSocket handshake, forwarded with
+    /// its upgrade headers and allowed a `101` in answer.
+    pub websocket: bool,
 }
 
 /// Sends `request` to `upstream` and returns its response head with the body
@@ -201,6 +205,9 @@ pub async fn forward(
     parts.version = Version::HTTP_11;
     let headers = &mut parts.headers;
     remove_hop_by_hop(headers);
+    if options.websocket {
+        upgrade::restore_headers(headers);
+    }
     headers.remove(HOST);
     options
         .conn
@@ -236,7 +243,11 @@ pub async fn forward(
         };
     let elapsed = started.elapsed();
     let (mut parts, body) = response.into_parts();
+    let switched = options.websocket
+        && parts.status == StatusCode::SWITCHING_PROTOCOLS
+        && upgrade::switched_to_websocket(&parts.headers);
     let checked = match unexpected_informational.load(Ordering::Relaxed) {
+        0 if switched => Ok(()),
         0 => check_response(parts.status, &mut parts.headers),
         status => Err(FramingError::UnexpectedInformational(status)),
     };
@@ -247,6 +258,9 @@ pub async fn forward(
         return Err(UpstreamError::BadFraming(refusal.to_string()));
     }
     remove_hop_by_hop(&mut parts.headers);
+    if switched {
+        upgrade::restore_headers(&mut parts.headers);
+    }
     Ok((Response::from_parts(parts, body), elapsed))
 }
 

@@ -22,3 +22,4 @@ mod security_connections;
 mod security_paths;
 mod security_proxy;
 mod seeds;
+mod websocket;
