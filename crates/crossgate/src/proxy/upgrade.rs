@@ -222,12 +222,14 @@ impl Tunnel {
     }
 }
 
-/// Copies bytes both ways. Hand-written rather than
-/// `tokio::io::copy_bidirectional`, which has no idle or write timeout:
-/// each direction records its last byte, one timer watches both, and every
-/// write is bounded by the send timeout. A side's end of stream is passed on
-/// as a write shutdown, so the other direction can finish (the WebSocket
-/// close handshake).
+/// Copies bytes both ways until either side closes. Hand-written rather
+/// than `tokio::io::copy_bidirectional`, which has no idle or write timeout
+/// and waits for both sides: each direction records its last byte, one timer
+/// watches both, and every write is bounded by the send timeout. A side's
+/// end of stream is passed on as a write shutdown and ends the tunnel: in
+/// WebSocket both close frames precede the TCP close (RFC 6455 §7.1.1), so
+/// nothing is left to carry, and a client that never closes its half
+/// (after the upstream's) does not hold the connection until `idle_timeout`.
 async fn relay<C, U>(
     client: C,
     upstream: U,
@@ -243,10 +245,10 @@ where
     let (client_read, client_write) = tokio::io::split(client);
     let (upstream_read, upstream_write) = tokio::io::split(upstream);
     let copying = async {
-        tokio::try_join!(
-            pump(client_read, upstream_write, limits.send, epoch, &last_byte),
-            pump(upstream_read, client_write, limits.send, epoch, &last_byte),
-        )
+        tokio::select! {
+            result = pump(client_read, upstream_write, limits.send, epoch, &last_byte) => result,
+            result = pump(upstream_read, client_write, limits.send, epoch, &last_byte) => result,
+        }
     };
     let idle = async {
         loop {
@@ -369,6 +371,26 @@ mod tests {
     }
 
     #[test]
+    fn requiring_an_origin_on_a_route_without_websocket_is_an_error() {
+        let compile = |enabled, require_origin| {
+            let mut report = Report::new(&crate::config::ConfigSource::Demo);
+            let rule = WebSocketRule::compile(enabled, require_origin, "routes[2]", &mut report);
+            let failed = report.has_problems();
+            (rule, failed, report.into_problems().to_string())
+        };
+        let (rule, failed, problems) = compile(None, None);
+        assert_eq!(rule, ON);
+        assert!(!failed, "{problems}");
+        let (_, failed, problems) = compile(Some(false), Some(true));
+        assert!(failed);
+        assert!(
+            problems.contains("routes[2].websocket_require_origin"),
+            "{problems}"
+        );
+        assert!(problems.contains("websocket = true"), "{problems}");
+    }
+
+    #[test]
     fn routes_refuse_what_they_cannot_check() {
         let off = WebSocketRule {
             enabled: false,
@@ -416,7 +438,7 @@ mod tests {
         let (client, mut client_peer) = tokio::io::duplex(64);
         let (upstream, mut upstream_peer) = tokio::io::duplex(64);
         let (_stop, stopping) = watch::channel(false);
-        let relay = tokio::spawn(relay(client, upstream, limits(5_000, 5_000), stopping));
+        let relaying = tokio::spawn(relay(client, upstream, limits(5_000, 5_000), stopping));
         client_peer.write_all(b"ping").await.expect("write");
         let mut read = [0; 4];
         upstream_peer.read_exact(&mut read).await.expect("read");
@@ -427,8 +449,20 @@ mod tests {
         drop(client_peer);
         let mut rest = Vec::new();
         upstream_peer.read_to_end(&mut rest).await.expect("eof");
+        assert_eq!(relaying.await.expect("relay"), TunnelEnd::Closed);
+        assert!(rest.is_empty());
+        // The other way too: the upstream's close ends the tunnel although
+        // the client keeps its half open.
+        let (client, _client_peer) = tokio::io::duplex(64);
+        let (upstream, upstream_peer) = tokio::io::duplex(64);
+        let (_stop, stopping) = watch::channel(false);
         drop(upstream_peer);
-        assert_eq!(relay.await.expect("relay"), TunnelEnd::Closed);
+        let end = tokio::time::timeout(
+            Duration::from_secs(2),
+            relay(client, upstream, limits(5_000, 5_000), stopping),
+        )
+        .await;
+        assert_eq!(end, Ok(TunnelEnd::Closed));
     }
 
     #[tokio::test]

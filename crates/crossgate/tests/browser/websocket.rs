@@ -157,9 +157,7 @@ policy = "page"
     )
     .unwrap_or_else(|e| panic!("the WebSocket config must load:\n{e}"));
     let _ = std::fs::remove_dir_all(&dir);
-    let server = Server::bind(Arc::new(gateway))
-        .await
-        .expect("bind gateway");
+    let server = Server::bind(Arc::new(gateway)).await.expect("bind gateway");
     let addr = server.local_addr();
     tokio::spawn(server.run(std::future::pending::<()>()));
     (addr, metrics)

@@ -197,7 +197,8 @@ fn metric(gateway: &TestGateway, line_start: &str) -> Option<f64> {
 #[tokio::test]
 async fn an_allowed_origin_echoes_text_and_binary_both_ways_and_closes_cleanly() {
     let upstream = EchoUpstream::start().await;
-    let gateway = TestGateway::start(&config(upstream.addr, "")).await;
+    // Only the close, not the idle timeout, can end this tunnel in time.
+    let gateway = TestGateway::start(&config(upstream.addr, "idle_timeout = 60")).await;
     let mut socket = connect(gateway.addr, "/ws/echo", &[("origin", APP)])
         .await
         .expect("an allowed origin connects");
