@@ -514,3 +514,45 @@ async fn shutdown_closes_an_open_tunnel_after_shutdown_timeout() {
         .expect("drain ends")
         .expect("server task");
 }
+
+#[tokio::test]
+async fn wss_through_the_tls_listener_echoes() {
+    let upstream = EchoUpstream::start().await;
+    let tls = format!(
+        "tls = {{ cert = {:?}, key = {:?} }}",
+        crate::support::fixture("localhost.pem"),
+        crate::support::fixture("localhost.key")
+    );
+    let gateway = TestGateway::start(&config(upstream.addr, &tls)).await;
+    let stream = crate::support::tls_connect(gateway.addr, b"http/1.1").await;
+    let mut request = format!("wss://localhost:{}/ws/echo", gateway.addr.port())
+        .into_client_request()
+        .expect("request");
+    request
+        .headers_mut()
+        .insert("origin", APP.parse().expect("value"));
+    let (mut socket, _) =
+        tokio::time::timeout(PATIENCE, tokio_tungstenite::client_async(request, stream))
+            .await
+            .expect("handshake in time")
+            .expect("wss connects");
+    socket.send(Message::text("over TLS")).await.expect("send");
+    let answer = tokio::time::timeout(PATIENCE, socket.next())
+        .await
+        .expect("echo in time")
+        .expect("an answer")
+        .expect("a message");
+    assert_eq!(answer, Message::text("over TLS"));
+    let evil = crate::support::tls_connect(gateway.addr, b"http/1.1").await;
+    let mut refused_request = format!("wss://localhost:{}/ws/echo", gateway.addr.port())
+        .into_client_request()
+        .expect("request");
+    refused_request
+        .headers_mut()
+        .insert("origin", EVIL.parse().expect("value"));
+    match tokio_tungstenite::client_async(refused_request, evil).await {
+        Err(WsError::Http(response)) => assert_eq!(response.status(), 403),
+        other => panic!("expected 403, got {:?}", other.map(|_| ())),
+    }
+    assert_eq!(upstream.accepted(), 1);
+}
