@@ -48,6 +48,8 @@ impl EchoUpstream {
                 count.fetch_add(1, Ordering::SeqCst);
                 let seen = seen.clone();
                 tokio::spawn(async move {
+                    // The error type is tungstenite's callback contract.
+                    #[allow(clippy::result_large_err)]
                     let record = |request: &Request, response: Response| {
                         seen.lock().expect("heads").push(request.headers().clone());
                         Ok(response)
@@ -56,15 +58,12 @@ impl EchoUpstream {
                     else {
                         return;
                     };
+                    // tungstenite answers pings and the close itself.
                     while let Some(Ok(message)) = socket.next().await {
-                        match message {
-                            Message::Text(_) | Message::Binary(_) => {
-                                if socket.send(message).await.is_err() {
-                                    return;
-                                }
-                            }
-                            // tungstenite answers a close itself.
-                            _ => {}
+                        if matches!(message, Message::Text(_) | Message::Binary(_))
+                            && socket.send(message).await.is_err()
+                        {
+                            return;
                         }
                     }
                 });
