@@ -50,6 +50,10 @@ pub enum Denial {
     PrivateNetworkNotAllowed,
     /// The request is not one a browser would send.
     Malformed(Malformed),
+    /// A WebSocket handshake whose `Origin` matches no allowed origin, or
+    /// that has none where one is required. Browsers apply no CORS to
+    /// WebSocket, so this refusal is what stops cross-site hijacking.
+    WebSocketOriginNotAllowed,
 }
 
 /// The ways a CORS request can be malformed.
@@ -78,6 +82,7 @@ impl Denial {
             Denial::HeaderNotAllowed(_) => "header_not_allowed",
             Denial::PrivateNetworkNotAllowed => "private_network_not_allowed",
             Denial::Malformed(_) => "malformed_request",
+            Denial::WebSocketOriginNotAllowed => "websocket_origin_not_allowed",
         }
     }
 }
@@ -90,6 +95,9 @@ impl fmt::Display for Denial {
             Denial::HeaderNotAllowed(name) => write!(f, "header `{name}` not allowed"),
             Denial::PrivateNetworkNotAllowed => f.write_str("private network access not allowed"),
             Denial::Malformed(why) => write!(f, "malformed request: {why}"),
+            Denial::WebSocketOriginNotAllowed => f.write_str(
+                "WebSocket handshake from an origin that is not allowed, or without one",
+            ),
         }
     }
 }

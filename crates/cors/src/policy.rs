@@ -245,6 +245,34 @@ impl Policy {
         self.actual(origin, several_origins, headers)
     }
 
+    /// Decides on a WebSocket handshake (RFC 6455 §10.2). Browsers send
+    /// `Origin` with it but apply no CORS, so the page's script gets the
+    /// socket whatever the answer's headers say: a disallowed origin is
+    /// [`Outcome::Blocked`] (answer 403 without running the handler), and so
+    /// is a handshake without `Origin` when `require_origin` is set. Without
+    /// `Origin` otherwise (a non-browser client) it is [`Outcome::NotCors`].
+    pub fn decide_websocket(&self, headers: &HeaderMap, require_origin: bool) -> Decision {
+        let mut origins = headers.get_all(ORIGIN).iter();
+        let Some(origin) = origins.next() else {
+            return Decision::new(if require_origin {
+                Outcome::Blocked(Denial::WebSocketOriginNotAllowed)
+            } else {
+                Outcome::NotCors
+            });
+        };
+        if origins.next().is_some() {
+            return Decision::new(Outcome::Blocked(Denial::Malformed(
+                Malformed::SeveralOrigins,
+            )));
+        }
+        if !self.origins.allows(origin.as_bytes()) {
+            return Decision::new(Outcome::Blocked(Denial::WebSocketOriginNotAllowed));
+        }
+        let mut decision = Decision::new(Outcome::ActualAllowed);
+        decision.allow_origin = Some(self.allow_origin(origin));
+        decision
+    }
+
     fn allow_origin(&self, origin: &HeaderValue) -> HeaderValue {
         if self.vary_actual.is_none() {
             ANY

@@ -664,3 +664,40 @@ fn every_allowed_name_is_found_whatever_its_length() {
         assert!(!d.is_allowed(), "{refused}");
     }
 }
+
+#[test]
+fn websocket_handshakes_pass_only_from_allowed_origins() {
+    let policy = list_policy();
+    let allowed = policy.decide_websocket(&headers(&[("origin", APP)]), false);
+    assert_eq!(allowed.outcome(), &Outcome::ActualAllowed);
+    for refused in [
+        "https://evil.example",
+        "null",
+        "https://app.example.com.evil",
+    ] {
+        let decision = policy.decide_websocket(&headers(&[("origin", refused)]), false);
+        assert_eq!(
+            decision.outcome(),
+            &Outcome::Blocked(Denial::WebSocketOriginNotAllowed),
+            "{refused}"
+        );
+        assert_eq!(decision.short_circuit(), Some(StatusCode::FORBIDDEN));
+    }
+    let two = headers(&[("origin", APP), ("origin", APP)]);
+    assert_eq!(
+        policy.decide_websocket(&two, false).outcome(),
+        &Outcome::Blocked(Denial::Malformed(Malformed::SeveralOrigins))
+    );
+    assert_eq!(
+        policy.decide_websocket(&HeaderMap::new(), false).outcome(),
+        &Outcome::NotCors
+    );
+    assert_eq!(
+        policy.decide_websocket(&HeaderMap::new(), true).outcome(),
+        &Outcome::Blocked(Denial::WebSocketOriginNotAllowed)
+    );
+    assert_eq!(
+        Denial::WebSocketOriginNotAllowed.code(),
+        "websocket_origin_not_allowed"
+    );
+}

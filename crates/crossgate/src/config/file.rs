@@ -116,6 +116,8 @@ pub struct RouteFile {
     pub access: Option<Access>,
     pub max_body_bytes: Option<i64>,
     pub path_normalization: Option<PathNormalization>,
+    pub websocket: Option<bool>,
+    pub websocket_require_origin: Option<bool>,
 }
 
 /// `mock = { status, headers, body }`.

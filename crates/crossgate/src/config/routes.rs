@@ -61,6 +61,12 @@ fn compile_route<'a>(
     let access = route_access(route, file, &key, report);
     let max_body_bytes = route_max_body_bytes(route, &key, report);
     let path_normalization = route_path_normalization(route, &key, report);
+    let websocket = crate::proxy::upgrade::WebSocketRule::compile(
+        route.websocket,
+        route.websocket_require_origin,
+        &key,
+        report,
+    );
     let (path, target) = (path?, target?);
     Some(Route {
         path: path.to_owned(),
@@ -70,6 +76,7 @@ fn compile_route<'a>(
         access,
         max_body_bytes,
         path_normalization,
+        websocket,
         metrics: metrics.route(path),
     })
 }

@@ -54,6 +54,8 @@ struct RouteCounters {
     latency_sum_micros: AtomicU64,
     log_budget: RouteLogBudget,
     upstream_errors: [AtomicU64; UPSTREAM_ERRORS.len()],
+    websocket_upgrades: AtomicU64,
+    websocket_active: AtomicU64,
 }
 
 impl RouteCounters {
@@ -67,6 +69,8 @@ impl RouteCounters {
             latency_sum_micros: AtomicU64::new(0),
             log_budget: RouteLogBudget::default(),
             upstream_errors: counter_array(),
+            websocket_upgrades: AtomicU64::new(0),
+            websocket_active: AtomicU64::new(0),
         }
     }
 }
@@ -110,6 +114,17 @@ impl RouteMetrics {
         if let Some(index) = UPSTREAM_ERRORS.iter().position(|(known, _)| *known == code) {
             self.0.upstream_errors[index].fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Counts a WebSocket handshake the upstream accepted (`101` forwarded).
+    pub fn websocket_upgraded(&self) {
+        self.0.websocket_upgrades.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a WebSocket tunnel as open until the guard is dropped.
+    pub fn websocket_opened(&self) -> OpenTunnel {
+        self.0.websocket_active.fetch_add(1, Ordering::Relaxed);
+        OpenTunnel(self.clone())
     }
 
     /// Records the time from sending a request upstream to receiving its response head.
@@ -166,6 +181,15 @@ impl TargetMetrics {
     /// Sets the health gauge.
     pub fn set_healthy(&self, healthy: bool) {
         self.0.healthy.store(u64::from(healthy), Ordering::Relaxed);
+    }
+}
+
+/// An open WebSocket tunnel, counted in `crossgate_websocket_tunnels_open`.
+pub struct OpenTunnel(RouteMetrics);
+
+impl Drop for OpenTunnel {
+    fn drop(&mut self) {
+        self.0 .0.websocket_active.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -621,6 +645,33 @@ mod tests {
         )
         .expect("sum present");
         assert!((sum - 60.0315).abs() < 1e-9, "sum {sum}");
+    }
+
+    #[test]
+    fn websocket_upgrades_and_open_tunnels_are_counted() {
+        let metrics = Metrics::new();
+        let ws = metrics.route("/ws/");
+        ws.websocket_upgraded();
+        ws.websocket_upgraded();
+        let open = ws.websocket_opened();
+        let closed = ws.websocket_opened();
+        drop(closed);
+        let samples = parse(&metrics.render());
+        let route = [("route", "/ws/")];
+        assert_eq!(
+            value(&samples, "crossgate_websocket_upgrades_total", &route),
+            Some(2.0)
+        );
+        assert_eq!(
+            value(&samples, "crossgate_websocket_tunnels_open", &route),
+            Some(1.0)
+        );
+        drop(open);
+        let samples = parse(&metrics.render());
+        assert_eq!(
+            value(&samples, "crossgate_websocket_tunnels_open", &route),
+            Some(0.0)
+        );
     }
 
     #[test]

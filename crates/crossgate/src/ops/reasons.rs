@@ -17,11 +17,12 @@ pub(crate) static DENIAL_KINDS: LazyLock<[Denial; REASON_COUNT - 1]> = LazyLock:
         Denial::HeaderNotAllowed(TokenText::new(b"")),
         Denial::PrivateNetworkNotAllowed,
         Denial::Malformed(Malformed::SeveralOrigins),
+        Denial::WebSocketOriginNotAllowed,
     ]
 });
 
 /// How many denial reasons are counted apart: the engine's kinds and `other`.
-pub const REASON_COUNT: usize = 6;
+pub const REASON_COUNT: usize = 7;
 
 /// The denial reason labels, in counter order: the engine's codes, then `other`.
 pub fn reasons() -> [&'static str; REASON_COUNT] {

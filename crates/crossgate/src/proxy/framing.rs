@@ -22,8 +22,12 @@ pub enum FramingError {
     /// A 1xx other than 100 and 103, which no browser-facing answer needs.
     #[error("unexpected informational status {0}")]
     UnexpectedInformational(u16),
-    /// `101 Switching Protocols`, although the gateway never forwards `Upgrade`.
-    #[error("101 Switching Protocols to a request that asked for no upgrade")]
+    /// `101 Switching Protocols` to a request that asked for no upgrade (the
+    /// gateway forwards `Upgrade` only for a WebSocket handshake, whose `101`
+    /// [`crate::proxy::upstream::forward`] accepts before this check).
+    #[error(
+        "101 Switching Protocols to a request that asked for no upgrade, or to another protocol"
+    )]
     UnexpectedUpgrade,
 }
 
@@ -53,7 +57,8 @@ pub fn normalize_content_length(headers: &mut HeaderMap) -> Result<(), FramingEr
 /// Checks an upstream response head before anything of it is forwarded.
 pub fn check_response(status: StatusCode, headers: &mut HeaderMap) -> Result<(), FramingError> {
     if status == StatusCode::SWITCHING_PROTOCOLS {
-        // The gateway strips `Upgrade` from every request, so no 101 was asked for.
+        // Only a WebSocket handshake asks for a 101, and its answer is
+        // accepted before this check when it switches to WebSocket.
         return Err(FramingError::UnexpectedUpgrade);
     }
     if headers.contains_key(TRANSFER_ENCODING) && headers.contains_key(CONTENT_LENGTH) {

@@ -15,4 +15,5 @@ pub(crate) mod pool;
 pub(crate) mod request_id;
 pub(crate) mod responses;
 pub(crate) mod router;
+pub(crate) mod upgrade;
 pub mod upstream;

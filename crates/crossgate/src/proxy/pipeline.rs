@@ -24,6 +24,7 @@ use crate::proxy::auth::AuthFailure;
 use crate::proxy::body::GatewayBody;
 use crate::proxy::responses::{self, GatewayError};
 use crate::proxy::router::{ForwardPath, NamedPolicy, Resolved, Route, Target, GATEWAY_ALLOW};
+use crate::proxy::upgrade::{self, Tunnel, TunnelLimits, WebSocketRule};
 use crate::proxy::upstream::{self, ConnInfo, Forward, UpstreamError};
 use crate::server::generation::Generation;
 
@@ -36,11 +37,16 @@ pub(crate) async fn handle(
 ) -> Response<GatewayBody> {
     let context = Context::new(&generation, &request);
     let credentials = Credentials::of(&generation, &context, &request);
-    let decision = context.policy.map(|named| {
-        let methods = resource_methods(&generation, &context, &credentials);
-        named
+    let decision = context.policy.map(|named| match context.websocket_rule() {
+        Some(rule) => named
             .policy
-            .decide_for(request.method(), request.headers(), methods)
+            .decide_websocket(request.headers(), rule.require_origin),
+        None => {
+            let methods = resource_methods(&generation, &context, &credentials);
+            named
+                .policy
+                .decide_for(request.method(), request.headers(), methods)
+        }
     });
     let answer = match admit(&context, decision.as_ref(), &credentials, &request) {
         Ok(Admitted::Answered(status)) => Answer::Answered(status),
@@ -64,6 +70,8 @@ struct Context<'g> {
     method: Method,
     origin: Option<HeaderValue>,
     head_too_large: bool,
+    /// Whether the request asks for a WebSocket (see [`upgrade::requested`]).
+    websocket: bool,
 }
 
 impl<'g> Context<'g> {
@@ -90,12 +98,20 @@ impl<'g> Context<'g> {
             method: request.method().clone(),
             origin: request.headers().get(ORIGIN).cloned(),
             head_too_large: header_bytes(request) > config.settings.max_header_bytes,
+            websocket: upgrade::requested(request),
             resolved,
         }
     }
 
     fn route(&self) -> Option<&'g Route> {
         self.resolved.as_ref().and_then(|resolved| resolved.route)
+    }
+
+    /// The route's WebSocket rule when the request is a handshake the route
+    /// carries: its origin is then decided as a handshake's.
+    fn websocket_rule(&self) -> Option<WebSocketRule> {
+        let rule = self.route()?.websocket;
+        (self.websocket && rule.enabled).then_some(rule)
     }
 }
 
@@ -186,6 +202,9 @@ fn admit<'g>(
             _ => Ok(Admitted::Answered(status)),
         };
     }
+    if context.websocket {
+        upgrade::admit(route.websocket, route.policy.is_some(), request)?;
+    }
     if let Some(methods) = &route.methods {
         if !methods.accepts(request.method()) {
             return Err(GatewayError::MethodNotAllowed(methods.allow.clone()));
@@ -253,14 +272,37 @@ async fn serve(
         request_id: (&settings.request_id_header, &context.request_id),
         response_timeout: settings.response_timeout,
         max_body_bytes: route.max_body_bytes,
+        websocket: context.websocket,
     };
+    let client_upgrade = context.websocket.then(|| hyper::upgrade::on(&mut request));
     match upstream::forward(&generation.client, upstream, request, forward).await {
-        Ok(forwarded) => Answer::Served(
-            forwarded
-                .response
-                .map(|body| GatewayBody::upstream(body, slot, forwarded.in_flight)),
-            Some(forwarded.elapsed),
-        ),
+        Ok(forwarded) => {
+            let mut response = forwarded.response;
+            // `forward` lets a 101 through only to a WebSocket handshake.
+            if let Some(client_upgrade) =
+                client_upgrade.filter(|_| response.status() == StatusCode::SWITCHING_PROTOCOLS)
+            {
+                let limits = TunnelLimits {
+                    idle: settings.idle_timeout,
+                    send: settings.send_timeout,
+                    shutdown: settings.shutdown_timeout,
+                };
+                let upstream_upgrade = hyper::upgrade::on(&mut response);
+                let tunnel = Tunnel::new(
+                    client_upgrade,
+                    upstream_upgrade,
+                    limits,
+                    route.metrics.clone(),
+                );
+                response.extensions_mut().insert(tunnel);
+                route.metrics.websocket_upgraded();
+            }
+            let in_flight = forwarded.in_flight;
+            Answer::Served(
+                response.map(|body| GatewayBody::upstream(body, slot, in_flight)),
+                Some(forwarded.elapsed),
+            )
+        }
         Err(error) => Answer::Failed(error),
     }
 }
@@ -293,6 +335,11 @@ fn finish(
             match &refusal {
                 GatewayError::Auth(failure) => log_auth_failure(context, *failure, log_rate),
                 GatewayError::UpstreamBusy => context.metrics.upstream_error(UPSTREAM_BUSY),
+                GatewayError::WebSocketOriginNotAllowed => {
+                    let denial = Denial::WebSocketOriginNotAllowed;
+                    context.metrics.actual_denied(&denial);
+                    record_denial(&denial, RequestKind::Actual, context, denials, log_rate);
+                }
                 _ => {}
             }
             refusal.response()
@@ -334,6 +381,18 @@ fn record_outcome(decision: &Decision, context: &Context<'_>, denials: &DenialLo
         }
         Outcome::NotCors | Outcome::ActualAllowed => return,
     };
+    record_denial(denial, decision.kind(), context, denials, log_rate);
+}
+
+/// Records a denial in `/decisions` and logs it within the route's budget.
+fn record_denial(
+    denial: &Denial,
+    kind: RequestKind,
+    context: &Context<'_>,
+    denials: &DenialLog,
+    log_rate: u32,
+) {
+    let metrics = context.metrics;
     let origin = context.origin.as_ref();
     denials.record(&DeniedRequest {
         origin: origin.map_or(&[][..], HeaderValue::as_bytes),
@@ -354,7 +413,7 @@ fn record_outcome(decision: &Decision, context: &Context<'_>, denials: &DenialLo
         route = context.route_label,
         method = context.method.as_str(),
         origin = origin.as_ref(),
-        kind = ?decision.kind(),
+        kind = ?kind,
         reason = denial.code(),
         detail = denial.to_string().as_str(),
         "CORS request denied"

@@ -36,6 +36,16 @@ pub enum GatewayError {
     NoHealthyUpstream,
     /// 401 or 403 from `[auth]`.
     Auth(AuthFailure),
+    /// 403: a WebSocket handshake on a route with `websocket = false`
+    /// (RFC 6455 §4.2.2: a server that does not wish to accept answers 403).
+    WebSocketDisabled,
+    /// 403: a WebSocket handshake from a page on a route without a policy,
+    /// which lists no allowed origin, or without `Origin` where one is required.
+    WebSocketOriginNotAllowed,
+    /// 400: a WebSocket handshake RFC 6455 §4.1 does not allow.
+    BadWebSocketHandshake,
+    /// 426 with `Sec-WebSocket-Version: 13`: another WebSocket version (RFC 6455 §4.4).
+    WebSocketVersion,
 }
 
 impl GatewayError {
@@ -53,6 +63,9 @@ impl GatewayError {
             Self::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::Auth(AuthFailure::Missing | AuthFailure::Invalid) => StatusCode::UNAUTHORIZED,
             Self::Auth(AuthFailure::Insufficient) => StatusCode::FORBIDDEN,
+            Self::WebSocketDisabled | Self::WebSocketOriginNotAllowed => StatusCode::FORBIDDEN,
+            Self::BadWebSocketHandshake => StatusCode::BAD_REQUEST,
+            Self::WebSocketVersion => StatusCode::UPGRADE_REQUIRED,
         }
     }
 
@@ -93,6 +106,18 @@ impl GatewayError {
             Self::Auth(AuthFailure::Insufficient) => {
                 r#"{"error":"insufficient_privilege","message":"the token does not grant this method"}"#
             }
+            Self::WebSocketDisabled => {
+                r#"{"error":"websocket_disabled","message":"this route does not carry WebSocket upgrades"}"#
+            }
+            Self::WebSocketOriginNotAllowed => {
+                r#"{"error":"websocket_origin_not_allowed","message":"WebSocket handshakes from this origin, or without one, are not allowed on this route"}"#
+            }
+            Self::BadWebSocketHandshake => {
+                r#"{"error":"bad_websocket_handshake","message":"a WebSocket handshake is a GET over HTTP/1.1 with Connection: upgrade, one Sec-WebSocket-Key and no body"}"#
+            }
+            Self::WebSocketVersion => {
+                r#"{"error":"websocket_version","message":"the gateway carries WebSocket version 13; see Sec-WebSocket-Version"}"#
+            }
         }
     }
 
@@ -116,6 +141,12 @@ impl GatewayError {
         };
         if let Some(challenge) = challenge {
             headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        }
+        if *self == Self::WebSocketVersion {
+            headers.insert(
+                http::header::SEC_WEBSOCKET_VERSION,
+                HeaderValue::from_static("13"),
+            );
         }
         if matches!(self, Self::UpstreamBusy | Self::NoHealthyUpstream) {
             headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));

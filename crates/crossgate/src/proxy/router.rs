@@ -72,6 +72,8 @@ pub struct Route {
     pub max_body_bytes: Option<u64>,
     /// How the request path is read and forwarded.
     pub path_normalization: PathNormalization,
+    /// Whether WebSocket handshakes are carried, and how their origin is checked.
+    pub websocket: crate::proxy::upgrade::WebSocketRule,
     /// This route's counters.
     pub metrics: RouteMetrics,
 }
@@ -86,6 +88,7 @@ impl std::fmt::Debug for Route {
             .field("access", &self.access)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("path_normalization", &self.path_normalization)
+            .field("websocket", &self.websocket)
             .finish_non_exhaustive()
     }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use http::header::{HeaderName, HeaderValue, CONNECTION, HOST};
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{HeaderMap, Method, Request, Response, Uri, Version};
+use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
 use http_body::Body as _;
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::capture_connection;
@@ -23,6 +23,7 @@ use crate::proxy::framing::{
     check_response, is_expected_informational, normalize_content_length, FramingError,
 };
 use crate::proxy::pool::{InFlight, UpstreamPool};
+use crate::proxy::upgrade;
 
 /// The client the gateway forwards with.
 pub type UpstreamClient = Client<Connector, LimitedBody>;
@@ -195,6 +196,9 @@ pub struct Forward<'a> {
     pub response_timeout: Duration,
     /// The route's body limit.
     pub max_body_bytes: Option<u64>,
+    /// Whether the request is an admitted WebSocket handshake, forwarded with
+    /// its upgrade headers and allowed a `101` in answer.
+    pub websocket: bool,
 }
 
 /// A response head from the upstream, its body still streaming.
@@ -234,6 +238,9 @@ pub async fn forward(
     parts.version = Version::HTTP_11;
     let headers = &mut parts.headers;
     remove_hop_by_hop(headers);
+    if options.websocket {
+        upgrade::restore_headers(headers);
+    }
     headers.remove(HOST);
     options
         .conn
@@ -268,6 +275,7 @@ pub async fn forward(
             client,
             Request::from_parts(parts, request_body),
             options.response_timeout,
+            options.websocket,
         )
         .await
         {
@@ -321,6 +329,7 @@ async fn send(
     client: &UpstreamClient,
     mut request: Request<LimitedBody>,
     response_timeout: Duration,
+    websocket: bool,
 ) -> Result<(Response<Incoming>, Duration), Attempt> {
     // hyper's client consumes 1xx heads itself; this only notes a status the
     // gateway refuses, to be checked once the final head arrives.
@@ -348,7 +357,11 @@ async fn send(
     };
     let elapsed = started.elapsed();
     let (mut parts, body) = response.into_parts();
+    let switched = websocket
+        && parts.status == StatusCode::SWITCHING_PROTOCOLS
+        && upgrade::switched_to_websocket(&parts.headers);
     let checked = match unexpected_informational.load(Ordering::Relaxed) {
+        0 if switched => Ok(()),
         0 => check_response(parts.status, &mut parts.headers),
         status => Err(FramingError::UnexpectedInformational(status)),
     };
@@ -361,6 +374,9 @@ async fn send(
         )));
     }
     remove_hop_by_hop(&mut parts.headers);
+    if switched {
+        upgrade::restore_headers(&mut parts.headers);
+    }
     Ok((Response::from_parts(parts, body), elapsed))
 }
 

@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use http::Request;
 use hyper::body::Incoming;
@@ -15,6 +15,7 @@ use hyper_util::server::conn::auto::{self, HttpServerConnExec};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
+use crate::proxy::upgrade::Tunnel;
 use crate::proxy::upstream::ConnInfo;
 use crate::server::accept::AcceptBackoff;
 use crate::server::generation::Gateway;
@@ -154,7 +155,7 @@ async fn serve_http<I, S, B>(
     stop_signal: watch::Receiver<bool>,
 ) -> (Closed, Result<(), BoxError>)
 where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
     S: hyper::service::Service<Request<Incoming>, Response = http::Response<B>>,
     S::Future: 'static,
     S::Error: Into<BoxError>,
@@ -163,7 +164,7 @@ where
     TokioExecutor: HttpServerConnExec<S::Future, B>,
 {
     supervise(
-        builder.serve_connection(io, service),
+        builder.serve_connection_with_upgrades(io, service),
         |connection| connection.graceful_shutdown(),
         activity,
         deadlines,
@@ -192,15 +193,24 @@ async fn serve_connection(
     let activity = Activity::new();
     let requests = activity.clone();
     let denials = gateway.denials().clone();
+    // A WebSocket accepted on this connection, run once hyper hands the
+    // connection over: inside this task, so it holds the connection's slot.
+    let accepted_tunnel: Arc<Mutex<Option<Tunnel>>> = Arc::default();
+    let tunnel_slot = accepted_tunnel.clone();
+    let tunnel_stop_signal = stop_signal.clone();
     let service = service_fn(move |request: Request<Incoming>| {
         // The generation in force when the request arrives serves all of it.
         let generation = gateway.current();
         let denials = denials.clone();
         let conn = conn.clone();
         let mut in_flight = requests.request_started(request.version());
+        let tunnel_slot = tunnel_slot.clone();
         async move {
-            let response =
+            let mut response =
                 crate::proxy::pipeline::handle(generation, &denials, &conn, request).await;
+            if let Some(tunnel) = response.extensions_mut().remove::<Tunnel>() {
+                *tunnel_slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(tunnel);
+            }
             in_flight.answered();
             Ok::<_, Infallible>(response.map(|body| TrackedBody::new(body, in_flight)))
         }
@@ -239,5 +249,13 @@ async fn serve_connection(
         }
         (Closed::Ended, Ok(())) => {}
         (closed, _) => tracing::debug!(%peer, ?closed, "connection closed by the gateway"),
+    }
+    let tunnel = accepted_tunnel
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    if let (Some(tunnel), Closed::Ended) = (tunnel, closed) {
+        let end = tunnel.run(tunnel_stop_signal).await;
+        tracing::debug!(%peer, ?end, "WebSocket tunnel ended");
     }
 }

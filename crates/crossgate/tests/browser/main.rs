@@ -10,6 +10,9 @@
 //!   [`engine_table`]): a small CORS server answers as each row says, to find
 //!   where the engines depart from the Fetch standard.
 //!
+//! - WebSocket ([`websocket`]): `new WebSocket()` through the gateway from
+//!   a page the route's policy allows, and from one it does not.
+//!
 //! The three engines run at the same time, each with its own gateway. Every
 //! row must end as it says for that engine; then [`agreement`] asks check
 //! about every row with that engine's profile, and compares with what the
@@ -31,6 +34,7 @@ mod gateway_table;
 mod servers;
 mod test_hosts;
 mod third_party;
+mod websocket;
 
 use std::time::{Duration, Instant};
 
@@ -50,6 +54,8 @@ struct EngineRun {
     stack: Stack,
     table: TableRun,
     matrix: MatrixRun,
+    /// The WebSocket scenarios' failures ([`websocket`]).
+    websocket: Vec<String>,
     took: Duration,
 }
 
@@ -115,6 +121,11 @@ async fn every_engine_runs_every_scenario_and_check_agrees_with_it() {
         );
         failures.extend(run.table.failures.iter().cloned());
         failures.extend(run.matrix.failures.iter().cloned());
+        eprintln!(
+            "{browser}: WebSocket from an allowed and a disallowed page: {} failures",
+            run.websocket.len()
+        );
+        failures.extend(run.websocket.iter().cloned());
 
         let table =
             agreement::gateway_table(&prober, run.engine, &run.stack, &run.table.observed).await;
@@ -191,12 +202,14 @@ async fn run_engine(
     let browser = EngineBrowser::start(engine, test_proxy).await;
     let table = gateway_table::run(&browser, &stack).await;
     let matrix = engine_table::run(&browser, matrix_origin, matrix_port, matrix_seen).await;
+    let websocket = websocket::run(&browser, &stack.ports).await;
     browser.close().await;
     EngineRun {
         engine,
         stack,
         table,
         matrix,
+        websocket,
         took: started.elapsed(),
     }
 }

@@ -24,3 +24,4 @@ mod security_paths;
 mod security_proxy;
 mod seeds;
 mod upstream_pools;
+mod websocket;

@@ -14,6 +14,7 @@
     header_not_allowed: "#ffb224",
     private_network_not_allowed: "#8e4ec6",
     malformed_request: "#0090ff",
+    websocket_origin_not_allowed: "#d6409f",
     other: "#8b8d98",
   };
   const ROUTE_PALETTE = ["#3e63dd", "#12a594", "#e54666", "#f76b15", "#8e4ec6", "#0090ff", "#ad7f58", "#46a758"];

@@ -25,6 +25,7 @@ impl Metrics {
         render_latency(&mut out, &routes);
         render_upstream_errors(&mut out, &routes);
         render_targets(&mut out, &self.targets());
+        render_websocket(&mut out, &routes);
         header(
             &mut out,
             "crossgate_config_reloads_total",
@@ -110,6 +111,30 @@ fn render_actual_denied(out: &mut String, routes: &[(String, RouteMetrics)]) {
     render_reasons(out, "crossgate_actual_denied_total", routes, |metrics| {
         &metrics.0.actual_denied
     });
+}
+
+fn render_websocket(out: &mut String, routes: &[(String, RouteMetrics)]) {
+    for (name, kind, help, counter) in [
+        (
+            "crossgate_websocket_upgrades_total",
+            "counter",
+            "WebSocket handshakes the upstream accepted, by route.",
+            (|metrics: &RouteMetrics| &metrics.0.websocket_upgrades)
+                as fn(&RouteMetrics) -> &AtomicU64,
+        ),
+        (
+            "crossgate_websocket_tunnels_open",
+            "gauge",
+            "WebSocket tunnels open now, by route.",
+            |metrics: &RouteMetrics| &metrics.0.websocket_active,
+        ),
+    ] {
+        header(out, name, kind, help);
+        for (route, metrics) in routes {
+            let count = counter(metrics).load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}{{route=\"{route}\"}} {count}");
+        }
+    }
 }
 
 fn render_reasons(

@@ -1,0 +1,491 @@
+//! WebSocket (RFC 6455) through the gateway: recognizing a handshake,
+//! forwarding it with the upgrade headers every other request loses,
+//! accepting the upstream's `101`, and relaying bytes both ways under the
+//! gateway's timeouts.
+//!
+//! Only `websocket` is carried. Every other `Upgrade` token (`h2c`, `TLS/1.2`,
+//! anything) stays a hop-by-hop header the gateway strips, which RFC 9110
+//! §7.8 allows ("a server MAY ignore a received Upgrade header field"), and a
+//! `101` to such a request is refused as a framing error. HTTP/2 extended
+//! CONNECT (RFC 8441) is not offered: the listener does not send
+//! `SETTINGS_ENABLE_CONNECT_PROTOCOL`, so browsers open their WebSockets over
+//! HTTP/1.1.
+
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use http::header::{
+    HeaderValue, CONNECTION, CONTENT_LENGTH, ORIGIN, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION,
+    TRANSFER_ENCODING, UPGRADE,
+};
+use http::{HeaderMap, Method, Request, Version};
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::config::Report;
+use crate::ops::metrics::RouteMetrics;
+use crate::proxy::responses::GatewayError;
+
+const WEBSOCKET: HeaderValue = HeaderValue::from_static("websocket");
+const UPGRADE_TOKEN: HeaderValue = HeaderValue::from_static("upgrade");
+
+/// A route's `websocket` and `websocket_require_origin`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebSocketRule {
+    /// Whether handshakes are carried (`websocket`, default true).
+    pub enabled: bool,
+    /// Whether a handshake without `Origin` is refused (default false).
+    pub require_origin: bool,
+}
+
+impl WebSocketRule {
+    /// Checks the two keys of the route at `key`.
+    pub(crate) fn compile(
+        enabled: Option<bool>,
+        require_origin: Option<bool>,
+        key: &str,
+        report: &mut Report,
+    ) -> Self {
+        let rule = Self {
+            enabled: enabled.unwrap_or(true),
+            require_origin: require_origin.unwrap_or(false),
+        };
+        if !rule.enabled && rule.require_origin {
+            report.problem(
+                format!("{key}.websocket_require_origin"),
+                "the route refuses WebSocket handshakes (websocket = false), so there is no origin to require",
+                "remove websocket_require_origin, or set websocket = true",
+            );
+        }
+        rule
+    }
+}
+
+/// Whether `request` asks for a WebSocket: HTTP/1.1 with `websocket` among
+/// its `Upgrade` tokens. (RFC 9110 §7.8: an HTTP/1.0 `Upgrade` is ignored;
+/// HTTP/2 has no `Upgrade`.)
+pub fn requested<B>(request: &Request<B>) -> bool {
+    request.version() == Version::HTTP_11 && has_token(request.headers(), &UPGRADE, b"websocket")
+}
+
+/// Refuses a handshake the route does not carry, one from a browser the
+/// gateway cannot check (a route without a policy lists no allowed
+/// origins), and one RFC 6455 §4.1 does not allow.
+pub(crate) fn admit<B>(
+    rule: WebSocketRule,
+    has_policy: bool,
+    request: &Request<B>,
+) -> Result<(), GatewayError> {
+    if !rule.enabled {
+        return Err(GatewayError::WebSocketDisabled);
+    }
+    let headers = request.headers();
+    if !has_policy && (headers.contains_key(ORIGIN) || rule.require_origin) {
+        return Err(GatewayError::WebSocketOriginNotAllowed);
+    }
+    // A body would be bytes both parties read differently: the upstream as
+    // the body, a tunnel as the first frames.
+    let body = headers.contains_key(CONTENT_LENGTH) || headers.contains_key(TRANSFER_ENCODING);
+    let mut keys = headers.get_all(SEC_WEBSOCKET_KEY).iter();
+    let one_key = keys.next().is_some_and(is_key) && keys.next().is_none();
+    if request.method() != Method::GET
+        || !has_token(headers, &CONNECTION, b"upgrade")
+        || !one_key
+        || body
+    {
+        return Err(GatewayError::BadWebSocketHandshake);
+    }
+    let mut versions = headers.get_all(SEC_WEBSOCKET_VERSION).iter();
+    match (versions.next(), versions.next()) {
+        (Some(version), None) if version == "13" => Ok(()),
+        _ => Err(GatewayError::WebSocketVersion),
+    }
+}
+
+/// `Sec-WebSocket-Key`: 16 bytes in base64, so 22 base64 characters and
+/// `==` (RFC 6455 §4.1). Checked by shape rather than decoded: the gateway
+/// only needs to know the upstream will accept it.
+fn is_key(key: &HeaderValue) -> bool {
+    let key = key.as_bytes();
+    key.len() == 24
+        && key.ends_with(b"==")
+        && key[..22]
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
+}
+
+/// Whether a comma-separated header lists `token` (case-insensitively).
+fn has_token(headers: &HeaderMap, name: &http::header::HeaderName, token: &[u8]) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .flat_map(|value| value.as_bytes().split(|b| *b == b','))
+        .any(|member| member.trim_ascii().eq_ignore_ascii_case(token))
+}
+
+/// Puts back the two hop-by-hop headers that make a message a WebSocket
+/// handshake or its acceptance, after every hop-by-hop header was removed.
+pub fn restore_headers(headers: &mut HeaderMap) {
+    headers.insert(CONNECTION, UPGRADE_TOKEN);
+    headers.insert(UPGRADE, WEBSOCKET);
+}
+
+/// Whether an upstream's `101` switches to WebSocket, the one protocol the
+/// gateway asked for: `Upgrade: websocket` alone and `Connection: upgrade`.
+pub fn switched_to_websocket(headers: &HeaderMap) -> bool {
+    let mut upgrades = headers.get_all(UPGRADE).iter();
+    let only_websocket = upgrades.next().is_some_and(|value| {
+        value
+            .as_bytes()
+            .trim_ascii()
+            .eq_ignore_ascii_case(b"websocket")
+    }) && upgrades.next().is_none();
+    only_websocket && has_token(headers, &CONNECTION, b"upgrade")
+}
+
+/// The timeouts a tunnel lives by: the connection's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TunnelLimits {
+    /// No byte either way for this long closes the tunnel (`idle_timeout`).
+    pub idle: Duration,
+    /// A write to either side without progress for this long closes it (`send_timeout`).
+    pub send: Duration,
+    /// How long a tunnel outlives the start of a shutdown (`shutdown_timeout`).
+    pub shutdown: Duration,
+}
+
+/// An accepted handshake whose two sides are not yet connected: the
+/// listener runs it once the `101` has been written, inside the client
+/// connection's task, so it holds the connection's `max_connections` slot.
+#[derive(Clone)]
+pub struct Tunnel {
+    client: OnUpgrade,
+    upstream: OnUpgrade,
+    limits: TunnelLimits,
+    metrics: RouteMetrics,
+}
+
+/// Why a tunnel ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TunnelEnd {
+    /// Both sides closed.
+    Closed,
+    /// No bytes either way for `idle_timeout`.
+    Idle,
+    /// A side did not take bytes for `send_timeout`.
+    SendTimeout,
+    /// `shutdown_timeout` passed after the gateway began to shut down.
+    Shutdown,
+    /// A side failed (reset, or the upgrade itself).
+    Failed,
+}
+
+impl Tunnel {
+    /// The tunnel between `client` and `upstream`, counted on `metrics`.
+    pub(crate) fn new(
+        client: OnUpgrade,
+        upstream: OnUpgrade,
+        limits: TunnelLimits,
+        metrics: RouteMetrics,
+    ) -> Self {
+        Self {
+            client,
+            upstream,
+            limits,
+            metrics,
+        }
+    }
+
+    /// Relays until both sides close, a timeout passes, or shutdown ends it.
+    pub async fn run(self, shutdown: watch::Receiver<bool>) -> TunnelEnd {
+        let both = async { tokio::try_join!(self.client, self.upstream) };
+        let (client, upstream) = match tokio::time::timeout(self.limits.send, both).await {
+            Ok(Ok(sides)) => sides,
+            Ok(Err(error)) => {
+                tracing::debug!(%error, "WebSocket upgrade failed");
+                return TunnelEnd::Failed;
+            }
+            Err(_) => return TunnelEnd::Failed,
+        };
+        let _active = self.metrics.websocket_opened();
+        relay(
+            TokioIo::new(client),
+            TokioIo::new(upstream),
+            self.limits,
+            shutdown,
+        )
+        .await
+    }
+}
+
+/// Copies bytes both ways until either side closes. Hand-written rather
+/// than `tokio::io::copy_bidirectional`, which has no idle or write timeout
+/// and waits for both sides: each direction records its last byte, one timer
+/// watches both, and every write is bounded by the send timeout. A side's
+/// end of stream is passed on as a write shutdown and ends the tunnel: in
+/// WebSocket both close frames precede the TCP close (RFC 6455 §7.1.1), so
+/// nothing is left to carry, and a client that never closes its half
+/// (after the upstream's) does not hold the connection until `idle_timeout`.
+async fn relay<C, U>(
+    client: C,
+    upstream: U,
+    limits: TunnelLimits,
+    mut shutdown: watch::Receiver<bool>,
+) -> TunnelEnd
+where
+    C: AsyncRead + AsyncWrite,
+    U: AsyncRead + AsyncWrite,
+{
+    let epoch = Instant::now();
+    let last_byte = AtomicU64::new(0);
+    let (client_read, client_write) = tokio::io::split(client);
+    let (upstream_read, upstream_write) = tokio::io::split(upstream);
+    let copying = async {
+        tokio::select! {
+            result = pump(client_read, upstream_write, limits.send, epoch, &last_byte) => result,
+            result = pump(upstream_read, client_write, limits.send, epoch, &last_byte) => result,
+        }
+    };
+    let idle = async {
+        loop {
+            let since = Duration::from_millis(last_byte.load(Ordering::Relaxed));
+            let deadline = epoch + since + limits.idle;
+            if deadline <= Instant::now() {
+                return;
+            }
+            tokio::time::sleep_until(deadline).await;
+        }
+    };
+    let shutdown_deadline = async {
+        // A closed channel means no one can ask for a shutdown any more.
+        if shutdown.wait_for(|stopping| *stopping).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(limits.shutdown).await;
+    };
+    tokio::select! {
+        result = copying => match result {
+            Ok(_) => TunnelEnd::Closed,
+            Err(error) if error.kind() == io::ErrorKind::TimedOut => TunnelEnd::SendTimeout,
+            Err(_) => TunnelEnd::Failed,
+        },
+        () = idle => TunnelEnd::Idle,
+        () = shutdown_deadline => TunnelEnd::Shutdown,
+    }
+}
+
+/// Bytes one side may have in flight inside the gateway, per direction.
+const PUMP_BUFFER: usize = 16 * 1024;
+
+async fn pump<R, W>(
+    mut from: R,
+    mut to: W,
+    send: Duration,
+    epoch: Instant,
+    last_byte: &AtomicU64,
+) -> io::Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut buffer = vec![0; PUMP_BUFFER];
+    let stamp = || {
+        let elapsed = u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        last_byte.fetch_max(elapsed, Ordering::Relaxed);
+    };
+    let timed_out = || io::Error::new(io::ErrorKind::TimedOut, "send_timeout");
+    loop {
+        let read = from.read(&mut buffer).await?;
+        if read == 0 {
+            return tokio::time::timeout(send, to.shutdown())
+                .await
+                .map_err(|_| timed_out())?;
+        }
+        stamp();
+        tokio::time::timeout(send, to.write_all(&buffer[..read]))
+            .await
+            .map_err(|_| timed_out())??;
+        stamp();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handshake(pairs: &[(&str, &str)]) -> Request<()> {
+        let mut builder = Request::get("/ws");
+        for (name, value) in pairs {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(()).expect("request")
+    }
+
+    const GOOD: [(&str, &str); 4] = [
+        ("upgrade", "websocket"),
+        ("connection", "keep-alive, Upgrade"),
+        ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ("sec-websocket-version", "13"),
+    ];
+    const ON: WebSocketRule = WebSocketRule {
+        enabled: true,
+        require_origin: false,
+    };
+
+    #[test]
+    fn only_well_formed_http11_handshakes_are_admitted() {
+        assert!(requested(&handshake(&GOOD)));
+        assert_eq!(admit(ON, true, &handshake(&GOOD)), Ok(()));
+        let mut http10 = handshake(&GOOD);
+        *http10.version_mut() = Version::HTTP_10;
+        assert!(!requested(&http10));
+        assert!(!requested(&handshake(&[("upgrade", "h2c")])));
+        let mut post = handshake(&GOOD);
+        *post.method_mut() = Method::POST;
+        assert_eq!(
+            admit(ON, true, &post),
+            Err(GatewayError::BadWebSocketHandshake)
+        );
+        let mut with_body = GOOD.to_vec();
+        with_body.push(("content-length", "5"));
+        assert_eq!(
+            admit(ON, true, &handshake(&with_body)),
+            Err(GatewayError::BadWebSocketHandshake)
+        );
+        let mut bad_key = GOOD;
+        bad_key[2].1 = "short";
+        assert_eq!(
+            admit(ON, true, &handshake(&bad_key)),
+            Err(GatewayError::BadWebSocketHandshake)
+        );
+        let mut old = GOOD;
+        old[3].1 = "8";
+        assert_eq!(
+            admit(ON, true, &handshake(&old)),
+            Err(GatewayError::WebSocketVersion)
+        );
+    }
+
+    #[test]
+    fn requiring_an_origin_on_a_route_without_websocket_is_an_error() {
+        let compile = |enabled, require_origin| {
+            let mut report = Report::new(&crate::config::ConfigSource::Demo);
+            let rule = WebSocketRule::compile(enabled, require_origin, "routes[2]", &mut report);
+            let failed = report.has_problems();
+            (rule, failed, report.into_problems().to_string())
+        };
+        let (rule, failed, problems) = compile(None, None);
+        assert_eq!(rule, ON);
+        assert!(!failed, "{problems}");
+        let (_, failed, problems) = compile(Some(false), Some(true));
+        assert!(failed);
+        assert!(
+            problems.contains("routes[2].websocket_require_origin"),
+            "{problems}"
+        );
+        assert!(problems.contains("websocket = true"), "{problems}");
+    }
+
+    #[test]
+    fn routes_refuse_what_they_cannot_check() {
+        let off = WebSocketRule {
+            enabled: false,
+            require_origin: false,
+        };
+        assert_eq!(
+            admit(off, true, &handshake(&GOOD)),
+            Err(GatewayError::WebSocketDisabled)
+        );
+        let mut from_page = GOOD.to_vec();
+        from_page.push(("origin", "https://app.example"));
+        assert_eq!(
+            admit(ON, false, &handshake(&from_page)),
+            Err(GatewayError::WebSocketOriginNotAllowed)
+        );
+        assert_eq!(admit(ON, false, &handshake(&GOOD)), Ok(()));
+    }
+
+    #[test]
+    fn a_101_must_switch_to_websocket_alone() {
+        let mut accepted = HeaderMap::new();
+        restore_headers(&mut accepted);
+        assert!(switched_to_websocket(&accepted));
+        let mut other = accepted.clone();
+        other.insert(UPGRADE, HeaderValue::from_static("h2c"));
+        assert!(!switched_to_websocket(&other));
+        let mut two = accepted.clone();
+        two.append(UPGRADE, HeaderValue::from_static("websocket"));
+        assert!(!switched_to_websocket(&two));
+        let mut no_connection = accepted;
+        no_connection.remove(CONNECTION);
+        assert!(!switched_to_websocket(&no_connection));
+    }
+
+    fn limits(idle: u64, shutdown: u64) -> TunnelLimits {
+        TunnelLimits {
+            idle: Duration::from_millis(idle),
+            send: Duration::from_secs(5),
+            shutdown: Duration::from_millis(shutdown),
+        }
+    }
+
+    #[tokio::test]
+    async fn relay_copies_both_ways_and_passes_on_the_close() {
+        let (client, mut client_peer) = tokio::io::duplex(64);
+        let (upstream, mut upstream_peer) = tokio::io::duplex(64);
+        let (_stop, stopping) = watch::channel(false);
+        let relaying = tokio::spawn(relay(client, upstream, limits(5_000, 5_000), stopping));
+        client_peer.write_all(b"ping").await.expect("write");
+        let mut read = [0; 4];
+        upstream_peer.read_exact(&mut read).await.expect("read");
+        assert_eq!(&read, b"ping");
+        upstream_peer.write_all(b"pong").await.expect("write");
+        client_peer.read_exact(&mut read).await.expect("read");
+        assert_eq!(&read, b"pong");
+        drop(client_peer);
+        let mut rest = Vec::new();
+        upstream_peer.read_to_end(&mut rest).await.expect("eof");
+        assert_eq!(relaying.await.expect("relay"), TunnelEnd::Closed);
+        assert!(rest.is_empty());
+        // The other way too: the upstream's close ends the tunnel although
+        // the client keeps its half open.
+        let (client, _client_peer) = tokio::io::duplex(64);
+        let (upstream, upstream_peer) = tokio::io::duplex(64);
+        let (_stop, stopping) = watch::channel(false);
+        drop(upstream_peer);
+        let end = tokio::time::timeout(
+            Duration::from_secs(2),
+            relay(client, upstream, limits(5_000, 5_000), stopping),
+        )
+        .await;
+        assert_eq!(end, Ok(TunnelEnd::Closed));
+    }
+
+    #[tokio::test]
+    async fn a_silent_tunnel_is_closed_after_the_idle_timeout() {
+        let (client, _client_peer) = tokio::io::duplex(64);
+        let (upstream, _upstream_peer) = tokio::io::duplex(64);
+        let (_stop, stopping) = watch::channel(false);
+        let started = Instant::now();
+        let end = relay(client, upstream, limits(200, 5_000), stopping).await;
+        assert_eq!(end, TunnelEnd::Idle);
+        assert!(started.elapsed() >= Duration::from_millis(200));
+    }
+
+    #[tokio::test]
+    async fn shutdown_closes_a_tunnel_after_shutdown_timeout() {
+        let (client, _client_peer) = tokio::io::duplex(64);
+        let (upstream, _upstream_peer) = tokio::io::duplex(64);
+        let (stop, stopping) = watch::channel(false);
+        let relay = tokio::spawn(relay(client, upstream, limits(60_000, 200), stopping));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let asked = Instant::now();
+        stop.send(true).expect("relay listens");
+        assert_eq!(relay.await.expect("relay"), TunnelEnd::Shutdown);
+        assert!(asked.elapsed() >= Duration::from_millis(200));
+    }
+}
