@@ -217,8 +217,9 @@ struct DashboardJson<'a> {
     recent_denials_capacity: usize,
     generation: u64,
     reloads: Vec<ReloadRecord>,
-    /// Not produced yet: the page keeps its section hidden while null.
-    report_only: Option<()>,
+    /// The retained report-only differences, newest first; null while there
+    /// are none, which keeps the page's section hidden.
+    report_only: Option<Vec<DenialEntry>>,
     /// Not produced yet: the page keeps its section hidden while null.
     upstream_health: Option<()>,
 }
@@ -258,7 +259,10 @@ pub fn data_json(
             denied: delta.denied.iter().sum(),
         })
         .collect();
-    let recent_denials = denials.entries();
+    let (report_only, recent_denials): (Vec<DenialEntry>, Vec<DenialEntry>) = denials
+        .entries()
+        .into_iter()
+        .partition(|entry| entry.report_only);
     let history = reloads.snapshot();
     let data = DashboardJson {
         now,
@@ -271,7 +275,7 @@ pub fn data_json(
         recent_denials,
         generation: history.generation,
         reloads: history.reloads.into_iter().collect(),
-        report_only: None,
+        report_only: (!report_only.is_empty()).then_some(report_only),
         upstream_health: None,
     };
     // Strings and integers only: serializing cannot fail.
@@ -369,6 +373,9 @@ mod tests {
             request_id: String::new(),
             reason: "origin_not_allowed",
             message: String::new(),
+            report_only: false,
+            enforced: None,
+            candidate: None,
         };
         let entries: Vec<DenialEntry> = ["b", "a", "b", "c", "a", "b"]
             .iter()

@@ -18,7 +18,7 @@ use http::StatusCode;
 mod exposition;
 
 use crate::ops::log_limit::RouteLogBudget;
-use crate::ops::reasons::{reason_index, REASON_COUNT, UPSTREAM_ERRORS};
+use crate::ops::reasons::{reason_index, DIFFERENCE_REASON_COUNT, REASON_COUNT, UPSTREAM_ERRORS};
 
 /// Label value for requests that matched no route. Route paths start with `/`,
 /// so it cannot collide with a configured route.
@@ -54,6 +54,7 @@ struct RouteCounters {
     latency_sum_micros: AtomicU64,
     log_budget: RouteLogBudget,
     upstream_errors: [AtomicU64; UPSTREAM_ERRORS.len()],
+    report_only_differences: [AtomicU64; DIFFERENCE_REASON_COUNT],
 }
 
 impl RouteCounters {
@@ -67,6 +68,7 @@ impl RouteCounters {
             latency_sum_micros: AtomicU64::new(0),
             log_budget: RouteLogBudget::default(),
             upstream_errors: counter_array(),
+            report_only_differences: counter_array(),
         }
     }
 }
@@ -110,6 +112,14 @@ impl RouteMetrics {
         if let Some(index) = UPSTREAM_ERRORS.iter().position(|(known, _)| *known == code) {
             self.0.upstream_errors[index].fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Counts a request on which the route's report-only policy decided
+    /// otherwise than the enforced one: by the candidate's denial, or
+    /// `would_allow` when it allows (`None`).
+    pub fn report_only_difference(&self, candidate_denial: Option<&Denial>) {
+        let index = candidate_denial.map_or(REASON_COUNT, reason_index);
+        self.0.report_only_differences[index].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Records the time from sending a request upstream to receiving its response head.

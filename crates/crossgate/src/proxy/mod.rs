@@ -10,6 +10,7 @@ pub mod framing;
 pub(crate) mod mock;
 pub(crate) mod path;
 pub(crate) mod pipeline;
+pub(crate) mod report_only;
 pub(crate) mod request_id;
 pub(crate) mod responses;
 pub(crate) mod router;
