@@ -54,12 +54,8 @@ fn compile_route<'a>(
     let path = route_path(route, &key, seen_paths, report);
     let target = route_target(parsed, &key, report);
     let policy = route_policy(route, &key, policies, report);
-    let report_only_policy = super::report_only::route_report_only_policy(
-        route,
-        &key,
-        policies,
-        report,
-    );
+    let report_only_policy =
+        super::report_only::route_report_only_policy(route, &key, policies, report);
     let methods = route
         .methods
         .as_ref()

@@ -159,9 +159,7 @@ impl DecisionSlot {
 
     fn to_entry(&self) -> DecisionEntry {
         DecisionEntry {
-            policy: self
-                .has_policy
-                .then(|| self.policy.to_display_string()),
+            policy: self.has_policy.then(|| self.policy.to_display_string()),
             outcome: self.outcome,
             reason: self.reason,
             message: self.reason.map(|_| self.message.to_display_string()),

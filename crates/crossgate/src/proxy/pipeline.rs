@@ -42,8 +42,19 @@ pub(crate) async fn handle(
             .policy
             .decide_for(request.method(), request.headers(), methods)
     });
-    if let Some(candidate) = context.route().and_then(|r| r.report_only_policy.as_deref()) {
-        report_only(&generation, &context, &credentials, candidate, decision.as_ref(), denials, &request);
+    if let Some(candidate) = context
+        .route()
+        .and_then(|r| r.report_only_policy.as_deref())
+    {
+        report_only(
+            &generation,
+            &context,
+            &credentials,
+            candidate,
+            decision.as_ref(),
+            denials,
+            &request,
+        );
     }
     let answer = match admit(&context, decision.as_ref(), &credentials, &request) {
         Ok(Admitted::Answered(status)) => Answer::Answered(status),
@@ -179,7 +190,9 @@ fn report_only(
     // the candidate, enforced, would see this one as its policy would.
     let preflight_without = context.policy.is_none()
         && generation.config.auth.is_some()
-        && context.route().is_some_and(|route| route.access == Access::Private)
+        && context
+            .route()
+            .is_some_and(|route| route.access == Access::Private)
         && Policy::classify(request.method(), headers) == RequestKind::Preflight
         && !headers.contains_key(AUTHORIZATION);
     let methods = if preflight_without {

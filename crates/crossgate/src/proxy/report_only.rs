@@ -177,16 +177,35 @@ mod tests {
         let from_a = headers(&[("origin", A)]);
         let from_b = headers(&[("origin", B)]);
         let same_origin = headers(&[]);
-        let (e, c) = (decide(&enforced, &from_a, Method::GET), decide(&candidate, &from_a, Method::GET));
-        assert_eq!(difference(Some(&e), &c), Some(Difference::WouldDeny(&Denial::OriginNotAllowed)));
-        let (e, c) = (decide(&enforced, &from_b, Method::GET), decide(&candidate, &from_b, Method::GET));
+        let (e, c) = (
+            decide(&enforced, &from_a, Method::GET),
+            decide(&candidate, &from_a, Method::GET),
+        );
+        assert_eq!(
+            difference(Some(&e), &c),
+            Some(Difference::WouldDeny(&Denial::OriginNotAllowed))
+        );
+        let (e, c) = (
+            decide(&enforced, &from_b, Method::GET),
+            decide(&candidate, &from_b, Method::GET),
+        );
         assert_eq!(difference(Some(&e), &c), Some(Difference::WouldAllow));
-        let (e, c) = (decide(&enforced, &same_origin, Method::GET), decide(&candidate, &same_origin, Method::GET));
-        assert_eq!(difference(Some(&e), &c), None, "not CORS: no policy decides");
+        let (e, c) = (
+            decide(&enforced, &same_origin, Method::GET),
+            decide(&candidate, &same_origin, Method::GET),
+        );
+        assert_eq!(
+            difference(Some(&e), &c),
+            None,
+            "not CORS: no policy decides"
+        );
         // Both deny the origin: no difference, whether blocked or not.
         let blocking = policy(&[B], true);
         let other = headers(&[("origin", "https://c.example")]);
-        let (e, c) = (decide(&enforced, &other, Method::GET), decide(&blocking, &other, Method::GET));
+        let (e, c) = (
+            decide(&enforced, &other, Method::GET),
+            decide(&blocking, &other, Method::GET),
+        );
         assert_eq!(difference(Some(&e), &c), None);
         // Both deny, for different reasons: the candidate's counts.
         let narrow = PolicyConfig::builder()
@@ -194,13 +213,19 @@ mod tests {
             .compile()
             .expect("valid policy");
         let put = headers(&[("origin", B), ("access-control-request-method", "PUT")]);
-        let (e, c) = (decide(&narrow, &put, Method::OPTIONS), decide(&enforced, &put, Method::OPTIONS));
-        assert!(matches!(
-            difference(Some(&e), &c),
-            None
-        ), "both deny the origin first");
+        let (e, c) = (
+            decide(&narrow, &put, Method::OPTIONS),
+            decide(&enforced, &put, Method::OPTIONS),
+        );
+        assert!(
+            matches!(difference(Some(&e), &c), None),
+            "both deny the origin first"
+        );
         let put_from_a = headers(&[("origin", A), ("access-control-request-method", "PUT")]);
-        let (e, c) = (decide(&candidate, &put_from_a, Method::OPTIONS), decide(&narrow, &put_from_a, Method::OPTIONS));
+        let (e, c) = (
+            decide(&candidate, &put_from_a, Method::OPTIONS),
+            decide(&narrow, &put_from_a, Method::OPTIONS),
+        );
         assert!(matches!(
             difference(Some(&e), &c),
             Some(Difference::WouldDeny(Denial::MethodNotAllowed(_)))

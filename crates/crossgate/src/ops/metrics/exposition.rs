@@ -150,7 +150,12 @@ fn render_report_only_differences(out: &mut String, routes: &[(String, RouteMetr
     let reasons = difference_reasons();
     for (route, metrics) in routes {
         let labels = reasons.iter().map(|reason| format!("reason=\"{reason}\""));
-        write_nonzero(out, name, route, labels.zip(&metrics.0.report_only_differences));
+        write_nonzero(
+            out,
+            name,
+            route,
+            labels.zip(&metrics.0.report_only_differences),
+        );
     }
 }
 
