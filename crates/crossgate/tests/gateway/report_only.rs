@@ -467,3 +467,59 @@ async fn validate_lists_report_only_routes_and_refuses_unknown_names() {
         "nothing is observed: {output}"
     );
 }
+
+/// On a private route without `policy`, a preflight without credentials is
+/// not a CORS question for the gateway today; the candidate, once enforced,
+/// would answer it with every gateway method (as `[auth]` routes do), so it
+/// is judged with those, not with the route's narrower list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_route_is_judged_with_the_methods_its_policy_would_have() {
+    let upstream = TestUpstream::start().await;
+    let config = format!(
+        r#"[server]
+listen = "127.0.0.1:0"
+
+[auth]
+[[auth.tokens]]
+token = "writer-token-0123456789"
+privileges = ["read", "write"]
+
+[policies.next]
+origins = ["{BOTH}"]
+methods = ["PUT"]
+
+[[routes]]
+path = "/private/"
+upstream = "{url}"
+access = "private"
+methods = ["GET"]
+report_only_policy = "next"
+"#,
+        url = upstream.url()
+    );
+    let gateway = TestGateway::start(&config).await;
+    let without = preflight(gateway.addr, "/private/x", BOTH, "PUT", "").await;
+    assert_eq!(
+        without.status, 405,
+        "no policy: OPTIONS is not a declared method"
+    );
+    let with = send(
+        gateway.addr,
+        "OPTIONS",
+        "/private/x",
+        &[
+            ("origin", BOTH),
+            ("access-control-request-method", "PUT"),
+            ("authorization", "Bearer writer-token-0123456789"),
+        ],
+        b"",
+    )
+    .await;
+    assert_eq!(with.status, 405, "the route declares GET only");
+    let metrics = gateway.metrics.render();
+    assert_eq!(
+        difference_series(&metrics),
+        [("/private/".to_owned(), "method_not_allowed".to_owned(), 1.0)],
+        "only the credentialed preflight is judged with the route's methods: {metrics}"
+    );
+}
