@@ -124,6 +124,10 @@ async fn differences_are_counted_by_route_and_reason() {
     // Both allow the origin; only the enforced policy allows `x-legacy`.
     let legacy = preflight(gateway.addr, "/api/x", BOTH, "PUT", "x-legacy").await;
     assert_eq!(legacy.status, 204);
+    // Both deny, for different reasons: the enforced policy NEW's origin,
+    // the candidate its `x-legacy`.
+    let both_deny = preflight(gateway.addr, "/api/x", NEW, "PUT", "x-legacy").await;
+    assert_eq!(both_deny.status, 403);
     // Only the enforced policy allows DELETE.
     let delete = preflight(gateway.addr, "/api/x", BOTH, "DELETE", "").await;
     assert_eq!(delete.status, 204);
@@ -145,7 +149,7 @@ async fn differences_are_counted_by_route_and_reason() {
     let mut series = difference_series(&metrics);
     series.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
     let expected: Vec<(String, String, f64)> = [
-        ("/api/", "header_not_allowed", 1.0),
+        ("/api/", "header_not_allowed", 2.0),
         ("/api/", "method_not_allowed", 1.0),
         ("/api/", "origin_not_allowed", 3.0),
         ("/api/", "would_allow", 2.0),
