@@ -527,3 +527,28 @@ report_only_policy = "next"
         "only the credentialed preflight is judged with the route's methods: {metrics}"
     );
 }
+
+/// A request refused for its head's size is not a CORS decision: neither its
+/// enforced denial nor a report-only difference is recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_refused_for_their_head_are_not_observed() {
+    let upstream = TestUpstream::start().await;
+    let config = config(&upstream, true, "").replace(
+        "denial_log_rate = 1\n",
+        "denial_log_rate = 1\nmax_header_bytes = 1024\n",
+    );
+    let gateway = TestGateway::start(&config).await;
+    let padding = "p".repeat(2000);
+    let reply = send(
+        gateway.addr,
+        "GET",
+        "/api/x",
+        &[("origin", OLD), ("x-padding", &padding)],
+        b"",
+    )
+    .await;
+    assert_eq!(reply.status, 431);
+    assert!(difference_series(&gateway.metrics.render()).is_empty());
+    get_from(gateway.addr, "/api/x", OLD).await;
+    assert_eq!(difference_series(&gateway.metrics.render()).len(), 1);
+}
