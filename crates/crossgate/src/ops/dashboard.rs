@@ -364,6 +364,56 @@ mod tests {
     }
 
     #[test]
+    fn report_only_differences_have_their_own_section() {
+        use crate::ops::denials::{DecisionView, DeniedRequest, DifferingRequest};
+        use crossgate_cors::Denial;
+        let denials = DenialLog::new(8);
+        denials.record(&DeniedRequest {
+            origin: b"https://denied.test",
+            route: "/api/",
+            method: "GET",
+            denial: &Denial::OriginNotAllowed,
+            request_id: b"",
+        });
+        denials.record_difference(&DifferingRequest {
+            origin: b"https://observed.test",
+            route: "/api/",
+            method: "GET",
+            request_id: b"",
+            reason: "origin_not_allowed",
+            enforced: DecisionView {
+                policy: Some("current"),
+                outcome: "actual_allowed",
+                denial: None,
+            },
+            candidate: DecisionView {
+                policy: Some("next"),
+                outcome: "actual_denied",
+                denial: Some(&Denial::OriginNotAllowed),
+            },
+        });
+        let json: serde_json::Value = serde_json::from_str(&data_json(
+            &Series::default(),
+            &Metrics::new(),
+            &denials,
+            &ReloadHistory::new(),
+        ))
+        .expect("JSON");
+        let origins = |key: &str| -> Vec<String> {
+            json[key]
+                .as_array()
+                .expect("array")
+                .iter()
+                .map(|row| row["origin"].as_str().expect("origin").to_owned())
+                .collect()
+        };
+        assert_eq!(origins("report_only"), ["https://observed.test"]);
+        assert_eq!(origins("recent_denials"), ["https://denied.test"]);
+        assert_eq!(origins("top_denied_origins"), ["https://denied.test"]);
+        assert_eq!(json["report_only"][0]["candidate"]["policy"], "next");
+    }
+
+    #[test]
     fn top_origins_are_counted_and_ordered() {
         let entry = |origin: &str| DenialEntry {
             time: 0,

@@ -506,6 +506,62 @@ mod tests {
     }
 
     #[test]
+    fn differences_share_the_ring_with_both_decisions() {
+        let log = DenialLog::new(2);
+        let difference = |origin: &'static str, enforced: Option<&'static str>| DifferingRequest {
+            origin: origin.as_bytes(),
+            route: "/api/",
+            method: "GET",
+            request_id: b"req-2",
+            reason: "origin_not_allowed",
+            enforced: DecisionView {
+                policy: enforced,
+                outcome: if enforced.is_some() {
+                    "actual_allowed"
+                } else {
+                    "none"
+                },
+                denial: None,
+            },
+            candidate: DecisionView {
+                policy: Some("next"),
+                outcome: "actual_denied",
+                denial: Some(&Denial::OriginNotAllowed),
+            },
+        };
+        log.record_difference(&difference("https://a.test", Some("current")));
+        record(&log, "https://b.test", &Denial::OriginNotAllowed);
+        let entries = denials(&log);
+        assert_eq!(entries[0]["report_only"], false);
+        assert!(entries[0].get("enforced").is_none());
+        let entry = &entries[1];
+        assert_eq!(entry["report_only"], true);
+        assert_eq!(entry["reason"], "origin_not_allowed");
+        assert_eq!(
+            entry["message"],
+            "report-only policy `next` would deny: origin not allowed"
+        );
+        assert_eq!(
+            entry["enforced"],
+            serde_json::json!({"policy": "current", "outcome": "actual_allowed", "reason": null, "message": null})
+        );
+        assert_eq!(
+            entry["candidate"],
+            serde_json::json!({"policy": "next", "outcome": "actual_denied",
+                "reason": "origin_not_allowed", "message": "origin not allowed"})
+        );
+        // A slot reused by a denial loses its report-only fields, and one
+        // reused by a difference without enforced policy has none left over.
+        log.record_difference(&difference("https://c.test", None));
+        record(&log, "https://d.test", &Denial::OriginNotAllowed);
+        let entries = denials(&log);
+        assert_eq!(entries[0]["report_only"], false);
+        assert!(entries[0].get("candidate").is_none());
+        assert_eq!(entries[1]["enforced"]["policy"], Value::Null);
+        assert_eq!(entries[1]["enforced"]["outcome"], "none");
+    }
+
+    #[test]
     fn concurrent_recording_stays_bounded_and_ordered() {
         let log = std::sync::Arc::new(DenialLog::new(16));
         let threads: Vec<_> = (0..4)
