@@ -299,8 +299,10 @@ async fn difference_log_lines_are_info_and_rate_limited() {
     assert_eq!(fields["reason"], "origin_not_allowed", "{line}");
 }
 
-/// Status, every header but `date` (in order, byte for byte) and body.
-fn answer(reply: &Reply) -> (u16, Vec<(String, Vec<u8>)>, Vec<u8>) {
+/// A response's status, every header but `date` (in order, byte for byte) and body.
+type Answer = (u16, Vec<(String, Vec<u8>)>, Vec<u8>);
+
+fn answer(reply: &Reply) -> Answer {
     let headers = reply
         .headers
         .iter()
@@ -317,7 +319,9 @@ async fn the_candidate_never_changes_the_response() {
     let plain = TestGateway::start(&config(&upstream, false, "")).await;
 
     let cookie = ("cookie", "session=1");
-    let mut requests: Vec<(&str, &str, Vec<(&str, &str)>)> = Vec::new();
+    // (method, path, headers)
+    type Request<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>);
+    let mut requests: Vec<Request> = Vec::new();
     for path in ["/api/x", "/open/x", "/status"] {
         for origin in [BOTH, OLD, NEW, EVIL] {
             requests.push(("GET", path, vec![("origin", origin), cookie]));
