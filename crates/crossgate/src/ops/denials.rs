@@ -550,15 +550,17 @@ mod tests {
             serde_json::json!({"policy": "next", "outcome": "actual_denied",
                 "reason": "origin_not_allowed", "message": "origin not allowed"})
         );
-        // A slot reused by a denial loses its report-only fields, and one
-        // reused by a difference without enforced policy has none left over.
-        log.record_difference(&difference("https://c.test", None));
+        // The slot of the first difference is reused by a denial, which
+        // loses its report-only fields; the denial's slot by a difference
+        // without an enforced policy, which keeps no policy name.
         record(&log, "https://d.test", &Denial::OriginNotAllowed);
+        log.record_difference(&difference("https://c.test", None));
         let entries = denials(&log);
-        assert_eq!(entries[0]["report_only"], false);
-        assert!(entries[0].get("candidate").is_none());
-        assert_eq!(entries[1]["enforced"]["policy"], Value::Null);
-        assert_eq!(entries[1]["enforced"]["outcome"], "none");
+        assert_eq!(entries[1]["origin"], "https://d.test");
+        assert_eq!(entries[1]["report_only"], false);
+        assert!(entries[1].get("candidate").is_none());
+        assert_eq!(entries[0]["enforced"]["policy"], Value::Null);
+        assert_eq!(entries[0]["enforced"]["outcome"], "none");
     }
 
     #[test]
