@@ -112,6 +112,7 @@ pub struct RouteFile {
     pub upstream: Option<toml::Value>,
     pub mock: Option<toml::Value>,
     pub policy: Option<String>,
+    pub report_only_policy: Option<String>,
     pub methods: Option<Vec<String>>,
     pub access: Option<Access>,
     pub max_body_bytes: Option<i64>,

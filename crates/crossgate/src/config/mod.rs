@@ -7,6 +7,7 @@ mod compile;
 pub mod demo;
 pub(crate) mod file;
 mod problem;
+mod report_only;
 mod routes;
 mod settings;
 mod source;

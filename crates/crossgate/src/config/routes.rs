@@ -54,6 +54,8 @@ fn compile_route<'a>(
     let path = route_path(route, &key, seen_paths, report);
     let target = route_target(parsed, &key, metrics, report);
     let policy = route_policy(route, &key, policies, report);
+    let report_only_policy =
+        super::report_only::route_report_only_policy(route, &key, policies, report);
     let methods = route
         .methods
         .as_ref()
@@ -72,6 +74,7 @@ fn compile_route<'a>(
         path: path.to_owned(),
         target,
         policy,
+        report_only_policy,
         methods,
         access,
         max_body_bytes,
@@ -181,6 +184,24 @@ fn route_policy(
     report: &mut Report,
 ) -> Option<Arc<NamedPolicy>> {
     let name = route.policy.as_deref()?;
+    named_policy(
+        name,
+        &format!("{key}.policy"),
+        "remove `policy` to leave CORS off on this route",
+        policies,
+        report,
+    )
+}
+
+/// The compiled policy called `name`, or a problem at `key_path` listing the
+/// known names (`removal` is the fix when there are none).
+pub(super) fn named_policy(
+    name: &str,
+    key_path: &str,
+    removal: &str,
+    policies: &Policies<'_>,
+    report: &mut Report,
+) -> Option<Arc<NamedPolicy>> {
     if let Some(compiled) = policies.get(name) {
         return compiled.clone();
     }
@@ -190,12 +211,10 @@ fn route_policy(
         .collect::<Vec<_>>()
         .join(", ");
     report.problem(
-        format!("{key}.policy"),
+        key_path,
         format!("there is no policy named `{name}`"),
         if known.is_empty() {
-            format!(
-                "add a [policies.{name}] table, or remove `policy` to leave CORS off on this route"
-            )
+            format!("add a [policies.{name}] table, or {removal}")
         } else {
             format!("use one of {known}, or add a [policies.{name}] table")
         },

@@ -217,8 +217,9 @@ struct DashboardJson<'a> {
     recent_denials_capacity: usize,
     generation: u64,
     reloads: Vec<ReloadRecord>,
-    /// Not produced yet: the page keeps its section hidden while null.
-    report_only: Option<()>,
+    /// The retained report-only differences, newest first; null while there
+    /// are none, which keeps the page's section hidden.
+    report_only: Option<Vec<DenialEntry>>,
     /// Not produced yet: the page keeps its section hidden while null.
     upstream_health: Option<()>,
 }
@@ -258,7 +259,10 @@ pub fn data_json(
             denied: delta.denied.iter().sum(),
         })
         .collect();
-    let recent_denials = denials.entries();
+    let (report_only, recent_denials): (Vec<DenialEntry>, Vec<DenialEntry>) = denials
+        .entries()
+        .into_iter()
+        .partition(|entry| entry.report_only);
     let history = reloads.snapshot();
     let data = DashboardJson {
         now,
@@ -271,7 +275,7 @@ pub fn data_json(
         recent_denials,
         generation: history.generation,
         reloads: history.reloads.into_iter().collect(),
-        report_only: None,
+        report_only: (!report_only.is_empty()).then_some(report_only),
         upstream_health: None,
     };
     // Strings and integers only: serializing cannot fail.
@@ -360,6 +364,56 @@ mod tests {
     }
 
     #[test]
+    fn report_only_differences_have_their_own_section() {
+        use crate::ops::denials::{DecisionView, DeniedRequest, DifferingRequest};
+        use crossgate_cors::Denial;
+        let denials = DenialLog::new(8);
+        denials.record(&DeniedRequest {
+            origin: b"https://denied.test",
+            route: "/api/",
+            method: "GET",
+            denial: &Denial::OriginNotAllowed,
+            request_id: b"",
+        });
+        denials.record_difference(&DifferingRequest {
+            origin: b"https://observed.test",
+            route: "/api/",
+            method: "GET",
+            request_id: b"",
+            reason: "origin_not_allowed",
+            enforced: DecisionView {
+                policy: Some("current"),
+                outcome: "actual_allowed",
+                denial: None,
+            },
+            candidate: DecisionView {
+                policy: Some("next"),
+                outcome: "actual_denied",
+                denial: Some(&Denial::OriginNotAllowed),
+            },
+        });
+        let json: serde_json::Value = serde_json::from_str(&data_json(
+            &Series::default(),
+            &Metrics::new(),
+            &denials,
+            &ReloadHistory::new(),
+        ))
+        .expect("JSON");
+        let origins = |key: &str| -> Vec<String> {
+            json[key]
+                .as_array()
+                .expect("array")
+                .iter()
+                .map(|row| row["origin"].as_str().expect("origin").to_owned())
+                .collect()
+        };
+        assert_eq!(origins("report_only"), ["https://observed.test"]);
+        assert_eq!(origins("recent_denials"), ["https://denied.test"]);
+        assert_eq!(origins("top_denied_origins"), ["https://denied.test"]);
+        assert_eq!(json["report_only"][0]["candidate"]["policy"], "next");
+    }
+
+    #[test]
     fn top_origins_are_counted_and_ordered() {
         let entry = |origin: &str| DenialEntry {
             time: 0,
@@ -369,6 +423,9 @@ mod tests {
             request_id: String::new(),
             reason: "origin_not_allowed",
             message: String::new(),
+            report_only: false,
+            enforced: None,
+            candidate: None,
         };
         let entries: Vec<DenialEntry> = ["b", "a", "b", "c", "a", "b"]
             .iter()

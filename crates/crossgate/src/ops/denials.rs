@@ -1,4 +1,6 @@
-//! The most recent CORS denials, for `/decisions`.
+//! The most recent CORS denials, for `/decisions`, and the requests on which
+//! a route's report-only policy decided otherwise (marked `report_only`, with
+//! both decisions).
 //!
 //! A fixed ring of slots, each with inline fixed-size fields, allocated once.
 //! Recording a denial claims the next slot with one atomic increment and
@@ -18,6 +20,8 @@ const ROUTE_MAX: usize = 128;
 const METHOD_MAX: usize = 32;
 const REQUEST_ID_MAX: usize = 128;
 const MESSAGE_MAX: usize = 256;
+/// Policy names are at most 64 bytes (`is_valid_name`).
+const POLICY_MAX: usize = 64;
 
 /// Marks a field that was cut to fit its slot.
 const TRUNCATION_MARK: &str = "…";
@@ -34,6 +38,35 @@ pub struct DeniedRequest<'a> {
     pub denial: &'a Denial,
     /// The request id the gateway logged and sent upstream with it.
     pub request_id: &'a [u8],
+}
+
+/// A request on which a route's report-only policy decided otherwise than
+/// its enforced policy.
+pub struct DifferingRequest<'a> {
+    /// The raw `Origin` header value.
+    pub origin: &'a [u8],
+    /// The matched route's path.
+    pub route: &'a str,
+    /// The request's method as received.
+    pub method: &'a str,
+    /// The request id the gateway logged and sent upstream with it.
+    pub request_id: &'a [u8],
+    /// The difference's metrics reason: the candidate's denial code, or `would_allow`.
+    pub reason: &'static str,
+    /// What answered the request.
+    pub enforced: DecisionView<'a>,
+    /// What the report-only policy would have answered.
+    pub candidate: DecisionView<'a>,
+}
+
+/// One policy's decision, as `/decisions` shows it.
+pub struct DecisionView<'a> {
+    /// The policy's name; `None` when the route enforces no policy.
+    pub policy: Option<&'a str>,
+    /// The outcome's label, e.g. `preflight_denied`; `none` without a policy.
+    pub outcome: &'static str,
+    /// Why it denied, if it did.
+    pub denial: Option<&'a Denial>,
 }
 
 /// A field stored inline, cut at `N` bytes.
@@ -91,6 +124,49 @@ impl<const N: usize> fmt::Write for InlineText<N> {
     }
 }
 
+/// One decision of a report-only difference, stored inline.
+struct DecisionSlot {
+    /// Meaningful when `has_policy`.
+    policy: InlineText<POLICY_MAX>,
+    has_policy: bool,
+    outcome: &'static str,
+    reason: Option<&'static str>,
+    message: InlineText<MESSAGE_MAX>,
+}
+
+impl DecisionSlot {
+    const fn empty() -> DecisionSlot {
+        DecisionSlot {
+            policy: InlineText::new(),
+            has_policy: false,
+            outcome: "",
+            reason: None,
+            message: InlineText::new(),
+        }
+    }
+
+    fn set(&mut self, view: &DecisionView<'_>) {
+        self.has_policy = view.policy.is_some();
+        self.policy
+            .set_bytes(view.policy.unwrap_or_default().as_bytes());
+        self.outcome = view.outcome;
+        self.reason = view.denial.map(Denial::code);
+        self.message.clear();
+        if let Some(denial) = view.denial {
+            let _ = fmt::Write::write_fmt(&mut self.message, format_args!("{denial}"));
+        }
+    }
+
+    fn to_entry(&self) -> DecisionEntry {
+        DecisionEntry {
+            policy: self.has_policy.then(|| self.policy.to_display_string()),
+            outcome: self.outcome,
+            reason: self.reason,
+            message: self.reason.map(|_| self.message.to_display_string()),
+        }
+    }
+}
+
 struct Slot {
     /// 0 = never written; otherwise the record's sequence number (1-based).
     sequence: u64,
@@ -101,6 +177,10 @@ struct Slot {
     request_id: InlineText<REQUEST_ID_MAX>,
     reason: &'static str,
     message: InlineText<MESSAGE_MAX>,
+    /// A report-only difference, whose two decisions follow.
+    report_only: bool,
+    enforced: DecisionSlot,
+    candidate: DecisionSlot,
 }
 
 impl Slot {
@@ -114,6 +194,9 @@ impl Slot {
             request_id: InlineText::new(),
             reason: "",
             message: InlineText::new(),
+            report_only: false,
+            enforced: DecisionSlot::empty(),
+            candidate: DecisionSlot::empty(),
         }
     }
 }
@@ -135,6 +218,30 @@ pub struct DenialEntry {
     pub reason: &'static str,
     /// The engine's explanation.
     pub message: String,
+    /// Whether this is a report-only difference rather than a denial: the
+    /// request was answered by `enforced`; `candidate` would have decided
+    /// otherwise, for `reason`.
+    pub report_only: bool,
+    /// The enforced policy's decision (report-only entries only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enforced: Option<DecisionEntry>,
+    /// The report-only policy's decision (report-only entries only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidate: Option<DecisionEntry>,
+}
+
+/// One policy's decision in a report-only entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct DecisionEntry {
+    /// The policy's name; `null` when the route enforces none.
+    pub policy: Option<String>,
+    /// `not_cors`, `preflight_allowed`, `preflight_denied`, `actual_allowed`,
+    /// `actual_denied`, `blocked`, or `none` without a policy.
+    pub outcome: &'static str,
+    /// The denial's reason code, when it denied.
+    pub reason: Option<&'static str>,
+    /// The denial's explanation, when it denied.
+    pub message: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -166,6 +273,47 @@ impl DenialLog {
 
     /// Records a denial, overwriting the oldest when full. Does not allocate.
     pub fn record(&self, request: &DeniedRequest<'_>) {
+        self.write(|slot| {
+            slot.origin.set_bytes(request.origin);
+            slot.route.set_bytes(request.route.as_bytes());
+            slot.method.set_bytes(request.method.as_bytes());
+            slot.request_id.set_bytes(request.request_id);
+            slot.reason = request.denial.code();
+            slot.message.clear();
+            let _ = fmt::Write::write_fmt(&mut slot.message, format_args!("{}", request.denial));
+            slot.report_only = false;
+        });
+    }
+
+    /// Records a report-only difference in the same ring as the denials.
+    /// Does not allocate.
+    pub fn record_difference(&self, request: &DifferingRequest<'_>) {
+        self.write(|slot| {
+            slot.origin.set_bytes(request.origin);
+            slot.route.set_bytes(request.route.as_bytes());
+            slot.method.set_bytes(request.method.as_bytes());
+            slot.request_id.set_bytes(request.request_id);
+            slot.reason = request.reason;
+            slot.message.clear();
+            let candidate = request.candidate.policy.unwrap_or_default();
+            let _ = match request.candidate.denial {
+                Some(denial) => fmt::Write::write_fmt(
+                    &mut slot.message,
+                    format_args!("report-only policy `{candidate}` would deny: {denial}"),
+                ),
+                None => fmt::Write::write_fmt(
+                    &mut slot.message,
+                    format_args!("report-only policy `{candidate}` would allow"),
+                ),
+            };
+            slot.report_only = true;
+            slot.enforced.set(&request.enforced);
+            slot.candidate.set(&request.candidate);
+        });
+    }
+
+    /// Claims the next slot, overwriting the oldest, and fills it.
+    fn write(&self, fill: impl FnOnce(&mut Slot)) {
         let sequence = self.recorded.fetch_add(1, Ordering::Relaxed) + 1;
         let index = ((sequence - 1) % self.slots.len() as u64) as usize;
         // Slot contents are plain bytes; a panic mid-write leaves at worst a
@@ -182,17 +330,13 @@ impl DenialLog {
             .duration_since(UNIX_EPOCH)
             .map(|since| since.as_secs())
             .unwrap_or(0);
-        slot.origin.set_bytes(request.origin);
-        slot.route.set_bytes(request.route.as_bytes());
-        slot.method.set_bytes(request.method.as_bytes());
-        slot.request_id.set_bytes(request.request_id);
-        slot.reason = request.denial.code();
-        slot.message.clear();
-        let _ = fmt::Write::write_fmt(&mut slot.message, format_args!("{}", request.denial));
+        fill(&mut slot);
     }
 
     /// The retained denials as JSON, newest first:
-    /// `{"capacity":N,"denials":[{"time","origin","route","method","request_id","reason","message"}]}`.
+    /// `{"capacity":N,"denials":[{"time","origin","route","method","request_id","reason","message","report_only"}]}`,
+    /// a report-only entry with `enforced` and `candidate`
+    /// (`{"policy","outcome","reason","message"}`) besides.
     pub fn to_json(&self) -> String {
         let decisions = DecisionsJson {
             capacity: self.slots.len(),
@@ -225,6 +369,9 @@ impl DenialLog {
                             request_id: slot.request_id.to_display_string(),
                             reason: slot.reason,
                             message: slot.message.to_display_string(),
+                            report_only: slot.report_only,
+                            enforced: slot.report_only.then(|| slot.enforced.to_entry()),
+                            candidate: slot.report_only.then(|| slot.candidate.to_entry()),
                         },
                     )
                 })
@@ -356,6 +503,64 @@ mod tests {
         });
         let entry = &denials(&log)[0];
         assert_eq!(entry["origin"], "https://\u{fffd}\u{fffd}.test");
+    }
+
+    #[test]
+    fn differences_share_the_ring_with_both_decisions() {
+        let log = DenialLog::new(2);
+        let difference = |origin: &'static str, enforced: Option<&'static str>| DifferingRequest {
+            origin: origin.as_bytes(),
+            route: "/api/",
+            method: "GET",
+            request_id: b"req-2",
+            reason: "origin_not_allowed",
+            enforced: DecisionView {
+                policy: enforced,
+                outcome: if enforced.is_some() {
+                    "actual_allowed"
+                } else {
+                    "none"
+                },
+                denial: None,
+            },
+            candidate: DecisionView {
+                policy: Some("next"),
+                outcome: "actual_denied",
+                denial: Some(&Denial::OriginNotAllowed),
+            },
+        };
+        log.record_difference(&difference("https://a.test", Some("current")));
+        record(&log, "https://b.test", &Denial::OriginNotAllowed);
+        let entries = denials(&log);
+        assert_eq!(entries[0]["report_only"], false);
+        assert!(entries[0].get("enforced").is_none());
+        let entry = &entries[1];
+        assert_eq!(entry["report_only"], true);
+        assert_eq!(entry["reason"], "origin_not_allowed");
+        assert_eq!(
+            entry["message"],
+            "report-only policy `next` would deny: origin not allowed"
+        );
+        assert_eq!(
+            entry["enforced"],
+            serde_json::json!({"policy": "current", "outcome": "actual_allowed", "reason": null, "message": null})
+        );
+        assert_eq!(
+            entry["candidate"],
+            serde_json::json!({"policy": "next", "outcome": "actual_denied",
+                "reason": "origin_not_allowed", "message": "origin not allowed"})
+        );
+        // The slot of the first difference is reused by a denial, which
+        // loses its report-only fields; the denial's slot by a difference
+        // without an enforced policy, which keeps no policy name.
+        record(&log, "https://d.test", &Denial::OriginNotAllowed);
+        log.record_difference(&difference("https://c.test", None));
+        let entries = denials(&log);
+        assert_eq!(entries[1]["origin"], "https://d.test");
+        assert_eq!(entries[1]["report_only"], false);
+        assert!(entries[1].get("candidate").is_none());
+        assert_eq!(entries[0]["enforced"]["policy"], Value::Null);
+        assert_eq!(entries[0]["enforced"]["outcome"], "none");
     }
 
     #[test]

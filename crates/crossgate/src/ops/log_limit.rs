@@ -22,9 +22,14 @@ pub const DEFAULT_DENIAL_LOG_RATE: u32 = 10;
 /// `[server] denial_log_rate` bound; it must fit [`COUNT_BITS`].
 pub const MAX_DENIAL_LOG_RATE: u32 = 100_000;
 
+/// The budget of report-only difference lines, apart from the denials' so
+/// that a candidate policy cannot silence the enforced policy's lines.
+pub const REPORT_ONLY_DIFFERENCE: &str = "report_only_difference";
+
 /// How many reasons get a budget of their own: the engine's denial kinds,
-/// `[auth]`'s failures, the upstream failures, and `other`.
-const REASON_COUNT: usize = DENIAL_REASONS + AUTH_FAILURES.len() + UPSTREAM_ERROR_COUNT + 1;
+/// `[auth]`'s failures, the upstream failures, report-only differences, and
+/// `other`.
+const REASON_COUNT: usize = DENIAL_REASONS + AUTH_FAILURES.len() + UPSTREAM_ERROR_COUNT + 2;
 const DENIAL_REASONS: usize = reasons::REASON_COUNT - 1;
 const AUTH_FAILURES: [AuthFailure; 3] = [
     AuthFailure::Missing,
@@ -42,7 +47,8 @@ static REASONS: LazyLock<[&'static str; REASON_COUNT]> = LazyLock::new(|| {
         .into_iter()
         .take(DENIAL_REASONS)
         .chain(AUTH_FAILURES.map(AuthFailure::code))
-        .chain(reasons::upstream_error_codes());
+        .chain(reasons::upstream_error_codes())
+        .chain([REPORT_ONLY_DIFFERENCE]);
     for (slot, code) in reasons.iter_mut().zip(sources) {
         *slot = code;
     }
@@ -216,6 +222,7 @@ mod tests {
             UpstreamError::Timeout(String::new()).code(),
             UpstreamError::BadFraming(String::new()).code(),
             UpstreamError::MalformedBody(String::new()).code(),
+            REPORT_ONLY_DIFFERENCE,
         ] {
             assert_ne!(reason_index(code), REASON_COUNT - 1, "{code}");
         }

@@ -18,7 +18,7 @@ use http::StatusCode;
 mod exposition;
 
 use crate::ops::log_limit::RouteLogBudget;
-use crate::ops::reasons::{reason_index, REASON_COUNT, UPSTREAM_ERRORS};
+use crate::ops::reasons::{reason_index, DIFFERENCE_REASON_COUNT, REASON_COUNT, UPSTREAM_ERRORS};
 
 /// Label value for requests that matched no route. Route paths start with `/`,
 /// so it cannot collide with a configured route.
@@ -56,6 +56,7 @@ struct RouteCounters {
     upstream_errors: [AtomicU64; UPSTREAM_ERRORS.len()],
     websocket_upgrades: AtomicU64,
     websocket_active: AtomicU64,
+    report_only_differences: [AtomicU64; DIFFERENCE_REASON_COUNT],
 }
 
 impl RouteCounters {
@@ -71,6 +72,7 @@ impl RouteCounters {
             upstream_errors: counter_array(),
             websocket_upgrades: AtomicU64::new(0),
             websocket_active: AtomicU64::new(0),
+            report_only_differences: counter_array(),
         }
     }
 }
@@ -125,6 +127,14 @@ impl RouteMetrics {
     pub fn websocket_opened(&self) -> OpenTunnel {
         self.0.websocket_active.fetch_add(1, Ordering::Relaxed);
         OpenTunnel(self.clone())
+    }
+
+    /// Counts a request on which the route's report-only policy decided
+    /// otherwise than the enforced one: by the candidate's denial, or
+    /// `would_allow` when it allows (`None`).
+    pub fn report_only_difference(&self, candidate_denial: Option<&Denial>) {
+        let index = candidate_denial.map_or(REASON_COUNT, reason_index);
+        self.0.report_only_differences[index].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Records the time from sending a request upstream to receiving its response head.

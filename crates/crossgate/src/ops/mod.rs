@@ -6,4 +6,4 @@ pub(crate) mod dashboard;
 pub mod denials;
 pub(crate) mod log_limit;
 pub mod metrics;
-mod reasons;
+pub(crate) mod reasons;

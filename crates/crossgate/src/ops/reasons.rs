@@ -33,6 +33,22 @@ pub fn reasons() -> [&'static str; REASON_COUNT] {
     labels
 }
 
+/// The reason a report-only difference is counted under when the candidate
+/// policy would allow what the enforced one denies; when it would deny, the
+/// reason is its denial's code.
+pub const WOULD_ALLOW: &str = "would_allow";
+
+/// How many report-only difference reasons are counted apart: the
+/// candidate's denial reasons, then [`WOULD_ALLOW`].
+pub const DIFFERENCE_REASON_COUNT: usize = REASON_COUNT + 1;
+
+/// The report-only difference labels, in counter order.
+pub fn difference_reasons() -> [&'static str; DIFFERENCE_REASON_COUNT] {
+    let mut labels = [WOULD_ALLOW; DIFFERENCE_REASON_COUNT];
+    labels[..REASON_COUNT].copy_from_slice(&reasons());
+    labels
+}
+
 /// The reason codes of requests for an upstream that the gateway answered
 /// itself (`UpstreamError::code()` plus `upstream_busy`), with whose fault
 /// each is: the client's (4xx), the upstream's, or the gateway's own limit.

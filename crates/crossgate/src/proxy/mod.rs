@@ -12,6 +12,7 @@ pub(crate) mod mock;
 pub(crate) mod path;
 pub(crate) mod pipeline;
 pub(crate) mod pool;
+pub(crate) mod report_only;
 pub(crate) mod request_id;
 pub(crate) mod responses;
 pub(crate) mod router;

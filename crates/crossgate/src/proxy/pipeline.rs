@@ -48,6 +48,20 @@ pub(crate) async fn handle(
                 .decide_for(request.method(), request.headers(), methods)
         }
     });
+    if let Some(candidate) = context
+        .route()
+        .and_then(|r| r.report_only_policy.as_deref())
+    {
+        report_only(
+            &generation,
+            &context,
+            &credentials,
+            candidate,
+            decision.as_ref(),
+            denials,
+            &request,
+        );
+    }
     let answer = match admit(&context, decision.as_ref(), &credentials, &request) {
         Ok(Admitted::Answered(status)) => Answer::Answered(status),
         Ok(Admitted::Serve(route, forward_path)) => {
@@ -168,6 +182,56 @@ fn resource_methods<'g>(
         Credentials::PreflightWithout => Some(&generation.config.gateway_methods),
         _ => route.methods.as_ref().map(|methods| &methods.cors),
     }
+}
+
+/// Lets the route's report-only policy decide beside the enforced one, on
+/// the requests whose enforced decision is recorded (not those refused for
+/// their head's size), with the methods it would have as the route's
+/// `policy`: the route's, or every gateway method for a preflight of a
+/// private route without credentials.
+fn report_only(
+    generation: &Generation,
+    context: &Context<'_>,
+    credentials: &Credentials,
+    candidate: &NamedPolicy,
+    decision: Option<&Decision>,
+    denials: &DenialLog,
+    request: &Request<Incoming>,
+) {
+    if context.head_too_large {
+        return;
+    }
+    let headers = request.headers();
+    // Without an enforced policy no preflight was classified for `[auth]`;
+    // the candidate, enforced, would see this one as its policy would.
+    let preflight_without = context.policy.is_none()
+        && generation.config.auth.is_some()
+        && context
+            .route()
+            .is_some_and(|route| route.access == Access::Private)
+        && Policy::classify(request.method(), headers) == RequestKind::Preflight
+        && !headers.contains_key(AUTHORIZATION);
+    let methods = if preflight_without {
+        Some(&generation.config.gateway_methods)
+    } else {
+        resource_methods(generation, context, credentials)
+    };
+    let observed = crate::proxy::report_only::Observed {
+        route: context.route_label,
+        metrics: context.metrics,
+        method: request.method(),
+        headers,
+        origin: context.origin.as_ref(),
+        request_id: &context.request_id,
+    };
+    crate::proxy::report_only::observe(
+        candidate,
+        context.policy.zip(decision),
+        methods,
+        &observed,
+        denials,
+        generation.config.settings.denial_log_rate,
+    );
 }
 
 /// A request the gateway lets through.
@@ -451,7 +515,7 @@ fn log_auth_failure(context: &Context<'_>, failure: AuthFailure, log_rate: u32) 
 }
 
 /// A header value as log text (lossy: obs-text bytes become U+FFFD).
-fn client_text(value: &HeaderValue) -> std::borrow::Cow<'_, str> {
+pub(crate) fn client_text(value: &HeaderValue) -> std::borrow::Cow<'_, str> {
     String::from_utf8_lossy(value.as_bytes())
 }
 

@@ -64,6 +64,9 @@ pub struct Route {
     pub target: Target,
     /// The CORS policy; `None` leaves CORS to the upstream.
     pub policy: Option<Arc<NamedPolicy>>,
+    /// The candidate policy that decides beside `policy` without changing
+    /// the response (`report_only_policy`).
+    pub report_only_policy: Option<Arc<NamedPolicy>>,
     /// The declared methods, if any.
     pub methods: Option<RouteMethods>,
     /// Whether a token is required.
@@ -84,6 +87,10 @@ impl std::fmt::Debug for Route {
             .field("path", &self.path)
             .field("target", &self.target)
             .field("policy", &self.policy.as_ref().map(|p| &p.name))
+            .field(
+                "report_only_policy",
+                &self.report_only_policy.as_ref().map(|p| &p.name),
+            )
             .field("methods", &self.methods)
             .field("access", &self.access)
             .field("max_body_bytes", &self.max_body_bytes)

@@ -18,6 +18,7 @@ mod ops_limits;
 mod ops_reload;
 mod ops_shutdown;
 mod proxy;
+mod report_only;
 mod security_auth_logs;
 mod security_connections;
 mod security_paths;

@@ -191,6 +191,12 @@
     }, "no reload since start (generation 1 is the configuration loaded at start)");
 
     $("report-only").hidden = data.report_only === null || data.report_only === undefined;
+    const decided = (decision) => (decision.policy === null ? "(no policy)" : decision.policy) + ": " + decision.outcome;
+    fillTable("report-only-table", (data.report_only || []).slice(0, 25), (row) => [
+      cell(clock(row.time), "nowrap"), cell(badge(row.reason, reasonClass(row.reason))), cell(row.method, "mono"),
+      cell(row.origin === "" ? "(none)" : row.origin, "mono"), cell(row.route, "mono"),
+      cell(decided(row.enforced), "mono"), cell(decided(row.candidate), "mono"),
+    ], "no differences");
     $("upstream-health").hidden = data.upstream_health === null || data.upstream_health === undefined;
   }
 

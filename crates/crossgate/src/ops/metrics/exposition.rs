@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::{
     Metrics, RouteMetrics, TargetMetrics, LATENCY_BUCKETS_MICROS, STATUS_MIN, STATUS_SLOTS,
 };
-use crate::ops::reasons::{reasons, REASON_COUNT, UPSTREAM_ERRORS};
+use crate::ops::reasons::{difference_reasons, reasons, REASON_COUNT, UPSTREAM_ERRORS};
 
 impl Metrics {
     /// Renders every metric in the Prometheus text exposition format 0.0.4.
@@ -26,6 +26,7 @@ impl Metrics {
         render_upstream_errors(&mut out, &routes);
         render_targets(&mut out, &self.targets());
         render_websocket(&mut out, &routes);
+        render_report_only_differences(&mut out, &routes);
         header(
             &mut out,
             "crossgate_config_reloads_total",
@@ -211,6 +212,26 @@ fn render_targets(out: &mut String, targets: &[((String, String), TargetMetrics)
                 "{name}{{route=\"{route}\",target=\"{target}\"}} {value}"
             );
         }
+    }
+}
+
+fn render_report_only_differences(out: &mut String, routes: &[(String, RouteMetrics)]) {
+    let name = "crossgate_report_only_differences_total";
+    header(
+        out,
+        name,
+        "counter",
+        "Requests on which a route's report_only_policy decided otherwise than its enforced policy, by route and reason (the candidate's denial, or would_allow).",
+    );
+    let reasons = difference_reasons();
+    for (route, metrics) in routes {
+        let labels = reasons.iter().map(|reason| format!("reason=\"{reason}\""));
+        write_nonzero(
+            out,
+            name,
+            route,
+            labels.zip(&metrics.0.report_only_differences),
+        );
     }
 }
 
