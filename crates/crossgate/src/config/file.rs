@@ -116,6 +116,9 @@ pub struct RouteFile {
     pub access: Option<Access>,
     pub max_body_bytes: Option<i64>,
     pub path_normalization: Option<PathNormalization>,
+    pub host: Option<super::hosts::HostsFile>,
+    pub strip_prefix: Option<bool>,
+    pub rewrite_prefix: Option<String>,
 }
 
 /// `mock = { status, headers, body }`.

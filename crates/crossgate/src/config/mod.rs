@@ -6,7 +6,9 @@
 mod compile;
 pub mod demo;
 pub(crate) mod file;
+mod hosts;
 mod problem;
+mod rewrite;
 mod routes;
 mod settings;
 mod source;
