@@ -17,6 +17,7 @@ mod ops_limits;
 mod ops_reload;
 mod ops_shutdown;
 mod proxy;
+mod routing_hosts;
 mod security_auth_logs;
 mod security_connections;
 mod security_paths;
