@@ -7,7 +7,7 @@ pub(crate) mod body;
 pub(crate) mod client;
 pub mod forwarded;
 pub mod framing;
-pub(crate) mod host;
+pub mod host;
 pub(crate) mod mock;
 pub(crate) mod path;
 pub(crate) mod pipeline;
