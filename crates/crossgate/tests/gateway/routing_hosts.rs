@@ -532,3 +532,23 @@ fn a_host_listed_twice_in_one_route_is_a_warning() {
         "{warnings:?}"
     );
 }
+
+#[test]
+fn a_catch_all_on_one_host_still_leaves_other_hosts_to_the_fallback_policy() {
+    let two_policies = "[policies.other]\norigins = [\"https://other.example\"]\n";
+    let warned = |host: &str| {
+        let config = compile(&format!(
+            "{two_policies}[[routes]]\npath = \"/\"\n{host}\nmock = {{ status = 200 }}\n"
+        ))
+        .expect("valid");
+        config
+            .warnings
+            .iter()
+            .any(|w| w.key == "server.fallback_policy")
+    };
+    assert!(!warned(""), "a host-less `/` routes every request");
+    assert!(
+        warned("host = \"a.test\""),
+        "other hosts get 404 without CORS headers"
+    );
+}
