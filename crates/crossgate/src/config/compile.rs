@@ -202,11 +202,11 @@ fn compile_fallback_policy(
         },
         None if policies.len() == 1 => policies.values().next().cloned().flatten(),
         None => {
-            // With a catch-all `/` route no path is unrouted, so the fallback never applies.
-            let has_catch_all = file
-                .routes
-                .iter()
-                .any(|parsed| parsed.route.path.as_deref() == Some("/"));
+            // With a host-less catch-all `/` route no request is unrouted,
+            // so the fallback never applies.
+            let has_catch_all = file.routes.iter().any(|parsed| {
+                parsed.route.path.as_deref() == Some("/") && parsed.route.host.is_none()
+            });
             if policies.len() > 1 && !has_catch_all {
                 report.warning(
                     "server.fallback_policy",

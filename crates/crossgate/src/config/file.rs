@@ -119,6 +119,9 @@ pub struct RouteFile {
     pub path_normalization: Option<PathNormalization>,
     pub websocket: Option<bool>,
     pub websocket_require_origin: Option<bool>,
+    pub host: Option<super::hosts::HostsFile>,
+    pub strip_prefix: Option<bool>,
+    pub rewrite_prefix: Option<String>,
 }
 
 /// `mock = { status, headers, body }`.

@@ -6,8 +6,10 @@
 mod compile;
 pub mod demo;
 pub(crate) mod file;
+mod hosts;
 mod problem;
 mod report_only;
+mod rewrite;
 mod routes;
 mod settings;
 mod source;

@@ -1,18 +1,20 @@
 //! `[[routes]]`: each route compiled key by key, with the problems that need
 //! more than one key to see (a policy that does not exist, a private route
-//! without `[auth]`, two routes on one path).
+//! without `[auth]`, two routes on one host and path).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use http::header::HeaderValue;
 use http::Method;
 
 use super::file::{Access, FileConfig, ParsedRoute, PathNormalization, RouteFile};
+use super::hosts::{check_unique, compile_hosts, Served};
+use super::rewrite::compile_rewrite;
 use super::Report;
 use crate::ops::metrics::Metrics;
 use crate::proxy::mock::MockResponse;
 use crate::proxy::pool::UpstreamPool;
-use crate::proxy::router::{NamedPolicy, Route, RouteMethods, Target};
+use crate::proxy::router::{route_label, NamedPolicy, Route, RouteMethods, Target};
 use crossgate_cors::AllowedMethods;
 use std::sync::Arc;
 
@@ -28,10 +30,9 @@ pub(super) fn compile_routes(
     report: &mut Report,
 ) -> Vec<Route> {
     let mut routes = Vec::with_capacity(file.routes.len());
-    let mut seen_paths: HashSet<&str> = HashSet::new();
+    let mut served = Served::new();
     for parsed in &file.routes {
-        if let Some(route) = compile_route(parsed, file, policies, &mut seen_paths, metrics, report)
-        {
+        if let Some(route) = compile_route(parsed, file, policies, &mut served, metrics, report) {
             routes.push(route);
         }
     }
@@ -45,14 +46,23 @@ fn compile_route<'a>(
     parsed: &'a ParsedRoute,
     file: &FileConfig,
     policies: &Policies<'_>,
-    seen_paths: &mut HashSet<&'a str>,
+    served: &mut Served<'a>,
     metrics: &Metrics,
     report: &mut Report,
 ) -> Option<Route> {
     let key = format!("routes[{}]", parsed.index);
     let route = &parsed.route;
-    let path = route_path(route, &key, seen_paths, report);
-    let target = route_target(parsed, &key, metrics, report);
+    let path = route_path(route, &key, report);
+    let hosts = compile_hosts(route.host.as_ref(), &key, report);
+    if let (Some(path), Some(hosts)) = (path, &hosts) {
+        check_unique(hosts, path, served, &key, report);
+    }
+    // Known before the target, whose per-target metrics carry it too.
+    let label = match (path, &hosts) {
+        (Some(path), Some(hosts)) => route_label(hosts, path),
+        _ => path.unwrap_or_default().to_owned(),
+    };
+    let target = route_target(parsed, &key, &label, metrics, report);
     let policy = route_policy(route, &key, policies, report);
     let report_only_policy =
         super::report_only::route_report_only_policy(route, &key, policies, report);
@@ -69,7 +79,8 @@ fn compile_route<'a>(
         &key,
         report,
     );
-    let (path, target) = (path?, target?);
+    let rewrite = compile_rewrite(route, path_normalization, &key, report);
+    let (path, target, hosts) = (path?, target?, hosts?);
     Some(Route {
         path: path.to_owned(),
         target,
@@ -80,17 +91,15 @@ fn compile_route<'a>(
         max_body_bytes,
         path_normalization,
         websocket,
-        metrics: metrics.route(path),
+        metrics: metrics.route(&label),
+        hosts,
+        label,
+        rewrite,
     })
 }
 
-/// `path`: a prefix in the normal form requests are routed on, unique.
-fn route_path<'a>(
-    route: &'a RouteFile,
-    key: &str,
-    seen_paths: &mut HashSet<&'a str>,
-    report: &mut Report,
-) -> Option<&'a str> {
+/// `path`: a prefix in the normal form requests are routed on.
+fn route_path<'a>(route: &'a RouteFile, key: &str, report: &mut Report) -> Option<&'a str> {
     match route.path.as_deref() {
         None => {
             report.problem(
@@ -129,13 +138,6 @@ fn route_path<'a>(
                     "write the prefix as a browser sends it, decoded where possible, e.g. \"/api/\"",
                 ),
             }
-            if !seen_paths.insert(path) {
-                report.problem(
-                    format!("{key}.path"),
-                    format!("another route already has the path {path:?}"),
-                    "give each route its own path, or merge the two routes",
-                );
-            }
             Some(path)
         }
     }
@@ -145,6 +147,7 @@ fn route_path<'a>(
 fn route_target(
     parsed: &ParsedRoute,
     key: &str,
+    label: &str,
     metrics: &Metrics,
     report: &mut Report,
 ) -> Option<Target> {
@@ -166,8 +169,7 @@ fn route_target(
             None
         }
         (Some(upstream), None) => {
-            let route = parsed.route.path.as_deref().unwrap_or_default();
-            UpstreamPool::compile(upstream, &format!("{key}.upstream"), route, metrics, report)
+            UpstreamPool::compile(upstream, &format!("{key}.upstream"), label, metrics, report)
                 .map(Target::Upstream)
         }
         (None, Some(mock)) => {

@@ -8,6 +8,7 @@ pub(crate) mod client;
 pub mod forwarded;
 pub mod framing;
 pub(crate) mod health;
+pub mod host;
 pub(crate) mod mock;
 pub(crate) mod path;
 pub(crate) mod pipeline;

@@ -22,6 +22,7 @@ use crate::ops::denials::{DenialLog, DeniedRequest};
 use crate::ops::metrics::{RouteMetrics, NO_ROUTE_LABEL};
 use crate::proxy::auth::AuthFailure;
 use crate::proxy::body::GatewayBody;
+use crate::proxy::host::{self, HostBuf, HostRejection};
 use crate::proxy::responses::{self, GatewayError};
 use crate::proxy::router::{ForwardPath, NamedPolicy, Resolved, Route, Target, GATEWAY_ALLOW};
 use crate::proxy::upgrade::{self, Tunnel, TunnelLimits, WebSocketRule};
@@ -75,8 +76,9 @@ pub(crate) async fn handle(
 /// What the pipeline knows about a request before deciding anything.
 struct Context<'g> {
     request_id: HeaderValue,
-    /// `None` for CONNECT, which is never routed.
+    /// `None` for CONNECT, which is never routed, and for an unusable host.
     resolved: Option<Resolved<'g>>,
+    bad_host: Option<HostRejection>,
     /// The policy of the route, or the fallback policy when none matches.
     policy: Option<&'g NamedPolicy>,
     metrics: &'g RouteMetrics,
@@ -97,8 +99,18 @@ impl<'g> Context<'g> {
         );
         // CONNECT asks the gateway to become a tunnel, which it never is: it
         // is refused before routing, whatever its target.
-        let resolved = (request.method() != Method::CONNECT)
-            .then(|| config.router.resolve(request.uri().path()));
+        let mut host_buf = HostBuf::new();
+        let (resolved, bad_host) = if request.method() == Method::CONNECT {
+            (None, None)
+        } else {
+            match host::of_request(request.uri(), request.headers(), &mut host_buf) {
+                Ok(host) => (
+                    Some(config.router.resolve(host, request.uri().path())),
+                    None,
+                ),
+                Err(rejection) => (None, Some(rejection)),
+            }
+        };
         let route = resolved.as_ref().and_then(|resolved| resolved.route);
         let policy = match route {
             Some(route) => route.policy.as_deref(),
@@ -108,12 +120,13 @@ impl<'g> Context<'g> {
             request_id,
             policy,
             metrics: route.map_or(&config.no_route_metrics, |r| &r.metrics),
-            route_label: route.map_or(NO_ROUTE_LABEL, |r| r.path.as_str()),
+            route_label: route.map_or(NO_ROUTE_LABEL, |r| r.label.as_str()),
             method: request.method().clone(),
             origin: request.headers().get(ORIGIN).cloned(),
             head_too_large: header_bytes(request) > config.settings.max_header_bytes,
             websocket: upgrade::requested(request),
             resolved,
+            bad_host,
         }
     }
 
@@ -252,6 +265,9 @@ fn admit<'g>(
     if context.head_too_large {
         return Err(GatewayError::HeadersTooLarge);
     }
+    if let Some(rejection) = context.bad_host {
+        return Err(GatewayError::BadHost(rejection));
+    }
     let Some(resolved) = &context.resolved else {
         return Err(GatewayError::MethodNotAllowed(HeaderValue::from_static(
             GATEWAY_ALLOW,
@@ -316,7 +332,7 @@ async fn serve(
             Err(error) => {
                 tracing::warn!(
                     request_id = client_text(&context.request_id).as_ref(),
-                    route = route.path.as_str(),
+                    route = route.label.as_str(),
                     error = %error,
                     "cannot build the normalized request target"
                 );

@@ -7,6 +7,7 @@ use http::{Response, StatusCode};
 
 use crate::proxy::auth::AuthFailure;
 use crate::proxy::body::GatewayBody;
+use crate::proxy::host::HostRejection;
 use crate::proxy::path::PathRejection;
 use crate::proxy::upstream::UpstreamError;
 
@@ -15,6 +16,8 @@ use crate::proxy::upstream::UpstreamError;
 pub enum GatewayError {
     /// 400: the path could be read differently by the upstream (see [`crate::proxy::path`]).
     BadPath(PathRejection),
+    /// 400: the `Host` or `:authority` is unusable (see [`crate::proxy::host`]).
+    BadHost(HostRejection),
     /// 404: no route matches the path.
     NoRoute,
     /// 405: the route does not declare the method, or the method is
@@ -52,7 +55,7 @@ impl GatewayError {
     /// The status code.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::BadPath(_) => StatusCode::BAD_REQUEST,
+            Self::BadPath(_) | Self::BadHost(_) => StatusCode::BAD_REQUEST,
             Self::NoRoute => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -72,6 +75,7 @@ impl GatewayError {
     fn body(&self) -> &'static str {
         match self {
             Self::BadPath(rejection) => rejection.body(),
+            Self::BadHost(rejection) => rejection.body(),
             Self::NoRoute => r#"{"error":"no_route","message":"no route matches this path"}"#,
             Self::MethodNotAllowed(_) => {
                 r#"{"error":"method_not_allowed","message":"this resource does not support the method; see the Allow header"}"#

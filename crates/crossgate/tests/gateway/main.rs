@@ -19,6 +19,7 @@ mod ops_reload;
 mod ops_shutdown;
 mod proxy;
 mod report_only;
+mod routing_hosts;
 mod security_auth_logs;
 mod security_connections;
 mod security_paths;
