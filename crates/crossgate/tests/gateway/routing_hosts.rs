@@ -13,7 +13,10 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{build_request, collect, send, Reply, TestGateway, TestUpstream, PATIENCE};
+use crate::support::{
+    build_request, collect, examples_dir, raw_exchange, send, Reply, TestGateway, TestUpstream,
+    PATIENCE,
+};
 
 const APP: &str = "https://app.example";
 
@@ -39,23 +42,6 @@ async fn body_for(addr: SocketAddr, host: &str, path: &str) -> String {
         reply.text()
     );
     reply.text()
-}
-
-/// Sends raw bytes on a fresh connection and reads until the gateway closes.
-async fn raw_exchange(addr: SocketAddr, request: &str) -> String {
-    let exchange = async {
-        let mut stream = TcpStream::connect(addr).await.expect("connect");
-        stream
-            .write_all(request.as_bytes())
-            .await
-            .expect("write request");
-        let mut response = Vec::new();
-        let _ = stream.read_to_end(&mut response).await;
-        String::from_utf8_lossy(&response).into_owned()
-    };
-    tokio::time::timeout(PATIENCE, exchange)
-        .await
-        .expect("the gateway answers and closes in time")
 }
 
 /// One HTTP/2 request (h2c, prior knowledge) whose `:authority` is that of `uri`.
@@ -200,12 +186,12 @@ async fn http2_routes_on_the_authority() {
 #[tokio::test]
 async fn a_request_without_a_host_matches_only_host_less_routes() {
     let gateway = TestGateway::start(&precedence_config()).await;
-    let http10 = raw_exchange(gateway.addr, "GET /x HTTP/1.0\r\n\r\n").await;
+    let http10 = raw_exchange(gateway.addr, b"GET /x HTTP/1.0\r\n\r\n").await;
     assert!(http10.starts_with("HTTP/1.0 200"), "{http10}");
     assert!(http10.ends_with("any"), "{http10}");
     let empty = raw_exchange(
         gateway.addr,
-        "GET /x HTTP/1.1\r\nhost:\r\nconnection: close\r\n\r\n",
+        "GET /x HTTP/1.1\r\nhost:\r\nconnection: close\r\n\r\n".as_bytes(),
     )
     .await;
     assert!(empty.ends_with("any"), "{empty}");
@@ -216,27 +202,19 @@ async fn a_request_without_a_host_matches_only_host_less_routes() {
         "exact",
     )]))
     .await;
-    let http10 = raw_exchange(hosts_only.addr, "GET /x HTTP/1.0\r\n\r\n").await;
+    let http10 = raw_exchange(hosts_only.addr, b"GET /x HTTP/1.0\r\n\r\n").await;
     assert!(http10.starts_with("HTTP/1.0 404"), "{http10}");
 }
 
 #[tokio::test]
 async fn an_absolute_form_target_routes_on_its_authority_and_must_agree_with_host() {
     let gateway = TestGateway::start(&precedence_config()).await;
-    let alone = raw_exchange(
-        gateway.addr,
-        "GET http://api.example.com/x HTTP/1.1\r\nhost: API.example.com:80\r\nconnection: close\r\n\r\n",
-    )
-    .await;
+    let alone = raw_exchange(gateway.addr, b"GET http://api.example.com/x HTTP/1.1\r\nhost: API.example.com:80\r\nconnection: close\r\n\r\n").await;
     assert!(alone.starts_with("HTTP/1.1 200"), "{alone}");
     assert!(alone.ends_with("exact"), "{alone}");
     // Routing on one and the upstream reading the other would let a request
     // authorized for one host be served as another's.
-    let mismatch = raw_exchange(
-        gateway.addr,
-        "GET http://www.example.com/x HTTP/1.1\r\nhost: api.example.com\r\nconnection: close\r\n\r\n",
-    )
-    .await;
+    let mismatch = raw_exchange(gateway.addr, b"GET http://www.example.com/x HTTP/1.1\r\nhost: api.example.com\r\nconnection: close\r\n\r\n").await;
     assert!(mismatch.starts_with("HTTP/1.1 400"), "{mismatch}");
     assert!(
         mismatch.contains(r#""error":"host_mismatch""#),
@@ -274,11 +252,7 @@ async fn an_unusable_host_is_refused_with_cors_headers() {
             "{host}"
         );
     }
-    let repeated = raw_exchange(
-        gateway.addr,
-        "GET /x HTTP/1.1\r\nhost: www.example.com\r\nhost: api.example.com\r\nconnection: close\r\n\r\n",
-    )
-    .await;
+    let repeated = raw_exchange(gateway.addr, b"GET /x HTTP/1.1\r\nhost: www.example.com\r\nhost: api.example.com\r\nconnection: close\r\n\r\n").await;
     assert!(repeated.starts_with("HTTP/1.1 400"), "{repeated}");
     assert!(repeated.contains(r#""error":"bad_host""#), "{repeated}");
 }
@@ -551,4 +525,115 @@ fn a_catch_all_on_one_host_still_leaves_other_hosts_to_the_fallback_policy() {
         warned("host = \"a.test\""),
         "other hosts get 404 without CORS headers"
     );
+}
+
+/// `examples/multi-host.toml` as an operator would run it: each host reaches
+/// its own pool, the partner rewrite reaches the upstream, a status mock
+/// answers on two names, and any other host gets the catch-all 404.
+#[tokio::test]
+async fn the_multi_host_example_routes_each_host_to_its_own_pool() {
+    let shop = [
+        TestUpstream::start().await,
+        TestUpstream::start().await,
+        TestUpstream::start().await,
+    ];
+    let partners = [TestUpstream::start().await, TestUpstream::start().await];
+    let mut text = std::fs::read_to_string(examples_dir().join("multi-host.toml"))
+        .expect("read examples/multi-host.toml");
+    let documented = [
+        ("http://10.0.1.11:3000", &shop[0]),
+        ("http://10.0.1.12:3000", &shop[1]),
+        ("http://10.0.1.13:3000", &shop[2]),
+        ("http://10.0.2.21:3000", &partners[0]),
+        ("http://10.0.2.22:3000", &partners[1]),
+    ];
+    for (documented, upstream) in documented {
+        assert!(text.contains(documented), "the example names {documented}");
+        text = text.replace(documented, &upstream.url());
+    }
+    let text = text
+        .replace("\"127.0.0.1:8080\"", "\"127.0.0.1:0\"")
+        .replace("admin = \"127.0.0.1:9090\"\n", "");
+    let gateway = TestGateway::start(&text).await;
+
+    let api_calls = |upstream: &TestUpstream| {
+        let seen = upstream.seen.lock().expect("seen");
+        seen.iter().filter(|s| s.uri != "/healthz").count()
+    };
+    for _ in 0..6 {
+        let reply = send(
+            gateway.addr,
+            "GET",
+            "/cart",
+            &[
+                ("host", "API.shop.example.com:443"),
+                ("origin", "https://shop.example.com"),
+            ],
+            b"",
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        assert_eq!(
+            reply.header("access-control-allow-origin"),
+            Some("https://shop.example.com")
+        );
+    }
+    let spread: Vec<usize> = shop.iter().map(api_calls).collect();
+    assert_eq!(
+        spread,
+        [2, 2, 2],
+        "round robin over the shop's three targets"
+    );
+    assert!(partners.iter().all(|p| api_calls(p) == 0));
+
+    let reply = send(
+        gateway.addr,
+        "GET",
+        "/v1/orders?page=2",
+        &[
+            ("host", "eu.partners.example.com"),
+            ("origin", "https://acme.partners.example.com"),
+        ],
+        b"",
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(
+        reply.header("access-control-allow-origin"),
+        Some("https://acme.partners.example.com")
+    );
+    let forwarded: Vec<String> = partners
+        .iter()
+        .flat_map(|p| p.seen.lock().expect("seen").clone())
+        .map(|seen| seen.uri)
+        .collect();
+    assert_eq!(forwarded, ["/partner-api/v1/orders?page=2"]);
+
+    // The shop's origin is not a partner's: the partner API does not share with it.
+    let reply = send(
+        gateway.addr,
+        "GET",
+        "/v1/orders",
+        &[
+            ("host", "eu.partners.example.com"),
+            ("origin", "https://shop.example.com"),
+        ],
+        b"",
+    )
+    .await;
+    assert_eq!(reply.header("access-control-allow-origin"), None);
+
+    for host in ["status.example.com", "status.shop.example.com."] {
+        assert_eq!(
+            body_for(gateway.addr, host, "/").await,
+            "all systems normal\n"
+        );
+    }
+    for host in ["shop.example.com", "partners.example.com", "127.0.0.1"] {
+        let reply = send(gateway.addr, "GET", "/v1/orders", &[("host", host)], b"").await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{host}");
+        assert_eq!(reply.text(), "unknown host\n", "{host}");
+    }
+    let total: usize = shop.iter().chain(&partners).map(api_calls).sum();
+    assert_eq!(total, 8, "the 404s reached no upstream");
 }
