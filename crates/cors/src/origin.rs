@@ -54,11 +54,60 @@ struct HostPattern {
     subdomains: bool,
 }
 
+/// The origins allowed exactly as written. A list of a few is compared
+/// (length first, then bytes), which costs less than hashing the request's
+/// origin; a longer one is a hash set, whose lookup does not grow with it.
+#[derive(Debug, Clone)]
+enum ExactOrigins {
+    Few(Vec<Box<[u8]>>),
+    Many(HashSet<Box<[u8]>>),
+}
+
+/// Up to this many exact origins are compared one by one.
+const FEW_EXACT_ORIGINS: usize = 8;
+
+impl ExactOrigins {
+    fn insert(&mut self, origin: Box<[u8]>) {
+        match self {
+            Self::Few(list) if !list.contains(&origin) => list.push(origin),
+            Self::Few(_) => {}
+            Self::Many(set) => {
+                set.insert(origin);
+            }
+        }
+    }
+
+    /// Chooses the representation once every origin is in.
+    fn settle(&mut self) {
+        if let Self::Many(set) = self {
+            if set.len() <= FEW_EXACT_ORIGINS {
+                let list: Vec<Box<[u8]>> = set.drain().collect();
+                *self = Self::Few(list);
+            }
+        }
+    }
+
+    fn contains(&self, origin: &[u8]) -> bool {
+        match self {
+            Self::Few(list) => list.iter().any(|allowed| **allowed == *origin),
+            Self::Many(set) => set.contains(origin),
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        match self {
+            Self::Few(list) => list.len(),
+            Self::Many(set) => set.len(),
+        }
+    }
+}
+
 /// Decides whether a request's origin is allowed.
 #[derive(Debug, Clone)]
 pub(crate) struct OriginMatcher {
     any: bool,
-    exact: HashSet<Box<[u8]>>,
+    exact: ExactOrigins,
     /// Keyed by the exact host (any-port patterns) or by the domain under
     /// which subdomains are allowed, so that a lookup costs one probe per
     /// label of the request's host, whatever the number of patterns.
@@ -134,7 +183,7 @@ impl OriginMatcher {
     ) -> Self {
         let mut matcher = Self {
             any: false,
-            exact: HashSet::default(),
+            exact: ExactOrigins::Many(HashSet::default()),
             hosts: HashMap::default(),
             regexes: None,
             max_len: 0,
@@ -198,6 +247,7 @@ impl OriginMatcher {
             matcher.add(pattern);
         }
         matcher.compile_regexes(regexes, credentials, errors, warnings);
+        matcher.exact.settle();
         matcher
     }
 

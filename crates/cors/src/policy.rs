@@ -1,10 +1,13 @@
 //! The compiled policy: decides on requests and writes response headers.
 
+use std::borrow::Cow;
+
 use http::header::{
     ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
     ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE,
     ACCESS_CONTROL_REQUEST_HEADERS, ACCESS_CONTROL_REQUEST_METHOD, HOST, ORIGIN,
 };
+
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 
 use crate::browser::is_forbidden_or_protocol_request_header;
@@ -63,6 +66,27 @@ enum HeaderRule {
         names: Vec<Box<[u8]>>,
         header: Option<HeaderValue>,
     },
+}
+
+/// The headers a preflight is decided on, found in one pass: the first
+/// value of each, and how many lines came where that matters.
+#[derive(Default)]
+struct PreflightHeaders<'a> {
+    origin: Option<&'a HeaderValue>,
+    origins: usize,
+    method: Option<&'a HeaderValue>,
+    methods: usize,
+    request_headers: Option<&'a HeaderValue>,
+    header_lines: usize,
+    private_network: Option<&'a HeaderValue>,
+}
+
+/// What an allowed preflight is granted, borrowed from the policy or the
+/// request until the decision is built.
+struct Grant<'a> {
+    methods: Option<&'a HeaderValue>,
+    headers: Option<Cow<'a, HeaderValue>>,
+    private_network: bool,
 }
 
 /// The `Access-Control-Request-Method` of a preflight.
@@ -158,30 +182,37 @@ impl Policy {
     fn build_preflight_answer(&self) -> HeaderMap {
         let mut decision = Decision::new(Outcome::PreflightAllowed);
         decision.allow_origin = Some(ANY);
-        decision.allow_methods = match self.methods.rule() {
-            MethodRule::List { header, .. } => header.clone(),
-            MethodRule::Any => None,
-        };
-        decision.allow_headers = match &self.request_headers {
-            HeaderRule::List { header, .. } => header.clone(),
-            HeaderRule::Any => None,
-        };
+        let (methods, names) = self.policy_lists();
+        decision.allow_methods = methods.cloned();
+        decision.allow_headers = names.cloned();
         let mut answer = HeaderMap::new();
         self.apply_preflight(&decision, &mut answer);
         answer
     }
 
+    /// The policy's own `Access-Control-Allow-Methods` and
+    /// `Access-Control-Allow-Headers` values, when it has lists.
+    fn policy_lists(&self) -> (Option<&HeaderValue>, Option<&HeaderValue>) {
+        let methods = match self.methods.rule() {
+            MethodRule::List { header, .. } => header.as_ref(),
+            MethodRule::Any => None,
+        };
+        let names = match &self.request_headers {
+            HeaderRule::List { header, .. } => header.as_ref(),
+            HeaderRule::Any => None,
+        };
+        (methods, names)
+    }
+
     /// Whether an allowed preflight's answer is exactly `preflight_answer`
     /// but for the origin: the methods and headers are the policy's lists (not
     /// a route's methods, not an echo) and private-network access is not asked.
-    fn answers_with_policy_lists(&self, decision: &Decision, resource_methods: bool) -> bool {
+    fn answers_with_policy_lists(&self, grant: &Grant<'_>, resource_methods: bool) -> bool {
         !resource_methods
-            && !decision.private_network
+            && !grant.private_network
             && matches!(self.methods.rule(), MethodRule::List { .. })
             && match &self.request_headers {
-                HeaderRule::List { header, .. } => {
-                    decision.allow_headers.is_some() == header.is_some()
-                }
+                HeaderRule::List { header, .. } => grant.headers.is_some() == header.is_some(),
                 HeaderRule::Any => false,
             }
     }
@@ -223,26 +254,69 @@ impl Policy {
         headers: &HeaderMap,
         resource_methods: Option<&AllowedMethods>,
     ) -> Decision {
+        if method == Method::OPTIONS {
+            return self.decide_options(headers, resource_methods);
+        }
         let mut origins = headers.get_all(ORIGIN).iter();
         let Some(origin) = origins.next() else {
-            let mut decision = Decision::new(Outcome::NotCors);
-            if self.vary_actual.is_none() {
-                decision.allow_origin = Some(ANY);
-            }
-            return decision;
+            return self.not_cors();
         };
         let several_origins = origins.next().is_some();
-        if method == Method::OPTIONS {
-            let mut requested = headers.get_all(ACCESS_CONTROL_REQUEST_METHOD).iter();
-            if let Some(first) = requested.next() {
-                let method = RequestedMethod {
-                    value: first,
-                    several: requested.next().is_some(),
-                };
-                return self.preflight(origin, several_origins, &method, headers, resource_methods);
+        self.actual(origin, several_origins, headers)
+    }
+
+    fn not_cors(&self) -> Decision {
+        let mut decision = Decision::new(Outcome::NotCors);
+        if self.vary_actual.is_none() {
+            decision.allow_origin = Some(ANY);
+        }
+        decision
+    }
+
+    /// An `OPTIONS` request reads up to four headers; one pass over its few
+    /// headers, comparing names, is cheaper than four hashed lookups (the
+    /// private-network one hashes a 38-byte custom name byte by byte).
+    fn decide_options(
+        &self,
+        headers: &HeaderMap,
+        resource_methods: Option<&AllowedMethods>,
+    ) -> Decision {
+        let mut seen = PreflightHeaders::default();
+        for (name, value) in headers {
+            if *name == ORIGIN {
+                seen.origins += 1;
+                seen.origin.get_or_insert(value);
+            } else if *name == ACCESS_CONTROL_REQUEST_METHOD {
+                seen.methods += 1;
+                seen.method.get_or_insert(value);
+            } else if *name == ACCESS_CONTROL_REQUEST_HEADERS {
+                seen.header_lines += 1;
+                seen.request_headers.get_or_insert(value);
+            } else if *name == REQUEST_PRIVATE_NETWORK {
+                seen.private_network.get_or_insert(value);
             }
         }
-        self.actual(origin, several_origins, headers)
+        let Some(origin) = seen.origin else {
+            return self.not_cors();
+        };
+        let several_origins = seen.origins > 1;
+        match seen.method {
+            Some(value) => {
+                let method = RequestedMethod {
+                    value,
+                    several: seen.methods > 1,
+                };
+                self.preflight(
+                    origin,
+                    several_origins,
+                    &method,
+                    &seen,
+                    headers,
+                    resource_methods,
+                )
+            }
+            None => self.actual(origin, several_origins, headers),
+        }
     }
 
     /// Decides on a WebSocket handshake (RFC 6455 §10.2). Browsers send
@@ -303,57 +377,72 @@ impl Policy {
         origin: &HeaderValue,
         several_origins: bool,
         method: &RequestedMethod<'_>,
+        seen: &PreflightHeaders<'_>,
         headers: &HeaderMap,
         resource_methods: Option<&AllowedMethods>,
     ) -> Decision {
-        match self.check_preflight(origin, several_origins, method, headers, resource_methods) {
-            Ok(mut decision) => {
-                decision.allow_origin = Some(self.allow_origin(origin));
-                decision.preflight_status = self.preflight_status;
-                decision.prepared_answer =
-                    self.answers_with_policy_lists(&decision, resource_methods.is_some());
-                decision
-            }
-            Err(denial) => Decision::new(Outcome::PreflightDenied(denial)),
+        let grant = match self.check_preflight(
+            origin,
+            several_origins,
+            method,
+            seen,
+            headers,
+            resource_methods,
+        ) {
+            Ok(grant) => grant,
+            Err(denial) => return Decision::new(Outcome::PreflightDenied(denial)),
+        };
+        let mut decision = Decision::new(Outcome::PreflightAllowed);
+        decision.allow_origin = Some(self.allow_origin(origin));
+        decision.preflight_status = self.preflight_status;
+        decision.private_network = grant.private_network;
+        decision.prepared_answer =
+            self.answers_with_policy_lists(&grant, resource_methods.is_some());
+        // The prepared answer already holds the policy's lists.
+        if !decision.prepared_answer {
+            decision.allow_methods = grant.methods.cloned();
+            decision.allow_headers = grant.headers.map(Cow::into_owned);
         }
+        decision
     }
 
-    fn check_preflight(
-        &self,
+    fn check_preflight<'a>(
+        &'a self,
         origin: &HeaderValue,
         several_origins: bool,
-        method: &RequestedMethod<'_>,
+        method: &RequestedMethod<'a>,
+        seen: &PreflightHeaders<'a>,
         headers: &HeaderMap,
-        resource_methods: Option<&AllowedMethods>,
-    ) -> Result<Decision, Denial> {
+        resource_methods: Option<&'a AllowedMethods>,
+    ) -> Result<Grant<'a>, Denial> {
         if several_origins {
             return Err(Denial::Malformed(Malformed::SeveralOrigins));
         }
         if !self.origins.allows(origin.as_bytes()) {
             return Err(Denial::OriginNotAllowed);
         }
-        let mut decision = Decision::new(Outcome::PreflightAllowed);
-        decision.allow_methods = self.check_method(method, resource_methods)?;
-        decision.allow_headers = self.check_request_headers(headers)?;
-        if headers
-            .get(REQUEST_PRIVATE_NETWORK)
-            .is_some_and(|v| v.as_bytes() == b"true")
-        {
-            if !self.private_network {
-                return Err(Denial::PrivateNetworkNotAllowed);
-            }
-            decision.private_network = true;
+        let methods = self.check_method(method, resource_methods)?;
+        let names = self.check_request_headers(seen, headers)?;
+        let private_network = seen
+            .private_network
+            .is_some_and(|v| v.as_bytes() == b"true");
+        if private_network && !self.private_network {
+            return Err(Denial::PrivateNetworkNotAllowed);
         }
-        Ok(decision)
+        Ok(Grant {
+            methods,
+            headers: names,
+            private_network,
+        })
     }
 
     /// Checks `Access-Control-Request-Method` and returns the
     /// `Access-Control-Allow-Methods` value to send.
-    fn check_method(
-        &self,
-        requested: &RequestedMethod<'_>,
-        resource_methods: Option<&AllowedMethods>,
-    ) -> Result<Option<HeaderValue>, Denial> {
+    fn check_method<'a>(
+        &'a self,
+        requested: &RequestedMethod<'a>,
+        resource_methods: Option<&'a AllowedMethods>,
+    ) -> Result<Option<&'a HeaderValue>, Denial> {
         if requested.several {
             return Err(Denial::Malformed(Malformed::SeveralRequestMethods));
         }
@@ -370,38 +459,52 @@ impl Policy {
         }
         let rule = resource_methods.unwrap_or(&self.methods).rule();
         Ok(match rule {
-            MethodRule::Any => Some(requested.clone()),
-            MethodRule::List { header, .. } => header.clone(),
+            MethodRule::Any => Some(requested),
+            MethodRule::List { header, .. } => header.as_ref(),
         })
     }
 
     /// Checks `Access-Control-Request-Headers` in one bounded pass and returns
     /// the `Access-Control-Allow-Headers` value to send.
-    fn check_request_headers(&self, headers: &HeaderMap) -> Result<Option<HeaderValue>, Denial> {
+    fn check_request_headers<'a>(
+        &'a self,
+        seen: &PreflightHeaders<'a>,
+        headers: &HeaderMap,
+    ) -> Result<Option<Cow<'a, HeaderValue>>, Denial> {
+        let Some(first) = seen.request_headers else {
+            return Ok(None);
+        };
         let mut list = TokenList::new();
         let mut refused: Option<TokenText> = None;
-        let mut lines = 0usize;
-        for line in headers.get_all(ACCESS_CONTROL_REQUEST_HEADERS) {
-            lines += 1;
-            let complete = list
-                .feed(line.as_bytes(), |name| {
+        let mut feed = |line: &HeaderValue| {
+            list.feed(
+                line.as_bytes(),
+                |name| self.knows_request_header(name),
+                |name| {
                     if self.allows_request_header(name) {
                         true
                     } else {
                         refused = Some(TokenText::new(name));
                         false
                     }
+                },
+            )
+            .map_err(|error| {
+                Denial::Malformed(match error {
+                    ListError::NotAToken => Malformed::InvalidRequestHeaders,
+                    ListError::TooManyEmpty | ListError::TooManyNames => {
+                        Malformed::TooManyRequestHeaders
+                    }
                 })
-                .map_err(|error| {
-                    Denial::Malformed(match error {
-                        ListError::NotAToken => Malformed::InvalidRequestHeaders,
-                        ListError::TooManyEmpty | ListError::TooManyNames => {
-                            Malformed::TooManyRequestHeaders
-                        }
-                    })
-                })?;
-            if !complete {
-                break;
+            })
+        };
+        if seen.header_lines == 1 {
+            feed(first)?;
+        } else {
+            for line in headers.get_all(ACCESS_CONTROL_REQUEST_HEADERS) {
+                if !feed(line)? {
+                    break;
+                }
             }
         }
         if let Some(name) = refused {
@@ -411,8 +514,8 @@ impl Policy {
             return Ok(None);
         }
         Ok(match &self.request_headers {
-            HeaderRule::List { header, .. } => header.clone(),
-            HeaderRule::Any if lines == 1 => headers.get(ACCESS_CONTROL_REQUEST_HEADERS).cloned(),
+            HeaderRule::List { header, .. } => header.as_ref().map(Cow::Borrowed),
+            HeaderRule::Any if seen.header_lines == 1 => Some(Cow::Borrowed(first)),
             // Several lines are one list; joining them is the only allocation,
             // and browsers always send one line.
             HeaderRule::Any => {
@@ -423,29 +526,38 @@ impl Policy {
                     .filter(|v| !v.trim_ascii().is_empty())
                     .collect::<Vec<_>>()
                     .join(&b","[..]);
-                HeaderValue::from_bytes(&joined).ok()
+                HeaderValue::from_bytes(&joined).ok().map(Cow::Owned)
             }
         })
     }
 
+    /// Whether `name` is, byte for byte, one of the allowed names: browsers
+    /// send them lowercase, so this exact search (length, then memcmp) is the
+    /// usual answer, and a name found this way needs no token check.
+    fn knows_request_header(&self, name: &[u8]) -> bool {
+        match &self.request_headers {
+            HeaderRule::Any => false,
+            // Sorted by length: skip to the names of this length, then
+            // compare for equality (no ordering, so no memcmp).
+            HeaderRule::List { names, .. } => names
+                [names.partition_point(|allowed| allowed.len() < name.len())..]
+                .iter()
+                .take_while(|allowed| allowed.len() == name.len())
+                .any(|allowed| **allowed == *name),
+        }
+    }
+
+    /// Whether a valid token that [`knows_request_header`](Self::knows_request_header)
+    /// did not find is allowed: any name for `*`, otherwise one that matches
+    /// an allowed name when folded to lowercase.
     fn allows_request_header(&self, name: &[u8]) -> bool {
         match &self.request_headers {
             HeaderRule::Any => true,
-            // Browsers send the names in lowercase: an exact search (memcmp)
-            // finds them; only a name with capitals is compared folded.
             HeaderRule::List { names, .. } => {
-                names
-                    .binary_search_by(|allowed| {
-                        allowed
-                            .len()
-                            .cmp(&name.len())
-                            .then_with(|| (**allowed).cmp(name))
-                    })
-                    .is_ok()
-                    || (name.iter().any(u8::is_ascii_uppercase)
-                        && names
-                            .binary_search_by(|allowed| compare_lowercased(allowed, name))
-                            .is_ok())
+                name.iter().any(u8::is_ascii_uppercase)
+                    && names
+                        .binary_search_by(|allowed| compare_lowercased(allowed, name))
+                        .is_ok()
             }
         }
     }
@@ -462,11 +574,17 @@ impl Policy {
             // a map that already has room or headers gets the inserts.
             Outcome::PreflightAllowed if decision.prepared_answer && response.capacity() == 0 => {
                 *response = self.preflight_answer.clone();
-                if let (Some(slot), Some(origin)) = (
-                    response.get_mut(ACCESS_CONTROL_ALLOW_ORIGIN),
-                    &decision.allow_origin,
-                ) {
-                    slot.clone_from(origin);
+                // The prepared answer starts with the origin's placeholder,
+                // so the echo needs no hashed lookup.
+                if let Some(origin) = &decision.allow_origin {
+                    match response.iter_mut().next() {
+                        Some((name, slot)) if *name == ACCESS_CONTROL_ALLOW_ORIGIN => {
+                            slot.clone_from(origin);
+                        }
+                        _ => {
+                            response.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+                        }
+                    }
                 }
             }
             Outcome::PreflightAllowed => self.apply_preflight(decision, response),
@@ -503,10 +621,18 @@ impl Policy {
         response.reserve(9);
         strip_cors_headers(response);
         self.insert_origin(decision, response);
-        if let Some(methods) = &decision.allow_methods {
+        let (methods, names) = if decision.prepared_answer {
+            self.policy_lists()
+        } else {
+            (
+                decision.allow_methods.as_ref(),
+                decision.allow_headers.as_ref(),
+            )
+        };
+        if let Some(methods) = methods {
             response.insert(ACCESS_CONTROL_ALLOW_METHODS, methods.clone());
         }
-        if let Some(names) = &decision.allow_headers {
+        if let Some(names) = names {
             response.insert(ACCESS_CONTROL_ALLOW_HEADERS, names.clone());
         }
         // Browsers ignore it on a preflight, but systems such as Huawei

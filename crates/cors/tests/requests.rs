@@ -701,3 +701,40 @@ fn websocket_handshakes_pass_only_from_allowed_origins() {
         "websocket_origin_not_allowed"
     );
 }
+
+#[test]
+fn several_request_header_lines_are_one_list() {
+    let p = list_policy();
+    let mut h = preflight(APP, "PUT", Some("content-type"));
+    h.append(
+        "access-control-request-headers",
+        HeaderValue::from_static("X-Requested-With"),
+    );
+    let decision = p.decide(&Method::OPTIONS, &h);
+    assert_eq!(decision.outcome(), &Outcome::PreflightAllowed);
+    let answer = respond(&p, &decision, &[]);
+    assert_eq!(
+        get(&answer, "access-control-allow-headers"),
+        Some("Content-Type, X-Requested-With")
+    );
+
+    h.append(
+        "access-control-request-headers",
+        HeaderValue::from_static("x-secret"),
+    );
+    assert_eq!(
+        p.decide(&Method::OPTIONS, &h).denial().map(Denial::code),
+        Some("header_not_allowed")
+    );
+
+    let any = policy(|b| b.origins([APP]).methods(["PUT"]).request_headers(["*"]));
+    let decision = any.decide(&Method::OPTIONS, &h);
+    assert_eq!(decision.outcome(), &Outcome::PreflightAllowed);
+    assert_eq!(
+        get(
+            &respond(&any, &decision, &[]),
+            "access-control-allow-headers"
+        ),
+        Some("content-type,X-Requested-With,x-secret")
+    );
+}
