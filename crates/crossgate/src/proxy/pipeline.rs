@@ -335,7 +335,18 @@ async fn serve(
     mut request: Request<Incoming>,
 ) -> Answer {
     let upstream = match &route.target {
-        Target::Mock(mock) => return Answer::Served(mock.respond(request.method()), None),
+        Target::Mock(mock) => {
+            let response = mock.respond(request.method());
+            // A 2xx accepts an HTTP/2 handshake (RFC 8441 §5), which would
+            // open the client's stream with no WebSocket behind it. (Over
+            // HTTP/1.1 anything but a 101 refuses it.)
+            if context.websocket == Some(Handshake::ExtendedConnect)
+                && response.status().is_success()
+            {
+                return Answer::Refused(GatewayError::WebSocketDisabled);
+            }
+            return Answer::Served(response, None);
+        }
         Target::Upstream(upstream) => upstream,
     };
     if let ForwardPath::Normalized(normal) = forward_path {
@@ -409,7 +420,9 @@ async fn serve(
                     route.metrics.clone(),
                 );
                 response.extensions_mut().insert(tunnel);
-                route.metrics.websocket_upgraded();
+                if let Some(handshake) = context.websocket {
+                    route.metrics.websocket_upgraded(handshake);
+                }
             }
             let in_flight = forwarded.in_flight;
             Answer::Served(

@@ -82,6 +82,19 @@ pub enum Handshake {
     ExtendedConnect,
 }
 
+impl Handshake {
+    /// Both, in the order `/metrics` lists them.
+    pub const ALL: [Handshake; 2] = [Handshake::Http1, Handshake::ExtendedConnect];
+
+    /// The `handshake` label of `crossgate_websocket_upgrades_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Handshake::Http1 => "http1",
+            Handshake::ExtendedConnect => "http2",
+        }
+    }
+}
+
 /// Whether `request` asks for a WebSocket, and how. (RFC 9110 §7.8: an
 /// HTTP/1.0 `Upgrade` is ignored; HTTP/2 has no `Upgrade`.)
 pub fn requested<B>(request: &Request<B>) -> Option<Handshake> {

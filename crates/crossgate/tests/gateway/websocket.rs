@@ -110,7 +110,8 @@ impl Drop for EchoUpstream {
 /// `[server]` with 1 s timeouts (`idle_timeout` too unless `server_extra`
 /// sets it), `[auth]`, a policy for [`APP`], and routes
 /// `/ws/` (plain), `/strict/` (`websocket_require_origin`), `/off/`
-/// (`websocket = false`), `/nopolicy/` and `/private/`, all to `upstream`.
+/// (`websocket = false`), `/nopolicy/` and `/private/`, all to `upstream`,
+/// and `/mock/`, a mock answering 204.
 fn config(upstream: SocketAddr, server_extra: &str) -> String {
     let idle = if server_extra.contains("idle_timeout") {
         ""
@@ -159,6 +160,11 @@ path = "/private/"
 upstream = "http://{upstream}"
 policy = "app"
 access = "private"
+
+[[routes]]
+path = "/mock/"
+mock = {{ status = 204 }}
+policy = "app"
 "#
     )
 }
@@ -253,9 +259,16 @@ async fn an_allowed_origin_echoes_text_and_binary_both_ways_and_closes_cleanly()
     assert_eq!(
         metric(
             &gateway,
-            "crossgate_websocket_upgrades_total{route=\"/ws/\"}"
+            "crossgate_websocket_upgrades_total{route=\"/ws/\",handshake=\"http1\"}"
         ),
         Some(1.0)
+    );
+    assert_eq!(
+        metric(
+            &gateway,
+            "crossgate_websocket_upgrades_total{route=\"/ws/\",handshake=\"http2\"}"
+        ),
+        Some(0.0)
     );
     crate::support::eventually("the tunnel is no longer open", || {
         metric(&gateway, "crossgate_websocket_tunnels_open{route=\"/ws/\"}") == Some(0.0)
@@ -738,9 +751,16 @@ async fn an_http2_extended_connect_is_carried_to_an_http11_upstream() {
     assert_eq!(
         metric(
             &gateway,
-            "crossgate_websocket_upgrades_total{route=\"/ws/\"}"
+            "crossgate_websocket_upgrades_total{route=\"/ws/\",handshake=\"http2\"}"
         ),
         Some(2.0)
+    );
+    assert_eq!(
+        metric(
+            &gateway,
+            "crossgate_websocket_upgrades_total{route=\"/ws/\",handshake=\"http1\"}"
+        ),
+        Some(0.0)
     );
     crate::support::eventually("the tunnels are no longer open", || {
         metric(&gateway, "crossgate_websocket_tunnels_open{route=\"/ws/\"}") == Some(0.0)
@@ -902,4 +922,196 @@ async fn an_http2_websocket_over_tls_echoes() {
     let refused = h2_handshake(&mut sender, &base, "/ws/echo", &[("origin", EVIL)]).await;
     assert_eq!(refused.status(), 403);
     assert_eq!(upstream.accepted(), 1);
+}
+
+#[tokio::test]
+async fn a_mock_route_does_not_open_an_http2_websocket() {
+    let upstream = EchoUpstream::start().await;
+    let gateway = TestGateway::start(&config(upstream.addr, "")).await;
+    let (mut sender, base) = h2c_sender(gateway.addr).await;
+    // A 2xx accepts an extended CONNECT (RFC 8441 §5): the mock's 204 would
+    // open the client's stream with no WebSocket behind it.
+    let response = h2_handshake(&mut sender, &base, "/mock/socket", &[("origin", APP)]).await;
+    assert_eq!(response.status(), 403);
+    assert!(body_text(response).await.contains("websocket_disabled"));
+    // Over HTTP/1.1 the mock answers as it is: a 204 is no 101, so the
+    // client's handshake fails.
+    let plain = connect(gateway.addr, "/mock/socket", &[("origin", APP)]).await;
+    assert_eq!(refused(plain).status(), 204);
+    assert_eq!(upstream.accepted(), 0);
+}
+
+#[tokio::test]
+async fn an_http2_tunnel_holds_its_connection_slot_until_it_closes() {
+    let upstream = EchoUpstream::start().await;
+    // idle_timeout = 1: past it the tunnel is all that keeps the connection.
+    let gateway = TestGateway::start(&config(upstream.addr, "max_connections = 1")).await;
+    let (mut sender, base) = h2c_sender(gateway.addr).await;
+    let response = h2_handshake(&mut sender, &base, "/ws/echo", &[("origin", APP)]).await;
+    let mut socket = h2_open(response).await;
+    // The client gives up the connection but not the tunnel on it.
+    drop(sender);
+    let addr = gateway.addr;
+    let second = tokio::spawn(async move { try_send(addr, "GET", "/ws/plain", &[], b"").await });
+    for round in 0..6 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        echo(&mut socket, Message::text(format!("keep {round}"))).await;
+    }
+    assert!(
+        !second.is_finished(),
+        "a second connection waits while the tunnel's connection holds the only slot"
+    );
+    close_cleanly(&mut socket).await;
+    drop(socket);
+    let reply = tokio::time::timeout(PATIENCE, second)
+        .await
+        .expect("served once the tunnel closed")
+        .expect("task");
+    assert!(reply.is_ok(), "{reply:?}");
+}
+
+#[tokio::test]
+async fn shutdown_closes_an_open_http2_tunnel_after_shutdown_timeout() {
+    let upstream = EchoUpstream::start().await;
+    let mut gateway = TestGateway::start(&config(
+        upstream.addr,
+        "shutdown_timeout = 1\nidle_timeout = 30",
+    ))
+    .await;
+    let (mut sender, base) = h2c_sender(gateway.addr).await;
+    let response = h2_handshake(&mut sender, &base, "/ws/echo", &[("origin", APP)]).await;
+    let mut socket = h2_open(response).await;
+    let started = Instant::now();
+    let drain = gateway.begin_shutdown();
+    echo(&mut socket, Message::text("during the drain")).await;
+    let end = tokio::time::timeout(Duration::from_secs(1) + MARGIN, async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Text(_) | Message::Binary(_))) => continue,
+                other => return other.map(|r| r.is_ok()),
+            }
+        }
+    })
+    .await;
+    assert!(end.is_ok(), "the tunnel is closed within shutdown_timeout");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    tokio::time::timeout(PATIENCE, drain)
+        .await
+        .expect("drain ends")
+        .expect("server task");
+}
+
+// ---- raw HTTP/2 frames: a client that does not count its own streams ----
+
+const H2_HEADERS: u8 = 1;
+const H2_RST_STREAM: u8 = 3;
+const H2_SETTINGS: u8 = 4;
+const REFUSED_STREAM: u32 = 7;
+const CANCEL: u32 = 8;
+
+fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = u32::try_from(payload.len())
+        .expect("small frame")
+        .to_be_bytes();
+    let mut out = vec![len[1], len[2], len[3], kind, flags];
+    out.extend_from_slice(&stream.to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// HEADERS (END_HEADERS, the stream left open) for a WebSocket's extended
+/// CONNECT to `/ws/echo`, in HPACK literals without the dynamic table.
+fn extended_connect_headers(stream: u32) -> Vec<u8> {
+    let mut block = vec![0x86]; // :scheme http
+    let mut literal = |name: Result<u8, &str>, value: &str| {
+        match name {
+            // Literal without indexing, name from the static table.
+            Ok(index) => block.push(index),
+            Err(name) => {
+                block.push(0);
+                block.push(u8::try_from(name.len()).expect("short name"));
+                block.extend_from_slice(name.as_bytes());
+            }
+        }
+        block.push(u8::try_from(value.len()).expect("short value"));
+        block.extend_from_slice(value.as_bytes());
+    };
+    literal(Ok(2), "CONNECT");
+    literal(Err(":protocol"), "websocket");
+    literal(Ok(4), "/ws/echo");
+    literal(Ok(1), "gateway.test");
+    literal(Err("sec-websocket-version"), "13");
+    literal(Err("origin"), APP);
+    h2_frame(H2_HEADERS, 0x4, stream, &block)
+}
+
+/// The next frame that is not SETTINGS, as (type, stream, payload); the
+/// gateway's SETTINGS are acknowledged on the way.
+async fn next_h2_frame(stream: &mut TcpStream) -> (u8, u32, Vec<u8>) {
+    loop {
+        let mut head = [0u8; 9];
+        tokio::time::timeout(PATIENCE, stream.read_exact(&mut head))
+            .await
+            .expect("a frame in time")
+            .expect("a frame");
+        let len = usize::from(head[0]) << 16 | usize::from(head[1]) << 8 | usize::from(head[2]);
+        let mut payload = vec![0; len];
+        stream.read_exact(&mut payload).await.expect("payload");
+        let id = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+        if head[3] == H2_SETTINGS {
+            if head[4] & 1 == 0 {
+                let ack = h2_frame(H2_SETTINGS, 1, 0, &[]);
+                stream.write_all(&ack).await.expect("settings ack");
+            }
+            continue;
+        }
+        return (head[3], id, payload);
+    }
+}
+
+#[tokio::test]
+async fn http2_tunnels_count_against_http2_max_concurrent_streams() {
+    let upstream = EchoUpstream::start().await;
+    let gateway = TestGateway::start(&config(
+        upstream.addr,
+        "http2_max_concurrent_streams = 2\nidle_timeout = 30",
+    ))
+    .await;
+    let mut stream = TcpStream::connect(gateway.addr).await.expect("connect");
+    let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    hello.extend(h2_frame(H2_SETTINGS, 0, 0, &[]));
+    hello.extend(extended_connect_headers(1));
+    hello.extend(extended_connect_headers(3));
+    stream.write_all(&hello).await.expect("send");
+    let mut opened = Vec::new();
+    while opened.len() < 2 {
+        let (kind, id, _) = next_h2_frame(&mut stream).await;
+        assert_ne!(kind, H2_RST_STREAM, "stream {id} reset");
+        if kind == H2_HEADERS {
+            opened.push(id);
+        }
+    }
+    opened.sort_unstable();
+    assert_eq!(opened, [1, 3], "both tunnels open");
+    // A third, while both are open, is refused by the stream limit.
+    stream
+        .write_all(&extended_connect_headers(5))
+        .await
+        .expect("send");
+    let (kind, id, payload) = next_h2_frame(&mut stream).await;
+    assert_eq!((kind, id), (H2_RST_STREAM, 5));
+    assert_eq!(payload, REFUSED_STREAM.to_be_bytes());
+    assert_eq!(upstream.accepted(), 2);
+    // Once a tunnel ends its stream no longer counts.
+    let mut cancel_and_retry = h2_frame(H2_RST_STREAM, 0, 1, &CANCEL.to_be_bytes());
+    cancel_and_retry.extend(extended_connect_headers(7));
+    stream.write_all(&cancel_and_retry).await.expect("send");
+    loop {
+        let (kind, id, _) = next_h2_frame(&mut stream).await;
+        assert!(id != 7 || kind != H2_RST_STREAM, "stream 7 refused");
+        if (kind, id) == (H2_HEADERS, 7) {
+            break;
+        }
+    }
+    assert_eq!(upstream.accepted(), 3);
 }
