@@ -321,10 +321,11 @@ impl Tunnel {
 /// than `tokio::io::copy_bidirectional`, which has no idle or write timeout
 /// and waits for both sides: each direction records its last byte, one timer
 /// watches both, and every write is bounded by the send timeout. A side's
-/// end of stream is passed on as a write shutdown and ends the tunnel: in
-/// WebSocket both close frames precede the TCP close (RFC 6455 §7.1.1), so
-/// nothing is left to carry, and a client that never closes its half
-/// (after the upstream's) does not hold the connection until `idle_timeout`.
+/// end of stream is passed on as a write shutdown, and the other side then
+/// has [`HALF_CLOSE_GRACE`] to end its own: in WebSocket both close frames
+/// precede the TCP close (RFC 6455 §7.1.1), so nothing is left to carry,
+/// and a client that never closes its half (after the upstream's) does not
+/// hold the connection until `idle_timeout`.
 async fn relay<C, U>(
     client: C,
     upstream: U,
@@ -340,10 +341,26 @@ where
     let (client_read, client_write) = tokio::io::split(client);
     let (upstream_read, upstream_write) = tokio::io::split(upstream);
     let copying = async {
-        tokio::select! {
-            result = pump(client_read, upstream_write, limits.send, epoch, &last_byte) => result,
-            result = pump(upstream_read, client_write, limits.send, epoch, &last_byte) => result,
+        let to_upstream = pump(client_read, upstream_write, limits.send, epoch, &last_byte);
+        let to_client = pump(upstream_read, client_write, limits.send, epoch, &last_byte);
+        tokio::pin!(to_upstream, to_client);
+        let first_end = tokio::select! {
+            result = &mut to_upstream => Ended::ClientSide(result),
+            result = &mut to_client => Ended::UpstreamSide(result),
+        };
+        // Whatever the other side does now (its own end, a reset) closes
+        // a tunnel that is over already.
+        match first_end {
+            Ended::ClientSide(result) => {
+                result?;
+                let _ = tokio::time::timeout(HALF_CLOSE_GRACE, to_client).await;
+            }
+            Ended::UpstreamSide(result) => {
+                result?;
+                let _ = tokio::time::timeout(HALF_CLOSE_GRACE, to_upstream).await;
+            }
         }
+        Ok::<_, io::Error>(())
     };
     let idle = async {
         loop {
@@ -371,6 +388,21 @@ where
         () = idle => TunnelEnd::Idle,
         () = shutdown_deadline => TunnelEnd::Shutdown,
     }
+}
+
+/// How long the side that did not end first may take to end its own half
+/// once told of the other's end. Over HTTP/2 the client's stream is dropped
+/// when the tunnel ends: before the client has closed its half that is a
+/// `RST_STREAM`, which Chromium reports as an unclean close (1006) even
+/// after both close frames and the gateway's `END_STREAM`.
+const HALF_CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// Which direction of a tunnel ended first.
+enum Ended {
+    /// The client's end of stream (or failure), passed on to the upstream.
+    ClientSide(io::Result<()>),
+    /// The upstream's, passed on to the client.
+    UpstreamSide(io::Result<()>),
 }
 
 /// Bytes one side may have in flight inside the gateway, per direction.

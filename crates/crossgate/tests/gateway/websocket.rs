@@ -1045,9 +1045,9 @@ fn extended_connect_headers(stream: u32) -> Vec<u8> {
     h2_frame(H2_HEADERS, 0x4, stream, &block)
 }
 
-/// The next frame that is not SETTINGS, as (type, stream, payload); the
-/// gateway's SETTINGS are acknowledged on the way.
-async fn next_h2_frame(stream: &mut TcpStream) -> (u8, u32, Vec<u8>) {
+/// The next frame that is not SETTINGS, as (type, flags, stream, payload);
+/// the gateway's SETTINGS are acknowledged on the way.
+async fn next_h2_frame(stream: &mut TcpStream) -> (u8, u8, u32, Vec<u8>) {
     loop {
         let mut head = [0u8; 9];
         tokio::time::timeout(PATIENCE, stream.read_exact(&mut head))
@@ -1065,7 +1065,7 @@ async fn next_h2_frame(stream: &mut TcpStream) -> (u8, u32, Vec<u8>) {
             }
             continue;
         }
-        return (head[3], id, payload);
+        return (head[3], head[4], id, payload);
     }
 }
 
@@ -1085,7 +1085,7 @@ async fn http2_tunnels_count_against_http2_max_concurrent_streams() {
     stream.write_all(&hello).await.expect("send");
     let mut opened = Vec::new();
     while opened.len() < 2 {
-        let (kind, id, _) = next_h2_frame(&mut stream).await;
+        let (kind, _, id, _) = next_h2_frame(&mut stream).await;
         assert_ne!(kind, H2_RST_STREAM, "stream {id} reset");
         if kind == H2_HEADERS {
             opened.push(id);
@@ -1098,7 +1098,7 @@ async fn http2_tunnels_count_against_http2_max_concurrent_streams() {
         .write_all(&extended_connect_headers(5))
         .await
         .expect("send");
-    let (kind, id, payload) = next_h2_frame(&mut stream).await;
+    let (kind, _, id, payload) = next_h2_frame(&mut stream).await;
     assert_eq!((kind, id), (H2_RST_STREAM, 5));
     assert_eq!(payload, REFUSED_STREAM.to_be_bytes());
     assert_eq!(upstream.accepted(), 2);
@@ -1107,11 +1107,66 @@ async fn http2_tunnels_count_against_http2_max_concurrent_streams() {
     cancel_and_retry.extend(extended_connect_headers(7));
     stream.write_all(&cancel_and_retry).await.expect("send");
     loop {
-        let (kind, id, _) = next_h2_frame(&mut stream).await;
+        let (kind, _, id, _) = next_h2_frame(&mut stream).await;
         assert!(id != 7 || kind != H2_RST_STREAM, "stream 7 refused");
         if (kind, id) == (H2_HEADERS, 7) {
             break;
         }
     }
     assert_eq!(upstream.accepted(), 3);
+}
+
+#[tokio::test]
+async fn an_http2_tunnel_the_upstream_closed_ends_its_stream_without_a_reset() {
+    const DATA: u8 = 0;
+    const END_STREAM: u8 = 1;
+    let upstream = EchoUpstream::start().await;
+    let gateway = TestGateway::start(&config(upstream.addr, "idle_timeout = 30")).await;
+    let mut stream = TcpStream::connect(gateway.addr).await.expect("connect");
+    let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    hello.extend(h2_frame(H2_SETTINGS, 0, 0, &[]));
+    hello.extend(extended_connect_headers(1));
+    stream.write_all(&hello).await.expect("send");
+    loop {
+        let (kind, _, id, _) = next_h2_frame(&mut stream).await;
+        assert_ne!(kind, H2_RST_STREAM, "stream {id} reset");
+        if (kind, id) == (H2_HEADERS, 1) {
+            break;
+        }
+    }
+    // A masked close frame, code 1000; the upstream answers it and closes.
+    let close = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
+    let frame = h2_frame(DATA, 0, 1, &close);
+    stream.write_all(&frame).await.expect("send");
+    let mut carried = Vec::new();
+    loop {
+        let (kind, flags, id, payload) = next_h2_frame(&mut stream).await;
+        assert_ne!((kind, id), (H2_RST_STREAM, 1), "reset before END_STREAM");
+        if (kind, id) == (DATA, 1) {
+            carried.extend(payload);
+            if flags & END_STREAM != 0 {
+                break;
+            }
+        }
+    }
+    assert_eq!(
+        carried,
+        [0x88, 0x02, 0x03, 0xe8],
+        "the upstream's close, then END_STREAM"
+    );
+    // The client has not closed its half: the gateway must leave it open
+    // for the client to end (RFC 8441 §4: a clean close is END_STREAM both
+    // ways), not reset it.
+    let late = tokio::time::timeout(Duration::from_millis(500), async {
+        loop {
+            let (kind, _, id, payload) = next_h2_frame(&mut stream).await;
+            if (kind, id) == (H2_RST_STREAM, 1) {
+                return payload;
+            }
+        }
+    })
+    .await;
+    assert!(late.is_err(), "stream reset: {late:?}");
+    let end = h2_frame(DATA, END_STREAM, 1, &[]);
+    stream.write_all(&end).await.expect("send");
 }
