@@ -53,8 +53,9 @@ socket.onclose = (event) => {
 "#;
 
 /// Fetches `fetchUrl` with credentials (so the WebSocket, which always
-/// carries them, may share the connection: browsers keep credentialed and
-/// anonymous connections apart), then runs [`SOCKET_SCRIPT`]'s exchange on
+/// carries them, may share the connection: Chromium keeps credentialed and
+/// anonymous connections apart, and after an uncredentialed fetch opens the
+/// WebSocket as HTTP/1.1 on a new one), then runs [`SOCKET_SCRIPT`]'s exchange on
 /// `url`; reports the fetch's status, body and protocol (the mock sends
 /// `Timing-Allow-Origin`) with the socket's outcome.
 const FETCH_THEN_SOCKET_SCRIPT: &str = r#"
