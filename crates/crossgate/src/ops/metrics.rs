@@ -19,6 +19,7 @@ mod exposition;
 
 use crate::ops::log_limit::RouteLogBudget;
 use crate::ops::reasons::{reason_index, DIFFERENCE_REASON_COUNT, REASON_COUNT, UPSTREAM_ERRORS};
+use crate::proxy::upgrade::Handshake;
 
 /// Label value for requests that matched no route. Route paths start with `/`,
 /// so it cannot collide with a configured route.
@@ -34,6 +35,13 @@ const LATENCY_BUCKETS_MICROS: [u64; 13] = [
 /// accepts up to 999) shares the last slot, rendered as `code="other"`.
 const STATUS_MIN: u16 = 100;
 const STATUS_SLOTS: usize = 501;
+
+fn handshake_index(handshake: Handshake) -> usize {
+    match handshake {
+        Handshake::Http1 => 0,
+        Handshake::ExtendedConnect => 1,
+    }
+}
 
 fn status_index(status: StatusCode) -> usize {
     let offset = usize::from(status.as_u16().saturating_sub(STATUS_MIN));
@@ -54,7 +62,8 @@ struct RouteCounters {
     latency_sum_micros: AtomicU64,
     log_budget: RouteLogBudget,
     upstream_errors: [AtomicU64; UPSTREAM_ERRORS.len()],
-    websocket_upgrades: AtomicU64,
+    /// By [`Handshake`]: HTTP/1.1 `Upgrade`, then HTTP/2 extended CONNECT.
+    websocket_upgrades: [AtomicU64; 2],
     websocket_active: AtomicU64,
     report_only_differences: [AtomicU64; DIFFERENCE_REASON_COUNT],
 }
@@ -70,7 +79,7 @@ impl RouteCounters {
             latency_sum_micros: AtomicU64::new(0),
             log_budget: RouteLogBudget::default(),
             upstream_errors: counter_array(),
-            websocket_upgrades: AtomicU64::new(0),
+            websocket_upgrades: counter_array(),
             websocket_active: AtomicU64::new(0),
             report_only_differences: counter_array(),
         }
@@ -118,9 +127,10 @@ impl RouteMetrics {
         }
     }
 
-    /// Counts a WebSocket handshake the upstream accepted (`101` forwarded).
-    pub fn websocket_upgraded(&self) {
-        self.0.websocket_upgrades.fetch_add(1, Ordering::Relaxed);
+    /// Counts a WebSocket handshake the upstream accepted (`101` forwarded),
+    /// by how the client asked for it.
+    pub fn websocket_upgraded(&self, handshake: Handshake) {
+        self.0.websocket_upgrades[handshake_index(handshake)].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a WebSocket tunnel as open until the guard is dropped.
@@ -661,17 +671,25 @@ mod tests {
     fn websocket_upgrades_and_open_tunnels_are_counted() {
         let metrics = Metrics::new();
         let ws = metrics.route("/ws/");
-        ws.websocket_upgraded();
-        ws.websocket_upgraded();
+        ws.websocket_upgraded(Handshake::Http1);
+        ws.websocket_upgraded(Handshake::ExtendedConnect);
+        ws.websocket_upgraded(Handshake::ExtendedConnect);
         let open = ws.websocket_opened();
         let closed = ws.websocket_opened();
         drop(closed);
         let samples = parse(&metrics.render());
         let route = [("route", "/ws/")];
-        assert_eq!(
-            value(&samples, "crossgate_websocket_upgrades_total", &route),
-            Some(2.0)
-        );
+        for (handshake, count) in [("http1", 1.0), ("http2", 2.0)] {
+            assert_eq!(
+                value(
+                    &samples,
+                    "crossgate_websocket_upgrades_total",
+                    &[("route", "/ws/"), ("handshake", handshake)]
+                ),
+                Some(count),
+                "{handshake}"
+            );
+        }
         assert_eq!(
             value(&samples, "crossgate_websocket_tunnels_open", &route),
             Some(1.0)

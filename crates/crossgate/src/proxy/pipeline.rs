@@ -25,7 +25,7 @@ use crate::proxy::body::GatewayBody;
 use crate::proxy::host::{self, HostBuf, HostRejection};
 use crate::proxy::responses::{self, GatewayError};
 use crate::proxy::router::{ForwardPath, NamedPolicy, Resolved, Route, Target, GATEWAY_ALLOW};
-use crate::proxy::upgrade::{self, Tunnel, TunnelLimits, WebSocketRule};
+use crate::proxy::upgrade::{self, GatewayKey, Handshake, Tunnel, TunnelLimits, WebSocketRule};
 use crate::proxy::upstream::{self, ConnInfo, Forward, UpstreamError};
 use crate::server::generation::Generation;
 
@@ -34,9 +34,16 @@ pub(crate) async fn handle(
     generation: Arc<Generation>,
     denials: &DenialLog,
     conn: &ConnInfo,
-    request: Request<Incoming>,
+    mut request: Request<Incoming>,
 ) -> Response<GatewayBody> {
-    let context = Context::new(&generation, &request);
+    let handshake = upgrade::requested(&request);
+    // An extended CONNECT is the HTTP/2 form of RFC 6455's GET (RFC 8441
+    // §5): routing, the methods of a route, `[auth]` and the logs see a GET,
+    // as they do for the same WebSocket over HTTP/1.1.
+    if handshake == Some(Handshake::ExtendedConnect) {
+        *request.method_mut() = Method::GET;
+    }
+    let context = Context::new(&generation, &request, handshake);
     let credentials = Credentials::of(&generation, &context, &request);
     let decision = context.policy.map(|named| match context.websocket_rule() {
         Some(rule) => named
@@ -76,7 +83,8 @@ pub(crate) async fn handle(
 /// What the pipeline knows about a request before deciding anything.
 struct Context<'g> {
     request_id: HeaderValue,
-    /// `None` for CONNECT, which is never routed, and for an unusable host.
+    /// `None` for CONNECT (other than a WebSocket's extended CONNECT, by now
+    /// a GET), which is never routed, and for an unusable host.
     resolved: Option<Resolved<'g>>,
     bad_host: Option<HostRejection>,
     /// The policy of the route, or the fallback policy when none matches.
@@ -86,12 +94,16 @@ struct Context<'g> {
     method: Method,
     origin: Option<HeaderValue>,
     head_too_large: bool,
-    /// Whether the request asks for a WebSocket (see [`upgrade::requested`]).
-    websocket: bool,
+    /// Whether and how the request asks for a WebSocket (see [`upgrade::requested`]).
+    websocket: Option<Handshake>,
 }
 
 impl<'g> Context<'g> {
-    fn new(generation: &'g Generation, request: &Request<Incoming>) -> Self {
+    fn new(
+        generation: &'g Generation,
+        request: &Request<Incoming>,
+        websocket: Option<Handshake>,
+    ) -> Self {
         let config = &generation.config;
         let request_id = crate::proxy::request_id::for_request(
             request.headers(),
@@ -124,7 +136,7 @@ impl<'g> Context<'g> {
             method: request.method().clone(),
             origin: request.headers().get(ORIGIN).cloned(),
             head_too_large: header_bytes(request) > config.settings.max_header_bytes,
-            websocket: upgrade::requested(request),
+            websocket,
             resolved,
             bad_host,
         }
@@ -138,7 +150,7 @@ impl<'g> Context<'g> {
     /// carries: its origin is then decided as a handshake's.
     fn websocket_rule(&self) -> Option<WebSocketRule> {
         let rule = self.route()?.websocket;
-        (self.websocket && rule.enabled).then_some(rule)
+        (self.websocket.is_some() && rule.enabled).then_some(rule)
     }
 }
 
@@ -282,8 +294,8 @@ fn admit<'g>(
             _ => Ok(Admitted::Answered(status)),
         };
     }
-    if context.websocket {
-        upgrade::admit(route.websocket, route.policy.is_some(), request)?;
+    if let Some(handshake) = context.websocket {
+        upgrade::admit(handshake, route.websocket, route.policy.is_some(), request)?;
     }
     if let Some(methods) = &route.methods {
         if !methods.accepts(request.method()) {
@@ -323,7 +335,18 @@ async fn serve(
     mut request: Request<Incoming>,
 ) -> Answer {
     let upstream = match &route.target {
-        Target::Mock(mock) => return Answer::Served(mock.respond(request.method()), None),
+        Target::Mock(mock) => {
+            let response = mock.respond(request.method());
+            // A 2xx accepts an HTTP/2 handshake (RFC 8441 §5), which would
+            // open the client's stream with no WebSocket behind it. (Over
+            // HTTP/1.1 anything but a 101 refuses it.)
+            if context.websocket == Some(Handshake::ExtendedConnect)
+                && response.status().is_success()
+            {
+                return Answer::Refused(GatewayError::WebSocketDisabled);
+            }
+            return Answer::Served(response, None);
+        }
         Target::Upstream(upstream) => upstream,
     };
     if let ForwardPath::Normalized(normal) = forward_path {
@@ -345,6 +368,17 @@ async fn serve(
     let Ok(slot) = generation.upstream_slots.clone().try_acquire_owned() else {
         return Answer::Refused(GatewayError::UpstreamBusy);
     };
+    // An HTTP/2 handshake has no key; the upstream gets the gateway's.
+    let gateway_key = match context.websocket {
+        Some(Handshake::ExtendedConnect) => match GatewayKey::insert(request.headers_mut()) {
+            Some(key) => Some(key),
+            None => {
+                tracing::error!("the system's random source failed: no WebSocket key");
+                return Answer::Refused(GatewayError::BadGateway);
+            }
+        },
+        _ => None,
+    };
     let settings = &generation.config.settings;
     let forward = Forward {
         conn,
@@ -352,12 +386,20 @@ async fn serve(
         request_id: (&settings.request_id_header, &context.request_id),
         response_timeout: settings.response_timeout,
         max_body_bytes: route.max_body_bytes,
-        websocket: context.websocket,
+        websocket: context.websocket.is_some(),
     };
-    let client_upgrade = context.websocket.then(|| hyper::upgrade::on(&mut request));
+    let client_upgrade = context
+        .websocket
+        .is_some()
+        .then(|| hyper::upgrade::on(&mut request));
     match upstream::forward(&generation.client, upstream, request, forward).await {
         Ok(forwarded) => {
             let mut response = forwarded.response;
+            if let Some(key) = &gateway_key {
+                if let Err(error) = check_extended_connect_answer(key, &response) {
+                    return Answer::Failed(error);
+                }
+            }
             // `forward` lets a 101 through only to a WebSocket handshake.
             if let Some(client_upgrade) =
                 client_upgrade.filter(|_| response.status() == StatusCode::SWITCHING_PROTOCOLS)
@@ -368,6 +410,9 @@ async fn serve(
                     shutdown: settings.shutdown_timeout,
                 };
                 let upstream_upgrade = hyper::upgrade::on(&mut response);
+                if gateway_key.is_some() {
+                    upgrade::into_extended_connect_acceptance(&mut response);
+                }
                 let tunnel = Tunnel::new(
                     client_upgrade,
                     upstream_upgrade,
@@ -375,7 +420,9 @@ async fn serve(
                     route.metrics.clone(),
                 );
                 response.extensions_mut().insert(tunnel);
-                route.metrics.websocket_upgraded();
+                if let Some(handshake) = context.websocket {
+                    route.metrics.websocket_upgraded(handshake);
+                }
             }
             let in_flight = forwarded.in_flight;
             Answer::Served(
@@ -385,6 +432,28 @@ async fn serve(
         }
         Err(error) => Answer::Failed(error),
     }
+}
+
+/// Refuses an upstream's answer to an HTTP/2 handshake that the client
+/// would misread: a `101` that does not prove it read the gateway's key, and
+/// any other 2xx, which would open the client's stream as a tunnel with
+/// nothing behind it (RFC 8441 §5: a 2xx accepts the extended CONNECT).
+fn check_extended_connect_answer(
+    key: &GatewayKey,
+    response: &Response<Incoming>,
+) -> Result<(), UpstreamError> {
+    let status = response.status();
+    if status == StatusCode::SWITCHING_PROTOCOLS && !key.accepted_by(response.headers()) {
+        return Err(UpstreamError::BadFraming(
+            "the upstream's Sec-WebSocket-Accept does not answer the gateway's key".into(),
+        ));
+    }
+    if status.is_success() {
+        return Err(UpstreamError::BadFraming(format!(
+            "{status} to a WebSocket handshake, which asks for 101"
+        )));
+    }
+    Ok(())
 }
 
 /// The one place an answer becomes a response: counted, logged within the

@@ -6,22 +6,30 @@
 //! Only `websocket` is carried. Every other `Upgrade` token (`h2c`, `TLS/1.2`,
 //! anything) stays a hop-by-hop header the gateway strips, which RFC 9110
 //! §7.8 allows ("a server MAY ignore a received Upgrade header field"), and a
-//! `101` to such a request is refused as a framing error. HTTP/2 extended
-//! CONNECT (RFC 8441) is not offered: the listener does not send
-//! `SETTINGS_ENABLE_CONNECT_PROTOCOL`, so browsers open their WebSockets over
-//! HTTP/1.1.
+//! `101` to such a request is refused as a framing error.
+//!
+//! Over HTTP/2 a WebSocket is an extended CONNECT (RFC 8441) with
+//! `:protocol = websocket`, which the listener offers with
+//! `SETTINGS_ENABLE_CONNECT_PROTOCOL`. The gateway carries it to the
+//! upstream as an HTTP/1.1 handshake with a key of its own, checks the
+//! upstream's `Sec-WebSocket-Accept` against that key (the client, which sent
+//! no key, cannot), and answers the client's stream with `200`.
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
 use http::header::{
-    HeaderValue, CONNECTION, CONTENT_LENGTH, ORIGIN, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION,
-    TRANSFER_ENCODING, UPGRADE,
+    HeaderValue, CONNECTION, CONTENT_LENGTH, ORIGIN, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY,
+    SEC_WEBSOCKET_VERSION, TRANSFER_ENCODING, UPGRADE,
 };
-use http::{HeaderMap, Method, Request, Version};
+use http::{HeaderMap, Method, Request, Response, StatusCode, Version};
+use hyper::ext::Protocol;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
+use ring::rand::{SecureRandom, SystemRandom};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -65,17 +73,57 @@ impl WebSocketRule {
     }
 }
 
-/// Whether `request` asks for a WebSocket: HTTP/1.1 with `websocket` among
-/// its `Upgrade` tokens. (RFC 9110 §7.8: an HTTP/1.0 `Upgrade` is ignored;
-/// HTTP/2 has no `Upgrade`.)
-pub fn requested<B>(request: &Request<B>) -> bool {
-    request.version() == Version::HTTP_11 && has_token(request.headers(), &UPGRADE, b"websocket")
+/// How a request asks for a WebSocket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handshake {
+    /// HTTP/1.1 with `websocket` among its `Upgrade` tokens (RFC 6455 §4.1).
+    Http1,
+    /// An HTTP/2 extended CONNECT with `:protocol = websocket` (RFC 8441 §4).
+    ExtendedConnect,
+}
+
+impl Handshake {
+    /// Both, in the order `/metrics` lists them.
+    pub const ALL: [Handshake; 2] = [Handshake::Http1, Handshake::ExtendedConnect];
+
+    /// The `handshake` label of `crossgate_websocket_upgrades_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Handshake::Http1 => "http1",
+            Handshake::ExtendedConnect => "http2",
+        }
+    }
+}
+
+/// Whether `request` asks for a WebSocket, and how. (RFC 9110 §7.8: an
+/// HTTP/1.0 `Upgrade` is ignored; HTTP/2 has no `Upgrade`.)
+pub fn requested<B>(request: &Request<B>) -> Option<Handshake> {
+    match request.version() {
+        Version::HTTP_11 if has_token(request.headers(), &UPGRADE, b"websocket") => {
+            Some(Handshake::Http1)
+        }
+        Version::HTTP_2
+            if request.method() == Method::CONNECT
+                && request
+                    .extensions()
+                    .get::<Protocol>()
+                    .is_some_and(|protocol| {
+                        protocol.as_str().eq_ignore_ascii_case("websocket")
+                    }) =>
+        {
+            Some(Handshake::ExtendedConnect)
+        }
+        _ => None,
+    }
 }
 
 /// Refuses a handshake the route does not carry, one from a browser the
 /// gateway cannot check (a route without a policy lists no allowed
-/// origins), and one RFC 6455 §4.1 does not allow.
+/// origins), and one RFC 6455 §4.1 (or RFC 8441 §5) does not allow. An
+/// extended CONNECT arrives here already a GET (see
+/// [`crate::proxy::pipeline`]).
 pub(crate) fn admit<B>(
+    handshake: Handshake,
     rule: WebSocketRule,
     has_policy: bool,
     request: &Request<B>,
@@ -90,19 +138,66 @@ pub(crate) fn admit<B>(
     // A body would be bytes both parties read differently: the upstream as
     // the body, a tunnel as the first frames.
     let body = headers.contains_key(CONTENT_LENGTH) || headers.contains_key(TRANSFER_ENCODING);
-    let mut keys = headers.get_all(SEC_WEBSOCKET_KEY).iter();
-    let one_key = keys.next().is_some_and(is_key) && keys.next().is_none();
-    if request.method() != Method::GET
-        || !has_token(headers, &CONNECTION, b"upgrade")
-        || !one_key
-        || body
-    {
+    // An HTTP/2 handshake has neither `Connection` nor a key: the gateway
+    // makes its own for the upstream.
+    let http1_framed = handshake == Handshake::ExtendedConnect || {
+        let mut keys = headers.get_all(SEC_WEBSOCKET_KEY).iter();
+        let one_key = keys.next().is_some_and(is_key) && keys.next().is_none();
+        has_token(headers, &CONNECTION, b"upgrade") && one_key
+    };
+    if request.method() != Method::GET || !http1_framed || body {
         return Err(GatewayError::BadWebSocketHandshake);
     }
     let mut versions = headers.get_all(SEC_WEBSOCKET_VERSION).iter();
     match (versions.next(), versions.next()) {
         (Some(version), None) if version == "13" => Ok(()),
         _ => Err(GatewayError::WebSocketVersion),
+    }
+}
+
+/// The `Sec-WebSocket-Key` the gateway sends upstream for an HTTP/2
+/// handshake, which has none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayKey(HeaderValue);
+
+impl GatewayKey {
+    /// 16 fresh random bytes, in base64 (RFC 6455 §4.1), put in `headers`.
+    /// `None` only when the system's random source fails.
+    pub fn insert(headers: &mut HeaderMap) -> Option<Self> {
+        let mut nonce = [0; 16];
+        SystemRandom::new().fill(&mut nonce).ok()?;
+        let key = HeaderValue::from_str(&BASE64.encode(nonce)).ok()?;
+        headers.insert(SEC_WEBSOCKET_KEY, key.clone());
+        Some(Self(key))
+    }
+
+    /// Whether the upstream's `Sec-WebSocket-Accept` proves it read this key:
+    /// base64 of the SHA-1 of the key and RFC 6455's GUID (§4.2.2). Without
+    /// the check, a server that is no WebSocket server (a `101` from a
+    /// misconfigured or cached answer) would get a client's frames.
+    pub fn accepted_by(&self, headers: &HeaderMap) -> bool {
+        const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+        let mut context = ring::digest::Context::new(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY);
+        context.update(self.0.as_bytes());
+        context.update(GUID);
+        let expected = BASE64.encode(context.finish());
+        let mut accepts = headers.get_all(SEC_WEBSOCKET_ACCEPT).iter();
+        accepts
+            .next()
+            .is_some_and(|accept| accept == expected.as_str())
+            && accepts.next().is_none()
+    }
+}
+
+/// Turns the upstream's accepted `101` into the `200` that opens an HTTP/2
+/// handshake's stream (RFC 8441 §5), keeping `Sec-WebSocket-Protocol` and
+/// `Sec-WebSocket-Extensions`: HTTP/2 has no `Connection` or `Upgrade`, and
+/// the accept answered the gateway's key, not the client's.
+pub fn into_extended_connect_acceptance<B>(response: &mut Response<B>) {
+    *response.status_mut() = StatusCode::OK;
+    let headers = response.headers_mut();
+    for name in [CONNECTION, UPGRADE, SEC_WEBSOCKET_ACCEPT] {
+        headers.remove(name);
     }
 }
 
@@ -226,10 +321,11 @@ impl Tunnel {
 /// than `tokio::io::copy_bidirectional`, which has no idle or write timeout
 /// and waits for both sides: each direction records its last byte, one timer
 /// watches both, and every write is bounded by the send timeout. A side's
-/// end of stream is passed on as a write shutdown and ends the tunnel: in
-/// WebSocket both close frames precede the TCP close (RFC 6455 §7.1.1), so
-/// nothing is left to carry, and a client that never closes its half
-/// (after the upstream's) does not hold the connection until `idle_timeout`.
+/// end of stream is passed on as a write shutdown, and the other side then
+/// has [`HALF_CLOSE_GRACE`] to end its own: in WebSocket both close frames
+/// precede the TCP close (RFC 6455 §7.1.1), so nothing is left to carry,
+/// and a client that never closes its half (after the upstream's) does not
+/// hold the connection until `idle_timeout`.
 async fn relay<C, U>(
     client: C,
     upstream: U,
@@ -245,10 +341,26 @@ where
     let (client_read, client_write) = tokio::io::split(client);
     let (upstream_read, upstream_write) = tokio::io::split(upstream);
     let copying = async {
-        tokio::select! {
-            result = pump(client_read, upstream_write, limits.send, epoch, &last_byte) => result,
-            result = pump(upstream_read, client_write, limits.send, epoch, &last_byte) => result,
+        let to_upstream = pump(client_read, upstream_write, limits.send, epoch, &last_byte);
+        let to_client = pump(upstream_read, client_write, limits.send, epoch, &last_byte);
+        tokio::pin!(to_upstream, to_client);
+        let first_end = tokio::select! {
+            result = &mut to_upstream => Ended::ClientSide(result),
+            result = &mut to_client => Ended::UpstreamSide(result),
+        };
+        // Whatever the other side does now (its own end, a reset) closes
+        // a tunnel that is over already.
+        match first_end {
+            Ended::ClientSide(result) => {
+                result?;
+                let _ = tokio::time::timeout(HALF_CLOSE_GRACE, to_client).await;
+            }
+            Ended::UpstreamSide(result) => {
+                result?;
+                let _ = tokio::time::timeout(HALF_CLOSE_GRACE, to_upstream).await;
+            }
         }
+        Ok::<_, io::Error>(())
     };
     let idle = async {
         loop {
@@ -276,6 +388,21 @@ where
         () = idle => TunnelEnd::Idle,
         () = shutdown_deadline => TunnelEnd::Shutdown,
     }
+}
+
+/// How long the side that did not end first may take to end its own half
+/// once told of the other's end. Over HTTP/2 the client's stream is dropped
+/// when the tunnel ends: before the client has closed its half that is a
+/// `RST_STREAM`, which Chromium reports as an unclean close (1006) even
+/// after both close frames and the gateway's `END_STREAM`.
+const HALF_CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// Which direction of a tunnel ended first.
+enum Ended {
+    /// The client's end of stream (or failure), passed on to the upstream.
+    ClientSide(io::Result<()>),
+    /// The upstream's, passed on to the client.
+    UpstreamSide(io::Result<()>),
 }
 
 /// Bytes one side may have in flight inside the gateway, per direction.
@@ -338,36 +465,121 @@ mod tests {
 
     #[test]
     fn only_well_formed_http11_handshakes_are_admitted() {
-        assert!(requested(&handshake(&GOOD)));
-        assert_eq!(admit(ON, true, &handshake(&GOOD)), Ok(()));
+        assert_eq!(requested(&handshake(&GOOD)), Some(Handshake::Http1));
+        assert_eq!(admit(Handshake::Http1, ON, true, &handshake(&GOOD)), Ok(()));
         let mut http10 = handshake(&GOOD);
         *http10.version_mut() = Version::HTTP_10;
-        assert!(!requested(&http10));
-        assert!(!requested(&handshake(&[("upgrade", "h2c")])));
+        assert_eq!(requested(&http10), None);
+        assert_eq!(requested(&handshake(&[("upgrade", "h2c")])), None);
         let mut post = handshake(&GOOD);
         *post.method_mut() = Method::POST;
         assert_eq!(
-            admit(ON, true, &post),
+            admit(Handshake::Http1, ON, true, &post),
             Err(GatewayError::BadWebSocketHandshake)
         );
         let mut with_body = GOOD.to_vec();
         with_body.push(("content-length", "5"));
         assert_eq!(
-            admit(ON, true, &handshake(&with_body)),
+            admit(Handshake::Http1, ON, true, &handshake(&with_body)),
             Err(GatewayError::BadWebSocketHandshake)
         );
         let mut bad_key = GOOD;
         bad_key[2].1 = "short";
         assert_eq!(
-            admit(ON, true, &handshake(&bad_key)),
+            admit(Handshake::Http1, ON, true, &handshake(&bad_key)),
             Err(GatewayError::BadWebSocketHandshake)
         );
         let mut old = GOOD;
         old[3].1 = "8";
         assert_eq!(
-            admit(ON, true, &handshake(&old)),
+            admit(Handshake::Http1, ON, true, &handshake(&old)),
             Err(GatewayError::WebSocketVersion)
         );
+    }
+
+    fn extended_connect(protocol: Option<&'static str>, pairs: &[(&str, &str)]) -> Request<()> {
+        let mut request = handshake(pairs);
+        *request.method_mut() = Method::CONNECT;
+        *request.version_mut() = Version::HTTP_2;
+        if let Some(protocol) = protocol {
+            request
+                .extensions_mut()
+                .insert(Protocol::from_static(protocol));
+        }
+        request
+    }
+
+    #[test]
+    fn only_an_extended_connect_for_websocket_is_an_http2_handshake() {
+        let version = [("sec-websocket-version", "13")];
+        let mut connect = extended_connect(Some("websocket"), &version);
+        assert_eq!(requested(&connect), Some(Handshake::ExtendedConnect));
+        assert_eq!(requested(&extended_connect(None, &version)), None);
+        assert_eq!(
+            requested(&extended_connect(Some("connect-udp"), &version)),
+            None
+        );
+        // Admitted as the GET the pipeline makes of it, with no key.
+        *connect.method_mut() = Method::GET;
+        assert_eq!(
+            admit(Handshake::ExtendedConnect, ON, true, &connect),
+            Ok(())
+        );
+        let mut no_version = extended_connect(Some("websocket"), &[]);
+        *no_version.method_mut() = Method::GET;
+        assert_eq!(
+            admit(Handshake::ExtendedConnect, ON, true, &no_version),
+            Err(GatewayError::WebSocketVersion)
+        );
+        let mut with_body = extended_connect(Some("websocket"), &[("content-length", "3")]);
+        *with_body.method_mut() = Method::GET;
+        assert_eq!(
+            admit(Handshake::ExtendedConnect, ON, true, &with_body),
+            Err(GatewayError::BadWebSocketHandshake)
+        );
+    }
+
+    #[test]
+    fn the_gateway_key_is_fresh_and_its_accept_is_checked() {
+        let mut headers = HeaderMap::new();
+        let key = GatewayKey::insert(&mut headers).expect("random source");
+        let sent = headers[SEC_WEBSOCKET_KEY].clone();
+        assert!(is_key(&sent), "{sent:?}");
+        let other = GatewayKey::insert(&mut HeaderMap::new()).expect("random source");
+        assert_ne!(key, other);
+        // RFC 6455 §1.3's example.
+        let sample = GatewayKey(HeaderValue::from_static("dGhlIHNhbXBsZSBub25jZQ=="));
+        let mut answer = HeaderMap::new();
+        answer.insert(
+            SEC_WEBSOCKET_ACCEPT,
+            HeaderValue::from_static("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+        );
+        assert!(sample.accepted_by(&answer));
+        assert!(!key.accepted_by(&answer));
+        answer.append(
+            SEC_WEBSOCKET_ACCEPT,
+            HeaderValue::from_static("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+        );
+        assert!(!sample.accepted_by(&answer), "two accepts");
+        assert!(!sample.accepted_by(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn an_accepted_101_becomes_a_200_keeping_the_subprotocol() {
+        let mut response = Response::new(());
+        *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        restore_headers(response.headers_mut());
+        let headers = response.headers_mut();
+        headers.insert(SEC_WEBSOCKET_ACCEPT, HeaderValue::from_static("x"));
+        headers.insert("sec-websocket-protocol", HeaderValue::from_static("chat"));
+        into_extended_connect_acceptance(&mut response);
+        assert_eq!(response.status(), StatusCode::OK);
+        let names: Vec<_> = response
+            .headers()
+            .keys()
+            .map(|name| name.as_str())
+            .collect();
+        assert_eq!(names, ["sec-websocket-protocol"]);
     }
 
     #[test]
@@ -397,16 +609,19 @@ mod tests {
             require_origin: false,
         };
         assert_eq!(
-            admit(off, true, &handshake(&GOOD)),
+            admit(Handshake::Http1, off, true, &handshake(&GOOD)),
             Err(GatewayError::WebSocketDisabled)
         );
         let mut from_page = GOOD.to_vec();
         from_page.push(("origin", "https://app.example"));
         assert_eq!(
-            admit(ON, false, &handshake(&from_page)),
+            admit(Handshake::Http1, ON, false, &handshake(&from_page)),
             Err(GatewayError::WebSocketOriginNotAllowed)
         );
-        assert_eq!(admit(ON, false, &handshake(&GOOD)), Ok(()));
+        assert_eq!(
+            admit(Handshake::Http1, ON, false, &handshake(&GOOD)),
+            Ok(())
+        );
     }
 
     #[test]

@@ -188,6 +188,9 @@ fn connection_builder(settings: &Settings) -> auto::Builder<TokioExecutor> {
         .max_concurrent_streams(settings.http2_max_concurrent_streams)
         .max_pending_accept_reset_streams(MAX_PENDING_ACCEPT_RESET_STREAMS)
         .max_local_error_reset_streams(MAX_LOCAL_ERROR_RESET_STREAMS)
+        // SETTINGS_ENABLE_CONNECT_PROTOCOL: browsers open WebSockets over
+        // HTTP/2 (RFC 8441); plain CONNECT is still refused by the pipeline.
+        .enable_connect_protocol()
         // A peer that goes quiet for `idle_timeout` is asked for a PING ack;
         // without one within `header_read_timeout` it is gone, even with
         // streams open (which the idle deadline does not cover).

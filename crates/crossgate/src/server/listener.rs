@@ -193,23 +193,42 @@ async fn serve_connection(
     let activity = Activity::new();
     let requests = activity.clone();
     let denials = gateway.denials().clone();
-    // A WebSocket accepted on this connection, run once hyper hands the
+    // An HTTP/1.1 WebSocket accepted on this connection, run once hyper hands the
     // connection over: inside this task, so it holds the connection's slot.
     let accepted_tunnel: Arc<Mutex<Option<Tunnel>>> = Arc::default();
     let tunnel_slot = accepted_tunnel.clone();
     let tunnel_stop_signal = stop_signal.clone();
+    let service_stop_signal = stop_signal.clone();
     let service = service_fn(move |request: Request<Incoming>| {
         // The generation in force when the request arrives serves all of it.
         let generation = gateway.current();
         let denials = denials.clone();
         let conn = conn.clone();
+        let http2 = request.version() == http::Version::HTTP_2;
         let mut in_flight = requests.request_started(request.version());
         let tunnel_slot = tunnel_slot.clone();
+        let requests = requests.clone();
+        let stop_signal = service_stop_signal.clone();
         async move {
             let mut response =
                 crate::proxy::pipeline::handle(generation, &denials, &conn, request).await;
-            if let Some(tunnel) = response.extensions_mut().remove::<Tunnel>() {
-                *tunnel_slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(tunnel);
+            match response.extensions_mut().remove::<Tunnel>() {
+                // One stream among the connection's others: it runs beside
+                // them, as a request in flight, so the connection (and its
+                // slot) is neither idle nor done while the tunnel is open.
+                Some(tunnel) if http2 => {
+                    let mut open = requests.request_started(http::Version::HTTP_2);
+                    open.answered();
+                    tokio::spawn(async move {
+                        let end = tunnel.run(stop_signal).await;
+                        tracing::debug!(?end, "WebSocket tunnel over HTTP/2 ended");
+                        drop(open);
+                    });
+                }
+                Some(tunnel) => {
+                    *tunnel_slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(tunnel);
+                }
+                None => {}
             }
             in_flight.answered();
             Ok::<_, Infallible>(response.map(|body| TrackedBody::new(body, in_flight)))

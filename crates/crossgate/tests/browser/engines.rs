@@ -4,7 +4,9 @@
 //! pointed at the `*.test` proxy ([`super::test_hosts`], which sends every
 //! `*.test` host to 127.0.0.1 and refuses the rest) or a test's own, so
 //! nothing leaves the machine,
-//! and a timeout on New Session (WebKit hangs there without a display). A
+//! and a timeout on New Session (WebKit hangs there without a display).
+//! Every session accepts the testkit's untrusted certificate
+//! (`acceptInsecureCerts`) for the WebSocket-over-HTTPS page. A
 //! missing browser panics with the install command: the suite never skips.
 
 use std::os::unix::process::CommandExt;
@@ -68,7 +70,7 @@ impl EngineBrowser {
                 (
                     PathBuf::from("/usr/bin/chromedriver"),
                     vec![format!("--port={port}"), "--allowed-ips=127.0.0.1".into()],
-                    json!({"browserName": "chrome", "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": [
+                    json!({"browserName": "chrome", "acceptInsecureCerts": true, "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": [
                         "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
                         "--no-default-browser-check", "--disable-background-networking", "--disable-component-update",
                         "--disable-sync", "--disable-quic", format!("--proxy-server=http://127.0.0.1:{test_proxy}"),
@@ -87,7 +89,7 @@ impl EngineBrowser {
                         "--binary".into(),
                         "/usr/bin/firefox-esr".into(),
                     ],
-                    json!({"browserName": "firefox", "moz:firefoxOptions": {"binary": "/usr/bin/firefox-esr", "args": ["-headless"], "prefs": {
+                    json!({"browserName": "firefox", "acceptInsecureCerts": true, "moz:firefoxOptions": {"binary": "/usr/bin/firefox-esr", "args": ["-headless"], "prefs": {
                         "network.proxy.type": 1, "network.proxy.http": "127.0.0.1", "network.proxy.http_port": test_proxy,
                         "dom.security.https_first": false,
                         "network.proxy.ssl": "127.0.0.1", "network.proxy.ssl_port": 9,
@@ -120,7 +122,7 @@ impl EngineBrowser {
                 (
                     PathBuf::from("/usr/bin/WebKitWebDriver"),
                     vec![format!("--port={port}")],
-                    json!({"browserName": "MiniBrowser", "webkitgtk:browserOptions": {"binary": MINIBROWSER, "args": [
+                    json!({"browserName": "MiniBrowser", "acceptInsecureCerts": true, "webkitgtk:browserOptions": {"binary": MINIBROWSER, "args": [
                         "--automation", format!("--proxy=http://127.0.0.1:{test_proxy}"), "--ignore-host=localhost", "--ignore-host=127.0.0.1", "--ignore-host=::1"]}}),
                 )
             }

@@ -11,7 +11,10 @@
 //!   where the engines depart from the Fetch standard.
 //!
 //! - WebSocket ([`websocket`]): `new WebSocket()` through the gateway from
-//!   a page the route's policy allows, and from one it does not.
+//!   a page the route's policy allows, and from one it does not; then
+//!   `wss://` to a TLS gateway the page has just `fetch()`ed over HTTP/2,
+//!   with the handshake each engine uses (extended CONNECT or HTTP/1.1)
+//!   read from the gateway's metrics.
 //!
 //! The three engines run at the same time, each with its own gateway. Every
 //! row must end as it says for that engine; then [`agreement`] asks check
@@ -122,7 +125,7 @@ async fn every_engine_runs_every_scenario_and_check_agrees_with_it() {
         failures.extend(run.table.failures.iter().cloned());
         failures.extend(run.matrix.failures.iter().cloned());
         eprintln!(
-            "{browser}: WebSocket from an allowed and a disallowed page: {} failures",
+            "{browser}: WebSocket from an allowed and a disallowed page, and over HTTPS after a fetch: {} failures",
             run.websocket.len()
         );
         failures.extend(run.websocket.iter().cloned());

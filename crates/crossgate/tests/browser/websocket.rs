@@ -3,6 +3,15 @@
 //! and binary, closing cleanly; from a page of another origin it fails
 //! without ever opening, and the upstream is never contacted (browsers apply
 //! no CORS to WebSocket, so only the gateway's origin check stops it).
+//!
+//! Then the same WebSocket over HTTPS, on a gateway listening with TLS (the
+//! testkit's `localhost` certificate, which no browser trusts: the sessions
+//! set `acceptInsecureCerts`): the page first `fetch()`es the gateway, so
+//! the browser holds a connection to it, then opens `wss://`. Which
+//! handshake the browser used is read from the gateway's own
+//! `crossgate_websocket_upgrades_total{handshake}`, which counts an HTTP/1.1
+//! `Upgrade` and an HTTP/2 extended CONNECT (RFC 8441) apart, so the
+//! expectation per engine ([`expected_handshake`]) cannot pass by accident.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,6 +22,8 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
+
+use crossgate_cors::browser::Engine;
 
 use super::engines::EngineBrowser;
 use super::scenarios::Ports;
@@ -41,13 +52,79 @@ socket.onclose = (event) => {
 };
 "#;
 
-/// Runs both pages in `browser`; the failures, each naming the engine.
+/// Fetches `fetchUrl` with credentials (so the WebSocket, which always
+/// carries them, may share the connection: Chromium keeps credentialed and
+/// anonymous connections apart, and after an uncredentialed fetch opens the
+/// WebSocket as HTTP/1.1 on a new one), then runs [`SOCKET_SCRIPT`]'s exchange on
+/// `url`; reports the fetch's status, body and protocol (the mock sends
+/// `Timing-Allow-Origin`) with the socket's outcome.
+const FETCH_THEN_SOCKET_SCRIPT: &str = r#"
+const [fetchUrl, url, done] = arguments;
+const echoed = [];
+let opened = false;
+let fetched = null;
+let fetchProtocol = null;
+const finish = (code, clean) => done({ fetched, fetchProtocol, opened, echoed, code, clean });
+fetch(fetchUrl, { credentials: "include" })
+  .then(async (response) => { fetched = [response.status, await response.text()]; })
+  .catch((error) => { fetched = String(error); })
+  .then(() => {
+    const timing = performance.getEntriesByName(fetchUrl)[0];
+    fetchProtocol = timing ? timing.nextHopProtocol : "no timing entry";
+    const socket = new WebSocket(url);
+    socket.binaryType = "arraybuffer";
+    const timer = setTimeout(() => finish(null, null), 10000);
+    socket.onopen = () => {
+      opened = true;
+      socket.send("hello over TLS");
+      socket.send(new Uint8Array([0, 1, 254, 255]));
+    };
+    socket.onmessage = (event) => {
+      echoed.push(typeof event.data === "string" ? event.data : Array.from(new Uint8Array(event.data)).join(","));
+      if (echoed.length === 2) socket.close(1000, "done");
+    };
+    socket.onclose = (event) => {
+      clearTimeout(timer);
+      finish(event.code, event.wasClean);
+    };
+  });
+"#;
+
+/// How each engine sends `new WebSocket("wss://...")` to a host it already
+/// holds an HTTP/2 connection to (all three `fetch()` it over `h2`: the
+/// script checks the fetch's `nextHopProtocol`), one that advertised
+/// `SETTINGS_ENABLE_CONNECT_PROTOCOL`: the `handshake` label it must show.
+/// As measured here:
+///
+/// - Chromium 156 sends an extended CONNECT on that connection (its binary
+///   names a feature for WebSocket over HTTP/3 only, none for HTTP/2), and
+///   so does Firefox ESR 153 (the pref `network.http.http2.websockets`, on
+///   by default): `http2`.
+/// - WebKitGTK 2.50.6 opens a connection of its own for an HTTP/1.1
+///   `Upgrade`: its HTTP stack, libsoup 3.6, has no RFC 8441 client (the
+///   `:protocol` pseudo-header appears nowhere in it): `http1`.
+fn expected_handshake(engine: Engine) -> &'static str {
+    match engine {
+        Engine::Chromium | Engine::Firefox => "http2",
+        Engine::WebKit => "http1",
+        Engine::Spec => panic!("the standard is not a browser"),
+    }
+}
+
+/// Runs every WebSocket page in `browser`; the failures, each naming the engine.
 pub async fn run(browser: &EngineBrowser, ports: &Ports) -> Vec<String> {
+    let mut failures = over_http(browser, ports).await;
+    failures.extend(over_https(browser, ports).await);
+    failures
+}
+
+/// `ws://` from an allowed page and from another.
+async fn over_http(browser: &EngineBrowser, ports: &Ports) -> Vec<String> {
     let name = browser.engine.profile().observed_in;
     let allowed_page = format!("http://127.0.0.1:{}", ports.page);
     let other_page = format!("http://127.0.0.1:{}", ports.page_alt);
     let (upstream, accepted) = echo_upstream().await;
-    let (gateway, metrics) = start_gateway(upstream, &allowed_page).await;
+    let (gateway, metrics) = start_gateway(upstream, &allowed_page, Listener::Plain).await;
     let url = format!("ws://127.0.0.1:{}/ws/echo", gateway.port());
     let mut failures = Vec::new();
 
@@ -95,6 +172,67 @@ pub async fn run(browser: &EngineBrowser, ports: &Ports) -> Vec<String> {
     failures
 }
 
+/// `fetch()` then `wss://` to a TLS gateway, from an allowed page: the
+/// socket must echo and close cleanly, over the handshake this engine uses.
+async fn over_https(browser: &EngineBrowser, ports: &Ports) -> Vec<String> {
+    let name = browser.engine.profile().observed_in;
+    let page = format!("http://127.0.0.1:{}", ports.page);
+    let (upstream, accepted) = echo_upstream().await;
+    let (gateway, metrics) = start_gateway(upstream, &page, Listener::Tls).await;
+    let port = gateway.port();
+    let mut failures = Vec::new();
+
+    browser.show_page(&page).await;
+    let seen = browser
+        .run(
+            FETCH_THEN_SOCKET_SCRIPT,
+            vec![
+                json!(format!("https://127.0.0.1:{port}/hello")),
+                json!(format!("wss://127.0.0.1:{port}/ws/echo")),
+            ],
+        )
+        .await;
+    let expected = json!({
+        "fetched": [200, "hello over TLS"],
+        "fetchProtocol": "h2",
+        "opened": true,
+        "echoed": ["hello over TLS", "0,1,254,255"],
+        "code": 1000,
+        "clean": true,
+    });
+    if seen != expected {
+        failures.push(format!(
+            "websocket_wss_after_fetch in {name}: expected {expected}, observed {seen}"
+        ));
+    }
+    let rendered = metrics.render();
+    let count = |handshake: &str| {
+        let line = format!(
+            "crossgate_websocket_upgrades_total{{route=\"/ws/\",handshake=\"{handshake}\"}} "
+        );
+        rendered
+            .lines()
+            .find_map(|l| l.strip_prefix(&line).map(str::to_owned))
+    };
+    let want = expected_handshake(browser.engine);
+    let counted = [("http1", count("http1")), ("http2", count("http2"))];
+    let as_expected = counted.iter().all(|(handshake, count)| {
+        count.as_deref() == Some(if *handshake == want { "1" } else { "0" })
+    });
+    if !as_expected {
+        failures.push(format!(
+            "websocket_wss_after_fetch in {name}: expected one {want} handshake and no other, the gateway counted {counted:?}"
+        ));
+    }
+    let accepted = accepted.load(Ordering::SeqCst);
+    if accepted != 1 {
+        failures.push(format!(
+            "websocket_wss_after_fetch in {name}: the upstream accepted {accepted} connections, expected 1"
+        ));
+    }
+    failures
+}
+
 /// An echo server counting the connections it accepted.
 async fn echo_upstream() -> (SocketAddr, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -121,9 +259,21 @@ async fn echo_upstream() -> (SocketAddr, Arc<AtomicUsize>) {
     (addr, accepted)
 }
 
-/// A gateway in this process with one WebSocket route whose policy allows
-/// `page_origin` only.
-async fn start_gateway(upstream: SocketAddr, page_origin: &str) -> (SocketAddr, Arc<Metrics>) {
+/// How the gateway listens.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Listener {
+    Plain,
+    /// TLS with the testkit's `localhost` certificate (HTTP/2 and HTTP/1.1 by ALPN).
+    Tls,
+}
+
+/// A gateway in this process with one WebSocket route `/ws/` whose policy
+/// allows `page_origin` only (with credentials), and a mock `/hello`.
+async fn start_gateway(
+    upstream: SocketAddr,
+    page_origin: &str,
+    listener: Listener,
+) -> (SocketAddr, Arc<Metrics>) {
     let dir = std::env::temp_dir().join(format!(
         "crossgate-browser-websocket-{}-{}",
         std::process::id(),
@@ -131,18 +281,33 @@ async fn start_gateway(upstream: SocketAddr, page_origin: &str) -> (SocketAddr, 
     ));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join("websocket.toml");
+    let tls = match listener {
+        Listener::Plain => String::new(),
+        Listener::Tls => format!(
+            "tls = {{ cert = {:?}, key = {:?} }}",
+            crossgate_testkit::fixture("localhost.pem"),
+            crossgate_testkit::fixture("localhost.key")
+        ),
+    };
     std::fs::write(
         &path,
         format!(
             r#"[server]
 listen = "127.0.0.1:0"
+{tls}
 
 [policies.page]
 origins = ["{page_origin}"]
+credentials = true
 
 [[routes]]
 path = "/ws/"
 upstream = "http://{upstream}"
+policy = "page"
+
+[[routes]]
+path = "/hello"
+mock = {{ status = 200, body = "hello over TLS", headers = {{ timing-allow-origin = "*" }} }}
 policy = "page"
 "#
         ),

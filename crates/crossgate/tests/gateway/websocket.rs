@@ -2,18 +2,26 @@
 //! (tokio-tungstenite) over loopback: the echo, the origin check that stops
 //! cross-site hijacking before the upstream is contacted, the route keys,
 //! `[auth]`, the upstream's answers, and the tunnel's timeouts, connection
-//! slot and shutdown.
+//! slot and shutdown; then the same WebSocket over HTTP/2 (RFC 8441's
+//! extended CONNECT, as Chromium and Firefox send it over HTTPS), with
+//! hyper's HTTP/2 client, carried to the same HTTP/1.1 upstream.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Incoming;
+use hyper::client::conn::http2::SendRequest;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -50,8 +58,19 @@ impl EchoUpstream {
                 tokio::spawn(async move {
                     // The error type is tungstenite's callback contract.
                     #[allow(clippy::result_large_err)]
-                    let record = |request: &Request, response: Response| {
+                    let record = |request: &Request, mut response: Response| {
                         seen.lock().expect("heads").push(request.headers().clone());
+                        // The first subprotocol offered is chosen.
+                        let offered = request.headers().get("sec-websocket-protocol");
+                        let chosen = offered
+                            .and_then(|value| value.to_str().ok())
+                            .and_then(|value| value.split(',').next())
+                            .and_then(|first| http::HeaderValue::from_str(first.trim()).ok());
+                        if let Some(chosen) = chosen {
+                            response
+                                .headers_mut()
+                                .insert("sec-websocket-protocol", chosen);
+                        }
                         Ok(response)
                     };
                     let Ok(mut socket) = tokio_tungstenite::accept_hdr_async(stream, record).await
@@ -91,7 +110,8 @@ impl Drop for EchoUpstream {
 /// `[server]` with 1 s timeouts (`idle_timeout` too unless `server_extra`
 /// sets it), `[auth]`, a policy for [`APP`], and routes
 /// `/ws/` (plain), `/strict/` (`websocket_require_origin`), `/off/`
-/// (`websocket = false`), `/nopolicy/` and `/private/`, all to `upstream`.
+/// (`websocket = false`), `/nopolicy/` and `/private/`, all to `upstream`,
+/// and `/mock/`, a mock answering 204.
 fn config(upstream: SocketAddr, server_extra: &str) -> String {
     let idle = if server_extra.contains("idle_timeout") {
         ""
@@ -140,6 +160,11 @@ path = "/private/"
 upstream = "http://{upstream}"
 policy = "app"
 access = "private"
+
+[[routes]]
+path = "/mock/"
+mock = {{ status = 204 }}
+policy = "app"
 "#
     )
 }
@@ -174,7 +199,10 @@ fn refused(result: Result<Socket, WsError>) -> http::Response<Option<Vec<u8>>> {
     }
 }
 
-async fn echo(socket: &mut Socket, message: Message) {
+async fn echo<S>(socket: &mut WebSocketStream<S>, message: Message)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     socket.send(message.clone()).await.expect("send");
     let answer = tokio::time::timeout(PATIENCE, socket.next())
         .await
@@ -231,9 +259,16 @@ async fn an_allowed_origin_echoes_text_and_binary_both_ways_and_closes_cleanly()
     assert_eq!(
         metric(
             &gateway,
-            "crossgate_websocket_upgrades_total{route=\"/ws/\"}"
+            "crossgate_websocket_upgrades_total{route=\"/ws/\",handshake=\"http1\"}"
         ),
         Some(1.0)
+    );
+    assert_eq!(
+        metric(
+            &gateway,
+            "crossgate_websocket_upgrades_total{route=\"/ws/\",handshake=\"http2\"}"
+        ),
+        Some(0.0)
     );
     crate::support::eventually("the tunnel is no longer open", || {
         metric(&gateway, "crossgate_websocket_tunnels_open{route=\"/ws/\"}") == Some(0.0)
@@ -554,4 +589,584 @@ async fn wss_through_the_tls_listener_echoes() {
         other => panic!("expected 403, got {:?}", other.map(|_| ())),
     }
     assert_eq!(upstream.accepted(), 1);
+}
+
+type H2Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+
+/// An HTTP/2 connection over `io` to the gateway at `base`, once the
+/// gateway's SETTINGS have arrived (a first answer proves it): hyper's client
+/// sends an extended CONNECT only to a server that advertised
+/// `SETTINGS_ENABLE_CONNECT_PROTOCOL`.
+async fn h2_sender<I>(io: I, base: &str) -> SendRequest<Empty<Bytes>>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
+            .await
+            .expect("HTTP/2 handshake");
+    tokio::spawn(connection);
+    let first = http::Request::get(format!("{base}/unrouted"))
+        .version(http::Version::HTTP_2)
+        .body(Empty::new())
+        .expect("request");
+    let answer = tokio::time::timeout(PATIENCE, sender.send_request(first))
+        .await
+        .expect("answer in time")
+        .expect("first request");
+    assert_eq!(answer.status(), 404);
+    sender
+}
+
+async fn h2c_sender(gateway: SocketAddr) -> (SendRequest<Empty<Bytes>>, String) {
+    let base = format!("http://{gateway}");
+    let stream = TcpStream::connect(gateway).await.expect("connect");
+    (h2_sender(stream, &base).await, base)
+}
+
+/// A CONNECT to `base` + `path` with `:protocol` (an extended CONNECT)
+/// when `protocol` is set.
+async fn h2_connect(
+    sender: &mut SendRequest<Empty<Bytes>>,
+    uri: &str,
+    protocol: Option<&'static str>,
+    headers: &[(&str, &str)],
+) -> Result<http::Response<Incoming>, hyper::Error> {
+    let mut builder = http::Request::builder()
+        .method(http::Method::CONNECT)
+        .version(http::Version::HTTP_2)
+        .uri(uri);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let mut request = builder.body(Empty::new()).expect("request");
+    if let Some(protocol) = protocol {
+        request
+            .extensions_mut()
+            .insert(hyper::ext::Protocol::from_static(protocol));
+    }
+    tokio::time::timeout(PATIENCE, sender.send_request(request))
+        .await
+        .expect("answer in time")
+}
+
+/// A WebSocket handshake over HTTP/2 (RFC 8441 §5) to `base` + `path`.
+async fn h2_handshake(
+    sender: &mut SendRequest<Empty<Bytes>>,
+    base: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> http::Response<Incoming> {
+    let mut all = vec![("sec-websocket-version", "13")];
+    all.extend_from_slice(headers);
+    h2_connect(sender, &format!("{base}{path}"), Some("websocket"), &all)
+        .await
+        .expect("the gateway accepts extended CONNECT")
+}
+
+/// The WebSocket on the stream a `200` opened.
+async fn h2_open(response: http::Response<Incoming>) -> H2Socket {
+    assert_eq!(response.status(), 200, "{:?}", response.headers());
+    let upgraded = tokio::time::timeout(PATIENCE, hyper::upgrade::on(response))
+        .await
+        .expect("stream in time")
+        .expect("the stream is opened");
+    WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Client, None).await
+}
+
+async fn body_text(response: http::Response<Incoming>) -> String {
+    let body = tokio::time::timeout(PATIENCE, response.into_body().collect())
+        .await
+        .expect("body in time")
+        .expect("body");
+    String::from_utf8_lossy(&body.to_bytes()).into_owned()
+}
+
+/// Closes `socket` and waits for the upstream's close frame.
+async fn close_cleanly<S>(socket: &mut WebSocketStream<S>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    socket.close(None).await.expect("close");
+    let closed = tokio::time::timeout(PATIENCE, async {
+        while let Some(Ok(message)) = socket.next().await {
+            if message.is_close() {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .expect("close answered in time");
+    assert!(closed, "the upstream's close frame reaches the client");
+}
+
+#[tokio::test]
+async fn an_http2_extended_connect_is_carried_to_an_http11_upstream() {
+    let upstream = EchoUpstream::start().await;
+    let gateway = TestGateway::start(&config(upstream.addr, "idle_timeout = 60")).await;
+    let (mut sender, base) = h2c_sender(gateway.addr).await;
+    let offer = [
+        ("origin", APP),
+        ("sec-websocket-protocol", "chat, superchat"),
+    ];
+    let response = h2_handshake(&mut sender, &base, "/ws/echo", &offer).await;
+    assert_eq!(response.status(), 200, "RFC 8441 §5: 200, not 101");
+    assert_eq!(response.headers()["sec-websocket-protocol"], "chat");
+    for hop in ["sec-websocket-accept", "upgrade", "connection"] {
+        assert!(!response.headers().contains_key(hop), "{hop}");
+    }
+    let mut socket = h2_open(response).await;
+    // A second WebSocket beside it on the same connection.
+    let second = h2_handshake(&mut sender, &base, "/ws/other", &[("origin", APP)]).await;
+    let mut other = h2_open(second).await;
+    for round in 0..5 {
+        echo(&mut socket, Message::text(format!("hello {round}"))).await;
+        echo(&mut other, Message::binary(vec![round, 0, 255, round])).await;
+    }
+    echo(&mut socket, Message::binary(vec![7u8; 200_000])).await;
+    close_cleanly(&mut socket).await;
+    echo(&mut other, Message::text("still open")).await;
+    close_cleanly(&mut other).await;
+
+    let heads = upstream.heads.lock().expect("heads").clone();
+    assert_eq!(heads.len(), 2);
+    for head in &heads {
+        assert_eq!(head["origin"], APP);
+        assert_eq!(head["upgrade"], "websocket");
+        assert!(
+            head["connection"]
+                .to_str()
+                .is_ok_and(|value| value.eq_ignore_ascii_case("upgrade")),
+            "{head:?}"
+        );
+        assert_eq!(head["sec-websocket-version"], "13");
+        assert_eq!(head["sec-websocket-key"].len(), 24, "16 bytes in base64");
+    }
+    assert_ne!(
+        heads[0]["sec-websocket-key"], heads[1]["sec-websocket-key"],
+        "a fresh key per handshake"
+    );
+    assert_eq!(heads[0]["sec-websocket-protocol"], "chat, superchat");
+    assert_eq!(
+        metric(
+            &gateway,
+            "crossgate_websocket_upgrades_total{route=\"/ws/\",handshake=\"http2\"}"
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        metric(
+            &gateway,
+            "crossgate_websocket_upgrades_total{route=\"/ws/\",handshake=\"http1\"}"
+        ),
+        Some(0.0)
+    );
+    crate::support::eventually("the tunnels are no longer open", || {
+        metric(&gateway, "crossgate_websocket_tunnels_open{route=\"/ws/\"}") == Some(0.0)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_http2_handshake_gets_the_route_checks_before_the_upstream_is_contacted() {
+    let upstream = EchoUpstream::start().await;
+    let gateway = TestGateway::start(&config(upstream.addr, "")).await;
+    let (mut sender, base) = h2c_sender(gateway.addr).await;
+    for (path, origin, status, error) in [
+        // The policy denies it, as it denies any request from there.
+        ("/ws/echo", Some(EVIL), 403, ""),
+        (
+            "/nopolicy/echo",
+            Some(APP),
+            403,
+            "websocket_origin_not_allowed",
+        ),
+        ("/strict/echo", None, 403, ""),
+        ("/off/echo", Some(APP), 403, "websocket_disabled"),
+        ("/private/echo", Some(APP), 401, ""),
+    ] {
+        let headers: Vec<_> = origin
+            .map(|origin| ("origin", origin))
+            .into_iter()
+            .collect();
+        let response = h2_handshake(&mut sender, &base, path, &headers).await;
+        assert_eq!(response.status(), status, "{path}");
+        assert!(body_text(response).await.contains(error), "{path}");
+    }
+    let no_version = h2_connect(
+        &mut sender,
+        &format!("{base}/ws/echo"),
+        Some("websocket"),
+        &[("origin", APP)],
+    )
+    .await
+    .expect("answered");
+    assert_eq!(no_version.status(), 426);
+    assert_eq!(upstream.accepted(), 0, "the upstream was never contacted");
+    assert_eq!(
+        metric(
+            &gateway,
+            "crossgate_actual_denied_total{route=\"/ws/\",reason=\"websocket_origin_not_allowed\"}"
+        ),
+        Some(1.0)
+    );
+    let denials = gateway.gateway.denials().entries();
+    assert!(
+        denials
+            .iter()
+            .any(|entry| entry.reason == "websocket_origin_not_allowed" && entry.origin == EVIL),
+        "{denials:?}"
+    );
+    // The allowed origin, and a token on the private route, pass.
+    let bearer = format!("Bearer {TOKEN}");
+    let private = [("origin", APP), ("authorization", bearer.as_str())];
+    for (path, headers) in [("/strict/echo", &private[..1]), ("/private/echo", &private)] {
+        let mut socket = h2_open(h2_handshake(&mut sender, &base, path, headers).await).await;
+        echo(&mut socket, Message::text(path)).await;
+    }
+}
+
+#[tokio::test]
+async fn plain_connect_over_http2_is_still_refused() {
+    let upstream = EchoUpstream::start().await;
+    let gateway = TestGateway::start(&config(upstream.addr, "")).await;
+    let (mut sender, base) = h2c_sender(gateway.addr).await;
+    let plain = h2_connect(&mut sender, &upstream.addr.to_string(), None, &[])
+        .await
+        .expect("answered");
+    assert_eq!(plain.status(), 405);
+    let other = h2_connect(
+        &mut sender,
+        &format!("{base}/ws/echo"),
+        Some("connect-udp"),
+        &[("origin", APP)],
+    )
+    .await
+    .expect("answered");
+    assert_eq!(other.status(), 405, "only :protocol = websocket is carried");
+    assert_eq!(upstream.accepted(), 0);
+}
+
+#[tokio::test]
+async fn the_upstream_must_answer_the_gateways_key() {
+    for (answer, status) in [
+        (
+            &b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\
+               sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"[..],
+            502,
+        ),
+        (
+            b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n",
+            502,
+        ),
+        // A 200 would open the client's stream with nothing behind it.
+        (b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", 502),
+        (
+            b"HTTP/1.1 404 Not Found\r\ncontent-length: 9\r\n\r\nno socket",
+            404,
+        ),
+    ] {
+        let answer: &'static [u8] = answer;
+        let (addr, hits) = raw_upstream(answer).await;
+        let gateway = TestGateway::start(&config(addr, "")).await;
+        let (mut sender, base) = h2c_sender(gateway.addr).await;
+        let response = h2_handshake(&mut sender, &base, "/ws/echo", &[("origin", APP)]).await;
+        assert_eq!(response.status(), status);
+        assert_eq!(response.headers()["access-control-allow-origin"], APP);
+        if status == 404 {
+            assert_eq!(body_text(response).await, "no socket", "forwarded as it is");
+        }
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+    }
+}
+
+#[tokio::test]
+async fn an_http2_tunnel_keeps_its_connection_while_traffic_flows_and_closes_when_idle() {
+    let upstream = EchoUpstream::start().await;
+    // idle_timeout = 1: the connection has no request in flight but the tunnel.
+    let gateway = TestGateway::start(&config(upstream.addr, "")).await;
+    let (mut sender, base) = h2c_sender(gateway.addr).await;
+    let response = h2_handshake(&mut sender, &base, "/ws/echo", &[("origin", APP)]).await;
+    let mut socket = h2_open(response).await;
+    for round in 0..8 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        echo(&mut socket, Message::text(format!("keep {round}"))).await;
+    }
+    let silent = Instant::now();
+    let end = tokio::time::timeout(Duration::from_secs(1) + MARGIN, socket.next())
+        .await
+        .expect("the silent tunnel is closed within idle_timeout");
+    assert!(
+        !matches!(end, Some(Ok(Message::Text(_) | Message::Binary(_)))),
+        "{end:?}"
+    );
+    assert!(silent.elapsed() >= Duration::from_millis(900));
+}
+
+#[tokio::test]
+async fn an_http2_websocket_over_tls_echoes() {
+    let upstream = EchoUpstream::start().await;
+    let tls = format!(
+        "tls = {{ cert = {:?}, key = {:?} }}",
+        crate::support::fixture("localhost.pem"),
+        crate::support::fixture("localhost.key")
+    );
+    let gateway = TestGateway::start(&config(upstream.addr, &tls)).await;
+    let base = format!("https://localhost:{}", gateway.addr.port());
+    let stream = crate::support::tls_connect(gateway.addr, b"h2").await;
+    let mut sender = h2_sender(stream, &base).await;
+    let response = h2_handshake(&mut sender, &base, "/ws/echo", &[("origin", APP)]).await;
+    let mut socket = h2_open(response).await;
+    echo(&mut socket, Message::text("h2 over TLS")).await;
+    let refused = h2_handshake(&mut sender, &base, "/ws/echo", &[("origin", EVIL)]).await;
+    assert_eq!(refused.status(), 403);
+    assert_eq!(upstream.accepted(), 1);
+}
+
+#[tokio::test]
+async fn a_mock_route_does_not_open_an_http2_websocket() {
+    let upstream = EchoUpstream::start().await;
+    let gateway = TestGateway::start(&config(upstream.addr, "")).await;
+    let (mut sender, base) = h2c_sender(gateway.addr).await;
+    // A 2xx accepts an extended CONNECT (RFC 8441 §5): the mock's 204 would
+    // open the client's stream with no WebSocket behind it.
+    let response = h2_handshake(&mut sender, &base, "/mock/socket", &[("origin", APP)]).await;
+    assert_eq!(response.status(), 403);
+    assert!(body_text(response).await.contains("websocket_disabled"));
+    // Over HTTP/1.1 the mock answers as it is: a 204 is no 101, so the
+    // client's handshake fails.
+    let plain = connect(gateway.addr, "/mock/socket", &[("origin", APP)]).await;
+    assert_eq!(refused(plain).status(), 204);
+    assert_eq!(upstream.accepted(), 0);
+}
+
+#[tokio::test]
+async fn an_http2_tunnel_holds_its_connection_slot_until_it_closes() {
+    let upstream = EchoUpstream::start().await;
+    // idle_timeout = 1: past it the tunnel is all that keeps the connection.
+    let gateway = TestGateway::start(&config(upstream.addr, "max_connections = 1")).await;
+    let (mut sender, base) = h2c_sender(gateway.addr).await;
+    let response = h2_handshake(&mut sender, &base, "/ws/echo", &[("origin", APP)]).await;
+    let mut socket = h2_open(response).await;
+    // The client gives up the connection but not the tunnel on it.
+    drop(sender);
+    let addr = gateway.addr;
+    let second = tokio::spawn(async move { try_send(addr, "GET", "/ws/plain", &[], b"").await });
+    for round in 0..6 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        echo(&mut socket, Message::text(format!("keep {round}"))).await;
+    }
+    assert!(
+        !second.is_finished(),
+        "a second connection waits while the tunnel's connection holds the only slot"
+    );
+    close_cleanly(&mut socket).await;
+    drop(socket);
+    let reply = tokio::time::timeout(PATIENCE, second)
+        .await
+        .expect("served once the tunnel closed")
+        .expect("task");
+    assert!(reply.is_ok(), "{reply:?}");
+}
+
+#[tokio::test]
+async fn shutdown_closes_an_open_http2_tunnel_after_shutdown_timeout() {
+    let upstream = EchoUpstream::start().await;
+    let mut gateway = TestGateway::start(&config(
+        upstream.addr,
+        "shutdown_timeout = 1\nidle_timeout = 30",
+    ))
+    .await;
+    let (mut sender, base) = h2c_sender(gateway.addr).await;
+    let response = h2_handshake(&mut sender, &base, "/ws/echo", &[("origin", APP)]).await;
+    let mut socket = h2_open(response).await;
+    let started = Instant::now();
+    let drain = gateway.begin_shutdown();
+    echo(&mut socket, Message::text("during the drain")).await;
+    let end = tokio::time::timeout(Duration::from_secs(1) + MARGIN, async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Text(_) | Message::Binary(_))) => continue,
+                other => return other.map(|r| r.is_ok()),
+            }
+        }
+    })
+    .await;
+    assert!(end.is_ok(), "the tunnel is closed within shutdown_timeout");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    tokio::time::timeout(PATIENCE, drain)
+        .await
+        .expect("drain ends")
+        .expect("server task");
+}
+
+// ---- raw HTTP/2 frames: a client that does not count its own streams ----
+
+const H2_HEADERS: u8 = 1;
+const H2_RST_STREAM: u8 = 3;
+const H2_SETTINGS: u8 = 4;
+const REFUSED_STREAM: u32 = 7;
+const CANCEL: u32 = 8;
+
+fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = u32::try_from(payload.len())
+        .expect("small frame")
+        .to_be_bytes();
+    let mut out = vec![len[1], len[2], len[3], kind, flags];
+    out.extend_from_slice(&stream.to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// HEADERS (END_HEADERS, the stream left open) for a WebSocket's extended
+/// CONNECT to `/ws/echo`, in HPACK literals without the dynamic table.
+fn extended_connect_headers(stream: u32) -> Vec<u8> {
+    let mut block = vec![0x86]; // :scheme http
+    let mut literal = |name: Result<u8, &str>, value: &str| {
+        match name {
+            // Literal without indexing, name from the static table.
+            Ok(index) => block.push(index),
+            Err(name) => {
+                block.push(0);
+                block.push(u8::try_from(name.len()).expect("short name"));
+                block.extend_from_slice(name.as_bytes());
+            }
+        }
+        block.push(u8::try_from(value.len()).expect("short value"));
+        block.extend_from_slice(value.as_bytes());
+    };
+    literal(Ok(2), "CONNECT");
+    literal(Err(":protocol"), "websocket");
+    literal(Ok(4), "/ws/echo");
+    literal(Ok(1), "gateway.test");
+    literal(Err("sec-websocket-version"), "13");
+    literal(Err("origin"), APP);
+    h2_frame(H2_HEADERS, 0x4, stream, &block)
+}
+
+/// The next frame that is not SETTINGS, as (type, flags, stream, payload);
+/// the gateway's SETTINGS are acknowledged on the way.
+async fn next_h2_frame(stream: &mut TcpStream) -> (u8, u8, u32, Vec<u8>) {
+    loop {
+        let mut head = [0u8; 9];
+        tokio::time::timeout(PATIENCE, stream.read_exact(&mut head))
+            .await
+            .expect("a frame in time")
+            .expect("a frame");
+        let len = usize::from(head[0]) << 16 | usize::from(head[1]) << 8 | usize::from(head[2]);
+        let mut payload = vec![0; len];
+        stream.read_exact(&mut payload).await.expect("payload");
+        let id = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+        if head[3] == H2_SETTINGS {
+            if head[4] & 1 == 0 {
+                let ack = h2_frame(H2_SETTINGS, 1, 0, &[]);
+                stream.write_all(&ack).await.expect("settings ack");
+            }
+            continue;
+        }
+        return (head[3], head[4], id, payload);
+    }
+}
+
+#[tokio::test]
+async fn http2_tunnels_count_against_http2_max_concurrent_streams() {
+    let upstream = EchoUpstream::start().await;
+    let gateway = TestGateway::start(&config(
+        upstream.addr,
+        "http2_max_concurrent_streams = 2\nidle_timeout = 30",
+    ))
+    .await;
+    let mut stream = TcpStream::connect(gateway.addr).await.expect("connect");
+    let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    hello.extend(h2_frame(H2_SETTINGS, 0, 0, &[]));
+    hello.extend(extended_connect_headers(1));
+    hello.extend(extended_connect_headers(3));
+    stream.write_all(&hello).await.expect("send");
+    let mut opened = Vec::new();
+    while opened.len() < 2 {
+        let (kind, _, id, _) = next_h2_frame(&mut stream).await;
+        assert_ne!(kind, H2_RST_STREAM, "stream {id} reset");
+        if kind == H2_HEADERS {
+            opened.push(id);
+        }
+    }
+    opened.sort_unstable();
+    assert_eq!(opened, [1, 3], "both tunnels open");
+    // A third, while both are open, is refused by the stream limit.
+    stream
+        .write_all(&extended_connect_headers(5))
+        .await
+        .expect("send");
+    let (kind, _, id, payload) = next_h2_frame(&mut stream).await;
+    assert_eq!((kind, id), (H2_RST_STREAM, 5));
+    assert_eq!(payload, REFUSED_STREAM.to_be_bytes());
+    assert_eq!(upstream.accepted(), 2);
+    // Once a tunnel ends its stream no longer counts.
+    let mut cancel_and_retry = h2_frame(H2_RST_STREAM, 0, 1, &CANCEL.to_be_bytes());
+    cancel_and_retry.extend(extended_connect_headers(7));
+    stream.write_all(&cancel_and_retry).await.expect("send");
+    loop {
+        let (kind, _, id, _) = next_h2_frame(&mut stream).await;
+        assert!(id != 7 || kind != H2_RST_STREAM, "stream 7 refused");
+        if (kind, id) == (H2_HEADERS, 7) {
+            break;
+        }
+    }
+    assert_eq!(upstream.accepted(), 3);
+}
+
+#[tokio::test]
+async fn an_http2_tunnel_the_upstream_closed_ends_its_stream_without_a_reset() {
+    const DATA: u8 = 0;
+    const END_STREAM: u8 = 1;
+    let upstream = EchoUpstream::start().await;
+    let gateway = TestGateway::start(&config(upstream.addr, "idle_timeout = 30")).await;
+    let mut stream = TcpStream::connect(gateway.addr).await.expect("connect");
+    let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    hello.extend(h2_frame(H2_SETTINGS, 0, 0, &[]));
+    hello.extend(extended_connect_headers(1));
+    stream.write_all(&hello).await.expect("send");
+    loop {
+        let (kind, _, id, _) = next_h2_frame(&mut stream).await;
+        assert_ne!(kind, H2_RST_STREAM, "stream {id} reset");
+        if (kind, id) == (H2_HEADERS, 1) {
+            break;
+        }
+    }
+    // A masked close frame, code 1000; the upstream answers it and closes.
+    let close = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
+    let frame = h2_frame(DATA, 0, 1, &close);
+    stream.write_all(&frame).await.expect("send");
+    let mut carried = Vec::new();
+    loop {
+        let (kind, flags, id, payload) = next_h2_frame(&mut stream).await;
+        assert_ne!((kind, id), (H2_RST_STREAM, 1), "reset before END_STREAM");
+        if (kind, id) == (DATA, 1) {
+            carried.extend(payload);
+            if flags & END_STREAM != 0 {
+                break;
+            }
+        }
+    }
+    assert_eq!(
+        carried,
+        [0x88, 0x02, 0x03, 0xe8],
+        "the upstream's close, then END_STREAM"
+    );
+    // The client has not closed its half: the gateway must leave it open
+    // for the client to end (RFC 8441 §4: a clean close is END_STREAM both
+    // ways), not reset it.
+    let late = tokio::time::timeout(Duration::from_millis(500), async {
+        loop {
+            let (kind, _, id, payload) = next_h2_frame(&mut stream).await;
+            if (kind, id) == (H2_RST_STREAM, 1) {
+                return payload;
+            }
+        }
+    })
+    .await;
+    assert!(late.is_err(), "stream reset: {late:?}");
+    let end = h2_frame(DATA, END_STREAM, 1, &[]);
+    stream.write_all(&end).await.expect("send");
 }

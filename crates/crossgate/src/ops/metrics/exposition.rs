@@ -5,9 +5,11 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{
-    Metrics, RouteMetrics, TargetMetrics, LATENCY_BUCKETS_MICROS, STATUS_MIN, STATUS_SLOTS,
+    handshake_index, Metrics, RouteMetrics, TargetMetrics, LATENCY_BUCKETS_MICROS, STATUS_MIN,
+    STATUS_SLOTS,
 };
 use crate::ops::reasons::{difference_reasons, reasons, REASON_COUNT, UPSTREAM_ERRORS};
+use crate::proxy::upgrade::Handshake;
 
 impl Metrics {
     /// Renders every metric in the Prometheus text exposition format 0.0.4.
@@ -115,26 +117,29 @@ fn render_actual_denied(out: &mut String, routes: &[(String, RouteMetrics)]) {
 }
 
 fn render_websocket(out: &mut String, routes: &[(String, RouteMetrics)]) {
-    for (name, kind, help, counter) in [
-        (
-            "crossgate_websocket_upgrades_total",
-            "counter",
-            "WebSocket handshakes the upstream accepted, by route.",
-            (|metrics: &RouteMetrics| &metrics.0.websocket_upgrades)
-                as fn(&RouteMetrics) -> &AtomicU64,
-        ),
-        (
-            "crossgate_websocket_tunnels_open",
-            "gauge",
-            "WebSocket tunnels open now, by route.",
-            |metrics: &RouteMetrics| &metrics.0.websocket_active,
-        ),
-    ] {
-        header(out, name, kind, help);
-        for (route, metrics) in routes {
-            let count = counter(metrics).load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}{{route=\"{route}\"}} {count}");
+    let upgrades = "crossgate_websocket_upgrades_total";
+    header(
+        out,
+        upgrades,
+        "counter",
+        "WebSocket handshakes the upstream accepted, by route and handshake (http1: Upgrade, http2: extended CONNECT).",
+    );
+    for (route, metrics) in routes {
+        for handshake in Handshake::ALL {
+            let count =
+                metrics.0.websocket_upgrades[handshake_index(handshake)].load(Ordering::Relaxed);
+            let label = handshake.label();
+            let _ = writeln!(
+                out,
+                "{upgrades}{{route=\"{route}\",handshake=\"{label}\"}} {count}"
+            );
         }
+    }
+    let open = "crossgate_websocket_tunnels_open";
+    header(out, open, "gauge", "WebSocket tunnels open now, by route.");
+    for (route, metrics) in routes {
+        let count = metrics.0.websocket_active.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{open}{{route=\"{route}\"}} {count}");
     }
 }
 
