@@ -2,6 +2,7 @@
 //! never published). At the root: the gateway tests' harness, which the
 //! gateway binary knows as `support` (an in-process gateway, test
 //! upstreams, a plain HTTP client, temp dirs and fixtures). In modules:
+//! - [`config`]: the config files many tests share;
 //! - [`process`]: the real `crossgate serve` binary, for signals, logs and
 //!   the admin listener;
 //! - [`probe_server`]: small servers answering with a closure, for `check`
@@ -11,6 +12,7 @@
 //!   seed documents cite.
 
 pub mod client;
+pub mod config;
 pub mod gateway;
 pub mod probe_server;
 pub mod process;

@@ -8,24 +8,21 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::config::single_route;
 use crate::support::process::run;
 use crate::support::{absent_upstream, send, TempDir, PATIENCE};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_crossgate");
 
-const GOOD: &str = r#"
-[server]
-listen = "127.0.0.1:0"
-admin = "127.0.0.1:0"
-
-[policies.web]
-origins = ["https://app.example.com"]
-
-[[routes]]
-path = "/api/"
-upstream = "http://127.0.0.1:3000"
-policy = "web"
-"#;
+/// One policy, one route and an admin listener.
+fn good() -> String {
+    single_route(
+        r#"admin = "127.0.0.1:0""#,
+        "https://app.example.com",
+        "/api/",
+        r#"upstream = "http://127.0.0.1:3000""#,
+    )
+}
 
 /// One problem of each kind the issue names, and more.
 const BAD: &str = r#"
@@ -53,7 +50,7 @@ policy = "web"
 #[test]
 fn validate_accepts_a_good_file_with_a_one_line_summary() {
     let dir = TempDir::new("cli");
-    let path = dir.write("good.toml", GOOD);
+    let path = dir.write("good.toml", &good());
     let output = run(&["validate", "--config", path.to_str().expect("utf-8 path")]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
@@ -70,7 +67,7 @@ fn validate_accepts_a_good_file_with_a_one_line_summary() {
 /// a catch-all `/` route leaves no path unrouted.
 #[test]
 fn validate_warns_about_a_missing_fallback_policy_only_when_paths_can_be_unrouted() {
-    let two_policies = GOOD.replace(
+    let two_policies = good().replace(
         "[[routes]]",
         "[policies.admin]\norigins = [\"https://admin.example.com\"]\n\n[[routes]]",
     );
@@ -369,19 +366,11 @@ async fn json_logs_have_a_line_per_denial_and_per_upstream_error() {
     let dir = TempDir::new("cli");
     let config = dir.write(
         "logs.toml",
-        &format!(
-            r#"
-[server]
-listen = "127.0.0.1:0"
-
-[policies.web]
-origins = ["https://app.example.com"]
-
-[[routes]]
-path = "/"
-upstream = "http://{absent}"
-policy = "web"
-"#
+        &single_route(
+            "",
+            "https://app.example.com",
+            "/",
+            &format!("upstream = \"http://{absent}\""),
         ),
     );
     let mut serving = Serving::start(&[
@@ -434,7 +423,7 @@ fn serve_exits_with_a_clear_error_when_the_port_is_taken() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = taken.local_addr().expect("addr").to_string();
     let dir = TempDir::new("cli");
-    let path = dir.write("good.toml", GOOD);
+    let path = dir.write("good.toml", &good());
     let output = run(&[
         "serve",
         "--config",

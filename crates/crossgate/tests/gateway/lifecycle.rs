@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::config::single_route;
 use crate::support::{eventually, send, TestGateway, TestUpstream, PATIENCE};
 use bytes::Bytes;
 use crossgate::Drain;
@@ -14,20 +15,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 fn mock_config(body: &str, server_extra: &str) -> String {
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-{server_extra}
-
-[policies.web]
-origins = ["https://app.example.com"]
-
-[[routes]]
-path = "/"
-mock = {{ status = 200, body = "{body}" }}
-policy = "web"
-"#
+    single_route(
+        server_extra,
+        "https://app.example.com",
+        "/",
+        &format!("mock = {{ status = 200, body = \"{body}\" }}"),
     )
 }
 
@@ -122,7 +114,7 @@ async fn invalid_reload_keeps_the_running_configuration() {
         message.contains("routes[0]: the route has neither"),
         "{message}"
     );
-    let reply = send(gateway.addr, "GET", "/x", &[], b"").await;
+    let reply = gateway.get("/x", &[]).await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.text(), "v1");
 }

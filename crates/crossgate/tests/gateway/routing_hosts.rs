@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http::StatusCode;
 use http_body_util::Full;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
 use tokio::net::TcpStream;
 
 use crate::support::{
@@ -231,14 +231,7 @@ async fn an_unusable_host_is_refused_with_cors_headers() {
         "a..example.com",
         "api.example.com:x",
     ] {
-        let reply = send(
-            gateway.addr,
-            "GET",
-            "/x",
-            &[("host", host), ("origin", APP)],
-            b"",
-        )
-        .await;
+        let reply = gateway.get("/x", &[("host", host), ("origin", APP)]).await;
         assert_eq!(
             reply.status,
             StatusCode::BAD_REQUEST,
@@ -310,7 +303,7 @@ async fn strip_prefix_forwards_the_rest_of_the_path_and_the_query() {
         ("gateway.test", "/svc/items?x", "/base/items?x"),
         ("api.example.com", "/hosted/x", "/x"),
     ] {
-        let reply = send(gateway.addr, "GET", target, &[("host", host)], b"").await;
+        let reply = gateway.get(target, &[("host", host)]).await;
         assert_eq!(reply.status, StatusCode::OK, "{target}: {}", reply.text());
         assert_eq!(upstream.last().uri, expected, "{target}");
     }
@@ -342,7 +335,7 @@ async fn rewrite_prefix_replaces_the_prefix_of_the_normalized_path() {
         // `/oldx` is not under `/old/`: the catch-all forwards it unchanged.
         ("/oldx", "/oldx"),
     ] {
-        let reply = send(gateway.addr, "GET", target, &[], b"").await;
+        let reply = gateway.get(target, &[]).await;
         assert_eq!(reply.status, StatusCode::OK, "{target}: {}", reply.text());
         assert_eq!(upstream.last().uri, expected, "{target}");
     }
@@ -353,7 +346,7 @@ async fn rewrite_prefix_replaces_the_prefix_of_the_normalized_path() {
         ("/old/a;b", "path_parameters"),
         ("/old/%2561", "double_encoding"),
     ] {
-        let reply = send(gateway.addr, "GET", target, &[], b"").await;
+        let reply = gateway.get(target, &[]).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{target}");
         assert!(reply.text().contains(code), "{target}: {}", reply.text());
     }
@@ -561,17 +554,15 @@ async fn the_multi_host_example_routes_each_host_to_its_own_pool() {
         seen.iter().filter(|s| s.uri != "/healthz").count()
     };
     for _ in 0..6 {
-        let reply = send(
-            gateway.addr,
-            "GET",
-            "/cart",
-            &[
-                ("host", "API.shop.example.com:443"),
-                ("origin", "https://shop.example.com"),
-            ],
-            b"",
-        )
-        .await;
+        let reply = gateway
+            .get(
+                "/cart",
+                &[
+                    ("host", "API.shop.example.com:443"),
+                    ("origin", "https://shop.example.com"),
+                ],
+            )
+            .await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
         assert_eq!(
             reply.header("access-control-allow-origin"),
@@ -586,17 +577,15 @@ async fn the_multi_host_example_routes_each_host_to_its_own_pool() {
     );
     assert!(partners.iter().all(|p| api_calls(p) == 0));
 
-    let reply = send(
-        gateway.addr,
-        "GET",
-        "/v1/orders?page=2",
-        &[
-            ("host", "eu.partners.example.com"),
-            ("origin", "https://acme.partners.example.com"),
-        ],
-        b"",
-    )
-    .await;
+    let reply = gateway
+        .get(
+            "/v1/orders?page=2",
+            &[
+                ("host", "eu.partners.example.com"),
+                ("origin", "https://acme.partners.example.com"),
+            ],
+        )
+        .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     assert_eq!(
         reply.header("access-control-allow-origin"),
@@ -610,17 +599,15 @@ async fn the_multi_host_example_routes_each_host_to_its_own_pool() {
     assert_eq!(forwarded, ["/partner-api/v1/orders?page=2"]);
 
     // The shop's origin is not a partner's: the partner API does not share with it.
-    let reply = send(
-        gateway.addr,
-        "GET",
-        "/v1/orders",
-        &[
-            ("host", "eu.partners.example.com"),
-            ("origin", "https://shop.example.com"),
-        ],
-        b"",
-    )
-    .await;
+    let reply = gateway
+        .get(
+            "/v1/orders",
+            &[
+                ("host", "eu.partners.example.com"),
+                ("origin", "https://shop.example.com"),
+            ],
+        )
+        .await;
     assert_eq!(reply.header("access-control-allow-origin"), None);
 
     for host in ["status.example.com", "status.shop.example.com."] {
@@ -630,7 +617,7 @@ async fn the_multi_host_example_routes_each_host_to_its_own_pool() {
         );
     }
     for host in ["shop.example.com", "partners.example.com", "127.0.0.1"] {
-        let reply = send(gateway.addr, "GET", "/v1/orders", &[("host", host)], b"").await;
+        let reply = gateway.get("/v1/orders", &[("host", host)]).await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{host}");
         assert_eq!(reply.text(), "unknown host\n", "{host}");
     }

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::config::single_route;
 use crate::support::{
     build_request, collect, fixture, tls_connect, try_send, TestGateway, PATIENCE,
 };
@@ -98,23 +99,13 @@ impl Drop for Upstream {
 /// One catch-all route to `upstream`, 1 s timeouts, 8 connections, and `extra`
 /// `[server]` lines.
 fn config(upstream: SocketAddr, extra: &str) -> String {
-    format!(
-        r#"[server]
-listen = "127.0.0.1:0"
-max_connections = 8
-header_read_timeout = 1
-idle_timeout = 1
-send_timeout = 1
-{extra}
-
-[policies.web]
-origins = ["{APP}"]
-
-[[routes]]
-path = "/"
-upstream = "http://{upstream}"
-policy = "web"
-"#
+    single_route(
+        &format!(
+            "max_connections = 8\nheader_read_timeout = 1\nidle_timeout = 1\nsend_timeout = 1\n{extra}"
+        ),
+        APP,
+        "/",
+        &format!("upstream = \"http://{upstream}\""),
     )
 }
 

@@ -9,7 +9,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use crate::support::{send, Reply, TestGateway, PATIENCE};
+use crate::support::{Reply, TestGateway, PATIENCE};
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::Full;
@@ -451,7 +451,7 @@ async fn the_upstream_receives_exactly_the_normalized_path() {
         ),
     ] {
         let before = upstream.received().len();
-        let reply = send(gateway.addr, "GET", sent, &authorized, b"").await;
+        let reply = gateway.get(sent, &authorized).await;
         assert_eq!(reply.status, 200, "{sent}: {}", reply.text());
         assert_eq!(reply.text(), served, "{sent}");
         assert_eq!(
@@ -472,7 +472,7 @@ async fn an_off_route_forwards_the_raw_path_but_not_into_another_route() {
         "/files/%61dmin%2Fx",
     ] {
         let before = upstream.received().len();
-        let reply = send(gateway.addr, "GET", path, &[], b"").await;
+        let reply = gateway.get(path, &[]).await;
         let reading = upstream_reading(path);
         if is_private(&reading) {
             // Its widest reading is the private route's: refused, not forwarded raw.
@@ -491,7 +491,7 @@ async fn an_off_route_forwards_the_raw_path_but_not_into_another_route() {
         "/files/%252e%252e/internal",
         "/files/..;/internal",
     ] {
-        let reply = send(gateway.addr, "GET", path, &[], b"").await;
+        let reply = gateway.get(path, &[]).await;
         assert_eq!(reply.status, 400, "{path}: {}", reply.text());
     }
     assert!(
