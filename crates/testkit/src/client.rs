@@ -70,6 +70,17 @@ impl Reply {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
+    /// Asserts the reply has `status` and carries CORS headers for `origin`,
+    /// so that a script from that origin can read why it failed.
+    pub fn assert_readable(&self, status: u16, origin: &str) {
+        assert_eq!(self.status, status, "{}", self.text());
+        assert_eq!(
+            self.header("access-control-allow-origin"),
+            Some(origin),
+            "a {status} must carry CORS headers for an allowed origin"
+        );
+    }
+
     /// Every Vary token, lower-cased.
     pub fn vary(&self) -> Vec<String> {
         self.headers
@@ -172,18 +183,24 @@ pub async fn send_h2c(
     path: &str,
     headers: &[(&str, &str)],
 ) -> Reply {
+    send_h2c_uri(addr, method, &format!("http://{addr}{path}"), headers).await
+}
+
+/// [`send_h2c`] for a whole `uri`, whose authority (`:authority`) need not
+/// be `addr`.
+pub async fn send_h2c_uri(
+    addr: SocketAddr,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+) -> Reply {
     let stream = TcpStream::connect(addr).await.expect("connect to gateway");
     let (mut sender, connection) =
         hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
             .await
             .expect("HTTP/2 handshake");
     tokio::spawn(connection);
-    let mut request = build_request(
-        method,
-        &format!("http://{addr}{path}"),
-        headers,
-        Full::new(Bytes::new()),
-    );
+    let mut request = build_request(method, uri, headers, Full::new(Bytes::new()));
     *request.version_mut() = http::Version::HTTP_2;
     let response = tokio::time::timeout(PATIENCE, sender.send_request(request))
         .await

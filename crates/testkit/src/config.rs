@@ -1,4 +1,16 @@
-//! Gateway config files the tests build again and again.
+//! Gateway config files the tests build again and again, and compiling one
+//! without serving it.
+
+/// Compiles a whole config file's `text` as `crossgate serve` would load
+/// it; its problems come back as the text `validate` prints.
+pub fn compile(text: &str) -> Result<crossgate::CompiledConfig, String> {
+    crossgate::CompiledConfig::compile_text(
+        text,
+        &crossgate::ConfigSource::File("t.toml".into()),
+        &crossgate::Metrics::new(),
+    )
+    .map_err(|problems| problems.to_string())
+}
 
 /// A config with one policy, `web`, allowing `origin`, and one route at
 /// `path` under it. `[server]` listens on 127.0.0.1:0 and adds

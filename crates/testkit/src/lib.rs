@@ -108,6 +108,19 @@ pub fn crossgate_binary() -> PathBuf {
     binary
 }
 
+/// Polls every 10 ms until a connection to `addr` is refused: its listener
+/// has closed. Fails after [`PATIENCE`].
+pub async fn listener_closed(addr: std::net::SocketAddr) {
+    let deadline = Instant::now() + PATIENCE;
+    while tokio::net::TcpStream::connect(addr).await.is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "{addr} still accepts connections"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Polls `condition` every 10 ms until it holds, failing after [`PATIENCE`].
 pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + PATIENCE;

@@ -19,6 +19,8 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
+use crate::{eventually, try_send, Reply};
+
 /// What a test upstream saw of one request.
 #[derive(Debug, Clone)]
 pub struct Seen {
@@ -103,6 +105,35 @@ impl TestUpstream {
 
     pub fn hits(&self) -> usize {
         self.seen.lock().expect("seen").len()
+    }
+
+    /// Sends a GET of `path` with `headers` to the gateway at `gateway`, in
+    /// a task of its own, and returns once this upstream is answering it (a
+    /// `/slow/` path keeps it there): the request is in flight. The task
+    /// gives its reply, or why there was none.
+    pub async fn request_in_flight(
+        &self,
+        gateway: SocketAddr,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> JoinHandle<Result<Reply, String>> {
+        let path = path.to_owned();
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
+        let request = tokio::spawn(async move {
+            let headers: Vec<(&str, &str)> = headers
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_str()))
+                .collect();
+            try_send(gateway, "GET", &path, &headers, b"").await
+        });
+        eventually("the request reaches the upstream", || {
+            self.in_flight.load(Ordering::SeqCst) > 0
+        })
+        .await;
+        request
     }
 
     pub fn last(&self) -> Seen {

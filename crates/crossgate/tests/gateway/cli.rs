@@ -14,11 +14,13 @@ use crate::support::{absent_upstream, send, TempDir, PATIENCE};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_crossgate");
 
+const APP: &str = "https://app.example.com";
+
 /// One policy, one route and an admin listener.
 fn good() -> String {
     single_route(
         r#"admin = "127.0.0.1:0""#,
-        "https://app.example.com",
+        APP,
         "/api/",
         r#"upstream = "http://127.0.0.1:3000""#,
     )
@@ -366,12 +368,7 @@ async fn json_logs_have_a_line_per_denial_and_per_upstream_error() {
     let dir = TempDir::new("cli");
     let config = dir.write(
         "logs.toml",
-        &single_route(
-            "",
-            "https://app.example.com",
-            "/",
-            &format!("upstream = \"http://{absent}\""),
-        ),
+        &single_route("", APP, "/", &format!("upstream = \"http://{absent}\"")),
     );
     let mut serving = Serving::start(&[
         "--log-format",
@@ -390,14 +387,7 @@ async fn json_logs_have_a_line_per_denial_and_per_upstream_error() {
 
     let denied = crate::support::preflight(addr, "/x", "https://evil.example", "PUT", "").await;
     assert_eq!(denied.status, 403);
-    let failed = send(
-        addr,
-        "GET",
-        "/x",
-        &[("origin", "https://app.example.com")],
-        b"",
-    )
-    .await;
+    let failed = send(addr, "GET", "/x", &[("origin", APP)], b"").await;
     assert_eq!(failed.status, 502);
 
     let denial: serde_json::Value =

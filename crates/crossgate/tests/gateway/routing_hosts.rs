@@ -6,17 +6,9 @@
 
 use std::net::SocketAddr;
 
-use bytes::Bytes;
 use http::StatusCode;
-use http_body_util::Full;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 
-use tokio::net::TcpStream;
-
-use crate::support::{
-    build_request, collect, examples_dir, raw_exchange, send, Reply, TestGateway, TestUpstream,
-    PATIENCE,
-};
+use crate::support::{examples_dir, raw_exchange, send, send_h2c_uri, TestGateway, TestUpstream};
 
 const APP: &str = "https://app.example";
 
@@ -42,23 +34,6 @@ async fn body_for(addr: SocketAddr, host: &str, path: &str) -> String {
         reply.text()
     );
     reply.text()
-}
-
-/// One HTTP/2 request (h2c, prior knowledge) whose `:authority` is that of `uri`.
-async fn send_h2c_to(addr: SocketAddr, uri: &str) -> Reply {
-    let stream = TcpStream::connect(addr).await.expect("connect to gateway");
-    let (mut sender, connection) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-            .await
-            .expect("HTTP/2 handshake");
-    tokio::spawn(connection);
-    let mut request = build_request("GET", uri, &[], Full::new(Bytes::new()));
-    *request.version_mut() = http::Version::HTTP_2;
-    let response = tokio::time::timeout(PATIENCE, sender.send_request(request))
-        .await
-        .expect("answer in time")
-        .expect("send request");
-    collect(response).await
 }
 
 fn precedence_config() -> String {
@@ -177,7 +152,7 @@ async fn http2_routes_on_the_authority() {
         ("http://www.example.com/x", "wildcard"),
         ("http://other.test/x", "any"),
     ] {
-        let reply = send_h2c_to(gateway.addr, uri).await;
+        let reply = send_h2c_uri(gateway.addr, "GET", uri, &[]).await;
         assert_eq!(reply.status, StatusCode::OK, "{uri}");
         assert_eq!(reply.text(), expected, "{uri}");
     }
@@ -361,12 +336,7 @@ fn compile(routes: &str) -> Result<crossgate::CompiledConfig, String> {
     let text = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\n[policies.web]\norigins = [{APP:?}]\n{routes}"
     );
-    crossgate::CompiledConfig::compile_text(
-        &text,
-        &crossgate::ConfigSource::File("t.toml".into()),
-        &crossgate::Metrics::new(),
-    )
-    .map_err(|problems| problems.to_string())
+    crate::support::config::compile(&text)
 }
 
 #[test]

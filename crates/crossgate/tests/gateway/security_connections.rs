@@ -542,13 +542,7 @@ async fn sigterm_closes_idle_http1_and_http2_connections_and_exits_0() {
         }
     }
 
-    let started = Instant::now();
-    gateway.signal("TERM");
-    let status = gateway
-        .wait_exit(PATIENCE)
-        .await
-        .expect("the gateway exits");
-    let took = started.elapsed();
+    let (status, took) = gateway.terminate().await;
     assert!(
         status.success(),
         "nothing was cut off, so exit 0; got {status}"

@@ -521,12 +521,7 @@ async fn connect_is_refused_with_405_and_allow() {
 
 fn compile(routes: &str) -> Result<crossgate::CompiledConfig, String> {
     let text = format!("[server]\nlisten = \"127.0.0.1:0\"\n{routes}");
-    crossgate::CompiledConfig::compile_text(
-        &text,
-        &crossgate::ConfigSource::File("t.toml".into()),
-        &crossgate::Metrics::new(),
-    )
-    .map_err(|problems| problems.to_string())
+    crate::support::config::compile(&text)
 }
 
 #[test]
