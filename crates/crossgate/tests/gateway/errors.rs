@@ -6,7 +6,6 @@ use crate::support::config::single_route;
 use crate::support::{absent_upstream, closing_upstream, TestGateway, TestUpstream};
 use bytes::Bytes;
 use http_body_util::channel::Channel;
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 const APP: &str = "https://app.example.com";
@@ -117,11 +116,7 @@ async fn declared_body_over_the_limit_is_a_readable_413() {
 #[tokio::test]
 async fn streamed_body_over_the_limit_is_a_413() {
     let (_upstream, gateway) = setup().await;
-    let stream = TcpStream::connect(gateway.addr).await.expect("connect");
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("handshake");
-    tokio::spawn(connection);
+    let mut sender = crate::support::http1_sender(gateway.addr).await;
     let (mut body, channel) = Channel::<Bytes>::new(4);
     let request = crate::support::build_request("POST", "/api/slurp", &[("origin", APP)], channel);
     let response = tokio::spawn(async move { sender.send_request(request).await });

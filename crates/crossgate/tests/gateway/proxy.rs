@@ -11,7 +11,6 @@ use bytes::Bytes;
 use http_body_util::channel::Channel;
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 
 const APP: &str = "https://app.example.com";
 
@@ -268,11 +267,7 @@ async fn request_id_is_generated_passed_upstream_and_returned() {
 #[tokio::test]
 async fn request_body_is_streamed_to_the_upstream() {
     let (upstream, gateway) = setup().await;
-    let stream = TcpStream::connect(gateway.addr).await.expect("connect");
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("handshake");
-    tokio::spawn(connection);
+    let mut sender = crate::support::http1_sender(gateway.addr).await;
     let (mut body, channel) = Channel::<Bytes>::new(1);
     let request = crate::support::build_request("POST", "/api/echo-body", &[], channel);
     let response = tokio::spawn(async move { sender.send_request(request).await });
@@ -301,11 +296,7 @@ async fn request_body_is_streamed_to_the_upstream() {
 #[tokio::test]
 async fn response_body_is_streamed_to_the_client() {
     let (upstream, gateway) = setup().await;
-    let stream = TcpStream::connect(gateway.addr).await.expect("connect");
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("handshake");
-    tokio::spawn(connection);
+    let mut sender = crate::support::http1_sender(gateway.addr).await;
     let request = crate::support::build_request(
         "GET",
         "/api/drip",

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::config::single_route;
 use crate::support::{
-    build_request, collect, fixture, tls_connect, try_send, TestGateway, PATIENCE,
+    build_request, collect, fixture, http2_sender, tls_connect, try_send, TestGateway, PATIENCE,
 };
 use bytes::Bytes;
 use http::{Request, Response};
@@ -573,12 +573,7 @@ async fn heads_far_beyond_max_header_bytes_get_the_gateways_431_with_cors_header
     assert_eq!(reply.status, 431);
     assert_eq!(reply.header("access-control-allow-origin"), Some(APP));
 
-    let stream = TcpStream::connect(gateway.addr).await.expect("connect");
-    let (mut sender, connection) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-            .await
-            .expect("h2 handshake");
-    tokio::spawn(connection);
+    let mut sender = http2_sender(gateway.addr).await;
     let mut request = build_request(
         "GET",
         &format!("http://{}/hello", gateway.addr),
@@ -601,12 +596,7 @@ async fn many_streams_from_one_http2_client_cannot_starve_other_clients() {
         "http2_max_concurrent_streams = 4\nresponse_timeout = 30",
     ))
     .await;
-    let stream = TcpStream::connect(gateway.addr).await.expect("connect");
-    let (sender, connection) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-            .await
-            .expect("h2 handshake");
-    tokio::spawn(connection);
+    let sender = http2_sender(gateway.addr).await;
     let addr = gateway.addr;
     // One request first, so the client has the gateway's SETTINGS (with its
     // stream limit) before it floods; streams sent before that are refused.

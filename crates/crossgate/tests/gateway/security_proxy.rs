@@ -9,7 +9,6 @@ use crate::support::config::single_route;
 use crate::support::{eventually, raw_exchange, send, TestGateway, TestUpstream, PATIENCE};
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -285,12 +284,7 @@ async fn h2_post(
     lengths: &[&str],
     body: &'static [u8],
 ) -> Result<crate::support::Reply, hyper::Error> {
-    let stream = TcpStream::connect(addr).await.expect("connect");
-    let (mut sender, connection) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-            .await
-            .expect("HTTP/2 handshake");
-    tokio::spawn(connection);
+    let mut sender = crate::support::http2_sender(addr).await;
     let mut builder = http::Request::post(format!("http://{addr}/api/upload"))
         .version(http::Version::HTTP_2)
         .header("origin", APP);
