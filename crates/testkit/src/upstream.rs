@@ -136,6 +136,21 @@ impl TestUpstream {
         request
     }
 
+    /// Waits for a request from [`TestUpstream::request_in_flight`] and
+    /// asserts it got this upstream's plain answer to `path` (200
+    /// `upstream:<path>`), which it returns.
+    pub async fn answered(request: JoinHandle<Result<Reply, String>>, path: &str) -> Reply {
+        let reply = request
+            .await
+            .expect("the request's task")
+            .unwrap_or_else(|e| panic!("the request in flight got no answer: {e}"));
+        assert_eq!(
+            (reply.status.as_u16(), reply.text()),
+            (200, format!("upstream:{path}"))
+        );
+        reply
+    }
+
     pub fn last(&self) -> Seen {
         self.seen
             .lock()

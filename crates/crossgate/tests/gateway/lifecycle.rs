@@ -132,9 +132,7 @@ async fn in_flight_request_finishes_on_the_configuration_it_started_with() {
         send(addr, "GET", "/api/slow/x", &[], b"").await.text(),
         "new"
     );
-    let finished = in_flight.await.expect("task").expect("answered");
-    assert_eq!(finished.status, 200);
-    assert_eq!(finished.text(), "upstream:/api/slow/x");
+    TestUpstream::answered(in_flight, "/api/slow/x").await;
 }
 
 #[tokio::test]
@@ -150,9 +148,7 @@ async fn shutdown_drains_in_flight_requests() {
         !in_flight.is_finished(),
         "the listener closed while the request was still in flight"
     );
-    let finished = in_flight.await.expect("task").expect("answered");
-    assert_eq!(finished.status, 200);
-    assert_eq!(finished.text(), "upstream:/api/slow/x");
+    TestUpstream::answered(in_flight, "/api/slow/x").await;
     let drain = tokio::time::timeout(PATIENCE, server)
         .await
         .expect("drained in time")

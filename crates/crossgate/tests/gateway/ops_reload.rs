@@ -134,14 +134,7 @@ async fn a_request_in_flight_finishes_on_the_config_it_started_with() {
         .expect("GET after reload");
     assert_eq!(after.status, 502, "new requests use the new upstream");
 
-    let slow = slow
-        .await
-        .expect("slow request task")
-        .expect("slow request");
-    assert_eq!(
-        (slow.status.as_u16(), slow.text().as_str()),
-        (200, "upstream:/api/slow/1500")
-    );
+    let slow = TestUpstream::answered(slow, "/api/slow/1500").await;
     assert_eq!(slow.headers["access-control-allow-origin"], ALLOWED_ORIGIN);
 }
 

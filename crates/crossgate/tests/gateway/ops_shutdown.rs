@@ -46,14 +46,7 @@ async fn sigterm_drains_the_in_flight_request_and_refuses_new_connections() {
         "the process waits for the in-flight request"
     );
 
-    let slow = slow
-        .await
-        .expect("slow request task")
-        .expect("in-flight request completes");
-    assert_eq!(
-        (slow.status.as_u16(), slow.text().as_str()),
-        (200, "upstream:/api/slow/2500")
-    );
+    let slow = TestUpstream::answered(slow, "/api/slow/2500").await;
     assert_eq!(slow.headers["access-control-allow-origin"], ALLOWED_ORIGIN);
 
     let status = gateway
