@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 pub use client::*;
 pub use gateway::TestGateway;
-pub use upstream::{absent_upstream, closing_upstream, Seen, TestUpstream};
+pub use upstream::{absent_upstream, closing_upstream, serve_each, Seen, TestUpstream};
 
 /// Everything a test waits for is bounded by this. Longer than the
 /// `shutdown_timeout = 10` of the `ops_*` tests' config, so waiting for a

@@ -71,21 +71,10 @@ impl TestUpstream {
             chunk_arrived: chunk_arrived.clone(),
         };
         let accepted = connections.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                accepted.fetch_add(1, Ordering::SeqCst);
-                let state = state.clone();
-                tokio::spawn(async move {
-                    let service =
-                        service_fn(move |request| upstream_answer(state.clone(), request));
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
+        let task = serve_each(listener, move || {
+            accepted.fetch_add(1, Ordering::SeqCst);
+            let state = state.clone();
+            service_fn(move |request| upstream_answer(state.clone(), request))
         });
         TestUpstream {
             addr,
@@ -258,6 +247,34 @@ async fn upstream_response(
         );
     }
     response
+}
+
+/// Serves HTTP/1.1 or HTTP/2 on every connection `listener` accepts, each
+/// with the service `service_for` makes when it is accepted, until the
+/// returned task is aborted.
+pub fn serve_each<F, S, B>(listener: TcpListener, mut service_for: F) -> JoinHandle<()>
+where
+    F: FnMut() -> S + Send + 'static,
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let service = service_for();
+            tokio::spawn(async move {
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    })
 }
 
 /// An address nothing listens on.

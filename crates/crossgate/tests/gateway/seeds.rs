@@ -19,7 +19,6 @@ use http::{HeaderValue, Request, Response};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -57,35 +56,25 @@ impl Backend {
         let addr = listener.local_addr().expect("backend address");
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = seen.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let log = log.clone();
-                let service = service_fn(move |request: Request<Incoming>| {
-                    log.lock().expect("backend log").push((
-                        request.method().to_string(),
-                        request.uri().path().to_owned(),
-                    ));
-                    async move {
-                        let _ = request.into_body().collect().await;
-                        let mut response =
-                            Response::new(Full::new(Bytes::from_static(body.as_bytes())));
-                        for (name, value) in headers {
-                            response
-                                .headers_mut()
-                                .append(*name, HeaderValue::from_static(value));
-                        }
-                        Ok::<_, Infallible>(response)
+        let task = crate::support::serve_each(listener, move || {
+            let log = log.clone();
+            service_fn(move |request: Request<Incoming>| {
+                log.lock().expect("backend log").push((
+                    request.method().to_string(),
+                    request.uri().path().to_owned(),
+                ));
+                async move {
+                    let _ = request.into_body().collect().await;
+                    let mut response =
+                        Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+                    for (name, value) in headers {
+                        response
+                            .headers_mut()
+                            .append(*name, HeaderValue::from_static(value));
                     }
-                });
-                tokio::spawn(async move {
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
+                    Ok::<_, Infallible>(response)
+                }
+            })
         });
         Backend { addr, seen, task }
     }
