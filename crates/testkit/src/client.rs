@@ -1,6 +1,8 @@
 //! A plain HTTP client for the tests: one fresh connection per request
 //! ([`send`], [`try_send`]), a kept-alive [`Client`], HTTP/2 with prior
-//! knowledge ([`send_h2c`]) and TLS connections trusting a fixture CA.
+//! knowledge ([`send_h2c`]), connections to send on by hand
+//! ([`http1_sender`], [`http2_sender`]) and TLS connections trusting a
+//! fixture CA.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -68,6 +70,17 @@ impl Reply {
 
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// Asserts the reply has `status` and carries CORS headers for `origin`,
+    /// so that a script from that origin can read why it failed.
+    pub fn assert_readable(&self, status: u16, origin: &str) {
+        assert_eq!(self.status, status, "{}", self.text());
+        assert_eq!(
+            self.header("access-control-allow-origin"),
+            Some(origin),
+            "a {status} must carry CORS headers for an allowed origin"
+        );
     }
 
     /// Every Vary token, lower-cased.
@@ -172,24 +185,58 @@ pub async fn send_h2c(
     path: &str,
     headers: &[(&str, &str)],
 ) -> Reply {
-    let stream = TcpStream::connect(addr).await.expect("connect to gateway");
-    let (mut sender, connection) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-            .await
-            .expect("HTTP/2 handshake");
-    tokio::spawn(connection);
-    let mut request = build_request(
-        method,
-        &format!("http://{addr}{path}"),
-        headers,
-        Full::new(Bytes::new()),
-    );
+    send_h2c_uri(addr, method, &format!("http://{addr}{path}"), headers).await
+}
+
+/// [`send_h2c`] for a whole `uri`, whose authority (`:authority`) need not
+/// be `addr`.
+pub async fn send_h2c_uri(
+    addr: SocketAddr,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+) -> Reply {
+    let mut sender = http2_sender(addr).await;
+    let mut request = build_request(method, uri, headers, Full::new(Bytes::new()));
     *request.version_mut() = http::Version::HTTP_2;
     let response = tokio::time::timeout(PATIENCE, sender.send_request(request))
         .await
         .expect("answer in time")
         .expect("send request");
     collect(response).await
+}
+
+/// An HTTP/1.1 connection to `addr`, driven by a task of its own, for
+/// the tests that hold on to it or send a body in pieces.
+pub async fn http1_sender<B>(addr: SocketAddr) -> hyper::client::conn::http1::SendRequest<B>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let stream = TcpStream::connect(addr).await.expect("connect to gateway");
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("HTTP/1.1 handshake");
+    tokio::spawn(connection);
+    sender
+}
+
+/// An HTTP/2 connection to `addr` with prior knowledge (h2c), driven by a
+/// task of its own.
+pub async fn http2_sender<B>(addr: SocketAddr) -> hyper::client::conn::http2::SendRequest<B>
+where
+    B: hyper::body::Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let stream = TcpStream::connect(addr).await.expect("connect to gateway");
+    let (sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .expect("HTTP/2 handshake");
+    tokio::spawn(connection);
+    sender
 }
 
 pub fn build_request<B>(method: &str, path: &str, headers: &[(&str, &str)], body: B) -> Request<B> {

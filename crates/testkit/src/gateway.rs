@@ -8,7 +8,7 @@ use crossgate::{ConfigSource, DenialLog, Drain, Gateway, Metrics, Server};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::TempDir;
+use crate::{send, Reply, TempDir};
 
 /// A gateway running in this process on an ephemeral port.
 pub struct TestGateway {
@@ -62,6 +62,23 @@ impl TestGateway {
             stop: Some(stop),
             task: Some(task),
         }
+    }
+
+    /// Sends one request to this gateway on a fresh connection; failing to
+    /// get an answer fails the test.
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Reply {
+        send(self.addr, method, path, headers, body).await
+    }
+
+    /// A GET without a body, as [`TestGateway::send`].
+    pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        self.send("GET", path, headers, b"").await
     }
 
     /// Rewrites the config file and reloads it.

@@ -2,6 +2,7 @@
 //! never published). At the root: the gateway tests' harness, which the
 //! gateway binary knows as `support` (an in-process gateway, test
 //! upstreams, a plain HTTP client, temp dirs and fixtures). In modules:
+//! - [`config`]: the config files many tests share;
 //! - [`process`]: the real `crossgate serve` binary, for signals, logs and
 //!   the admin listener;
 //! - [`probe_server`]: small servers answering with a closure, for `check`
@@ -11,6 +12,7 @@
 //!   seed documents cite.
 
 pub mod client;
+pub mod config;
 pub mod gateway;
 pub mod probe_server;
 pub mod process;
@@ -24,7 +26,7 @@ use std::time::{Duration, Instant};
 
 pub use client::*;
 pub use gateway::TestGateway;
-pub use upstream::{absent_upstream, closing_upstream, Seen, TestUpstream};
+pub use upstream::{absent_upstream, closing_upstream, serve_each, Seen, TestUpstream};
 
 /// Everything a test waits for is bounded by this. Longer than the
 /// `shutdown_timeout = 10` of the `ops_*` tests' config, so waiting for a
@@ -104,6 +106,19 @@ pub fn crossgate_binary() -> PathBuf {
         binary.display()
     );
     binary
+}
+
+/// Polls every 10 ms until a connection to `addr` is refused: its listener
+/// has closed. Fails after [`PATIENCE`].
+pub async fn listener_closed(addr: std::net::SocketAddr) {
+    let deadline = Instant::now() + PATIENCE;
+    while tokio::net::TcpStream::connect(addr).await.is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "{addr} still accepts connections"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// Polls `condition` every 10 ms until it holds, failing after [`PATIENCE`].

@@ -190,6 +190,18 @@ impl Gateway {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// Sends SIGTERM and waits for the process to exit: its status, and how
+    /// long after the signal it came.
+    pub async fn terminate(&mut self) -> (ExitStatus, Duration) {
+        let started = Instant::now();
+        self.signal("TERM");
+        let status = self
+            .wait_exit(PATIENCE)
+            .await
+            .expect("the gateway exits after SIGTERM");
+        (status, started.elapsed())
+    }
+
     /// Waits for the process to exit, up to `within`.
     pub async fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + within;

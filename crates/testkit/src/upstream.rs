@@ -19,6 +19,8 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
+use crate::{eventually, try_send, Reply};
+
 /// What a test upstream saw of one request.
 #[derive(Debug, Clone)]
 pub struct Seen {
@@ -69,21 +71,10 @@ impl TestUpstream {
             chunk_arrived: chunk_arrived.clone(),
         };
         let accepted = connections.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                accepted.fetch_add(1, Ordering::SeqCst);
-                let state = state.clone();
-                tokio::spawn(async move {
-                    let service =
-                        service_fn(move |request| upstream_answer(state.clone(), request));
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
+        let task = serve_each(listener, move || {
+            accepted.fetch_add(1, Ordering::SeqCst);
+            let state = state.clone();
+            service_fn(move |request| upstream_answer(state.clone(), request))
         });
         TestUpstream {
             addr,
@@ -103,6 +94,50 @@ impl TestUpstream {
 
     pub fn hits(&self) -> usize {
         self.seen.lock().expect("seen").len()
+    }
+
+    /// Sends a GET of `path` with `headers` to the gateway at `gateway`, in
+    /// a task of its own, and returns once this upstream is answering it (a
+    /// `/slow/` path keeps it there): the request is in flight. The task
+    /// gives its reply, or why there was none.
+    pub async fn request_in_flight(
+        &self,
+        gateway: SocketAddr,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> JoinHandle<Result<Reply, String>> {
+        let path = path.to_owned();
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
+        let request = tokio::spawn(async move {
+            let headers: Vec<(&str, &str)> = headers
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_str()))
+                .collect();
+            try_send(gateway, "GET", &path, &headers, b"").await
+        });
+        eventually("the request reaches the upstream", || {
+            self.in_flight.load(Ordering::SeqCst) > 0
+        })
+        .await;
+        request
+    }
+
+    /// Waits for a request from [`TestUpstream::request_in_flight`] and
+    /// asserts it got this upstream's plain answer to `path` (200
+    /// `upstream:<path>`), which it returns.
+    pub async fn answered(request: JoinHandle<Result<Reply, String>>, path: &str) -> Reply {
+        let reply = request
+            .await
+            .expect("the request's task")
+            .unwrap_or_else(|e| panic!("the request in flight got no answer: {e}"));
+        assert_eq!(
+            (reply.status.as_u16(), reply.text()),
+            (200, format!("upstream:{path}"))
+        );
+        reply
     }
 
     pub fn last(&self) -> Seen {
@@ -212,6 +247,34 @@ async fn upstream_response(
         );
     }
     response
+}
+
+/// Serves HTTP/1.1 or HTTP/2 on every connection `listener` accepts, each
+/// with the service `service_for` makes when it is accepted, until the
+/// returned task is aborted.
+pub fn serve_each<F, S, B>(listener: TcpListener, mut service_for: F) -> JoinHandle<()>
+where
+    F: FnMut() -> S + Send + 'static,
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let service = service_for();
+            tokio::spawn(async move {
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    })
 }
 
 /// An address nothing listens on.

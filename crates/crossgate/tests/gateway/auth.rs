@@ -4,7 +4,7 @@
 //! with a valid token; bad tokens get 401 and missing privileges 403, both
 //! readable by scripts.
 
-use crate::support::{bearer_jwt, list, send, TestGateway, TestUpstream};
+use crate::support::{bearer_jwt, list, TestGateway, TestUpstream};
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
 const READER: &str = "Bearer reader-token-0123456789";
@@ -65,24 +65,24 @@ async fn preflight(
     if let Some(authorization) = authorization {
         headers.push(("authorization", authorization));
     }
-    send(gateway.addr, "OPTIONS", path, &headers, b"").await
+    gateway.send("OPTIONS", path, &headers, b"").await
 }
 
 #[tokio::test]
 async fn public_resource_preflight_lists_the_resource_methods() {
     let (upstream, gateway) = setup().await;
-    let reply = send(
-        gateway.addr,
-        "OPTIONS",
-        "/public/box",
-        &[
-            ("origin", ORIGIN),
-            ("access-control-request-method", "GET"),
-            ("access-control-request-headers", "sample"),
-        ],
-        b"",
-    )
-    .await;
+    let reply = gateway
+        .send(
+            "OPTIONS",
+            "/public/box",
+            &[
+                ("origin", ORIGIN),
+                ("access-control-request-method", "GET"),
+                ("access-control-request-headers", "sample"),
+            ],
+            b"",
+        )
+        .await;
     assert_eq!(reply.status, 204);
     assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
     assert_eq!(
@@ -136,14 +136,12 @@ async fn invalid_token_is_a_readable_401() {
         assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
     }
     let forged = bearer_jwt(&["read", "write"], "a secret that is not the gateway's");
-    let reply = send(
-        gateway.addr,
-        "GET",
-        "/private/box",
-        &[("origin", ORIGIN), ("authorization", &forged)],
-        b"",
-    )
-    .await;
+    let reply = gateway
+        .get(
+            "/private/box",
+            &[("origin", ORIGIN), ("authorization", &forged)],
+        )
+        .await;
     assert_eq!(reply.status, 401);
     assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
     assert_eq!(
@@ -159,14 +157,14 @@ async fn token_without_the_privilege_is_a_readable_403() {
     let reply = preflight(&gateway, "/private/box", Some(WRITER)).await;
     assert_eq!(reply.status, 403, "OPTIONS needs the read privilege");
     assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
-    let reply = send(
-        gateway.addr,
-        "PUT",
-        "/private/box",
-        &[("origin", ORIGIN), ("authorization", READER)],
-        b"",
-    )
-    .await;
+    let reply = gateway
+        .send(
+            "PUT",
+            "/private/box",
+            &[("origin", ORIGIN), ("authorization", READER)],
+            b"",
+        )
+        .await;
     assert_eq!(reply.status, 403);
     assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
     assert_eq!(upstream.hits(), 0);
@@ -175,61 +173,35 @@ async fn token_without_the_privilege_is_a_readable_403() {
 #[tokio::test]
 async fn private_actual_requests_are_authorized_before_the_upstream() {
     let (upstream, gateway) = setup().await;
-    let missing = send(
-        gateway.addr,
-        "GET",
-        "/private/box",
-        &[("origin", ORIGIN)],
-        b"",
-    )
-    .await;
+    let missing = gateway.get("/private/box", &[("origin", ORIGIN)]).await;
     assert_eq!(missing.status, 401);
     assert_eq!(missing.header("access-control-allow-origin"), Some("*"));
     assert_eq!(missing.header("www-authenticate"), Some("Bearer"));
     assert_eq!(upstream.hits(), 0);
 
-    let read = send(
-        gateway.addr,
-        "GET",
-        "/private/box",
-        &[("origin", ORIGIN), ("authorization", READER)],
-        b"",
-    )
-    .await;
+    let read = gateway
+        .get(
+            "/private/box",
+            &[("origin", ORIGIN), ("authorization", READER)],
+        )
+        .await;
     assert_eq!(read.status, 200);
     assert_eq!(
         upstream.last().headers["authorization"],
         READER,
         "the token is passed on"
     );
-    let write = send(
-        gateway.addr,
-        "PUT",
-        "/private/box",
-        &[("authorization", WRITER)],
-        b"",
-    )
-    .await;
+    let write = gateway
+        .send("PUT", "/private/box", &[("authorization", WRITER)], b"")
+        .await;
     assert_eq!(write.status, 200);
     let both = bearer_jwt(&["read", "write"], SECRET);
-    let put = send(
-        gateway.addr,
-        "PUT",
-        "/private/box",
-        &[("authorization", &both)],
-        b"",
-    )
-    .await;
+    let put = gateway
+        .send("PUT", "/private/box", &[("authorization", &both)], b"")
+        .await;
     assert_eq!(put.status, 200);
     assert_eq!(upstream.hits(), 3);
 
-    let public = send(
-        gateway.addr,
-        "GET",
-        "/public/box",
-        &[("origin", ORIGIN)],
-        b"",
-    )
-    .await;
+    let public = gateway.get("/public/box", &[("origin", ORIGIN)]).await;
     assert_eq!(public.status, 200, "public resources need no token");
 }

@@ -8,24 +8,23 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::config::single_route;
 use crate::support::process::run;
 use crate::support::{absent_upstream, send, TempDir, PATIENCE};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_crossgate");
 
-const GOOD: &str = r#"
-[server]
-listen = "127.0.0.1:0"
-admin = "127.0.0.1:0"
+const APP: &str = "https://app.example.com";
 
-[policies.web]
-origins = ["https://app.example.com"]
-
-[[routes]]
-path = "/api/"
-upstream = "http://127.0.0.1:3000"
-policy = "web"
-"#;
+/// One policy, one route and an admin listener.
+fn good() -> String {
+    single_route(
+        r#"admin = "127.0.0.1:0""#,
+        APP,
+        "/api/",
+        r#"upstream = "http://127.0.0.1:3000""#,
+    )
+}
 
 /// One problem of each kind the issue names, and more.
 const BAD: &str = r#"
@@ -53,7 +52,7 @@ policy = "web"
 #[test]
 fn validate_accepts_a_good_file_with_a_one_line_summary() {
     let dir = TempDir::new("cli");
-    let path = dir.write("good.toml", GOOD);
+    let path = dir.write("good.toml", &good());
     let output = run(&["validate", "--config", path.to_str().expect("utf-8 path")]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
@@ -70,7 +69,7 @@ fn validate_accepts_a_good_file_with_a_one_line_summary() {
 /// a catch-all `/` route leaves no path unrouted.
 #[test]
 fn validate_warns_about_a_missing_fallback_policy_only_when_paths_can_be_unrouted() {
-    let two_policies = GOOD.replace(
+    let two_policies = good().replace(
         "[[routes]]",
         "[policies.admin]\norigins = [\"https://admin.example.com\"]\n\n[[routes]]",
     );
@@ -369,20 +368,7 @@ async fn json_logs_have_a_line_per_denial_and_per_upstream_error() {
     let dir = TempDir::new("cli");
     let config = dir.write(
         "logs.toml",
-        &format!(
-            r#"
-[server]
-listen = "127.0.0.1:0"
-
-[policies.web]
-origins = ["https://app.example.com"]
-
-[[routes]]
-path = "/"
-upstream = "http://{absent}"
-policy = "web"
-"#
-        ),
+        &single_route("", APP, "/", &format!("upstream = \"http://{absent}\"")),
     );
     let mut serving = Serving::start(&[
         "--log-format",
@@ -401,14 +387,7 @@ policy = "web"
 
     let denied = crate::support::preflight(addr, "/x", "https://evil.example", "PUT", "").await;
     assert_eq!(denied.status, 403);
-    let failed = send(
-        addr,
-        "GET",
-        "/x",
-        &[("origin", "https://app.example.com")],
-        b"",
-    )
-    .await;
+    let failed = send(addr, "GET", "/x", &[("origin", APP)], b"").await;
     assert_eq!(failed.status, 502);
 
     let denial: serde_json::Value =
@@ -434,7 +413,7 @@ fn serve_exits_with_a_clear_error_when_the_port_is_taken() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = taken.local_addr().expect("addr").to_string();
     let dir = TempDir::new("cli");
-    let path = dir.write("good.toml", GOOD);
+    let path = dir.write("good.toml", &good());
     let output = run(&[
         "serve",
         "--config",

@@ -2,10 +2,10 @@
 //! blocked — carry the CORS headers for an allowed origin, so a browser script
 //! can read the real status; and the upstream is never called for them.
 
-use crate::support::{absent_upstream, closing_upstream, send, TestGateway, TestUpstream};
+use crate::support::config::single_route;
+use crate::support::{absent_upstream, closing_upstream, TestGateway, TestUpstream};
 use bytes::Bytes;
 use http_body_util::channel::Channel;
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 const APP: &str = "https://app.example.com";
@@ -62,29 +62,19 @@ policy = "strict"
 }
 
 fn assert_readable(reply: &crate::support::Reply, status: u16) {
-    assert_eq!(reply.status, status, "{}", reply.text());
-    assert_eq!(
-        reply.header("access-control-allow-origin"),
-        Some(APP),
-        "a {status} must carry CORS headers for an allowed origin"
-    );
+    reply.assert_readable(status, APP);
     assert!(reply.header("x-request-id").is_some());
 }
 
 #[tokio::test]
 async fn no_route_is_a_readable_404() {
     let (_upstream, gateway) = setup().await;
-    let reply = send(gateway.addr, "GET", "/nowhere", &[("origin", APP)], b"").await;
+    let reply = gateway.get("/nowhere", &[("origin", APP)]).await;
     assert_readable(&reply, 404);
     assert_eq!(reply.header("content-type"), Some("application/json"));
-    let other = send(
-        gateway.addr,
-        "GET",
-        "/nowhere",
-        &[("origin", "https://evil.example")],
-        b"",
-    )
-    .await;
+    let other = gateway
+        .get("/nowhere", &[("origin", "https://evil.example")])
+        .await;
     assert_eq!(other.status, 404);
     assert_eq!(
         other.header("access-control-allow-origin"),
@@ -96,13 +86,15 @@ async fn no_route_is_a_readable_404() {
 #[tokio::test]
 async fn undeclared_method_is_a_readable_405_with_allow() {
     let (upstream, gateway) = setup().await;
-    let reply = send(gateway.addr, "DELETE", "/api/x", &[("origin", APP)], b"").await;
+    let reply = gateway
+        .send("DELETE", "/api/x", &[("origin", APP)], b"")
+        .await;
     assert_readable(&reply, 405);
     assert_eq!(
         crate::support::list(reply.header("allow")),
         ["GET", "POST", "HEAD"]
     );
-    let head = send(gateway.addr, "HEAD", "/api/x", &[], b"").await;
+    let head = gateway.send("HEAD", "/api/x", &[], b"").await;
     assert_eq!(head.status, 200, "HEAD comes with GET");
     assert_eq!(upstream.hits(), 1);
 }
@@ -110,35 +102,21 @@ async fn undeclared_method_is_a_readable_405_with_allow() {
 #[tokio::test]
 async fn declared_body_over_the_limit_is_a_readable_413() {
     let (upstream, gateway) = setup().await;
-    let reply = send(
-        gateway.addr,
-        "POST",
-        "/api/upload",
-        &[("origin", APP)],
-        &[b'x'; 17],
-    )
-    .await;
+    let reply = gateway
+        .send("POST", "/api/upload", &[("origin", APP)], &[b'x'; 17])
+        .await;
     assert_readable(&reply, 413);
     assert_eq!(upstream.hits(), 0, "the upstream is not called");
-    let fits = send(
-        gateway.addr,
-        "POST",
-        "/api/upload",
-        &[("origin", APP)],
-        &[b'x'; 16],
-    )
-    .await;
+    let fits = gateway
+        .send("POST", "/api/upload", &[("origin", APP)], &[b'x'; 16])
+        .await;
     assert_eq!(fits.status, 200);
 }
 
 #[tokio::test]
 async fn streamed_body_over_the_limit_is_a_413() {
     let (_upstream, gateway) = setup().await;
-    let stream = TcpStream::connect(gateway.addr).await.expect("connect");
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("handshake");
-    tokio::spawn(connection);
+    let mut sender = crate::support::http1_sender(gateway.addr).await;
     let (mut body, channel) = Channel::<Bytes>::new(4);
     let request = crate::support::build_request("POST", "/api/slurp", &[("origin", APP)], channel);
     let response = tokio::spawn(async move { sender.send_request(request).await });
@@ -162,14 +140,9 @@ async fn streamed_body_over_the_limit_is_a_413() {
 async fn oversized_headers_are_a_readable_431() {
     let (upstream, gateway) = setup().await;
     let big = "a".repeat(3000);
-    let reply = send(
-        gateway.addr,
-        "GET",
-        "/api/x",
-        &[("origin", APP), ("x-big", &big)],
-        b"",
-    )
-    .await;
+    let reply = gateway
+        .get("/api/x", &[("origin", APP), ("x-big", &big)])
+        .await;
     assert_readable(&reply, 431);
     assert_eq!(upstream.hits(), 0);
 }
@@ -177,14 +150,14 @@ async fn oversized_headers_are_a_readable_431() {
 #[tokio::test]
 async fn unreachable_upstream_is_a_readable_502() {
     let (_upstream, gateway) = setup().await;
-    let reply = send(gateway.addr, "GET", "/absent/x", &[("origin", APP)], b"").await;
+    let reply = gateway.get("/absent/x", &[("origin", APP)]).await;
     assert_readable(&reply, 502);
 }
 
 #[tokio::test]
 async fn upstream_closing_the_connection_is_a_readable_502() {
     let (_upstream, gateway) = setup().await;
-    let reply = send(gateway.addr, "GET", "/closing/x", &[("origin", APP)], b"").await;
+    let reply = gateway.get("/closing/x", &[("origin", APP)]).await;
     assert_readable(&reply, 502);
 }
 
@@ -192,7 +165,7 @@ async fn upstream_closing_the_connection_is_a_readable_502() {
 async fn slow_upstream_is_a_readable_504() {
     let (_upstream, gateway) = setup().await;
     let started = std::time::Instant::now();
-    let reply = send(gateway.addr, "GET", "/api/slow/x", &[("origin", APP)], b"").await;
+    let reply = gateway.get("/api/slow/x", &[("origin", APP)]).await;
     assert_readable(&reply, 504);
     assert!(
         started.elapsed() < std::time::Duration::from_secs(2),
@@ -203,18 +176,13 @@ async fn slow_upstream_is_a_readable_504() {
 #[tokio::test]
 async fn blocked_origin_gets_403_and_never_reaches_the_upstream() {
     let (upstream, gateway) = setup().await;
-    let reply = send(
-        gateway.addr,
-        "GET",
-        "/strict/x",
-        &[("origin", "https://evil.example")],
-        b"",
-    )
-    .await;
+    let reply = gateway
+        .get("/strict/x", &[("origin", "https://evil.example")])
+        .await;
     assert_eq!(reply.status, 403);
     assert_eq!(reply.header("access-control-allow-origin"), None);
     assert_eq!(upstream.hits(), 0);
-    let allowed = send(gateway.addr, "GET", "/strict/x", &[("origin", APP)], b"").await;
+    let allowed = gateway.get("/strict/x", &[("origin", APP)]).await;
     assert_readable(&allowed, 200);
     assert_eq!(upstream.hits(), 1);
 }
@@ -227,7 +195,7 @@ async fn dot_segments_are_refused_before_routing() {
         "/api/%2e%2e/strict/x",
         "/api/..%2Fstrict/x",
     ] {
-        let reply = send(gateway.addr, "GET", path, &[("origin", APP)], b"").await;
+        let reply = gateway.get(path, &[("origin", APP)]).await;
         assert_readable(&reply, 400);
     }
     assert_eq!(upstream.hits(), 0);
@@ -264,25 +232,15 @@ async fn saturated_listener() -> (
 #[tokio::test]
 async fn upstream_connect_timeout_is_a_readable_504() {
     let (addr, _fillers, _listener) = saturated_listener().await;
-    let config = format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-connect_timeout = 0.3
-response_timeout = 5
-
-[policies.web]
-origins = ["{APP}"]
-
-[[routes]]
-path = "/"
-upstream = "http://{addr}"
-policy = "web"
-"#
+    let config = single_route(
+        "connect_timeout = 0.3\nresponse_timeout = 5",
+        APP,
+        "/",
+        &format!("upstream = \"http://{addr}\""),
     );
     let gateway = TestGateway::start(&config).await;
     let started = std::time::Instant::now();
-    let reply = send(gateway.addr, "GET", "/x", &[("origin", APP)], b"").await;
+    let reply = gateway.get("/x", &[("origin", APP)]).await;
     assert_readable(&reply, 504);
     assert!(
         started.elapsed() < std::time::Duration::from_secs(3),

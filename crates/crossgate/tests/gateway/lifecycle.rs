@@ -6,28 +6,22 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::support::{eventually, send, TestGateway, TestUpstream, PATIENCE};
+use crate::support::config::single_route;
+use crate::support::{listener_closed, send, TestGateway, TestUpstream, PATIENCE};
 use bytes::Bytes;
 use crossgate::Drain;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+const APP: &str = "https://app.example.com";
+
 fn mock_config(body: &str, server_extra: &str) -> String {
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-{server_extra}
-
-[policies.web]
-origins = ["https://app.example.com"]
-
-[[routes]]
-path = "/"
-mock = {{ status = 200, body = "{body}" }}
-policy = "web"
-"#
+    single_route(
+        server_extra,
+        APP,
+        "/",
+        &format!("mock = {{ status = 200, body = \"{body}\" }}"),
     )
 }
 
@@ -61,14 +55,7 @@ async fn reload_under_concurrent_load_fails_no_request() {
                 if stop.load(Ordering::SeqCst) {
                     break;
                 }
-                let reply = send(
-                    addr,
-                    "GET",
-                    "/x",
-                    &[("origin", "https://app.example.com")],
-                    b"",
-                )
-                .await;
+                let reply = send(addr, "GET", "/x", &[("origin", APP)], b"").await;
                 done.fetch_add(1, Ordering::SeqCst);
                 answers.push((
                     reply.status,
@@ -101,7 +88,7 @@ async fn reload_under_concurrent_load_fails_no_request() {
             total += 1;
             assert_eq!(status, 200, "a request failed during a reload");
             assert!(body == "v1" || body == "v2", "unexpected body {body:?}");
-            assert_eq!(origin.as_deref(), Some("https://app.example.com"));
+            assert_eq!(origin.as_deref(), Some(APP));
         }
     }
     assert!(total >= 55, "{total} requests");
@@ -122,7 +109,7 @@ async fn invalid_reload_keeps_the_running_configuration() {
         message.contains("routes[0]: the route has neither"),
         "{message}"
     );
-    let reply = send(gateway.addr, "GET", "/x", &[], b"").await;
+    let reply = gateway.get("/x", &[]).await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.text(), "v1");
 }
@@ -133,11 +120,7 @@ async fn in_flight_request_finishes_on_the_configuration_it_started_with() {
     let gateway =
         TestGateway::start(&upstream_config(&upstream.url(), "response_timeout = 10")).await;
     let addr = gateway.addr;
-    let in_flight = tokio::spawn(async move { send(addr, "GET", "/api/slow/x", &[], b"").await });
-    eventually("the slow request reaches the upstream", || {
-        upstream.hits() > 0
-    })
-    .await;
+    let in_flight = upstream.request_in_flight(addr, "/api/slow/x", &[]).await;
     // The new configuration replaces the upstream by a mock and would time out in 0.5 s.
     gateway
         .reload_with(&format!(
@@ -149,9 +132,7 @@ async fn in_flight_request_finishes_on_the_configuration_it_started_with() {
         send(addr, "GET", "/api/slow/x", &[], b"").await.text(),
         "new"
     );
-    let finished = in_flight.await.expect("task");
-    assert_eq!(finished.status, 200);
-    assert_eq!(finished.text(), "upstream:/api/slow/x");
+    TestUpstream::answered(in_flight, "/api/slow/x").await;
 }
 
 #[tokio::test]
@@ -160,27 +141,14 @@ async fn shutdown_drains_in_flight_requests() {
     let mut gateway =
         TestGateway::start(&upstream_config(&upstream.url(), "shutdown_timeout = 10")).await;
     let addr = gateway.addr;
-    let in_flight = tokio::spawn(async move { send(addr, "GET", "/api/slow/x", &[], b"").await });
-    eventually("the slow request reaches the upstream", || {
-        upstream.hits() > 0
-    })
-    .await;
+    let in_flight = upstream.request_in_flight(addr, "/api/slow/x", &[]).await;
     let server = gateway.begin_shutdown();
-    let deadline = Instant::now() + PATIENCE;
-    while TcpStream::connect(addr).await.is_ok() {
-        assert!(
-            Instant::now() < deadline,
-            "still accepting connections while draining"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    listener_closed(addr).await;
     assert!(
         !in_flight.is_finished(),
         "the listener closed while the request was still in flight"
     );
-    let finished = in_flight.await.expect("task");
-    assert_eq!(finished.status, 200);
-    assert_eq!(finished.text(), "upstream:/api/slow/x");
+    TestUpstream::answered(in_flight, "/api/slow/x").await;
     let drain = tokio::time::timeout(PATIENCE, server)
         .await
         .expect("drained in time")
@@ -194,11 +162,7 @@ async fn shutdown_gives_up_after_its_timeout() {
     let mut gateway =
         TestGateway::start(&upstream_config(&upstream.url(), "shutdown_timeout = 0.3")).await;
     let addr = gateway.addr;
-    let _in_flight = tokio::spawn(async move { send(addr, "GET", "/api/slow/x", &[], b"").await });
-    eventually("the slow request reaches the upstream", || {
-        upstream.hits() > 0
-    })
-    .await;
+    let _in_flight = upstream.request_in_flight(addr, "/api/slow/x", &[]).await;
     let started = Instant::now();
     let drain = tokio::time::timeout(PATIENCE, gateway.begin_shutdown())
         .await

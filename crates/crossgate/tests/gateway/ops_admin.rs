@@ -58,6 +58,18 @@ async fn probes_answer_and_unknown_paths_are_404() {
     }
 }
 
+/// A sample a test expects in the exposition: its family, its labels and
+/// its value (`None`: no such sample).
+type Expected<'a> = (&'a str, &'a [(&'a str, &'a str)], Option<f64>);
+
+/// Checks each expected sample of the exposition `text`.
+#[track_caller]
+fn assert_samples(text: &str, expected: &[Expected]) {
+    for (name, labels, want) in expected {
+        assert_eq!(sample(text, name, labels), *want, "{name} {labels:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_requests_preflights_denials_and_latency() {
     let upstream = TestUpstream::start().await;
@@ -102,74 +114,51 @@ async fn metrics_count_requests_preflights_denials_and_latency() {
         .expect("GET");
     assert_eq!(denied_actual.status, 200, "not blocked: only undecorated");
 
-    let after = gateway.metrics().await;
-    let value = |name: &str, labels: &[(&str, &str)]| sample(&after, name, labels);
     let requests = "crossgate_requests_total";
-    assert_eq!(
-        value(requests, &[("route", "/status"), ("code", "200")]),
-        Some(4.0)
-    );
-    assert_eq!(
-        value(requests, &[("route", "/api/"), ("code", "200")]),
-        Some(1.0)
-    );
-    assert_eq!(
-        value(requests, &[("route", "/api/"), ("code", "204")]),
-        Some(1.0)
-    );
-    assert_eq!(
-        value(requests, &[("route", "/api/"), ("code", "403")]),
-        Some(2.0)
-    );
-    assert_eq!(
-        value(requests, &[("route", "none"), ("code", "404")]),
-        Some(1.0)
-    );
-    assert_eq!(
-        value("crossgate_preflights_allowed_total", &[("route", "/api/")]),
-        Some(1.0)
-    );
     let denied = "crossgate_preflights_denied_total";
-    assert_eq!(
-        value(
-            denied,
-            &[("route", "/api/"), ("reason", "origin_not_allowed")]
-        ),
-        Some(1.0)
-    );
-    assert_eq!(
-        value(
-            denied,
-            &[("route", "/api/"), ("reason", "method_not_allowed")]
-        ),
-        Some(1.0)
-    );
-    assert_eq!(
-        value(
-            "crossgate_actual_denied_total",
-            &[("route", "/status"), ("reason", "origin_not_allowed")]
-        ),
-        Some(1.0)
-    );
-    let latency_count = value(
-        "crossgate_upstream_latency_seconds_count",
-        &[("route", "/api/")],
-    );
-    assert_eq!(latency_count, Some(1.0), "one proxied request timed");
-    assert_eq!(
-        value(
-            "crossgate_upstream_latency_seconds_bucket",
-            &[("route", "/api/"), ("le", "+Inf")]
-        ),
-        Some(1.0)
-    );
-    assert_eq!(
-        value(
-            "crossgate_upstream_latency_seconds_count",
-            &[("route", "/status")]
-        ),
-        None,
-        "mock routes have no upstream latency"
+    let latency_count = "crossgate_upstream_latency_seconds_count";
+    assert_samples(
+        &gateway.metrics().await,
+        &[
+            (
+                requests,
+                &[("route", "/status"), ("code", "200")],
+                Some(4.0),
+            ),
+            (requests, &[("route", "/api/"), ("code", "200")], Some(1.0)),
+            (requests, &[("route", "/api/"), ("code", "204")], Some(1.0)),
+            (requests, &[("route", "/api/"), ("code", "403")], Some(2.0)),
+            (requests, &[("route", "none"), ("code", "404")], Some(1.0)),
+            (
+                "crossgate_preflights_allowed_total",
+                &[("route", "/api/")],
+                Some(1.0),
+            ),
+            (
+                denied,
+                &[("route", "/api/"), ("reason", "origin_not_allowed")],
+                Some(1.0),
+            ),
+            (
+                denied,
+                &[("route", "/api/"), ("reason", "method_not_allowed")],
+                Some(1.0),
+            ),
+            (
+                "crossgate_actual_denied_total",
+                &[("route", "/status"), ("reason", "origin_not_allowed")],
+                Some(1.0),
+            ),
+            // One proxied request timed.
+            (latency_count, &[("route", "/api/")], Some(1.0)),
+            (
+                "crossgate_upstream_latency_seconds_bucket",
+                &[("route", "/api/"), ("le", "+Inf")],
+                Some(1.0),
+            ),
+            // Mock routes have no upstream latency.
+            (latency_count, &[("route", "/status")], None),
+        ],
     );
 }
 

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use crate::support::process::{get, Gateway, ALLOWED_ORIGIN, DENIED_ORIGIN};
-use crate::support::{raw_exchange, Client, PATIENCE};
+use crate::support::{raw_exchange, Client, Reply, PATIENCE};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -45,17 +45,32 @@ fn status_of(response: &str) -> u16 {
         .unwrap_or(0)
 }
 
+/// A GET of `/status` from `origin` whose head is over `max_header_bytes`.
+async fn get_with_a_big_header(gateway: &Gateway, origin: &str) -> Reply {
+    let big = "b".repeat(2000);
+    get(
+        gateway.addr,
+        "/status",
+        &[("origin", origin), ("x-big", &big)],
+    )
+    .await
+    .expect("GET with a big header")
+}
+
+/// The status of a GET of `/status` on a kept-alive connection.
+async fn status_on(client: &mut Client, which: &str) -> u16 {
+    client
+        .send("GET", "/status", &[], b"")
+        .await
+        .unwrap_or_else(|e| panic!("GET on {which}: {e}"))
+        .status
+        .as_u16()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_headers_get_431_with_cors_headers() {
     let gateway = Gateway::start(&limits_config(10)).await;
-    let big = "b".repeat(2000);
-    let reply = get(
-        gateway.addr,
-        "/status",
-        &[("origin", ALLOWED_ORIGIN), ("x-big", &big)],
-    )
-    .await
-    .expect("GET with a big header");
+    let reply = get_with_a_big_header(&gateway, ALLOWED_ORIGIN).await;
     assert_eq!(reply.status, 431, "{}", reply.text());
     assert_eq!(reply.headers["access-control-allow-origin"], ALLOWED_ORIGIN);
     assert!(
@@ -79,14 +94,7 @@ async fn oversized_headers_get_431_with_cors_headers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_head_from_a_denied_origin_is_a_431_and_not_a_cors_denial() {
     let gateway = Gateway::start(&limits_config(10)).await;
-    let big = "b".repeat(2000);
-    let reply = get(
-        gateway.addr,
-        "/status",
-        &[("origin", DENIED_ORIGIN), ("x-big", &big)],
-    )
-    .await
-    .expect("GET with a big header");
+    let reply = get_with_a_big_header(&gateway, DENIED_ORIGIN).await;
     assert_eq!(reply.status, 431, "{}", reply.text());
     let denied = [("route", "/status"), ("reason", "origin_not_allowed")];
     assert_eq!(
@@ -188,34 +196,17 @@ async fn connections_beyond_max_connections_wait_for_a_free_slot() {
     let gateway = Gateway::start(&limits_config(10)).await;
     let mut first = Client::connect(gateway.addr).await.expect("connect 1");
     let mut second = Client::connect(gateway.addr).await.expect("connect 2");
-    assert_eq!(
-        first
-            .send("GET", "/status", &[], b"")
-            .await
-            .expect("GET on 1")
-            .status,
-        200
-    );
-    assert_eq!(
-        second
-            .send("GET", "/status", &[], b"")
-            .await
-            .expect("GET on 2")
-            .status,
-        200
-    );
+    assert_eq!(status_on(&mut first, "1").await, 200);
+    assert_eq!(status_on(&mut second, "2").await, 200);
 
     // The third connection is not served while both slots are taken.
     let addr = gateway.addr;
     let third = tokio::spawn(async move {
-        let mut stream = TcpStream::connect(addr).await.expect("connect 3");
-        stream
-            .write_all(b"GET /status HTTP/1.1\r\nhost: gateway.test\r\nconnection: close\r\n\r\n")
-            .await
-            .expect("send on 3");
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await.expect("read on 3");
-        String::from_utf8_lossy(&response).into_owned()
+        raw_exchange(
+            addr,
+            b"GET /status HTTP/1.1\r\nhost: gateway.test\r\nconnection: close\r\n\r\n",
+        )
+        .await
     });
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(
@@ -223,14 +214,7 @@ async fn connections_beyond_max_connections_wait_for_a_free_slot() {
         "a third connection was served with max_connections = 2"
     );
     // Keep-alive connections are still served meanwhile.
-    assert_eq!(
-        first
-            .send("GET", "/status", &[], b"")
-            .await
-            .expect("GET on 1")
-            .status,
-        200
-    );
+    assert_eq!(status_on(&mut first, "1").await, 200);
 
     drop(second);
     let response = tokio::time::timeout(PATIENCE, third)

@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::support::eventually;
 use crate::support::process::{get, Gateway, ALLOWED_ORIGIN};
 use crate::support::{Client, TestUpstream};
 
@@ -115,16 +114,13 @@ async fn a_request_in_flight_finishes_on_the_config_it_started_with() {
     let upstream = TestUpstream::start().await;
     let gateway = Gateway::start(&crate::support::process::config(upstream.addr, "v1")).await;
 
-    let addr = gateway.addr;
-    let slow =
-        tokio::spawn(
-            async move { get(addr, "/api/slow/1500", &[("origin", ALLOWED_ORIGIN)]).await },
-        );
-    let in_flight = upstream.in_flight.clone();
-    eventually("the slow request reaches the upstream", || {
-        in_flight.load(Ordering::SeqCst) == 1
-    })
-    .await;
+    let slow = upstream
+        .request_in_flight(
+            gateway.addr,
+            "/api/slow/1500",
+            &[("origin", ALLOWED_ORIGIN)],
+        )
+        .await;
 
     // The new config sends /api/ to a port nothing listens on.
     let closed_port = {
@@ -138,14 +134,7 @@ async fn a_request_in_flight_finishes_on_the_config_it_started_with() {
         .expect("GET after reload");
     assert_eq!(after.status, 502, "new requests use the new upstream");
 
-    let slow = slow
-        .await
-        .expect("slow request task")
-        .expect("slow request");
-    assert_eq!(
-        (slow.status.as_u16(), slow.text().as_str()),
-        (200, "upstream:/api/slow/1500")
-    );
+    let slow = TestUpstream::answered(slow, "/api/slow/1500").await;
     assert_eq!(slow.headers["access-control-allow-origin"], ALLOWED_ORIGIN);
 }
 

@@ -1,10 +1,9 @@
 //! Graceful shutdown of a running gateway on SIGTERM/SIGINT: in-flight
 //! requests finish, new connections are refused, the drain is bounded.
 
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crate::support::eventually;
+use crate::support::listener_closed;
 use crate::support::process::{get, Gateway, ALLOWED_ORIGIN};
 use crate::support::{Client, TestUpstream, PATIENCE};
 use tokio::net::TcpStream;
@@ -13,16 +12,13 @@ use tokio::net::TcpStream;
 async fn sigterm_drains_the_in_flight_request_and_refuses_new_connections() {
     let upstream = TestUpstream::start().await;
     let mut gateway = Gateway::start(&crate::support::process::config(upstream.addr, "v1")).await;
-    let addr = gateway.addr;
-    let slow =
-        tokio::spawn(
-            async move { get(addr, "/api/slow/2500", &[("origin", ALLOWED_ORIGIN)]).await },
-        );
-    let in_flight = upstream.in_flight.clone();
-    eventually("the slow request reaches the upstream", || {
-        in_flight.load(Ordering::SeqCst) == 1
-    })
-    .await;
+    let slow = upstream
+        .request_in_flight(
+            gateway.addr,
+            "/api/slow/2500",
+            &[("origin", ALLOWED_ORIGIN)],
+        )
+        .await;
 
     gateway.signal("TERM");
 
@@ -40,14 +36,7 @@ async fn sigterm_drains_the_in_flight_request_and_refuses_new_connections() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // New connections are refused while the old request is still running.
-    let deadline = Instant::now() + PATIENCE;
-    while TcpStream::connect(gateway.addr).await.is_ok() {
-        assert!(
-            Instant::now() < deadline,
-            "the gateway kept accepting connections after SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    listener_closed(gateway.addr).await;
     assert!(
         !slow.is_finished(),
         "the refusal must be observed during the drain"
@@ -57,14 +46,7 @@ async fn sigterm_drains_the_in_flight_request_and_refuses_new_connections() {
         "the process waits for the in-flight request"
     );
 
-    let slow = slow
-        .await
-        .expect("slow request task")
-        .expect("in-flight request completes");
-    assert_eq!(
-        (slow.status.as_u16(), slow.text().as_str()),
-        (200, "upstream:/api/slow/2500")
-    );
+    let slow = TestUpstream::answered(slow, "/api/slow/2500").await;
     assert_eq!(slow.headers["access-control-allow-origin"], ALLOWED_ORIGIN);
 
     let status = gateway
@@ -125,21 +107,11 @@ async fn the_drain_gives_up_after_shutdown_timeout() {
     let config = crate::support::process::config(upstream.addr, "v1")
         .replace("shutdown_timeout = 10", "shutdown_timeout = 1");
     let mut gateway = Gateway::start(&config).await;
-    let addr = gateway.addr;
-    let stuck = tokio::spawn(async move { get(addr, "/api/slow/12000", &[]).await });
-    let in_flight = upstream.in_flight.clone();
-    eventually("the stuck request reaches the upstream", || {
-        in_flight.load(Ordering::SeqCst) == 1
-    })
-    .await;
+    let stuck = upstream
+        .request_in_flight(gateway.addr, "/api/slow/12000", &[])
+        .await;
 
-    let started = Instant::now();
-    gateway.signal("TERM");
-    let status = gateway
-        .wait_exit(PATIENCE)
-        .await
-        .expect("gateway exits after its shutdown timeout");
-    let took = started.elapsed();
+    let (status, took) = gateway.terminate().await;
     assert!(
         took >= Duration::from_millis(900) && took < Duration::from_secs(6),
         "exit after {took:?} with shutdown_timeout = 1 s"

@@ -4,14 +4,13 @@
 //! and TLS.
 
 use crate::support::{
-    fixture, list, preflight, send, send_h2c, tls_connect, try_tls_connect, TestGateway,
-    TestUpstream, PATIENCE,
+    fixture, list, preflight, send_h2c, tls_connect, try_tls_connect, TestGateway, TestUpstream,
+    PATIENCE,
 };
 use bytes::Bytes;
 use http_body_util::channel::Channel;
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 
 const APP: &str = "https://app.example.com";
 
@@ -118,14 +117,7 @@ async fn preflight_on_a_route_without_policy_goes_upstream_undecorated() {
 #[tokio::test]
 async fn actual_request_is_proxied_and_decorated() {
     let (upstream, gateway) = setup().await;
-    let reply = send(
-        gateway.addr,
-        "GET",
-        "/api/items?page=2",
-        &[("origin", APP)],
-        b"",
-    )
-    .await;
+    let reply = gateway.get("/api/items?page=2", &[("origin", APP)]).await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.text(), "upstream:/api/items");
     assert_eq!(reply.header("access-control-allow-origin"), Some(APP));
@@ -140,14 +132,9 @@ async fn actual_request_is_proxied_and_decorated() {
     );
     assert_eq!(upstream.last().uri, "/api/items?page=2");
 
-    let disallowed = send(
-        gateway.addr,
-        "GET",
-        "/api/items",
-        &[("origin", "https://evil.example")],
-        b"",
-    )
-    .await;
+    let disallowed = gateway
+        .get("/api/items", &[("origin", "https://evil.example")])
+        .await;
     assert_eq!(
         disallowed.status, 200,
         "without block_disallowed the upstream answers"
@@ -156,69 +143,58 @@ async fn actual_request_is_proxied_and_decorated() {
     assert!(disallowed.vary().contains(&"origin".to_owned()));
 }
 
-#[tokio::test]
-async fn upstream_cors_headers_are_replaced_under_override() {
+/// A GET of `path` from `APP`, which must succeed: every
+/// Access-Control-Allow-Origin it carries, and its Access-Control-Expose-Headers.
+async fn allow_origins_and_expose(path: &str) -> (Vec<String>, Option<String>) {
     let (_upstream, gateway) = setup().await;
-    let reply = send(
-        gateway.addr,
-        "GET",
-        "/overridden/x",
-        &[("origin", APP)],
-        b"",
-    )
-    .await;
+    let reply = gateway.get(path, &[("origin", APP)]).await;
     assert_eq!(reply.status, 200);
-    let origins: Vec<_> = reply
+    let origins = reply
         .headers
         .get_all("access-control-allow-origin")
         .iter()
+        .map(|value| value.to_str().expect("ASCII").to_owned())
         .collect();
+    let expose = reply
+        .header("access-control-expose-headers")
+        .map(str::to_owned);
+    (origins, expose)
+}
+
+#[tokio::test]
+async fn upstream_cors_headers_are_replaced_under_override() {
+    let (origins, expose) = allow_origins_and_expose("/overridden/x").await;
     assert_eq!(
         origins,
         [APP],
         "exactly one Access-Control-Allow-Origin, the gateway's"
     );
-    assert_eq!(
-        reply.header("access-control-expose-headers"),
-        Some("x-request-id")
-    );
+    assert_eq!(expose.as_deref(), Some("x-request-id"));
 }
 
 #[tokio::test]
 async fn upstream_cors_headers_are_kept_under_defer() {
-    let (_upstream, gateway) = setup().await;
-    let reply = send(gateway.addr, "GET", "/deferred/x", &[("origin", APP)], b"").await;
-    assert_eq!(reply.status, 200);
-    let origins: Vec<_> = reply
-        .headers
-        .get_all("access-control-allow-origin")
-        .iter()
-        .collect();
+    let (origins, expose) = allow_origins_and_expose("/deferred/x").await;
     assert_eq!(
         origins,
         ["https://upstream.example"],
         "the upstream's header wins"
     );
-    assert_eq!(
-        reply.header("access-control-expose-headers"),
-        Some("x-upstream")
-    );
+    assert_eq!(expose.as_deref(), Some("x-upstream"));
 }
 
 #[tokio::test]
 async fn forwarded_headers_describe_the_client() {
     let (upstream, gateway) = setup().await;
-    send(
-        gateway.addr,
-        "GET",
-        "/api/fwd",
-        &[
-            ("host", "api.example.com"),
-            ("x-forwarded-for", "203.0.113.7"),
-        ],
-        b"",
-    )
-    .await;
+    gateway
+        .get(
+            "/api/fwd",
+            &[
+                ("host", "api.example.com"),
+                ("x-forwarded-for", "203.0.113.7"),
+            ],
+        )
+        .await;
     let seen = upstream.last();
     // The gateway is the edge: a client's own X-Forwarded-For is replaced
     // (tests/security_proxy.rs covers `trusted_proxies`).
@@ -235,20 +211,18 @@ async fn forwarded_headers_describe_the_client() {
 #[tokio::test]
 async fn hop_by_hop_headers_are_removed_both_ways() {
     let (upstream, gateway) = setup().await;
-    let reply = send(
-        gateway.addr,
-        "GET",
-        "/api/hop",
-        &[
-            ("connection", "x-client-hop"),
-            ("x-client-hop", "1"),
-            ("proxy-authorization", "Basic eDp5"),
-            ("te", "trailers"),
-            ("x-end-to-end", "kept"),
-        ],
-        b"",
-    )
-    .await;
+    let reply = gateway
+        .get(
+            "/api/hop",
+            &[
+                ("connection", "x-client-hop"),
+                ("x-client-hop", "1"),
+                ("proxy-authorization", "Basic eDp5"),
+                ("te", "trailers"),
+                ("x-end-to-end", "kept"),
+            ],
+        )
+        .await;
     let seen = upstream.last();
     for name in ["x-client-hop", "proxy-authorization", "te"] {
         assert!(
@@ -268,7 +242,7 @@ async fn hop_by_hop_headers_are_removed_both_ways() {
 #[tokio::test]
 async fn request_id_is_generated_passed_upstream_and_returned() {
     let (upstream, gateway) = setup().await;
-    let reply = send(gateway.addr, "GET", "/api/id", &[], b"").await;
+    let reply = gateway.get("/api/id", &[]).await;
     let id = reply
         .header("x-request-id")
         .expect("a request id")
@@ -277,18 +251,13 @@ async fn request_id_is_generated_passed_upstream_and_returned() {
     assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
     assert_eq!(upstream.last().headers["x-request-id"], id.as_str());
 
-    let reply = send(
-        gateway.addr,
-        "GET",
-        "/api/id",
-        &[("x-request-id", "client-chosen-42")],
-        b"",
-    )
-    .await;
+    let reply = gateway
+        .get("/api/id", &[("x-request-id", "client-chosen-42")])
+        .await;
     assert_eq!(reply.header("x-request-id"), Some("client-chosen-42"));
     assert_eq!(upstream.last().headers["x-request-id"], "client-chosen-42");
 
-    let mock = send(gateway.addr, "GET", "/mock/", &[], b"").await;
+    let mock = gateway.get("/mock/", &[]).await;
     assert!(
         mock.header("x-request-id").is_some(),
         "gateway-made answers carry one too"
@@ -298,11 +267,7 @@ async fn request_id_is_generated_passed_upstream_and_returned() {
 #[tokio::test]
 async fn request_body_is_streamed_to_the_upstream() {
     let (upstream, gateway) = setup().await;
-    let stream = TcpStream::connect(gateway.addr).await.expect("connect");
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("handshake");
-    tokio::spawn(connection);
+    let mut sender = crate::support::http1_sender(gateway.addr).await;
     let (mut body, channel) = Channel::<Bytes>::new(1);
     let request = crate::support::build_request("POST", "/api/echo-body", &[], channel);
     let response = tokio::spawn(async move { sender.send_request(request).await });
@@ -331,11 +296,7 @@ async fn request_body_is_streamed_to_the_upstream() {
 #[tokio::test]
 async fn response_body_is_streamed_to_the_client() {
     let (upstream, gateway) = setup().await;
-    let stream = TcpStream::connect(gateway.addr).await.expect("connect");
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("handshake");
-    tokio::spawn(connection);
+    let mut sender = crate::support::http1_sender(gateway.addr).await;
     let request = crate::support::build_request(
         "GET",
         "/api/drip",
@@ -364,7 +325,7 @@ async fn response_body_is_streamed_to_the_client() {
 async fn upstream_connections_are_pooled() {
     let (upstream, gateway) = setup().await;
     for _ in 0..10 {
-        let reply = send(gateway.addr, "GET", "/api/pool", &[], b"").await;
+        let reply = gateway.get("/api/pool", &[]).await;
         assert_eq!(reply.status, 200);
     }
     assert_eq!(upstream.hits(), 10);
@@ -408,9 +369,9 @@ async fn preflight_h2(gateway: &TestGateway) -> crate::support::Reply {
 #[tokio::test]
 async fn longest_prefix_wins_and_mocks_answer() {
     let (upstream, gateway) = setup().await;
-    let root = send(gateway.addr, "GET", "/anything", &[], b"").await;
+    let root = gateway.get("/anything", &[]).await;
     assert_eq!(root.text(), "root");
-    let mock = send(gateway.addr, "GET", "/mock/x", &[("origin", APP)], b"").await;
+    let mock = gateway.get("/mock/x", &[("origin", APP)]).await;
     assert_eq!(mock.status, 201);
     assert_eq!(mock.text(), r#"{"mock":true}"#);
     assert_eq!(mock.header("content-type"), Some("application/json"));
@@ -419,9 +380,9 @@ async fn longest_prefix_wins_and_mocks_answer() {
         Some(APP),
         "mock answers are decorated"
     );
-    let deeper = send(gateway.addr, "GET", "/mock/deeper/x", &[], b"").await;
+    let deeper = gateway.get("/mock/deeper/x", &[]).await;
     assert_eq!(deeper.text(), "deeper");
-    let head = send(gateway.addr, "HEAD", "/mock/x", &[], b"").await;
+    let head = gateway.send("HEAD", "/mock/x", &[], b"").await;
     assert_eq!(head.status, 201);
     assert!(head.body.is_empty());
     assert_eq!(upstream.hits(), 0);

@@ -518,18 +518,18 @@ report_only_policy = "next"
         without.status, 405,
         "no policy: OPTIONS is not a declared method"
     );
-    let with = send(
-        gateway.addr,
-        "OPTIONS",
-        "/private/x",
-        &[
-            ("origin", BOTH),
-            ("access-control-request-method", "PUT"),
-            ("authorization", "Bearer writer-token-0123456789"),
-        ],
-        b"",
-    )
-    .await;
+    let with = gateway
+        .send(
+            "OPTIONS",
+            "/private/x",
+            &[
+                ("origin", BOTH),
+                ("access-control-request-method", "PUT"),
+                ("authorization", "Bearer writer-token-0123456789"),
+            ],
+            b"",
+        )
+        .await;
     assert_eq!(with.status, 405, "the route declares GET only");
     let metrics = gateway.metrics.render();
     assert_eq!(
@@ -550,14 +550,9 @@ async fn requests_refused_for_their_head_are_not_observed() {
     );
     let gateway = TestGateway::start(&config).await;
     let padding = "p".repeat(2000);
-    let reply = send(
-        gateway.addr,
-        "GET",
-        "/api/x",
-        &[("origin", OLD), ("x-padding", &padding)],
-        b"",
-    )
-    .await;
+    let reply = gateway
+        .get("/api/x", &[("origin", OLD), ("x-padding", &padding)])
+        .await;
     assert_eq!(reply.status, 431);
     assert!(difference_series(&gateway.metrics.render()).is_empty());
     get_from(gateway.addr, "/api/x", OLD).await;

@@ -6,16 +6,9 @@
 
 use std::net::SocketAddr;
 
-use bytes::Bytes;
 use http::StatusCode;
-use http_body_util::Full;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpStream;
 
-use crate::support::{
-    build_request, collect, examples_dir, raw_exchange, send, Reply, TestGateway, TestUpstream,
-    PATIENCE,
-};
+use crate::support::{examples_dir, raw_exchange, send, send_h2c_uri, TestGateway, TestUpstream};
 
 const APP: &str = "https://app.example";
 
@@ -41,23 +34,6 @@ async fn body_for(addr: SocketAddr, host: &str, path: &str) -> String {
         reply.text()
     );
     reply.text()
-}
-
-/// One HTTP/2 request (h2c, prior knowledge) whose `:authority` is that of `uri`.
-async fn send_h2c_to(addr: SocketAddr, uri: &str) -> Reply {
-    let stream = TcpStream::connect(addr).await.expect("connect to gateway");
-    let (mut sender, connection) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-            .await
-            .expect("HTTP/2 handshake");
-    tokio::spawn(connection);
-    let mut request = build_request("GET", uri, &[], Full::new(Bytes::new()));
-    *request.version_mut() = http::Version::HTTP_2;
-    let response = tokio::time::timeout(PATIENCE, sender.send_request(request))
-        .await
-        .expect("answer in time")
-        .expect("send request");
-    collect(response).await
 }
 
 fn precedence_config() -> String {
@@ -176,7 +152,7 @@ async fn http2_routes_on_the_authority() {
         ("http://www.example.com/x", "wildcard"),
         ("http://other.test/x", "any"),
     ] {
-        let reply = send_h2c_to(gateway.addr, uri).await;
+        let reply = send_h2c_uri(gateway.addr, "GET", uri, &[]).await;
         assert_eq!(reply.status, StatusCode::OK, "{uri}");
         assert_eq!(reply.text(), expected, "{uri}");
     }
@@ -230,14 +206,7 @@ async fn an_unusable_host_is_refused_with_cors_headers() {
         "a..example.com",
         "api.example.com:x",
     ] {
-        let reply = send(
-            gateway.addr,
-            "GET",
-            "/x",
-            &[("host", host), ("origin", APP)],
-            b"",
-        )
-        .await;
+        let reply = gateway.get("/x", &[("host", host), ("origin", APP)]).await;
         assert_eq!(
             reply.status,
             StatusCode::BAD_REQUEST,
@@ -309,7 +278,7 @@ async fn strip_prefix_forwards_the_rest_of_the_path_and_the_query() {
         ("gateway.test", "/svc/items?x", "/base/items?x"),
         ("api.example.com", "/hosted/x", "/x"),
     ] {
-        let reply = send(gateway.addr, "GET", target, &[("host", host)], b"").await;
+        let reply = gateway.get(target, &[("host", host)]).await;
         assert_eq!(reply.status, StatusCode::OK, "{target}: {}", reply.text());
         assert_eq!(upstream.last().uri, expected, "{target}");
     }
@@ -341,7 +310,7 @@ async fn rewrite_prefix_replaces_the_prefix_of_the_normalized_path() {
         // `/oldx` is not under `/old/`: the catch-all forwards it unchanged.
         ("/oldx", "/oldx"),
     ] {
-        let reply = send(gateway.addr, "GET", target, &[], b"").await;
+        let reply = gateway.get(target, &[]).await;
         assert_eq!(reply.status, StatusCode::OK, "{target}: {}", reply.text());
         assert_eq!(upstream.last().uri, expected, "{target}");
     }
@@ -352,7 +321,7 @@ async fn rewrite_prefix_replaces_the_prefix_of_the_normalized_path() {
         ("/old/a;b", "path_parameters"),
         ("/old/%2561", "double_encoding"),
     ] {
-        let reply = send(gateway.addr, "GET", target, &[], b"").await;
+        let reply = gateway.get(target, &[]).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{target}");
         assert!(reply.text().contains(code), "{target}: {}", reply.text());
     }
@@ -367,12 +336,7 @@ fn compile(routes: &str) -> Result<crossgate::CompiledConfig, String> {
     let text = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\n[policies.web]\norigins = [{APP:?}]\n{routes}"
     );
-    crossgate::CompiledConfig::compile_text(
-        &text,
-        &crossgate::ConfigSource::File("t.toml".into()),
-        &crossgate::Metrics::new(),
-    )
-    .map_err(|problems| problems.to_string())
+    crate::support::config::compile(&text)
 }
 
 #[test]
@@ -560,17 +524,15 @@ async fn the_multi_host_example_routes_each_host_to_its_own_pool() {
         seen.iter().filter(|s| s.uri != "/healthz").count()
     };
     for _ in 0..6 {
-        let reply = send(
-            gateway.addr,
-            "GET",
-            "/cart",
-            &[
-                ("host", "API.shop.example.com:443"),
-                ("origin", "https://shop.example.com"),
-            ],
-            b"",
-        )
-        .await;
+        let reply = gateway
+            .get(
+                "/cart",
+                &[
+                    ("host", "API.shop.example.com:443"),
+                    ("origin", "https://shop.example.com"),
+                ],
+            )
+            .await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
         assert_eq!(
             reply.header("access-control-allow-origin"),
@@ -585,17 +547,15 @@ async fn the_multi_host_example_routes_each_host_to_its_own_pool() {
     );
     assert!(partners.iter().all(|p| api_calls(p) == 0));
 
-    let reply = send(
-        gateway.addr,
-        "GET",
-        "/v1/orders?page=2",
-        &[
-            ("host", "eu.partners.example.com"),
-            ("origin", "https://acme.partners.example.com"),
-        ],
-        b"",
-    )
-    .await;
+    let reply = gateway
+        .get(
+            "/v1/orders?page=2",
+            &[
+                ("host", "eu.partners.example.com"),
+                ("origin", "https://acme.partners.example.com"),
+            ],
+        )
+        .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     assert_eq!(
         reply.header("access-control-allow-origin"),
@@ -609,17 +569,15 @@ async fn the_multi_host_example_routes_each_host_to_its_own_pool() {
     assert_eq!(forwarded, ["/partner-api/v1/orders?page=2"]);
 
     // The shop's origin is not a partner's: the partner API does not share with it.
-    let reply = send(
-        gateway.addr,
-        "GET",
-        "/v1/orders",
-        &[
-            ("host", "eu.partners.example.com"),
-            ("origin", "https://shop.example.com"),
-        ],
-        b"",
-    )
-    .await;
+    let reply = gateway
+        .get(
+            "/v1/orders",
+            &[
+                ("host", "eu.partners.example.com"),
+                ("origin", "https://shop.example.com"),
+            ],
+        )
+        .await;
     assert_eq!(reply.header("access-control-allow-origin"), None);
 
     for host in ["status.example.com", "status.shop.example.com."] {
@@ -629,7 +587,7 @@ async fn the_multi_host_example_routes_each_host_to_its_own_pool() {
         );
     }
     for host in ["shop.example.com", "partners.example.com", "127.0.0.1"] {
-        let reply = send(gateway.addr, "GET", "/v1/orders", &[("host", host)], b"").await;
+        let reply = gateway.get("/v1/orders", &[("host", host)]).await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{host}");
         assert_eq!(reply.text(), "unknown host\n", "{host}");
     }

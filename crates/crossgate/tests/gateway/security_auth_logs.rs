@@ -59,14 +59,12 @@ fn token(algorithm: Algorithm, mut claims: Value) -> String {
 
 async fn read_with(gateway: &TestGateway, token: &str) -> Reply {
     let authorization = format!("Bearer {token}");
-    send(
-        gateway.addr,
-        "GET",
-        "/private/box",
-        &[("origin", ORIGIN), ("authorization", &authorization)],
-        b"",
-    )
-    .await
+    gateway
+        .get(
+            "/private/box",
+            &[("origin", ORIGIN), ("authorization", &authorization)],
+        )
+        .await
 }
 
 /// 401 `invalid_token`, readable by the page's script (CORS headers present).

@@ -10,8 +10,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::config::single_route;
 use crate::support::{
-    build_request, collect, fixture, tls_connect, try_send, TestGateway, PATIENCE,
+    build_request, collect, fixture, http2_sender, tls_connect, try_send, TestGateway, PATIENCE,
 };
 use bytes::Bytes;
 use http::{Request, Response};
@@ -98,23 +99,13 @@ impl Drop for Upstream {
 /// One catch-all route to `upstream`, 1 s timeouts, 8 connections, and `extra`
 /// `[server]` lines.
 fn config(upstream: SocketAddr, extra: &str) -> String {
-    format!(
-        r#"[server]
-listen = "127.0.0.1:0"
-max_connections = 8
-header_read_timeout = 1
-idle_timeout = 1
-send_timeout = 1
-{extra}
-
-[policies.web]
-origins = ["{APP}"]
-
-[[routes]]
-path = "/"
-upstream = "http://{upstream}"
-policy = "web"
-"#
+    single_route(
+        &format!(
+            "max_connections = 8\nheader_read_timeout = 1\nidle_timeout = 1\nsend_timeout = 1\n{extra}"
+        ),
+        APP,
+        "/",
+        &format!("upstream = \"http://{upstream}\""),
     )
 }
 
@@ -551,13 +542,7 @@ async fn sigterm_closes_idle_http1_and_http2_connections_and_exits_0() {
         }
     }
 
-    let started = Instant::now();
-    gateway.signal("TERM");
-    let status = gateway
-        .wait_exit(PATIENCE)
-        .await
-        .expect("the gateway exits");
-    let took = started.elapsed();
+    let (status, took) = gateway.terminate().await;
     assert!(
         status.success(),
         "nothing was cut off, so exit 0; got {status}"
@@ -588,12 +573,7 @@ async fn heads_far_beyond_max_header_bytes_get_the_gateways_431_with_cors_header
     assert_eq!(reply.status, 431);
     assert_eq!(reply.header("access-control-allow-origin"), Some(APP));
 
-    let stream = TcpStream::connect(gateway.addr).await.expect("connect");
-    let (mut sender, connection) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-            .await
-            .expect("h2 handshake");
-    tokio::spawn(connection);
+    let mut sender = http2_sender(gateway.addr).await;
     let mut request = build_request(
         "GET",
         &format!("http://{}/hello", gateway.addr),
@@ -616,12 +596,7 @@ async fn many_streams_from_one_http2_client_cannot_starve_other_clients() {
         "http2_max_concurrent_streams = 4\nresponse_timeout = 30",
     ))
     .await;
-    let stream = TcpStream::connect(gateway.addr).await.expect("connect");
-    let (sender, connection) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-            .await
-            .expect("h2 handshake");
-    tokio::spawn(connection);
+    let sender = http2_sender(gateway.addr).await;
     let addr = gateway.addr;
     // One request first, so the client has the gateway's SETTINGS (with its
     // stream limit) before it floods; streams sent before that are refused.

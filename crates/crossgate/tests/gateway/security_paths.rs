@@ -9,13 +9,12 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use crate::support::{send, Reply, TestGateway, PATIENCE};
+use crate::support::{Reply, TestGateway, PATIENCE};
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use percent_encoding::percent_decode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -41,19 +40,9 @@ impl ReadingUpstream {
         let addr = listener.local_addr().expect("upstream addr");
         let received = Arc::new(Mutex::new(Vec::new()));
         let log = received.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let log = log.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |request| answer(log.clone(), request));
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
+        let task = crate::support::serve_each(listener, move || {
+            let log = log.clone();
+            service_fn(move |request| answer(log.clone(), request))
         });
         ReadingUpstream {
             addr,
@@ -451,7 +440,7 @@ async fn the_upstream_receives_exactly_the_normalized_path() {
         ),
     ] {
         let before = upstream.received().len();
-        let reply = send(gateway.addr, "GET", sent, &authorized, b"").await;
+        let reply = gateway.get(sent, &authorized).await;
         assert_eq!(reply.status, 200, "{sent}: {}", reply.text());
         assert_eq!(reply.text(), served, "{sent}");
         assert_eq!(
@@ -472,7 +461,7 @@ async fn an_off_route_forwards_the_raw_path_but_not_into_another_route() {
         "/files/%61dmin%2Fx",
     ] {
         let before = upstream.received().len();
-        let reply = send(gateway.addr, "GET", path, &[], b"").await;
+        let reply = gateway.get(path, &[]).await;
         let reading = upstream_reading(path);
         if is_private(&reading) {
             // Its widest reading is the private route's: refused, not forwarded raw.
@@ -491,7 +480,7 @@ async fn an_off_route_forwards_the_raw_path_but_not_into_another_route() {
         "/files/%252e%252e/internal",
         "/files/..;/internal",
     ] {
-        let reply = send(gateway.addr, "GET", path, &[], b"").await;
+        let reply = gateway.get(path, &[]).await;
         assert_eq!(reply.status, 400, "{path}: {}", reply.text());
     }
     assert!(
@@ -521,12 +510,7 @@ async fn connect_is_refused_with_405_and_allow() {
 
 fn compile(routes: &str) -> Result<crossgate::CompiledConfig, String> {
     let text = format!("[server]\nlisten = \"127.0.0.1:0\"\n{routes}");
-    crossgate::CompiledConfig::compile_text(
-        &text,
-        &crossgate::ConfigSource::File("t.toml".into()),
-        &crossgate::Metrics::new(),
-    )
-    .map_err(|problems| problems.to_string())
+    crate::support::config::compile(&text)
 }
 
 #[test]

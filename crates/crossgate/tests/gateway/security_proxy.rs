@@ -5,10 +5,10 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use crate::support::config::single_route;
 use crate::support::{eventually, raw_exchange, send, TestGateway, TestUpstream, PATIENCE};
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -164,31 +164,16 @@ fn hostile_answers(path: &str) -> &'static [u8] {
 }
 
 fn config(upstream: &str, server_extra: &str) -> String {
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-response_timeout = 5
-{server_extra}
-
-[policies.web]
-origins = ["{APP}"]
-
-[[routes]]
-path = "/api/"
-upstream = "{upstream}"
-policy = "web"
-"#
+    single_route(
+        &format!("response_timeout = 5\n{server_extra}"),
+        APP,
+        "/api/",
+        &format!("upstream = \"{upstream}\""),
     )
 }
 
 fn assert_readable(reply: &crate::support::Reply, status: u16) {
-    assert_eq!(reply.status, status, "{}", reply.text());
-    assert_eq!(
-        reply.header("access-control-allow-origin"),
-        Some(APP),
-        "a {status} must carry CORS headers for an allowed origin"
-    );
+    reply.assert_readable(status, APP);
 }
 
 /// A line of the gateway's metrics exposition that starts with `prefix`.
@@ -208,16 +193,16 @@ async fn refused_as_bad_gateway(path: &str) {
     let upstream = RawUpstream::start(hostile_answers).await;
     let gateway = TestGateway::start(&config(&upstream.url(), "")).await;
     // Warm the pool so that reuse would be visible.
-    let first = send(gateway.addr, "GET", "/api/ok", &[("origin", APP)], b"").await;
+    let first = gateway.get("/api/ok", &[("origin", APP)]).await;
     assert_eq!(first.status, 200);
-    let reply = send(gateway.addr, "GET", path, &[("origin", APP)], b"").await;
+    let reply = gateway.get(path, &[("origin", APP)]).await;
     assert_readable(&reply, 502);
     assert!(
         metric(&gateway, "crossgate_upstream_errors_total{route=\"/api/\",reason=\"upstream_bad_framing\",fault=\"upstream\"} 1").is_some(),
         "{}",
         gateway.metrics.render()
     );
-    let after = send(gateway.addr, "GET", "/api/after", &[("origin", APP)], b"").await;
+    let after = gateway.get("/api/after", &[("origin", APP)]).await;
     assert_eq!(after.status, 200, "{}", after.text());
     let refused_on = upstream.request_for(path).connection;
     assert_ne!(
@@ -257,14 +242,7 @@ async fn upstream_unasked_switching_protocols_is_refused_and_the_connection_drop
 async fn early_hints_before_the_answer_are_accepted() {
     let upstream = RawUpstream::start(hostile_answers).await;
     let gateway = TestGateway::start(&config(&upstream.url(), "")).await;
-    let reply = send(
-        gateway.addr,
-        "GET",
-        "/api/early-hints",
-        &[("origin", APP)],
-        b"",
-    )
-    .await;
+    let reply = gateway.get("/api/early-hints", &[("origin", APP)]).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(reply.text(), "ok");
 }
@@ -306,12 +284,7 @@ async fn h2_post(
     lengths: &[&str],
     body: &'static [u8],
 ) -> Result<crate::support::Reply, hyper::Error> {
-    let stream = TcpStream::connect(addr).await.expect("connect");
-    let (mut sender, connection) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-            .await
-            .expect("HTTP/2 handshake");
-    tokio::spawn(connection);
+    let mut sender = crate::support::http2_sender(addr).await;
     let mut builder = http::Request::post(format!("http://{addr}/api/upload"))
         .version(http::Version::HTTP_2)
         .header("origin", APP);
@@ -452,7 +425,7 @@ fn sent_with_claims() -> Vec<(&'static str, &'static str)> {
 async fn client_forwarding_headers_are_replaced_at_the_edge() {
     let upstream = TestUpstream::start().await;
     let gateway = TestGateway::start(&config(&upstream.url(), "")).await;
-    let reply = send(gateway.addr, "GET", "/api/x", &sent_with_claims(), b"").await;
+    let reply = gateway.get("/api/x", &sent_with_claims()).await;
     assert_eq!(reply.status, 200);
     let seen = upstream.last().headers;
     let all = |name: &str| -> Vec<&str> {
@@ -477,7 +450,7 @@ async fn forwarding_headers_of_a_trusted_proxy_are_kept_and_appended() {
         r#"trusted_proxies = ["127.0.0.0/8"]"#,
     ))
     .await;
-    let reply = send(gateway.addr, "GET", "/api/x", &sent_with_claims(), b"").await;
+    let reply = gateway.get("/api/x", &sent_with_claims()).await;
     assert_eq!(reply.status, 200);
     let seen = upstream.last().headers;
     let one = |name: &str| {
@@ -520,19 +493,17 @@ async fn trusted_proxies_are_validated_with_key_and_fix() {
 async fn connection_with_an_obs_text_token_still_strips_the_names_around_it() {
     let upstream = TestUpstream::start().await;
     let gateway = TestGateway::start(&config(&upstream.url(), "")).await;
-    let reply = send(
-        gateway.addr,
-        "GET",
-        "/api/x",
-        &[
-            ("connection", "x-secret, b\u{e4}d, x-other"),
-            ("x-secret", "1"),
-            ("x-other", "1"),
-            ("x-kept", "1"),
-        ],
-        b"",
-    )
-    .await;
+    let reply = gateway
+        .get(
+            "/api/x",
+            &[
+                ("connection", "x-secret, b\u{e4}d, x-other"),
+                ("x-secret", "1"),
+                ("x-other", "1"),
+                ("x-kept", "1"),
+            ],
+        )
+        .await;
     assert_eq!(reply.status, 200);
     let seen = upstream.last().headers;
     assert!(seen.get("x-secret").is_none(), "{seen:?}");

@@ -12,14 +12,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use crate::support::process::validate;
-use crate::support::{bearer_jwt, examples_dir, send, Reply, TestGateway};
+use crate::support::{bearer_jwt, examples_dir, Reply, TestGateway};
 use bytes::Bytes;
 use crossgate_testkit::scenarios;
 use http::{HeaderValue, Request, Response};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -57,35 +56,25 @@ impl Backend {
         let addr = listener.local_addr().expect("backend address");
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = seen.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let log = log.clone();
-                let service = service_fn(move |request: Request<Incoming>| {
-                    log.lock().expect("backend log").push((
-                        request.method().to_string(),
-                        request.uri().path().to_owned(),
-                    ));
-                    async move {
-                        let _ = request.into_body().collect().await;
-                        let mut response =
-                            Response::new(Full::new(Bytes::from_static(body.as_bytes())));
-                        for (name, value) in headers {
-                            response
-                                .headers_mut()
-                                .append(*name, HeaderValue::from_static(value));
-                        }
-                        Ok::<_, Infallible>(response)
+        let task = crate::support::serve_each(listener, move || {
+            let log = log.clone();
+            service_fn(move |request: Request<Incoming>| {
+                log.lock().expect("backend log").push((
+                    request.method().to_string(),
+                    request.uri().path().to_owned(),
+                ));
+                async move {
+                    let _ = request.into_body().collect().await;
+                    let mut response =
+                        Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+                    for (name, value) in headers {
+                        response
+                            .headers_mut()
+                            .append(*name, HeaderValue::from_static(value));
                     }
-                });
-                tokio::spawn(async move {
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
+                    Ok::<_, Infallible>(response)
+                }
+            })
         });
         Backend { addr, seen, task }
     }
@@ -261,7 +250,7 @@ async fn apig(backend_headers: &'static [(&'static str, &'static str)]) -> (Back
 #[tokio::test]
 async fn apig_scenario_1_simple_request_gets_any_origin_and_request_id() {
     let (backend, gateway) = apig(APIG_BACKEND_HEADERS).await;
-    let reply = send(gateway.addr, "GET", "/simple", APIG_SIMPLE_REQUEST, b"").await;
+    let reply = gateway.get("/simple", APIG_SIMPLE_REQUEST).await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.header("content-type"), Some("application/json"));
     assert_eq!(reply.header("content-length"), Some("16"));
@@ -279,7 +268,7 @@ async fn apig_scenario_2_backend_cors_header_wins() {
         ("access-control-allow-origin", "http://www.cors.com"),
     ];
     let (_backend, gateway) = apig(WITH_OWN_CORS).await;
-    let reply = send(gateway.addr, "GET", "/simple", APIG_SIMPLE_REQUEST, b"").await;
+    let reply = gateway.get("/simple", APIG_SIMPLE_REQUEST).await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.text(), APIG_BACKEND_BODY);
     assert_request_id(&reply);
@@ -315,7 +304,7 @@ async fn apig_preflight_answered_with_the_documented_headers() {
     // The guide's OPTIONS API on "/", and the API itself: crossgate answers
     // both without an extra OPTIONS API.
     for path in ["/", "/simple"] {
-        let reply = send(gateway.addr, "OPTIONS", path, APIG_PREFLIGHT, b"").await;
+        let reply = gateway.send("OPTIONS", path, APIG_PREFLIGHT, b"").await;
         assert_eq!(reply.status, 200, "OPTIONS {path}");
         assert_request_id(&reply);
         assert_cors(&reply, APIG_PREFLIGHT_ANSWER);
@@ -329,7 +318,9 @@ async fn apig_preflight_answered_with_the_documented_headers() {
 #[tokio::test]
 async fn apig_put_after_the_preflight_gets_any_origin() {
     let (backend, gateway) = apig(APIG_BACKEND_HEADERS).await;
-    let reply = send(gateway.addr, "PUT", "/simple", APIG_SIMPLE_REQUEST, b"a=1").await;
+    let reply = gateway
+        .send("PUT", "/simple", APIG_SIMPLE_REQUEST, b"a=1")
+        .await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.text(), APIG_BACKEND_BODY);
     assert_request_id(&reply);
@@ -340,24 +331,12 @@ async fn apig_put_after_the_preflight_gets_any_origin() {
 #[tokio::test]
 async fn apig_cors_is_off_for_an_api_without_it() {
     let (backend, gateway) = apig(APIG_BACKEND_HEADERS).await;
-    let reply = send(
-        gateway.addr,
-        "GET",
-        "/private-api/items",
-        APIG_SIMPLE_REQUEST,
-        b"",
-    )
-    .await;
+    let reply = gateway.get("/private-api/items", APIG_SIMPLE_REQUEST).await;
     assert_eq!(reply.status, 200);
     assert_cors(&reply, &[]);
-    let reply = send(
-        gateway.addr,
-        "OPTIONS",
-        "/private-api/items",
-        APIG_PREFLIGHT,
-        b"",
-    )
-    .await;
+    let reply = gateway
+        .send("OPTIONS", "/private-api/items", APIG_PREFLIGHT, b"")
+        .await;
     assert_cors(&reply, &[]);
     assert_eq!(
         backend.seen(),
@@ -372,14 +351,9 @@ async fn apig_cors_is_off_for_an_api_without_it() {
 #[tokio::test]
 async fn apig_cors_plugin_custom_origins_methods_and_headers() {
     let (backend, gateway) = apig(APIG_BACKEND_HEADERS).await;
-    let reply = send(
-        gateway.addr,
-        "OPTIONS",
-        "/plugin/items",
-        APIG_PREFLIGHT,
-        b"",
-    )
-    .await;
+    let reply = gateway
+        .send("OPTIONS", "/plugin/items", APIG_PREFLIGHT, b"")
+        .await;
     assert_eq!(reply.status, 204);
     assert_cors(
         &reply,
@@ -393,12 +367,14 @@ async fn apig_cors_plugin_custom_origins_methods_and_headers() {
     );
     let mut other_origin = APIG_PREFLIGHT.to_vec();
     other_origin[3] = ("origin", "http://www.elsewhere.com");
-    let reply = send(gateway.addr, "OPTIONS", "/plugin/items", &other_origin, b"").await;
+    let reply = gateway
+        .send("OPTIONS", "/plugin/items", &other_origin, b"")
+        .await;
     assert_eq!(reply.status, 403);
     assert_cors(&reply, &[]);
     let mut patch = APIG_PREFLIGHT.to_vec();
     patch[4] = ("access-control-request-method", "PATCH");
-    let reply = send(gateway.addr, "OPTIONS", "/plugin/items", &patch, b"").await;
+    let reply = gateway.send("OPTIONS", "/plugin/items", &patch, b"").await;
     assert_eq!(reply.status, 403);
     assert!(backend.seen().is_empty());
 }
@@ -426,21 +402,21 @@ async fn restheart() -> (Backend, TestGateway) {
 #[tokio::test]
 async fn restheart_options_test_coll() {
     let (backend, gateway) = restheart().await;
-    let reply = send(
-        gateway.addr,
-        "OPTIONS",
-        "/test/coll",
-        &[
-            ("origin", "https://domain1.com"),
-            ("access-control-request-method", "PATCH"),
-            (
-                "access-control-request-headers",
-                "authorization,content-type,if-match,no-auth-challenge",
-            ),
-        ],
-        b"",
-    )
-    .await;
+    let reply = gateway
+        .send(
+            "OPTIONS",
+            "/test/coll",
+            &[
+                ("origin", "https://domain1.com"),
+                ("access-control-request-method", "PATCH"),
+                (
+                    "access-control-request-headers",
+                    "authorization,content-type,if-match,no-auth-challenge",
+                ),
+            ],
+            b"",
+        )
+        .await;
     assert_eq!(reply.status, 200);
     assert_cors(
         &reply,
@@ -463,14 +439,12 @@ async fn restheart_options_test_coll() {
 #[tokio::test]
 async fn restheart_always_returns_cors_headers_to_the_front_end() {
     let (_backend, gateway) = restheart().await;
-    let reply = send(
-        gateway.addr,
-        "GET",
-        "/test/coll",
-        &[("origin", "https://domain1.com"), ("cookie", "session=1")],
-        b"",
-    )
-    .await;
+    let reply = gateway
+        .get(
+            "/test/coll",
+            &[("origin", "https://domain1.com"), ("cookie", "session=1")],
+        )
+        .await;
     assert_eq!(reply.status, 200);
     assert_cors(
         &reply,
@@ -531,21 +505,21 @@ async fn contract() -> (Backend, TestGateway) {
 #[tokio::test]
 async fn contract_preflight_is_204_with_the_origin_echoed_and_max_age_86400() {
     let (backend, gateway) = contract().await;
-    let reply = send(
-        gateway.addr,
-        "OPTIONS",
-        "/namespace/v1/resources/42",
-        &[
-            ("origin", "https://api.example.com"),
-            ("access-control-request-method", "POST"),
-            (
-                "access-control-request-headers",
-                "X-Requested-With, Content-Type",
-            ),
-        ],
-        b"",
-    )
-    .await;
+    let reply = gateway
+        .send(
+            "OPTIONS",
+            "/namespace/v1/resources/42",
+            &[
+                ("origin", "https://api.example.com"),
+                ("access-control-request-method", "POST"),
+                (
+                    "access-control-request-headers",
+                    "X-Requested-With, Content-Type",
+                ),
+            ],
+            b"",
+        )
+        .await;
     assert_eq!(reply.status, 204);
     assert_cors(
         &reply,
@@ -565,18 +539,18 @@ async fn contract_preflight_is_204_with_the_origin_echoed_and_max_age_86400() {
 #[tokio::test]
 async fn contract_main_request_echoes_the_origin_and_varies_on_accept_encoding_and_origin() {
     let (backend, gateway) = contract().await;
-    let reply = send(
-        gateway.addr,
-        "POST",
-        "/namespace/v1/resources/42",
-        &[
-            ("origin", "https://api.example.com"),
-            ("content-type", "application/json"),
-            ("x-requested-with", "XMLHttpRequest"),
-        ],
-        b"{}",
-    )
-    .await;
+    let reply = gateway
+        .send(
+            "POST",
+            "/namespace/v1/resources/42",
+            &[
+                ("origin", "https://api.example.com"),
+                ("content-type", "application/json"),
+                ("x-requested-with", "XMLHttpRequest"),
+            ],
+            b"{}",
+        )
+        .await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.header("content-type"), Some("application/json"));
     assert_cors(
@@ -621,7 +595,7 @@ async fn personium_options(
     if let Some(value) = authorization {
         headers.push(("authorization", value));
     }
-    send(gateway.addr, "OPTIONS", path, &headers, b"").await
+    gateway.send("OPTIONS", path, &headers, b"").await
 }
 
 #[tokio::test]
@@ -640,7 +614,7 @@ async fn personium_any_origin_on_every_api() {
         if let Some(value) = authorization {
             headers.push(("authorization", value));
         }
-        let reply = send(gateway.addr, method, path, &headers, b"").await;
+        let reply = gateway.send(method, path, &headers, b"").await;
         assert_eq!(reply.status, status, "{method} {path}");
         assert_eq!(
             reply.header("access-control-allow-origin"),
@@ -653,18 +627,18 @@ async fn personium_any_origin_on_every_api() {
 #[tokio::test]
 async fn personium_allow_headers_echo_the_requested_ones() {
     let (_backend, gateway) = personium().await;
-    let reply = send(
-        gateway.addr,
-        "OPTIONS",
-        PUBLIC,
-        &[
-            ORIGIN,
-            ("access-control-request-method", "GET"),
-            ("access-control-request-headers", "sample"),
-        ],
-        b"",
-    )
-    .await;
+    let reply = gateway
+        .send(
+            "OPTIONS",
+            PUBLIC,
+            &[
+                ORIGIN,
+                ("access-control-request-method", "GET"),
+                ("access-control-request-headers", "sample"),
+            ],
+            b"",
+        )
+        .await;
     assert_eq!(reply.status, 204);
     assert_eq!(reply.header("access-control-allow-headers"), Some("sample"));
 }
@@ -730,14 +704,9 @@ async fn personium_invalid_token_is_401_with_cors_headers() {
         let reply = personium_options(&gateway, PRIVATE, Some(authorization)).await;
         assert_eq!(reply.status, 401, "OPTIONS with {authorization}");
         assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
-        let reply = send(
-            gateway.addr,
-            "GET",
-            PRIVATE,
-            &[ORIGIN, ("authorization", authorization)],
-            b"",
-        )
-        .await;
+        let reply = gateway
+            .get(PRIVATE, &[ORIGIN, ("authorization", authorization)])
+            .await;
         assert_eq!(reply.status, 401, "GET with {authorization}");
         assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
     }
@@ -753,28 +722,18 @@ async fn personium_token_without_the_privilege_is_403_with_cors_headers() {
     let reply = personium_options(&gateway, PRIVATE, Some(WRITER_ONLY)).await;
     assert_eq!(reply.status, 403);
     assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
-    let reply = send(
-        gateway.addr,
-        "GET",
-        PRIVATE,
-        &[ORIGIN, ("authorization", WRITER_ONLY)],
-        b"",
-    )
-    .await;
+    let reply = gateway
+        .get(PRIVATE, &[ORIGIN, ("authorization", WRITER_ONLY)])
+        .await;
     assert_eq!(
         reply.status, 403,
         "reading is not allowed for a write-only token"
     );
     assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
     let reader = bearer_jwt(&["read"], JWT_SECRET);
-    let reply = send(
-        gateway.addr,
-        "PUT",
-        PRIVATE,
-        &[ORIGIN, ("authorization", &reader)],
-        b"x",
-    )
-    .await;
+    let reply = gateway
+        .send("PUT", PRIVATE, &[ORIGIN, ("authorization", &reader)], b"x")
+        .await;
     assert_eq!(
         reply.status, 403,
         "writing is not allowed for a read-only JWT"
@@ -786,27 +745,27 @@ async fn personium_token_without_the_privilege_is_403_with_cors_headers() {
 #[tokio::test]
 async fn personium_private_requests_are_authorized_before_the_upstream() {
     let (backend, gateway) = personium().await;
-    let reply = send(gateway.addr, "GET", PRIVATE, &[ORIGIN], b"").await;
+    let reply = gateway.get(PRIVATE, &[ORIGIN]).await;
     assert_eq!(reply.status, 401);
     assert!(backend.seen().is_empty());
-    let reply = send(
-        gateway.addr,
-        "PUT",
-        PRIVATE,
-        &[ORIGIN, ("authorization", READER_WRITER)],
-        b"x",
-    )
-    .await;
+    let reply = gateway
+        .send(
+            "PUT",
+            PRIVATE,
+            &[ORIGIN, ("authorization", READER_WRITER)],
+            b"x",
+        )
+        .await;
     assert_eq!(reply.status, 200);
     let writer = bearer_jwt(&["write"], JWT_SECRET);
-    let reply = send(
-        gateway.addr,
-        "DELETE",
-        PRIVATE,
-        &[ORIGIN, ("authorization", &writer)],
-        b"",
-    )
-    .await;
+    let reply = gateway
+        .send(
+            "DELETE",
+            PRIVATE,
+            &[ORIGIN, ("authorization", &writer)],
+            b"",
+        )
+        .await;
     assert_eq!(reply.status, 200);
     assert_eq!(
         backend.seen(),

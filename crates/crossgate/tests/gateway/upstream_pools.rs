@@ -19,6 +19,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpSocket;
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::support::config::single_route;
 use crate::support::{absent_upstream, send, TestGateway, PATIENCE};
 
 const APP: &str = "https://app.example.com";
@@ -136,21 +137,11 @@ async fn answer(
 }
 
 fn config(upstream: &str) -> String {
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-connect_timeout = 1
-response_timeout = 5
-
-[policies.web]
-origins = ["{APP}"]
-
-[[routes]]
-path = "/api/"
-upstream = {upstream}
-policy = "web"
-"#
+    single_route(
+        "connect_timeout = 1\nresponse_timeout = 5",
+        APP,
+        "/api/",
+        &format!("upstream = {upstream}"),
     )
 }
 
@@ -165,7 +156,7 @@ fn target_metric(metrics: &Metrics, name: &str, target: &str) -> Option<u64> {
 }
 
 async fn get(gateway: &TestGateway, path: &str) -> crate::support::Reply {
-    send(gateway.addr, "GET", path, &[("origin", APP)], b"").await
+    gateway.get(path, &[("origin", APP)]).await
 }
 
 /// Polls `condition` every 20 ms until it holds, failing after [`PATIENCE`];
@@ -346,14 +337,9 @@ async fn with_every_target_down_the_answer_is_a_readable_503() {
     );
     assert_eq!(allowed.header("access-control-allow-origin"), Some(APP));
     assert_eq!(allowed.header("retry-after"), Some("1"));
-    let other = send(
-        gateway.addr,
-        "GET",
-        "/api/a",
-        &[("origin", "https://evil.example")],
-        b"",
-    )
-    .await;
+    let other = gateway
+        .get("/api/a", &[("origin", "https://evil.example")])
+        .await;
     assert_eq!(other.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(other.header("access-control-allow-origin"), None);
     assert!(gateway
@@ -392,7 +378,7 @@ async fn a_bodiless_get_is_retried_on_another_target_but_not_a_post_nor_a_put_wi
         let mut statuses = Vec::new();
         for i in 0..4 {
             let path = format!("/api/{method}/{i}");
-            let reply = send(gateway.addr, method, &path, &[("origin", APP)], body).await;
+            let reply = gateway.send(method, &path, &[("origin", APP)], body).await;
             statuses.push(reply.status.as_u16());
         }
         let refused = statuses.iter().filter(|s| **s == 502).count();

@@ -25,7 +25,7 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::support::{send, try_send, TestGateway, PATIENCE};
+use crate::support::{try_send, TestGateway, PATIENCE};
 
 const APP: &str = "https://app.example.com";
 const EVIL: &str = "https://evil.example.net";
@@ -385,10 +385,12 @@ async fn malformed_handshakes_and_other_versions_are_refused() {
             ("sec-websocket-version", version),
         ]
     };
-    let old = send(gateway.addr, "GET", "/ws/echo", &handshake("8"), b"").await;
+    let old = gateway.get("/ws/echo", &handshake("8")).await;
     assert_eq!(old.status, 426);
     assert_eq!(old.header("sec-websocket-version"), Some("13"));
-    let post = send(gateway.addr, "POST", "/ws/echo", &handshake("13"), b"").await;
+    let post = gateway
+        .send("POST", "/ws/echo", &handshake("13"), b"")
+        .await;
     assert_eq!(post.status, 400, "{}", post.text());
     assert_eq!(upstream.accepted(), 0);
 }
@@ -447,14 +449,9 @@ async fn other_upgrade_tokens_are_not_forwarded() {
     .await;
     let gateway = TestGateway::start(&config(addr, "")).await;
     // The gateway strips `Upgrade: h2c`, so the upstream's 101 was not asked for.
-    let reply = send(
-        gateway.addr,
-        "GET",
-        "/ws/echo",
-        &[("upgrade", "h2c"), ("connection", "upgrade")],
-        b"",
-    )
-    .await;
+    let reply = gateway
+        .get("/ws/echo", &[("upgrade", "h2c"), ("connection", "upgrade")])
+        .await;
     assert_eq!(reply.status, 502);
 }
 
