@@ -471,24 +471,23 @@ mod tests {
             .map(|sample| sample.value)
     }
 
+    /// Renders `metrics` once and checks each `(family, labels, value)`.
+    fn assert_samples(metrics: &Metrics, expected: &[(&str, &[(&str, &str)], Option<f64>)]) {
+        let samples = parse(&metrics.render());
+        for (name, labels, want) in expected {
+            assert_eq!(value(&samples, name, labels), *want, "{name} {labels:?}");
+        }
+    }
+
     #[test]
     fn empty_registry_renders_valid_exposition_with_reload_counters() {
-        let samples = parse(&Metrics::new().render());
-        assert_eq!(
-            value(
-                &samples,
-                "crossgate_config_reloads_total",
-                &[("result", "ok")]
-            ),
-            Some(0.0)
-        );
-        assert_eq!(
-            value(
-                &samples,
-                "crossgate_config_reloads_total",
-                &[("result", "failed")]
-            ),
-            Some(0.0)
+        let reloads = "crossgate_config_reloads_total";
+        assert_samples(
+            &Metrics::new(),
+            &[
+                (reloads, &[("result", "ok")], Some(0.0)),
+                (reloads, &[("result", "failed")], Some(0.0)),
+            ],
         );
     }
 
@@ -500,23 +499,15 @@ mod tests {
         api.request(StatusCode::OK);
         api.request(StatusCode::BAD_GATEWAY);
         metrics.no_route().request(StatusCode::NOT_FOUND);
-        let samples = parse(&metrics.render());
         let requests = "crossgate_requests_total";
-        assert_eq!(
-            value(&samples, requests, &[("route", "/api/"), ("code", "200")]),
-            Some(2.0)
-        );
-        assert_eq!(
-            value(&samples, requests, &[("route", "/api/"), ("code", "502")]),
-            Some(1.0)
-        );
-        assert_eq!(
-            value(&samples, requests, &[("route", "none"), ("code", "404")]),
-            Some(1.0)
-        );
-        assert_eq!(
-            value(&samples, requests, &[("route", "/api/"), ("code", "404")]),
-            None
+        assert_samples(
+            &metrics,
+            &[
+                (requests, &[("route", "/api/"), ("code", "200")], Some(2.0)),
+                (requests, &[("route", "/api/"), ("code", "502")], Some(1.0)),
+                (requests, &[("route", "none"), ("code", "404")], Some(1.0)),
+                (requests, &[("route", "/api/"), ("code", "404")], None),
+            ],
         );
     }
 
@@ -526,15 +517,13 @@ mod tests {
         let route = metrics.route("/");
         route.request(StatusCode::from_u16(999).expect("hyper accepts 999"));
         route.request(StatusCode::from_u16(599).expect("valid"));
-        let samples = parse(&metrics.render());
         let requests = "crossgate_requests_total";
-        assert_eq!(
-            value(&samples, requests, &[("route", "/"), ("code", "other")]),
-            Some(1.0)
-        );
-        assert_eq!(
-            value(&samples, requests, &[("route", "/"), ("code", "599")]),
-            Some(1.0)
+        assert_samples(
+            &metrics,
+            &[
+                (requests, &[("route", "/"), ("code", "other")], Some(1.0)),
+                (requests, &[("route", "/"), ("code", "599")], Some(1.0)),
+            ],
         );
     }
 
@@ -548,14 +537,13 @@ mod tests {
         let after_reload = metrics.route("/api/");
         after_reload.request(StatusCode::OK);
         before_reload.request(StatusCode::OK);
-        let samples = parse(&metrics.render());
-        assert_eq!(
-            value(
-                &samples,
+        assert_samples(
+            &metrics,
+            &[(
                 "crossgate_requests_total",
-                &[("route", "/api/"), ("code", "200")]
-            ),
-            Some(3.0)
+                &[("route", "/api/"), ("code", "200")],
+                Some(3.0),
+            )],
         );
     }
 
@@ -568,42 +556,27 @@ mod tests {
         api.preflight_denied(&Denial::OriginNotAllowed);
         api.preflight_denied(&Denial::PrivateNetworkNotAllowed);
         api.actual_denied(&Denial::OriginNotAllowed);
-        let samples = parse(&metrics.render());
-        assert_eq!(
-            value(
-                &samples,
-                "crossgate_preflights_allowed_total",
-                &[("route", "/api/")]
-            ),
-            Some(1.0)
-        );
         let denied = "crossgate_preflights_denied_total";
-        assert_eq!(
-            value(
-                &samples,
-                denied,
-                &[("route", "/api/"), ("reason", "origin_not_allowed")]
-            ),
-            Some(2.0)
-        );
-        assert_eq!(
-            value(
-                &samples,
-                denied,
-                &[
-                    ("route", "/api/"),
-                    ("reason", "private_network_not_allowed")
-                ]
-            ),
-            Some(1.0)
-        );
-        assert_eq!(
-            value(
-                &samples,
-                "crossgate_actual_denied_total",
-                &[("route", "/api/"), ("reason", "origin_not_allowed")]
-            ),
-            Some(1.0)
+        let origin = [("route", "/api/"), ("reason", "origin_not_allowed")];
+        assert_samples(
+            &metrics,
+            &[
+                (
+                    "crossgate_preflights_allowed_total",
+                    &[("route", "/api/")],
+                    Some(1.0),
+                ),
+                (denied, &origin, Some(2.0)),
+                (
+                    denied,
+                    &[
+                        ("route", "/api/"),
+                        ("reason", "private_network_not_allowed"),
+                    ],
+                    Some(1.0),
+                ),
+                ("crossgate_actual_denied_total", &origin, Some(1.0)),
+            ],
         );
     }
 
@@ -629,25 +602,23 @@ mod tests {
         api.upstream_latency(Duration::from_millis(1)); // exactly on a bound: counted in it
         api.upstream_latency(Duration::from_millis(30)); // <= 50 ms
         api.upstream_latency(Duration::from_secs(60)); // +Inf only
-        let samples = parse(&metrics.render());
-        let bucket = |le: &str| {
-            value(
-                &samples,
-                "crossgate_upstream_latency_seconds_bucket",
-                &[("route", "/api/"), ("le", le)],
-            )
-        };
-        assert_eq!(bucket("0.001"), Some(2.0));
-        assert_eq!(bucket("0.025"), Some(2.0));
-        assert_eq!(bucket("0.05"), Some(3.0));
-        assert_eq!(bucket("10"), Some(3.0));
-        assert_eq!(bucket("+Inf"), Some(4.0));
-        let count = value(
-            &samples,
-            "crossgate_upstream_latency_seconds_count",
-            &[("route", "/api/")],
+        let bucket = "crossgate_upstream_latency_seconds_bucket";
+        assert_samples(
+            &metrics,
+            &[
+                (bucket, &[("route", "/api/"), ("le", "0.001")], Some(2.0)),
+                (bucket, &[("route", "/api/"), ("le", "0.025")], Some(2.0)),
+                (bucket, &[("route", "/api/"), ("le", "0.05")], Some(3.0)),
+                (bucket, &[("route", "/api/"), ("le", "10")], Some(3.0)),
+                (bucket, &[("route", "/api/"), ("le", "+Inf")], Some(4.0)),
+                (
+                    "crossgate_upstream_latency_seconds_count",
+                    &[("route", "/api/")],
+                    Some(4.0),
+                ),
+            ],
         );
-        assert_eq!(count, Some(4.0));
+        let samples = parse(&metrics.render());
         let sum = value(
             &samples,
             "crossgate_upstream_latency_seconds_sum",
@@ -666,21 +637,18 @@ mod tests {
         let open = ws.websocket_opened();
         let closed = ws.websocket_opened();
         drop(closed);
-        let samples = parse(&metrics.render());
         let route = [("route", "/ws/")];
-        assert_eq!(
-            value(&samples, "crossgate_websocket_upgrades_total", &route),
-            Some(2.0)
-        );
-        assert_eq!(
-            value(&samples, "crossgate_websocket_tunnels_open", &route),
-            Some(1.0)
+        assert_samples(
+            &metrics,
+            &[
+                ("crossgate_websocket_upgrades_total", &route, Some(2.0)),
+                ("crossgate_websocket_tunnels_open", &route, Some(1.0)),
+            ],
         );
         drop(open);
-        let samples = parse(&metrics.render());
-        assert_eq!(
-            value(&samples, "crossgate_websocket_tunnels_open", &route),
-            Some(0.0)
+        assert_samples(
+            &metrics,
+            &[("crossgate_websocket_tunnels_open", &route, Some(0.0))],
         );
     }
 
@@ -690,24 +658,27 @@ mod tests {
         metrics.reload_succeeded();
         metrics.reload_failed();
         metrics.reload_failed();
-        let samples = parse(&metrics.render());
         let reloads = "crossgate_config_reloads_total";
-        assert_eq!(value(&samples, reloads, &[("result", "ok")]), Some(1.0));
-        assert_eq!(value(&samples, reloads, &[("result", "failed")]), Some(2.0));
+        assert_samples(
+            &metrics,
+            &[
+                (reloads, &[("result", "ok")], Some(1.0)),
+                (reloads, &[("result", "failed")], Some(2.0)),
+            ],
+        );
     }
 
     #[test]
     fn route_paths_are_escaped_in_labels() {
         let metrics = Metrics::new();
         metrics.route("/we\"ird\\path\n").request(StatusCode::OK);
-        let samples = parse(&metrics.render());
-        assert_eq!(
-            value(
-                &samples,
+        assert_samples(
+            &metrics,
+            &[(
                 "crossgate_requests_total",
-                &[("route", "/we\"ird\\path\n"), ("code", "200")]
-            ),
-            Some(1.0)
+                &[("route", "/we\"ird\\path\n"), ("code", "200")],
+                Some(1.0),
+            )],
         );
     }
 
@@ -727,14 +698,13 @@ mod tests {
         for thread in threads {
             thread.join().expect("counting thread");
         }
-        let samples = parse(&metrics.render());
-        assert_eq!(
-            value(
-                &samples,
+        assert_samples(
+            &metrics,
+            &[(
                 "crossgate_requests_total",
-                &[("route", "/api/"), ("code", "200")]
-            ),
-            Some(40_000.0)
+                &[("route", "/api/"), ("code", "200")],
+                Some(40_000.0),
+            )],
         );
     }
 }
