@@ -316,15 +316,7 @@ impl Metrics {
     /// Cumulative totals per route (the no-route series last), for the
     /// dashboard's sampler; read without stopping the request path.
     pub fn totals(&self) -> Vec<RouteTotals> {
-        let mut routes: Vec<(String, RouteMetrics)> = {
-            let routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
-            routes
-                .iter()
-                .map(|(path, metrics)| (path.clone(), metrics.clone()))
-                .collect()
-        };
-        routes.push((NO_ROUTE_LABEL.to_owned(), self.no_route.clone()));
-        routes
+        self.routes()
             .into_iter()
             .map(|(route, metrics)| {
                 let counters = &metrics.0;
@@ -471,8 +463,12 @@ mod tests {
             .map(|sample| sample.value)
     }
 
-    /// Renders `metrics` once and checks each `(family, labels, value)`.
-    fn assert_samples(metrics: &Metrics, expected: &[(&str, &[(&str, &str)], Option<f64>)]) {
+    /// A sample a test expects: its family, its labels and its value
+    /// (`None`: no such sample).
+    type Expected<'a> = (&'a str, &'a [(&'a str, &'a str)], Option<f64>);
+
+    /// Renders `metrics` once and checks each expected sample.
+    fn assert_samples(metrics: &Metrics, expected: &[Expected]) {
         let samples = parse(&metrics.render());
         for (name, labels, want) in expected {
             assert_eq!(value(&samples, name, labels), *want, "{name} {labels:?}");
