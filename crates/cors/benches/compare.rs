@@ -31,7 +31,6 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use actix_web::dev::Service as _;
 use actix_web::{test as actix_test, web, App, HttpResponse};
 use bytes::Bytes;
 use criterion::{BatchSize, BenchmarkGroup, Criterion};
@@ -111,39 +110,42 @@ fn bench_actix(
 ) {
     let system = actix_web::rt::System::new();
     let handler = || async { HttpResponse::Ok().content_type(CONTENT_TYPE_VALUE).finish() };
-    // The two stacks differ in type, so each gets its own timing loop body.
+    // The two stacks differ in type, so each is built in its own arm and timed
+    // by the one generic loop.
     match cors {
         Some(cors) => {
             let app = system.block_on(actix_test::init_service(
                 App::new().wrap(cors).default_service(web::to(handler)),
             ));
-            group.bench_function(id, |bencher| {
-                bencher.iter_batched(
-                    || actix_request(scenario),
-                    |request| {
-                        let response = system.block_on(app.call(request));
-                        drop(black_box(response));
-                    },
-                    BatchSize::SmallInput,
-                )
-            });
+            time_actix_app(group, id, &system, scenario, app);
         }
         None => {
             let app = system.block_on(actix_test::init_service(
                 App::new().default_service(web::to(handler)),
             ));
-            group.bench_function(id, |bencher| {
-                bencher.iter_batched(
-                    || actix_request(scenario),
-                    |request| {
-                        let response = system.block_on(app.call(request));
-                        drop(black_box(response));
-                    },
-                    BatchSize::SmallInput,
-                )
-            });
+            time_actix_app(group, id, &system, scenario, app);
         }
     }
+}
+
+/// Times `app` answering the scenario's request; building the request is not timed.
+fn time_actix_app<S: actix_web::dev::Service<actix_http::Request>>(
+    group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    id: &str,
+    system: &actix_web::rt::SystemRunner,
+    scenario: &Scenario,
+    app: S,
+) {
+    group.bench_function(id, |bencher| {
+        bencher.iter_batched(
+            || actix_request(scenario),
+            |request| {
+                let response = system.block_on(app.call(request));
+                drop(black_box(response));
+            },
+            BatchSize::SmallInput,
+        )
+    });
 }
 
 /// Implementation rows, in the order they run and are reported.

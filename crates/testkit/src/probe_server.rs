@@ -60,6 +60,11 @@ pub fn answer(status: u16, headers: &[(&str, &str)]) -> Response<Full<Bytes>> {
     response
 }
 
+/// A CORS server's answer with `headers`: 204 to a preflight, 200 to anything else.
+pub fn answer_cors(asked: &Asked<'_>, headers: &[(&str, &str)]) -> Response<Full<Bytes>> {
+    answer(if asked.is_preflight() { 204 } else { 200 }, headers)
+}
+
 /// Echoes any origin with credentials allowed: the worst CORS answer.
 pub fn reflect_with_credentials(asked: &Asked<'_>) -> Response<Full<Bytes>> {
     let origin = asked.origin().unwrap_or("").to_owned();

@@ -209,39 +209,26 @@ pub const COOKIE: &str = "crossgate_session=s3cret";
 // ---------------------------------------------------------------------------
 // Building blocks
 
-const PAGE: Page = Page {
-    host: "127.0.0.1",
-    port: PagePort::Main,
-};
+/// A page on `host`, served by the page server's main listener.
+const fn page_on(host: &'static str) -> Page {
+    Page {
+        host,
+        port: PagePort::Main,
+    }
+}
+
+const PAGE: Page = page_on("127.0.0.1");
 const PAGE_ALT_PORT: Page = Page {
-    host: "127.0.0.1",
     port: PagePort::Alt,
+    ..PAGE
 };
 /// Same site as the gateway (`localhost`), so its cookie travels with `credentials: 'include'`.
-const PAGE_LOCALHOST: Page = Page {
-    host: "localhost",
-    port: PagePort::Main,
-};
-const PAGE_APP: Page = Page {
-    host: "app.example.test",
-    port: PagePort::Main,
-};
-const PAGE_DEEP: Page = Page {
-    host: "a.b.example.test",
-    port: PagePort::Main,
-};
-const PAGE_APEX: Page = Page {
-    host: "example.test",
-    port: PagePort::Main,
-};
-const PAGE_LOOKALIKE: Page = Page {
-    host: "app.example.test.evil.test",
-    port: PagePort::Main,
-};
-const PAGE_EVIL: Page = Page {
-    host: "evil.test",
-    port: PagePort::Main,
-};
+const PAGE_LOCALHOST: Page = page_on("localhost");
+const PAGE_APP: Page = page_on("app.example.test");
+const PAGE_DEEP: Page = page_on("a.b.example.test");
+const PAGE_APEX: Page = page_on("example.test");
+const PAGE_LOOKALIKE: Page = page_on("app.example.test.evil.test");
+const PAGE_EVIL: Page = page_on("evil.test");
 
 /// The allow-list policy most scenarios vary.
 const WEB: &str = r#"
@@ -256,6 +243,35 @@ const PERSONIUM: &str = r#"
 origins = ["http://127.0.0.1:{page}"]
 request_headers = ["*"]
 expose_headers = ["x-visible"]
+"#;
+
+/// The page's origin and nothing more: no methods, headers or exposed headers.
+const PAGE_ORIGIN_ONLY: &str = r#"origins = ["http://127.0.0.1:{page}"]"#;
+
+/// Only PUT among the non-simple methods, and nothing exposed.
+const PUT_ONLY: &str = r#"
+origins = ["http://127.0.0.1:{page}"]
+methods = ["PUT"]
+"#;
+
+/// The localhost page's origin, without credentials.
+const LOCALHOST_ORIGIN: &str = r#"
+origins = ["http://localhost:{page}"]
+expose_headers = ["x-visible"]
+"#;
+
+const ANY_ORIGIN: &str = r#"
+origins = ["*"]
+expose_headers = ["x-visible"]
+"#;
+
+const EXAMPLE_SUBDOMAINS: &str = r#"origins = ["http://*.example.test:{page}"]"#;
+
+/// The upstream's own CORS headers, where it sends them, win over the policy's.
+const DEFER_TO_UPSTREAM: &str = r#"
+origins = ["http://127.0.0.1:{page}"]
+expose_headers = ["x-visible"]
+upstream_headers = "defer"
 "#;
 
 const GET: Request = Request {
@@ -279,6 +295,41 @@ const fn with_headers(
         method,
         headers,
         ..GET
+    }
+}
+
+/// `method` (a POST, whatever its case) sending `body` with `headers`.
+const fn with_body(
+    method: &'static str,
+    headers: &'static [(&'static str, &'static str)],
+    body: &'static str,
+) -> Request {
+    Request {
+        body: Some(body),
+        ..with_headers(method, headers)
+    }
+}
+
+const fn xhr(request: Request) -> Request {
+    Request {
+        api: Api::Xhr,
+        ..request
+    }
+}
+
+/// `credentials: 'include'` (XHR: `withCredentials`).
+const fn including_cookies(request: Request) -> Request {
+    Request {
+        credentials: Credentials::Include,
+        ..request
+    }
+}
+
+/// `expect`, with the page's cookie seen (`true`) or not (`false`) by the upstream.
+const fn with_cookie(sent: bool, expect: Expect) -> Expect {
+    Expect {
+        cookie_sent: Some(sent),
+        ..expect
     }
 }
 
@@ -352,57 +403,64 @@ const fn from(page: Page, scenario: Scenario) -> Scenario {
     Scenario { page, ..scenario }
 }
 
+const fn behind(backend: Backend, scenario: Scenario) -> Scenario {
+    Scenario {
+        backend,
+        ..scenario
+    }
+}
+
+/// The scenario on a route with `access = "private"`.
+const fn private(scenario: Scenario) -> Scenario {
+    Scenario {
+        access: Access::Private,
+        ..scenario
+    }
+}
+
+/// The scenario on a route without a policy.
+const fn unpoliced(scenario: Scenario) -> Scenario {
+    Scenario {
+        policy: None,
+        ..scenario
+    }
+}
+
 // ---------------------------------------------------------------------------
 // The matrix
 
 pub const SCENARIOS: &[Scenario] = &[
     // Simple requests (primer 004, APIG "simple request"): no preflight.
     on("simple_get", WEB, GET, OK),
-    on(
-        "simple_get_xhr",
-        WEB,
-        Request {
-            api: Api::Xhr,
-            ..GET
-        },
-        OK,
-    ),
+    on("simple_get_xhr", WEB, xhr(GET), OK),
     on("simple_head", WEB, method("HEAD"), OK),
     on(
         "simple_post_form",
         WEB,
-        Request {
-            body: Some("a=1"),
-            ..with_headers(
-                "POST",
-                &[(
-                    "content-type",
-                    "application/x-www-form-urlencoded; charset=utf-8",
-                )],
-            )
-        },
+        with_body(
+            "POST",
+            &[(
+                "content-type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            )],
+            "a=1",
+        ),
         OK,
     ),
     on(
         "simple_post_text_plain",
         WEB,
-        Request {
-            body: Some("hello"),
-            ..with_headers("POST", &[("content-type", "text/plain")])
-        },
+        with_body("POST", &[("content-type", "text/plain")], "hello"),
         OK,
     ),
     on(
         "simple_post_multipart_xhr",
         WEB,
-        Request {
-            api: Api::Xhr,
-            body: Some("--b--"),
-            ..with_headers(
-                "POST",
-                &[("content-type", "multipart/form-data; boundary=b")],
-            )
-        },
+        xhr(with_body(
+            "POST",
+            &[("content-type", "multipart/form-data; boundary=b")],
+            "--b--",
+        )),
         OK,
     ),
     on(
@@ -418,10 +476,7 @@ pub const SCENARIOS: &[Scenario] = &[
         // Fetch upper-cases `post`, so it stays a simple method.
         "lowercase_post_is_simple",
         WEB,
-        Request {
-            body: Some("hello"),
-            ..with_headers("post", &[("content-type", "text/plain")])
-        },
+        with_body("post", &[("content-type", "text/plain")], "hello"),
         OK,
     ),
     on(
@@ -465,19 +520,13 @@ pub const SCENARIOS: &[Scenario] = &[
     on(
         "post_json_allowed",
         WEB,
-        Request {
-            body: Some("{}"),
-            ..with_headers("POST", &[("content-type", "application/json")])
-        },
+        with_body("POST", &[("content-type", "application/json")], "{}"),
         OK_PREFLIGHTED,
     ),
     on(
         "post_json_not_allowed",
-        r#"origins = ["http://127.0.0.1:{page}"]"#,
-        Request {
-            body: Some("{}"),
-            ..with_headers("POST", &[("content-type", "application/json")])
-        },
+        PAGE_ORIGIN_ONLY,
+        with_body("POST", &[("content-type", "application/json")], "{}"),
         REFUSED_PREFLIGHT,
     ),
     // Custom request headers.
@@ -502,10 +551,7 @@ pub const SCENARIOS: &[Scenario] = &[
     on(
         "custom_header_xhr_allowed",
         WEB,
-        Request {
-            api: Api::Xhr,
-            ..with_headers("PUT", &[("x-custom", "1")])
-        },
+        xhr(with_headers("PUT", &[("x-custom", "1")])),
         OK_PREFLIGHTED,
     ),
     on(
@@ -528,11 +574,7 @@ expose_headers = ["x-visible"]
         // A literal `Access-Control-Allow-Headers: *` would not cover
         // Authorization; the engine echoes the requested names instead.
         "authorization_under_header_wildcard",
-        r#"
-origins = ["http://127.0.0.1:{page}"]
-request_headers = ["*"]
-expose_headers = ["x-visible"]
-"#,
+        PERSONIUM,
         with_headers(
             "GET",
             &[("authorization", "Bearer t0ken"), ("x-anything", "1")],
@@ -554,19 +596,13 @@ methods = ["DELETE"]
     ),
     on(
         "delete_not_allowed",
-        r#"
-origins = ["http://127.0.0.1:{page}"]
-methods = ["PUT"]
-"#,
+        PUT_ONLY,
         method("DELETE"),
         REFUSED_PREFLIGHT,
     ),
     on(
         "patch_not_allowed",
-        r#"
-origins = ["http://127.0.0.1:{page}"]
-methods = ["PUT"]
-"#,
+        PUT_ONLY,
         method("PATCH"),
         REFUSED_PREFLIGHT,
     ),
@@ -636,32 +672,17 @@ origins = ["http://localhost:{page}"]
 credentials = true
 expose_headers = ["x-visible"]
 "#,
-            Request {
-                credentials: Credentials::Include,
-                ..GET
-            },
-            Expect {
-                cookie_sent: Some(true),
-                ..OK
-            },
+            including_cookies(GET),
+            with_cookie(true, OK),
         ),
     ),
     from(
         PAGE_LOCALHOST,
         on(
             "credentials_not_allowed",
-            r#"
-origins = ["http://localhost:{page}"]
-expose_headers = ["x-visible"]
-"#,
-            Request {
-                credentials: Credentials::Include,
-                ..GET
-            },
-            Expect {
-                cookie_sent: Some(true),
-                ..HIDDEN
-            },
+            LOCALHOST_ORIGIN,
+            including_cookies(GET),
+            with_cookie(true, HIDDEN),
         ),
     ),
     from(
@@ -675,44 +696,24 @@ methods = ["*"]
 request_headers = ["*"]
 expose_headers = ["x-visible"]
 "#,
-            Request {
-                credentials: Credentials::Include,
-                ..with_headers("DELETE", &[("authorization", "Bearer t0ken")])
-            },
-            Expect {
-                cookie_sent: Some(true),
-                ..OK_PREFLIGHTED
-            },
+            including_cookies(with_headers("DELETE", &[("authorization", "Bearer t0ken")])),
+            with_cookie(true, OK_PREFLIGHTED),
         ),
     ),
     from(
         PAGE_LOCALHOST,
         on(
             "credentials_omitted_no_cookie",
-            r#"
-origins = ["http://localhost:{page}"]
-expose_headers = ["x-visible"]
-"#,
+            LOCALHOST_ORIGIN,
             Request {
                 credentials: Credentials::Omit,
                 ..GET
             },
-            Expect {
-                cookie_sent: Some(false),
-                ..OK
-            },
+            with_cookie(false, OK),
         ),
     ),
     // `*` origins.
-    on(
-        "any_origin",
-        r#"
-origins = ["*"]
-expose_headers = ["x-visible"]
-"#,
-        GET,
-        OK,
-    ),
+    on("any_origin", ANY_ORIGIN, GET, OK),
     from(
         PAGE_EVIL,
         on(
@@ -732,18 +733,9 @@ expose_headers = ["x-visible"]
         on(
             // `Access-Control-Allow-Origin: *` never satisfies a credentialed request.
             "any_origin_with_credentials_refused",
-            r#"
-origins = ["*"]
-expose_headers = ["x-visible"]
-"#,
-            Request {
-                credentials: Credentials::Include,
-                ..GET
-            },
-            Expect {
-                cookie_sent: Some(true),
-                ..HIDDEN
-            },
+            ANY_ORIGIN,
+            including_cookies(GET),
+            with_cookie(true, HIDDEN),
         ),
     ),
     // Subdomain patterns.
@@ -776,7 +768,7 @@ expose_headers = ["x-visible"]
         PAGE_APEX,
         on(
             "subdomain_pattern_excludes_apex",
-            r#"origins = ["http://*.example.test:{page}"]"#,
+            EXAMPLE_SUBDOMAINS,
             GET,
             HIDDEN,
         ),
@@ -785,7 +777,7 @@ expose_headers = ["x-visible"]
         PAGE_LOOKALIKE,
         on(
             "subdomain_pattern_excludes_lookalike",
-            r#"origins = ["http://*.example.test:{page}"]"#,
+            EXAMPLE_SUBDOMAINS,
             method("PUT"),
             REFUSED_PREFLIGHT,
         ),
@@ -831,12 +823,7 @@ expose_headers = ["x-visible"]
     ),
     from(
         PAGE_ALT_PORT,
-        on(
-            "port_mismatch",
-            r#"origins = ["http://127.0.0.1:{page}"]"#,
-            GET,
-            HIDDEN,
-        ),
+        on("port_mismatch", PAGE_ORIGIN_ONLY, GET, HIDDEN),
     ),
     on(
         "port_pattern_other_host",
@@ -857,7 +844,7 @@ expose_headers = ["x-visible"]
     ),
     on(
         "expose_none",
-        r#"origins = ["http://127.0.0.1:{page}"]"#,
+        PAGE_ORIGIN_ONLY,
         GET,
         Expect {
             readable: &["content-type"],
@@ -917,18 +904,18 @@ max_age = 0
         },
     ),
     // upstream_headers.
-    Scenario {
-        backend: Backend::UpstreamWithOwnCors {
+    behind(
+        Backend::UpstreamWithOwnCors {
             allow_origin: "http://elsewhere.test",
         },
-        ..on(
+        on(
             // The upstream's foreign ACAO and ACEH are replaced by the policy's.
             "upstream_headers_override",
             WEB,
             GET,
             OK,
-        )
-    },
+        ),
+    ),
     Scenario {
         backend: Backend::UpstreamWithOwnCors {
             allow_origin: "{origin}",
@@ -936,11 +923,7 @@ max_age = 0
         ..on(
             // The upstream's own headers win: it exposes x-secret, not x-visible.
             "upstream_headers_defer_upstream_wins",
-            r#"
-origins = ["http://127.0.0.1:{page}"]
-expose_headers = ["x-visible"]
-upstream_headers = "defer"
-"#,
+            DEFER_TO_UPSTREAM,
             GET,
             Expect {
                 readable: &["content-type", "x-secret"],
@@ -949,39 +932,31 @@ upstream_headers = "defer"
             },
         )
     },
-    Scenario {
-        backend: Backend::UpstreamWithOwnCors {
+    behind(
+        Backend::UpstreamWithOwnCors {
             allow_origin: "http://elsewhere.test",
         },
-        ..on(
+        on(
             "upstream_headers_defer_upstream_refuses",
-            r#"
-origins = ["http://127.0.0.1:{page}"]
-expose_headers = ["x-visible"]
-upstream_headers = "defer"
-"#,
+            DEFER_TO_UPSTREAM,
             GET,
             HIDDEN,
-        )
-    },
+        ),
+    ),
     on(
         "upstream_headers_defer_upstream_silent",
-        r#"
-origins = ["http://127.0.0.1:{page}"]
-expose_headers = ["x-visible"]
-upstream_headers = "defer"
-"#,
+        DEFER_TO_UPSTREAM,
         GET,
         OK,
     ),
     // Errors the gateway produces are readable by an allowed origin.
-    Scenario {
-        backend: Backend::Unreachable,
-        ..on("gateway_502_readable", WEB, GET, gateway_error(502))
-    },
-    Scenario {
-        backend: Backend::Slow,
-        ..on(
+    behind(
+        Backend::Unreachable,
+        on("gateway_502_readable", WEB, GET, gateway_error(502)),
+    ),
+    behind(
+        Backend::Slow,
+        on(
             "gateway_504_readable",
             WEB,
             GET,
@@ -990,58 +965,46 @@ upstream_headers = "defer"
                 upstream_requests: 1,
                 ..gateway_error(504)
             },
-        )
-    },
-    Scenario {
-        backend: Backend::NoRoute,
-        ..on("gateway_404_readable", WEB, GET, gateway_error(404))
-    },
+        ),
+    ),
+    behind(
+        Backend::NoRoute,
+        on("gateway_404_readable", WEB, GET, gateway_error(404)),
+    ),
     Scenario {
         route_methods: Some(&["GET"]),
         ..on(
             "gateway_405_readable",
             WEB,
-            Request {
-                body: Some("x"),
-                ..with_headers("POST", &[("content-type", "text/plain")])
-            },
+            with_body("POST", &[("content-type", "text/plain")], "x"),
             gateway_error(405),
         )
     },
     // Private routes (Personium): auth answers carry CORS headers, so the
     // script can read 401 and 403; a browser's preflight never carries
     // Authorization, and passes.
-    Scenario {
-        access: Access::Private,
-        ..on("private_route_401_readable", PERSONIUM, GET, ERROR_401)
-    },
-    Scenario {
-        access: Access::Private,
-        ..on(
-            "private_route_token_accepted",
-            PERSONIUM,
-            with_headers(
-                "GET",
-                &[("authorization", "Bearer browser-suite-reader-token")],
-            ),
-            OK_PREFLIGHTED,
-        )
-    },
-    Scenario {
-        access: Access::Private,
-        ..on(
-            "private_route_403_readable",
-            PERSONIUM,
-            with_headers(
-                "GET",
-                &[("authorization", "Bearer browser-suite-writer-token")],
-            ),
-            Expect {
-                preflights: 1,
-                ..ERROR_403
-            },
-        )
-    },
+    private(on("private_route_401_readable", PERSONIUM, GET, ERROR_401)),
+    private(on(
+        "private_route_token_accepted",
+        PERSONIUM,
+        with_headers(
+            "GET",
+            &[("authorization", "Bearer browser-suite-reader-token")],
+        ),
+        OK_PREFLIGHTED,
+    )),
+    private(on(
+        "private_route_403_readable",
+        PERSONIUM,
+        with_headers(
+            "GET",
+            &[("authorization", "Bearer browser-suite-writer-token")],
+        ),
+        Expect {
+            preflights: 1,
+            ..ERROR_403
+        },
+    )),
     // block_disallowed.
     from(
         PAGE_EVIL,
@@ -1084,33 +1047,19 @@ expose_headers = ["x-visible"]
     ),
     from(
         PAGE_EVIL,
-        on(
-            "disallowed_origin_xhr",
-            WEB,
-            Request {
-                api: Api::Xhr,
-                ..GET
-            },
-            HIDDEN,
-        ),
+        on("disallowed_origin_xhr", WEB, xhr(GET), HIDDEN),
     ),
     // A route without a policy: the gateway adds nothing and the preflight
     // goes to the upstream, which knows nothing of CORS.
-    Scenario {
-        policy: None,
-        ..on("no_policy_route", WEB, GET, HIDDEN)
-    },
-    Scenario {
-        policy: None,
-        ..on(
-            "no_policy_route_preflight_reaches_upstream",
-            WEB,
-            method("PUT"),
-            Expect {
-                preflights: 1,
-                upstream_requests: 1,
-                ..HIDDEN
-            },
-        )
-    },
+    unpoliced(on("no_policy_route", WEB, GET, HIDDEN)),
+    unpoliced(on(
+        "no_policy_route_preflight_reaches_upstream",
+        WEB,
+        method("PUT"),
+        Expect {
+            preflights: 1,
+            upstream_requests: 1,
+            ..HIDDEN
+        },
+    )),
 ];

@@ -199,6 +199,23 @@ impl Slot {
             candidate: DecisionSlot::empty(),
         }
     }
+
+    /// Fills what every entry has: the request, its reason, and an empty message.
+    fn set_request(
+        &mut self,
+        origin: &[u8],
+        route: &str,
+        method: &str,
+        request_id: &[u8],
+        reason: &'static str,
+    ) {
+        self.origin.set_bytes(origin);
+        self.route.set_bytes(route.as_bytes());
+        self.method.set_bytes(method.as_bytes());
+        self.request_id.set_bytes(request_id);
+        self.reason = reason;
+        self.message.clear();
+    }
 }
 
 /// One retained denial, as `/decisions` and the dashboard show it.
@@ -274,12 +291,13 @@ impl DenialLog {
     /// Records a denial, overwriting the oldest when full. Does not allocate.
     pub fn record(&self, request: &DeniedRequest<'_>) {
         self.write(|slot| {
-            slot.origin.set_bytes(request.origin);
-            slot.route.set_bytes(request.route.as_bytes());
-            slot.method.set_bytes(request.method.as_bytes());
-            slot.request_id.set_bytes(request.request_id);
-            slot.reason = request.denial.code();
-            slot.message.clear();
+            slot.set_request(
+                request.origin,
+                request.route,
+                request.method,
+                request.request_id,
+                request.denial.code(),
+            );
             let _ = fmt::Write::write_fmt(&mut slot.message, format_args!("{}", request.denial));
             slot.report_only = false;
         });
@@ -289,12 +307,13 @@ impl DenialLog {
     /// Does not allocate.
     pub fn record_difference(&self, request: &DifferingRequest<'_>) {
         self.write(|slot| {
-            slot.origin.set_bytes(request.origin);
-            slot.route.set_bytes(request.route.as_bytes());
-            slot.method.set_bytes(request.method.as_bytes());
-            slot.request_id.set_bytes(request.request_id);
-            slot.reason = request.reason;
-            slot.message.clear();
+            slot.set_request(
+                request.origin,
+                request.route,
+                request.method,
+                request.request_id,
+                request.reason,
+            );
             let candidate = request.candidate.policy.unwrap_or_default();
             let _ = match request.candidate.denial {
                 Some(denial) => fmt::Write::write_fmt(

@@ -326,15 +326,7 @@ impl Metrics {
     /// Cumulative totals per route (the no-route series last), for the
     /// dashboard's sampler; read without stopping the request path.
     pub fn totals(&self) -> Vec<RouteTotals> {
-        let mut routes: Vec<(String, RouteMetrics)> = {
-            let routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
-            routes
-                .iter()
-                .map(|(path, metrics)| (path.clone(), metrics.clone()))
-                .collect()
-        };
-        routes.push((NO_ROUTE_LABEL.to_owned(), self.no_route.clone()));
-        routes
+        self.routes()
             .into_iter()
             .map(|(route, metrics)| {
                 let counters = &metrics.0;
@@ -481,24 +473,27 @@ mod tests {
             .map(|sample| sample.value)
     }
 
+    /// A sample a test expects: its family, its labels and its value
+    /// (`None`: no such sample).
+    type Expected<'a> = (&'a str, &'a [(&'a str, &'a str)], Option<f64>);
+
+    /// Renders `metrics` once and checks each expected sample.
+    fn assert_samples(metrics: &Metrics, expected: &[Expected]) {
+        let samples = parse(&metrics.render());
+        for (name, labels, want) in expected {
+            assert_eq!(value(&samples, name, labels), *want, "{name} {labels:?}");
+        }
+    }
+
     #[test]
     fn empty_registry_renders_valid_exposition_with_reload_counters() {
-        let samples = parse(&Metrics::new().render());
-        assert_eq!(
-            value(
-                &samples,
-                "crossgate_config_reloads_total",
-                &[("result", "ok")]
-            ),
-            Some(0.0)
-        );
-        assert_eq!(
-            value(
-                &samples,
-                "crossgate_config_reloads_total",
-                &[("result", "failed")]
-            ),
-            Some(0.0)
+        let reloads = "crossgate_config_reloads_total";
+        assert_samples(
+            &Metrics::new(),
+            &[
+                (reloads, &[("result", "ok")], Some(0.0)),
+                (reloads, &[("result", "failed")], Some(0.0)),
+            ],
         );
     }
 
@@ -510,23 +505,15 @@ mod tests {
         api.request(StatusCode::OK);
         api.request(StatusCode::BAD_GATEWAY);
         metrics.no_route().request(StatusCode::NOT_FOUND);
-        let samples = parse(&metrics.render());
         let requests = "crossgate_requests_total";
-        assert_eq!(
-            value(&samples, requests, &[("route", "/api/"), ("code", "200")]),
-            Some(2.0)
-        );
-        assert_eq!(
-            value(&samples, requests, &[("route", "/api/"), ("code", "502")]),
-            Some(1.0)
-        );
-        assert_eq!(
-            value(&samples, requests, &[("route", "none"), ("code", "404")]),
-            Some(1.0)
-        );
-        assert_eq!(
-            value(&samples, requests, &[("route", "/api/"), ("code", "404")]),
-            None
+        assert_samples(
+            &metrics,
+            &[
+                (requests, &[("route", "/api/"), ("code", "200")], Some(2.0)),
+                (requests, &[("route", "/api/"), ("code", "502")], Some(1.0)),
+                (requests, &[("route", "none"), ("code", "404")], Some(1.0)),
+                (requests, &[("route", "/api/"), ("code", "404")], None),
+            ],
         );
     }
 
@@ -536,15 +523,13 @@ mod tests {
         let route = metrics.route("/");
         route.request(StatusCode::from_u16(999).expect("hyper accepts 999"));
         route.request(StatusCode::from_u16(599).expect("valid"));
-        let samples = parse(&metrics.render());
         let requests = "crossgate_requests_total";
-        assert_eq!(
-            value(&samples, requests, &[("route", "/"), ("code", "other")]),
-            Some(1.0)
-        );
-        assert_eq!(
-            value(&samples, requests, &[("route", "/"), ("code", "599")]),
-            Some(1.0)
+        assert_samples(
+            &metrics,
+            &[
+                (requests, &[("route", "/"), ("code", "other")], Some(1.0)),
+                (requests, &[("route", "/"), ("code", "599")], Some(1.0)),
+            ],
         );
     }
 
@@ -558,14 +543,13 @@ mod tests {
         let after_reload = metrics.route("/api/");
         after_reload.request(StatusCode::OK);
         before_reload.request(StatusCode::OK);
-        let samples = parse(&metrics.render());
-        assert_eq!(
-            value(
-                &samples,
+        assert_samples(
+            &metrics,
+            &[(
                 "crossgate_requests_total",
-                &[("route", "/api/"), ("code", "200")]
-            ),
-            Some(3.0)
+                &[("route", "/api/"), ("code", "200")],
+                Some(3.0),
+            )],
         );
     }
 
@@ -578,42 +562,27 @@ mod tests {
         api.preflight_denied(&Denial::OriginNotAllowed);
         api.preflight_denied(&Denial::PrivateNetworkNotAllowed);
         api.actual_denied(&Denial::OriginNotAllowed);
-        let samples = parse(&metrics.render());
-        assert_eq!(
-            value(
-                &samples,
-                "crossgate_preflights_allowed_total",
-                &[("route", "/api/")]
-            ),
-            Some(1.0)
-        );
         let denied = "crossgate_preflights_denied_total";
-        assert_eq!(
-            value(
-                &samples,
-                denied,
-                &[("route", "/api/"), ("reason", "origin_not_allowed")]
-            ),
-            Some(2.0)
-        );
-        assert_eq!(
-            value(
-                &samples,
-                denied,
-                &[
-                    ("route", "/api/"),
-                    ("reason", "private_network_not_allowed")
-                ]
-            ),
-            Some(1.0)
-        );
-        assert_eq!(
-            value(
-                &samples,
-                "crossgate_actual_denied_total",
-                &[("route", "/api/"), ("reason", "origin_not_allowed")]
-            ),
-            Some(1.0)
+        let origin = [("route", "/api/"), ("reason", "origin_not_allowed")];
+        assert_samples(
+            &metrics,
+            &[
+                (
+                    "crossgate_preflights_allowed_total",
+                    &[("route", "/api/")],
+                    Some(1.0),
+                ),
+                (denied, &origin, Some(2.0)),
+                (
+                    denied,
+                    &[
+                        ("route", "/api/"),
+                        ("reason", "private_network_not_allowed"),
+                    ],
+                    Some(1.0),
+                ),
+                ("crossgate_actual_denied_total", &origin, Some(1.0)),
+            ],
         );
     }
 
@@ -639,25 +608,23 @@ mod tests {
         api.upstream_latency(Duration::from_millis(1)); // exactly on a bound: counted in it
         api.upstream_latency(Duration::from_millis(30)); // <= 50 ms
         api.upstream_latency(Duration::from_secs(60)); // +Inf only
-        let samples = parse(&metrics.render());
-        let bucket = |le: &str| {
-            value(
-                &samples,
-                "crossgate_upstream_latency_seconds_bucket",
-                &[("route", "/api/"), ("le", le)],
-            )
-        };
-        assert_eq!(bucket("0.001"), Some(2.0));
-        assert_eq!(bucket("0.025"), Some(2.0));
-        assert_eq!(bucket("0.05"), Some(3.0));
-        assert_eq!(bucket("10"), Some(3.0));
-        assert_eq!(bucket("+Inf"), Some(4.0));
-        let count = value(
-            &samples,
-            "crossgate_upstream_latency_seconds_count",
-            &[("route", "/api/")],
+        let bucket = "crossgate_upstream_latency_seconds_bucket";
+        assert_samples(
+            &metrics,
+            &[
+                (bucket, &[("route", "/api/"), ("le", "0.001")], Some(2.0)),
+                (bucket, &[("route", "/api/"), ("le", "0.025")], Some(2.0)),
+                (bucket, &[("route", "/api/"), ("le", "0.05")], Some(3.0)),
+                (bucket, &[("route", "/api/"), ("le", "10")], Some(3.0)),
+                (bucket, &[("route", "/api/"), ("le", "+Inf")], Some(4.0)),
+                (
+                    "crossgate_upstream_latency_seconds_count",
+                    &[("route", "/api/")],
+                    Some(4.0),
+                ),
+            ],
         );
-        assert_eq!(count, Some(4.0));
+        let samples = parse(&metrics.render());
         let sum = value(
             &samples,
             "crossgate_upstream_latency_seconds_sum",
@@ -677,28 +644,28 @@ mod tests {
         let open = ws.websocket_opened();
         let closed = ws.websocket_opened();
         drop(closed);
-        let samples = parse(&metrics.render());
         let route = [("route", "/ws/")];
-        for (handshake, count) in [("http1", 1.0), ("http2", 2.0)] {
-            assert_eq!(
-                value(
-                    &samples,
-                    "crossgate_websocket_upgrades_total",
-                    &[("route", "/ws/"), ("handshake", handshake)]
+        let upgrades = "crossgate_websocket_upgrades_total";
+        assert_samples(
+            &metrics,
+            &[
+                (
+                    upgrades,
+                    &[("route", "/ws/"), ("handshake", "http1")],
+                    Some(1.0),
                 ),
-                Some(count),
-                "{handshake}"
-            );
-        }
-        assert_eq!(
-            value(&samples, "crossgate_websocket_tunnels_open", &route),
-            Some(1.0)
+                (
+                    upgrades,
+                    &[("route", "/ws/"), ("handshake", "http2")],
+                    Some(2.0),
+                ),
+                ("crossgate_websocket_tunnels_open", &route, Some(1.0)),
+            ],
         );
         drop(open);
-        let samples = parse(&metrics.render());
-        assert_eq!(
-            value(&samples, "crossgate_websocket_tunnels_open", &route),
-            Some(0.0)
+        assert_samples(
+            &metrics,
+            &[("crossgate_websocket_tunnels_open", &route, Some(0.0))],
         );
     }
 
@@ -708,24 +675,27 @@ mod tests {
         metrics.reload_succeeded();
         metrics.reload_failed();
         metrics.reload_failed();
-        let samples = parse(&metrics.render());
         let reloads = "crossgate_config_reloads_total";
-        assert_eq!(value(&samples, reloads, &[("result", "ok")]), Some(1.0));
-        assert_eq!(value(&samples, reloads, &[("result", "failed")]), Some(2.0));
+        assert_samples(
+            &metrics,
+            &[
+                (reloads, &[("result", "ok")], Some(1.0)),
+                (reloads, &[("result", "failed")], Some(2.0)),
+            ],
+        );
     }
 
     #[test]
     fn route_paths_are_escaped_in_labels() {
         let metrics = Metrics::new();
         metrics.route("/we\"ird\\path\n").request(StatusCode::OK);
-        let samples = parse(&metrics.render());
-        assert_eq!(
-            value(
-                &samples,
+        assert_samples(
+            &metrics,
+            &[(
                 "crossgate_requests_total",
-                &[("route", "/we\"ird\\path\n"), ("code", "200")]
-            ),
-            Some(1.0)
+                &[("route", "/we\"ird\\path\n"), ("code", "200")],
+                Some(1.0),
+            )],
         );
     }
 
@@ -745,14 +715,13 @@ mod tests {
         for thread in threads {
             thread.join().expect("counting thread");
         }
-        let samples = parse(&metrics.render());
-        assert_eq!(
-            value(
-                &samples,
+        assert_samples(
+            &metrics,
+            &[(
                 "crossgate_requests_total",
-                &[("route", "/api/"), ("code", "200")]
-            ),
-            Some(40_000.0)
+                &[("route", "/api/"), ("code", "200")],
+                Some(40_000.0),
+            )],
         );
     }
 }

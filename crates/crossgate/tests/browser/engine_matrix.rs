@@ -101,379 +101,344 @@ const BROWSERS_ALLOW_AUTH: &[(Engine, Outcome)] = &[
     (Engine::Firefox, ALLOWED_PREFLIGHTED),
     (Engine::WebKit, ALLOWED_PREFLIGHTED),
 ];
+/// Chromium and Firefox preflight a `Range` unit that is not lowercase `bytes`.
+const RANGE_UNIT_CASE_PREFLIGHTED: &[(Engine, Outcome)] = &[
+    (Engine::Chromium, BLOCKED_AT_PREFLIGHT),
+    (Engine::Firefox, BLOCKED_AT_PREFLIGHT),
+];
+/// Both fetches of a cached row preflighted: the answer was not cached.
+const PREFLIGHTED_TWICE: Outcome = Outcome {
+    allowed: true,
+    preflights: 2,
+};
+
+/// A GET with `headers`, against a server that allows any origin and nothing else.
+const fn sends(
+    name: &'static str,
+    headers: &'static [(&'static str, &'static str)],
+    expect: Outcome,
+) -> EngineScenario {
+    EngineScenario {
+        name,
+        headers,
+        expect,
+        ..GET
+    }
+}
+
+/// A POST of a body with the `Content-Type` in `headers`.
+const fn posts(
+    name: &'static str,
+    headers: &'static [(&'static str, &'static str)],
+    expect: Outcome,
+) -> EngineScenario {
+    EngineScenario {
+        method: "POST",
+        body: Some("x"),
+        ..sends(name, headers, expect)
+    }
+}
+
+/// A request with `method`, against the server answer `server`.
+const fn asks(
+    name: &'static str,
+    method: &'static str,
+    server: &'static str,
+    expect: Outcome,
+) -> EngineScenario {
+    EngineScenario {
+        name,
+        method,
+        server,
+        expect,
+        ..GET
+    }
+}
+
+/// A PUT made twice, 300 ms apart, against the server answer `server`.
+const fn cached(
+    name: &'static str,
+    server: &'static str,
+    expect: Outcome,
+    differs: &'static [(Engine, Outcome)],
+) -> EngineScenario {
+    EngineScenario {
+        repeat_ms: Some(300),
+        differs,
+        ..asks(name, "PUT", server, expect)
+    }
+}
 
 pub const ENGINE_SCENARIOS: &[EngineScenario] = &[
     // User-Agent: Chromium drops it (crbug 571722); Fetch and the others preflight it.
     EngineScenario {
-        name: "user_agent_strict_server",
-        headers: &[("User-Agent", "probe-ua")],
-        expect: BLOCKED_AT_PREFLIGHT,
         differs: &[(Engine::Chromium, ALLOWED)],
-        ..GET
+        ..sends(
+            "user_agent_strict_server",
+            &[("User-Agent", "probe-ua")],
+            BLOCKED_AT_PREFLIGHT,
+        )
     },
     EngineScenario {
-        name: "user_agent_allowed_by_name",
-        headers: &[("User-Agent", "probe-ua")],
         server: "ao=*&ah=user-agent",
-        expect: ALLOWED_PREFLIGHTED,
         differs: &[(Engine::Chromium, ALLOWED)],
-        ..GET
+        ..sends(
+            "user_agent_allowed_by_name",
+            &[("User-Agent", "probe-ua")],
+            ALLOWED_PREFLIGHTED,
+        )
     },
     // Authorization under `*`: never in Fetch, yes in all three browsers.
     EngineScenario {
-        name: "authorization_under_wildcard",
-        headers: &[("Authorization", "Bearer x")],
         server: "ao=*&ah=*",
-        expect: BLOCKED_AT_PREFLIGHT,
         differs: BROWSERS_ALLOW_AUTH,
-        ..GET
+        ..sends(
+            "authorization_under_wildcard",
+            &[("Authorization", "Bearer x")],
+            BLOCKED_AT_PREFLIGHT,
+        )
     },
     EngineScenario {
-        name: "authorization_listed",
-        headers: &[("Authorization", "Bearer x")],
         server: "ao=*&ah=authorization",
-        expect: ALLOWED_PREFLIGHTED,
-        ..GET
+        ..sends(
+            "authorization_listed",
+            &[("Authorization", "Bearer x")],
+            ALLOWED_PREFLIGHTED,
+        )
     },
     EngineScenario {
-        name: "custom_header_under_wildcard",
-        headers: &[("X-Custom", "1")],
         server: "ao=*&ah=*",
-        expect: ALLOWED_PREFLIGHTED,
-        ..GET
+        ..sends(
+            "custom_header_under_wildcard",
+            &[("X-Custom", "1")],
+            ALLOWED_PREFLIGHTED,
+        )
     },
     EngineScenario {
-        name: "custom_header_wildcard_with_credentials",
-        headers: &[("X-Custom", "1")],
         credentials: true,
         server: "ao={origin}&ac=true&ah=*",
-        expect: BLOCKED_AT_PREFLIGHT,
-        ..GET
+        ..sends(
+            "custom_header_wildcard_with_credentials",
+            &[("X-Custom", "1")],
+            BLOCKED_AT_PREFLIGHT,
+        )
     },
     // Range forms.
+    sends("range_lowercase", &[("Range", "bytes=0-4")], ALLOWED),
     EngineScenario {
-        name: "range_lowercase",
-        headers: &[("Range", "bytes=0-4")],
-        ..GET
+        differs: RANGE_UNIT_CASE_PREFLIGHTED,
+        ..sends("range_unit_capitalized", &[("Range", "Bytes=0-4")], ALLOWED)
     },
     EngineScenario {
-        name: "range_unit_capitalized",
-        headers: &[("Range", "Bytes=0-4")],
-        expect: ALLOWED,
-        differs: &[
-            (Engine::Chromium, BLOCKED_AT_PREFLIGHT),
-            (Engine::Firefox, BLOCKED_AT_PREFLIGHT),
-        ],
-        ..GET
+        differs: RANGE_UNIT_CASE_PREFLIGHTED,
+        ..sends("range_unit_uppercase", &[("Range", "BYTES=0-4")], ALLOWED)
     },
-    EngineScenario {
-        name: "range_unit_uppercase",
-        headers: &[("Range", "BYTES=0-4")],
-        expect: ALLOWED,
-        differs: &[
-            (Engine::Chromium, BLOCKED_AT_PREFLIGHT),
-            (Engine::Firefox, BLOCKED_AT_PREFLIGHT),
-        ],
-        ..GET
-    },
-    EngineScenario {
-        name: "range_suffix",
-        headers: &[("Range", "bytes=-5")],
-        expect: BLOCKED_AT_PREFLIGHT,
-        ..GET
-    },
-    EngineScenario {
-        name: "range_open_end",
-        headers: &[("Range", "bytes=0-")],
-        ..GET
-    },
-    EngineScenario {
-        name: "range_spaces",
-        headers: &[("Range", "bytes = 0-4")],
-        expect: BLOCKED_AT_PREFLIGHT,
-        ..GET
-    },
-    EngineScenario {
-        name: "range_two_ranges",
-        headers: &[("Range", "bytes=0-4,6-7")],
-        expect: BLOCKED_AT_PREFLIGHT,
-        ..GET
-    },
-    EngineScenario {
-        name: "range_reversed",
-        headers: &[("Range", "bytes=4-0")],
-        expect: BLOCKED_AT_PREFLIGHT,
-        ..GET
-    },
-    EngineScenario {
-        name: "range_other_unit",
-        headers: &[("Range", "items=0-4")],
-        expect: BLOCKED_AT_PREFLIGHT,
-        ..GET
-    },
+    sends(
+        "range_suffix",
+        &[("Range", "bytes=-5")],
+        BLOCKED_AT_PREFLIGHT,
+    ),
+    sends("range_open_end", &[("Range", "bytes=0-")], ALLOWED),
+    sends(
+        "range_spaces",
+        &[("Range", "bytes = 0-4")],
+        BLOCKED_AT_PREFLIGHT,
+    ),
+    sends(
+        "range_two_ranges",
+        &[("Range", "bytes=0-4,6-7")],
+        BLOCKED_AT_PREFLIGHT,
+    ),
+    sends(
+        "range_reversed",
+        &[("Range", "bytes=4-0")],
+        BLOCKED_AT_PREFLIGHT,
+    ),
+    sends(
+        "range_other_unit",
+        &[("Range", "items=0-4")],
+        BLOCKED_AT_PREFLIGHT,
+    ),
     // Content-Type parsing.
-    EngineScenario {
-        name: "content_type_quoted_charset",
-        method: "POST",
-        body: Some("x"),
-        headers: &[("Content-Type", "text/plain; charset=\"utf-8\"")],
-        expect: BLOCKED_AT_PREFLIGHT,
-        ..GET
-    },
-    EngineScenario {
-        name: "content_type_uppercase",
-        method: "POST",
-        body: Some("x"),
-        headers: &[("Content-Type", "TEXT/PLAIN")],
-        ..GET
-    },
-    EngineScenario {
-        name: "content_type_trailing_semicolon",
-        method: "POST",
-        body: Some("x"),
-        headers: &[("Content-Type", "text/plain;")],
-        ..GET
-    },
-    EngineScenario {
-        name: "content_type_two_types",
-        method: "POST",
-        body: Some("x"),
-        headers: &[("Content-Type", "text/plain, application/json")],
-        expect: BLOCKED_AT_PREFLIGHT,
-        ..GET
-    },
-    EngineScenario {
-        name: "content_type_space_in_type",
-        method: "POST",
-        body: Some("x"),
-        headers: &[("Content-Type", "text /plain")],
-        expect: BLOCKED_AT_PREFLIGHT,
-        ..GET
-    },
+    posts(
+        "content_type_quoted_charset",
+        &[("Content-Type", "text/plain; charset=\"utf-8\"")],
+        BLOCKED_AT_PREFLIGHT,
+    ),
+    posts(
+        "content_type_uppercase",
+        &[("Content-Type", "TEXT/PLAIN")],
+        ALLOWED,
+    ),
+    posts(
+        "content_type_trailing_semicolon",
+        &[("Content-Type", "text/plain;")],
+        ALLOWED,
+    ),
+    posts(
+        "content_type_two_types",
+        &[("Content-Type", "text/plain, application/json")],
+        BLOCKED_AT_PREFLIGHT,
+    ),
+    posts(
+        "content_type_space_in_type",
+        &[("Content-Type", "text /plain")],
+        BLOCKED_AT_PREFLIGHT,
+    ),
     // The 128-byte limit of safelisted values.
-    EngineScenario {
-        name: "accept_128_bytes",
-        headers: &[("Accept", LONG_128)],
-        ..GET
-    },
-    EngineScenario {
-        name: "accept_129_bytes",
-        headers: &[("Accept", LONG_129)],
-        expect: BLOCKED_AT_PREFLIGHT,
-        ..GET
-    },
-    EngineScenario {
-        name: "accept_language_128_bytes",
-        headers: &[("Accept-Language", LONG_128)],
-        ..GET
-    },
-    EngineScenario {
-        name: "accept_language_129_bytes",
-        headers: &[("Accept-Language", LONG_129)],
-        expect: BLOCKED_AT_PREFLIGHT,
-        ..GET
-    },
-    EngineScenario {
-        name: "content_language_129_bytes",
-        headers: &[("Content-Language", LONG_129)],
-        expect: BLOCKED_AT_PREFLIGHT,
-        ..GET
-    },
-    EngineScenario {
-        name: "accept_unsafe_byte",
-        headers: &[("Accept", "a@b")],
-        expect: BLOCKED_AT_PREFLIGHT,
-        ..GET
-    },
+    sends("accept_128_bytes", &[("Accept", LONG_128)], ALLOWED),
+    sends(
+        "accept_129_bytes",
+        &[("Accept", LONG_129)],
+        BLOCKED_AT_PREFLIGHT,
+    ),
+    sends(
+        "accept_language_128_bytes",
+        &[("Accept-Language", LONG_128)],
+        ALLOWED,
+    ),
+    sends(
+        "accept_language_129_bytes",
+        &[("Accept-Language", LONG_129)],
+        BLOCKED_AT_PREFLIGHT,
+    ),
+    sends(
+        "content_language_129_bytes",
+        &[("Content-Language", LONG_129)],
+        BLOCKED_AT_PREFLIGHT,
+    ),
+    sends(
+        "accept_unsafe_byte",
+        &[("Accept", "a@b")],
+        BLOCKED_AT_PREFLIGHT,
+    ),
     // Method case: only the six Fetch normalizes are upper-cased.
+    asks(
+        "method_patch_lowercase_vs_upper_list",
+        "patch",
+        "ao=*&am=PATCH",
+        BLOCKED_AT_PREFLIGHT,
+    ),
+    asks(
+        "method_patch_lowercase_listed",
+        "patch",
+        "ao=*&am=patch",
+        ALLOWED_PREFLIGHTED,
+    ),
+    asks(
+        "method_delete_normalized",
+        "delete",
+        "ao=*&am=DELETE",
+        ALLOWED_PREFLIGHTED,
+    ),
+    asks(
+        "method_put_vs_lowercase_list",
+        "put",
+        "ao=*&am=put",
+        BLOCKED_AT_PREFLIGHT,
+    ),
+    asks("method_wildcard", "PUT", "ao=*&am=*", ALLOWED_PREFLIGHTED),
     EngineScenario {
-        name: "method_patch_lowercase_vs_upper_list",
-        method: "patch",
-        server: "ao=*&am=PATCH",
-        expect: BLOCKED_AT_PREFLIGHT,
-        ..GET
-    },
-    EngineScenario {
-        name: "method_patch_lowercase_listed",
-        method: "patch",
-        server: "ao=*&am=patch",
-        expect: ALLOWED_PREFLIGHTED,
-        ..GET
-    },
-    EngineScenario {
-        name: "method_delete_normalized",
-        method: "delete",
-        server: "ao=*&am=DELETE",
-        expect: ALLOWED_PREFLIGHTED,
-        ..GET
-    },
-    EngineScenario {
-        name: "method_put_vs_lowercase_list",
-        method: "put",
-        server: "ao=*&am=put",
-        expect: BLOCKED_AT_PREFLIGHT,
-        ..GET
-    },
-    EngineScenario {
-        name: "method_wildcard",
-        method: "PUT",
-        server: "ao=*&am=*",
-        expect: ALLOWED_PREFLIGHTED,
-        ..GET
-    },
-    EngineScenario {
-        name: "method_wildcard_with_credentials",
-        method: "PUT",
         credentials: true,
-        server: "ao={origin}&ac=true&am=*",
-        expect: BLOCKED_AT_PREFLIGHT,
-        ..GET
+        ..asks(
+            "method_wildcard_with_credentials",
+            "PUT",
+            "ao={origin}&ac=true&am=*",
+            BLOCKED_AT_PREFLIGHT,
+        )
     },
     // Forbidden headers: dropped silently, so never a preflight.
-    EngineScenario {
-        name: "forbidden_cookie",
-        headers: &[("Cookie", "a=b")],
-        ..GET
-    },
-    EngineScenario {
-        name: "forbidden_referer",
-        headers: &[("Referer", "http://x.example/")],
-        ..GET
-    },
-    EngineScenario {
-        name: "forbidden_sec_prefix",
-        headers: &[("Sec-Foo", "1")],
-        ..GET
-    },
-    EngineScenario {
-        name: "forbidden_proxy_prefix",
-        headers: &[("Proxy-Foo", "1")],
-        ..GET
-    },
-    EngineScenario {
-        name: "forbidden_dnt",
-        headers: &[("DNT", "1")],
-        ..GET
-    },
-    EngineScenario {
-        name: "forbidden_origin",
-        headers: &[("Origin", "http://evil.example")],
-        ..GET
-    },
-    EngineScenario {
-        name: "forbidden_request_method",
-        headers: &[("Access-Control-Request-Method", "PUT")],
-        ..GET
-    },
-    EngineScenario {
-        name: "method_override_trace_dropped",
-        headers: &[("X-HTTP-Method-Override", "TRACE")],
-        ..GET
-    },
-    EngineScenario {
-        name: "method_override_get_preflighted",
-        headers: &[("X-HTTP-Method-Override", "GET")],
-        expect: BLOCKED_AT_PREFLIGHT,
-        ..GET
-    },
-    EngineScenario {
-        name: "private_network_request_header",
-        headers: &[("Access-Control-Request-Private-Network", "true")],
-        expect: BLOCKED_AT_PREFLIGHT,
-        ..GET
-    },
-    EngineScenario {
-        name: "allow_response_header_as_request_header",
-        headers: &[("Access-Control-Allow-Origin", "*")],
-        expect: BLOCKED_AT_PREFLIGHT,
-        ..GET
-    },
+    sends("forbidden_cookie", &[("Cookie", "a=b")], ALLOWED),
+    sends(
+        "forbidden_referer",
+        &[("Referer", "http://x.example/")],
+        ALLOWED,
+    ),
+    sends("forbidden_sec_prefix", &[("Sec-Foo", "1")], ALLOWED),
+    sends("forbidden_proxy_prefix", &[("Proxy-Foo", "1")], ALLOWED),
+    sends("forbidden_dnt", &[("DNT", "1")], ALLOWED),
+    sends(
+        "forbidden_origin",
+        &[("Origin", "http://evil.example")],
+        ALLOWED,
+    ),
+    sends(
+        "forbidden_request_method",
+        &[("Access-Control-Request-Method", "PUT")],
+        ALLOWED,
+    ),
+    sends(
+        "method_override_trace_dropped",
+        &[("X-HTTP-Method-Override", "TRACE")],
+        ALLOWED,
+    ),
+    sends(
+        "method_override_get_preflighted",
+        &[("X-HTTP-Method-Override", "GET")],
+        BLOCKED_AT_PREFLIGHT,
+    ),
+    sends(
+        "private_network_request_header",
+        &[("Access-Control-Request-Private-Network", "true")],
+        BLOCKED_AT_PREFLIGHT,
+    ),
+    sends(
+        "allow_response_header_as_request_header",
+        &[("Access-Control-Allow-Origin", "*")],
+        BLOCKED_AT_PREFLIGHT,
+    ),
     // The preflight cache (the second fetch 300 ms after the first).
-    EngineScenario {
-        name: "max_age_absent_cached",
-        method: "PUT",
-        server: "ao=*&am=PUT",
-        repeat_ms: Some(300),
-        expect: ALLOWED_PREFLIGHTED,
-        ..GET
-    },
-    EngineScenario {
-        name: "max_age_zero_not_cached",
-        method: "PUT",
-        server: "ao=*&am=PUT&ma=0",
-        repeat_ms: Some(300),
-        expect: Outcome {
-            allowed: true,
-            preflights: 2,
-        },
-        ..GET
-    },
-    EngineScenario {
-        name: "max_age_unreadable_cached",
-        method: "PUT",
-        server: "ao=*&am=PUT&ma=10s",
-        repeat_ms: Some(300),
-        expect: ALLOWED_PREFLIGHTED,
-        differs: &[(
-            Engine::Firefox,
-            Outcome {
-                allowed: true,
-                preflights: 2,
-            },
-        )],
-        ..GET
-    },
-    EngineScenario {
-        name: "max_age_negative_cached",
-        method: "PUT",
-        server: "ao=*&am=PUT&ma=-1",
-        repeat_ms: Some(300),
-        expect: ALLOWED_PREFLIGHTED,
-        differs: &[
-            (
-                Engine::Chromium,
-                Outcome {
-                    allowed: true,
-                    preflights: 2,
-                },
-            ),
-            (
-                Engine::Firefox,
-                Outcome {
-                    allowed: true,
-                    preflights: 2,
-                },
-            ),
-            (
-                Engine::WebKit,
-                Outcome {
-                    allowed: true,
-                    preflights: 2,
-                },
-            ),
+    cached(
+        "max_age_absent_cached",
+        "ao=*&am=PUT",
+        ALLOWED_PREFLIGHTED,
+        &[],
+    ),
+    cached(
+        "max_age_zero_not_cached",
+        "ao=*&am=PUT&ma=0",
+        PREFLIGHTED_TWICE,
+        &[],
+    ),
+    cached(
+        "max_age_unreadable_cached",
+        "ao=*&am=PUT&ma=10s",
+        ALLOWED_PREFLIGHTED,
+        &[(Engine::Firefox, PREFLIGHTED_TWICE)],
+    ),
+    cached(
+        "max_age_negative_cached",
+        "ao=*&am=PUT&ma=-1",
+        ALLOWED_PREFLIGHTED,
+        &[
+            (Engine::Chromium, PREFLIGHTED_TWICE),
+            (Engine::Firefox, PREFLIGHTED_TWICE),
+            (Engine::WebKit, PREFLIGHTED_TWICE),
         ],
-        ..GET
-    },
+    ),
     // Malformed answers.
+    asks(
+        "allow_origin_twice",
+        "GET",
+        "ao={origin},%20{origin}",
+        BLOCKED,
+    ),
     EngineScenario {
-        name: "allow_origin_twice",
-        server: "ao={origin},%20{origin}",
-        expect: BLOCKED,
-        ..GET
-    },
-    EngineScenario {
-        name: "allow_headers_not_a_list",
-        headers: &[("X-Custom", "1")],
         server: "ao=*&ah=x-custom,%20(bad)",
-        expect: BLOCKED_AT_PREFLIGHT,
-        ..GET
+        ..sends(
+            "allow_headers_not_a_list",
+            &[("X-Custom", "1")],
+            BLOCKED_AT_PREFLIGHT,
+        )
     },
     EngineScenario {
-        name: "allow_credentials_capitalized",
         credentials: true,
-        server: "ao={origin}&ac=True",
-        expect: BLOCKED,
-        ..GET
+        ..asks(
+            "allow_credentials_capitalized",
+            "GET",
+            "ao={origin}&ac=True",
+            BLOCKED,
+        )
     },
 ];
 

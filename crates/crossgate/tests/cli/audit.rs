@@ -4,7 +4,7 @@
 use crossgate_testkit::probe_server::{answer, reflect_with_credentials, Asked, TestServer};
 use crossgate_testkit::{examples_dir, TestGateway};
 
-use super::crossgate;
+use super::{assert_says, crossgate};
 
 const TRUSTED: &str = "https://app.example.com";
 
@@ -28,19 +28,15 @@ async fn a_critical_finding_fails_with_proof_and_fix() {
     let url = server.url("/api");
     let (code, out, _) = crossgate(&["audit", &url, "--trusted-origin", TRUSTED]).await;
     assert_eq!(code, 1, "{out}");
-    assert!(
-        out.contains("[CRITICAL] reflected_with_credentials"),
-        "{out}"
+    assert_says(
+        &out,
+        &[
+            "[CRITICAL] reflected_with_credentials",
+            "access-control-allow-origin: https://crossgate-audit.example",
+            "fix: echo the Origin only when it is on an allow-list",
+            "FAIL (--fail-on high)",
+        ],
     );
-    assert!(
-        out.contains("access-control-allow-origin: https://crossgate-audit.example"),
-        "{out}"
-    );
-    assert!(
-        out.contains("fix: echo the Origin only when it is on an allow-list"),
-        "{out}"
-    );
-    assert!(out.contains("FAIL (--fail-on high)"), "{out}");
 }
 
 #[tokio::test]

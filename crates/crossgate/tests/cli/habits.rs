@@ -12,7 +12,7 @@ use crossgate_testkit::probe_server::{answer, Asked, TestServer};
 
 use crossgate_testkit::process::run;
 
-use super::crossgate;
+use super::{assert_says, crossgate};
 
 const SUBCOMMANDS: [&str; 6] = ["serve", "validate", "check", "audit", "completions", "man"];
 const ESCAPE: char = '\u{1b}';
@@ -103,8 +103,7 @@ fn the_man_page_lists_every_subcommand() {
     let output = run(&["man"]);
     assert!(output.status.success(), "{output:?}");
     let roff = stdout(&output);
-    assert!(roff.contains(".TH crossgate 1"), "{roff}");
-    assert!(roff.contains(".SH SUBCOMMANDS"), "{roff}");
+    assert_says(&roff, &[".TH crossgate 1", ".SH SUBCOMMANDS"]);
     for sub in SUBCOMMANDS {
         assert!(
             roff.contains(&format!("crossgate\\-{sub}(1)")),

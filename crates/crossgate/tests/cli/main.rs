@@ -27,3 +27,10 @@ async fn crossgate(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
 }
+
+/// Asserts that `output` says every one of `parts`, showing all of it when one is missing.
+fn assert_says(output: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(output.contains(part), "{part:?} missing from:\n{output}");
+    }
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crossgate_probe::audit::{audit_with, AuditReport, FindingClass, Severity};
 use crossgate_probe::Prober;
 
-use crossgate_testkit::probe_server::{answer, Asked, TestServer};
+use crossgate_testkit::probe_server::{answer, answer_cors, Asked, TestServer};
 
 const TRUSTED: &str = "https://app.example.com";
 
@@ -73,7 +73,7 @@ impl Policy {
                 .iter()
                 .map(|(n, v)| (n.as_str(), v.as_str()))
                 .collect();
-            answer(if asked.is_preflight() { 204 } else { 200 }, &pairs)
+            answer_cors(asked, &pairs)
         })
         .await
     }

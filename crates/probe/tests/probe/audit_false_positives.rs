@@ -7,7 +7,7 @@ use std::time::Duration;
 use crossgate_probe::audit::{audit_with, AuditReport, FindingClass, Severity};
 use crossgate_probe::Prober;
 
-use crossgate_testkit::probe_server::{answer, Asked, TestServer};
+use crossgate_testkit::probe_server::{answer, answer_cors, Asked, TestServer};
 
 const TRUSTED: &str = "https://app.example.com";
 
@@ -267,7 +267,7 @@ async fn any_header_is_found_even_when_put_is_not_allowed() {
             }
         }
         let pairs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-        answer(if asked.is_preflight() { 204 } else { 200 }, &pairs)
+        answer_cors(asked, &pairs)
     })
     .await;
     let report = audit_url(&server.url("/api"), &[TRUSTED]).await;
@@ -291,7 +291,7 @@ async fn one_finding_per_class_and_target() {
             }
         }
         let pairs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-        answer(if asked.is_preflight() { 204 } else { 200 }, &pairs)
+        answer_cors(asked, &pairs)
     })
     .await;
     let report = audit_url(

@@ -9,7 +9,7 @@ use crossgate_probe::check::{check_with, CheckError, CheckInput, CheckReport, St
 use crossgate_probe::Prober;
 
 use crossgate_testkit::fixture;
-use crossgate_testkit::probe_server::{answer, Asked, TestServer};
+use crossgate_testkit::probe_server::{answer, answer_cors, Asked, TestServer};
 
 const ORIGIN: &str = "https://app.example";
 
@@ -161,7 +161,7 @@ async fn firefox_caps_max_age_at_a_day_and_absent_max_age_is_5_seconds() {
             ("access-control-allow-methods", "DELETE"),
         ];
         headers.extend(max_age.map(|m| ("access-control-max-age", m)));
-        answer(if asked.is_preflight() { 204 } else { 200 }, &headers)
+        answer_cors(asked, &headers)
     })
     .await;
     let mut firefox = input(server.url("/x"), "DELETE", &[], false);
@@ -331,8 +331,8 @@ async fn method_case_matters_and_lowercase_patch_stays_lowercase() {
         } else {
             "patch"
         };
-        answer(
-            if asked.is_preflight() { 204 } else { 200 },
+        answer_cors(
+            asked,
             &[
                 ("access-control-allow-origin", "*"),
                 ("access-control-allow-methods", methods),
@@ -362,8 +362,8 @@ async fn authorization_is_covered_by_a_wildcard_in_browsers_but_not_in_the_stand
         } else {
             "*"
         };
-        answer(
-            if asked.is_preflight() { 204 } else { 200 },
+        answer_cors(
+            asked,
             &[
                 ("access-control-allow-origin", "*"),
                 ("access-control-allow-headers", headers),
@@ -413,8 +413,8 @@ async fn authorization_is_covered_by_a_wildcard_in_browsers_but_not_in_the_stand
 #[tokio::test]
 async fn header_wildcard_does_not_count_with_credentials() {
     let server = TestServer::start(|asked: &Asked<'_>| {
-        answer(
-            if asked.is_preflight() { 204 } else { 200 },
+        answer_cors(
+            asked,
             &[
                 ("access-control-allow-origin", ORIGIN),
                 ("access-control-allow-credentials", "true"),

@@ -11,7 +11,7 @@ use crossgate_probe::har::{check_har, har_fetches};
 use crossgate_probe::Prober;
 
 use crossgate_testkit::fixture;
-use crossgate_testkit::probe_server::{answer, reflect_with_credentials, Asked, TestServer};
+use crossgate_testkit::probe_server::{answer_cors, reflect_with_credentials, Asked, TestServer};
 
 fn prober() -> Prober {
     Prober::new(Duration::from_secs(5), None).expect("prober")
@@ -61,7 +61,7 @@ async fn a_copied_command_with_script_headers_is_preflighted() {
             headers.push(("access-control-allow-methods", "PUT".into()));
         }
         let pairs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-        answer(if asked.is_preflight() { 204 } else { 200 }, &pairs)
+        answer_cors(asked, &pairs)
     })
     .await;
     let command = format!(
@@ -169,7 +169,7 @@ async fn a_har_sent_again_gets_the_same_verdicts() {
             _ => {}
         }
         let pairs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-        answer(if asked.is_preflight() { 204 } else { 200 }, &pairs)
+        answer_cors(asked, &pairs)
     })
     .await;
     let (text, har) = recorded_har();
