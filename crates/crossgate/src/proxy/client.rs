@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::fmt;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
@@ -168,7 +169,11 @@ impl UpstreamClient {
         loop {
             let (sender, reused) = match origin.take_idle(now) {
                 Some(sender) => (sender, true),
-                None => (self.connect(origin).await?, false),
+                // Boxed: the handshakes' futures are several kilobytes, which
+                // every request's future would otherwise carry, and copy
+                // whenever it moves (an HTTP/2 stream's future is moved
+                // into its task). Only a request that connects pays.
+                None => Box::pin(self.connect_or_share(origin, now)).await?,
             };
             let returned = match sender {
                 Sender::Http1(mut sender) => {
@@ -198,13 +203,40 @@ impl UpstreamClient {
                 Sender::Http2(mut sender) => match sender.try_send_request(request).await {
                     Ok(response) => return Ok((response, None)),
                     Err(mut error) => match error.take_message() {
-                        Some(returned) if reused => returned,
+                        Some(returned) if reused => {
+                            // Closing: it may still look ready for a moment,
+                            // and taking it again would only return the
+                            // request again.
+                            lock(&origin.idle).http2 = None;
+                            returned
+                        }
                         _ => return Err(SendError::Request(error.into_error())),
                     },
                 },
             };
             request = returned;
         }
+    }
+
+    /// A new connection to `origin`, or, when the origin chose HTTP/2 last
+    /// time, the one another request is making: without waiting for it, a
+    /// burst of requests arriving while the origin has no HTTP/2 connection
+    /// (the first ones after the upstream closed it) would each open one.
+    /// Returns whether the sender came from the origin rather than a new
+    /// connection of this request's.
+    async fn connect_or_share(
+        &self,
+        origin: &Origin,
+        now: Instant,
+    ) -> Result<(Sender, bool), SendError> {
+        if !origin.chose_http2.load(Ordering::Relaxed) {
+            return Ok((self.connect(origin).await?, false));
+        }
+        let _connecting = origin.connecting_http2.lock().await;
+        if let Some(sender) = origin.take_idle(now) {
+            return Ok((sender, true));
+        }
+        Ok((self.connect(origin).await?, false))
     }
 
     /// A new connection to `origin`, its task spawned; HTTP/2 when ALPN
@@ -231,8 +263,10 @@ impl UpstreamClient {
                 }
             });
             lock(&origin.idle).http2 = Some((sender.clone(), Instant::now()));
+            origin.chose_http2.store(true, Ordering::Relaxed);
             return Ok(Sender::Http2(sender));
         }
+        origin.chose_http2.store(false, Ordering::Relaxed);
         let (sender, connection) = http1::handshake(io).await.map_err(SendError::Request)?;
         tokio::spawn(async move {
             // With upgrades, so that a WebSocket handshake's 101 hands over the socket.
@@ -253,6 +287,10 @@ pub struct Origin {
     idle_timeout: Duration,
     max_idle: usize,
     idle: Mutex<Idle>,
+    /// Whether the origin's last new connection was HTTP/2 (ALPN).
+    chose_http2: AtomicBool,
+    /// Held while an HTTP/2 connection is being made, so that it is the only one.
+    connecting_http2: tokio::sync::Mutex<()>,
 }
 
 #[derive(Default)]
@@ -295,6 +333,8 @@ impl Origin {
             idle_timeout: options.pool_idle_timeout,
             max_idle: options.pool_max_idle_per_host,
             idle: Mutex::new(Idle::default()),
+            chose_http2: AtomicBool::new(false),
+            connecting_http2: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -344,6 +384,10 @@ impl Origin {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
+        if timeout.is_zero() {
+            // Nothing is kept: `take_idle` finds every connection expired.
+            return;
+        }
         let origin = Arc::downgrade(origin);
         runtime.spawn(async move {
             let mut ticks = tokio::time::interval(timeout);
@@ -454,5 +498,329 @@ impl Drop for UpstreamBody {
         if self.body.is_end_stream() {
             self.give_back();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::future::Future;
+    use std::io::{Read, Write};
+    use std::net::{SocketAddr, TcpListener, TcpStream};
+    use std::pin::pin;
+    use std::sync::atomic::AtomicUsize;
+
+    use futures_util::future::join_all;
+    use http_body_util::{BodyExt, Full};
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+    use tokio::task::JoinHandle;
+
+    use super::*;
+    use crate::config::{ConfigSource, Report};
+
+    const ANSWER: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+
+    /// An HTTP/1.1 upstream on OS threads that answers every request head
+    /// with [`ANSWER`] and counts its connections.
+    struct ThreadUpstream {
+        addr: SocketAddr,
+        connections: Arc<AtomicUsize>,
+    }
+
+    impl ThreadUpstream {
+        fn start() -> Self {
+            let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            let connections = Arc::new(AtomicUsize::new(0));
+            let accepted = connections.clone();
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    let Ok(stream) = stream else { return };
+                    accepted.fetch_add(1, Ordering::SeqCst);
+                    std::thread::spawn(move || answer_each_head(stream));
+                }
+            });
+            Self { addr, connections }
+        }
+
+        fn url(&self) -> String {
+            format!("http://{}", self.addr)
+        }
+
+        fn connections(&self) -> usize {
+            self.connections.load(Ordering::SeqCst)
+        }
+    }
+
+    fn answer_each_head(mut stream: TcpStream) {
+        let mut buffer = Vec::new();
+        let mut chunk = [0u8; 1024];
+        loop {
+            while let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                buffer.drain(..end + 4);
+                if stream.write_all(ANSWER).is_err() {
+                    return;
+                }
+            }
+            match stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    /// A TLS upstream offering HTTP/2 and HTTP/1.1 through ALPN, with the
+    /// `localhost` certificate of the fixtures.
+    struct TlsUpstream {
+        port: u16,
+        connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
+        accepting: JoinHandle<()>,
+    }
+
+    impl TlsUpstream {
+        async fn start() -> Self {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let port = listener.local_addr().expect("addr").port();
+            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_tls()));
+            let connections = Arc::new(Mutex::new(Vec::new()));
+            let accepted = connections.clone();
+            let accepting = tokio::spawn(async move {
+                while let Ok((stream, _)) = listener.accept().await {
+                    let acceptor = acceptor.clone();
+                    lock(&accepted).push(tokio::spawn(async move {
+                        let Ok(stream) = acceptor.accept(stream).await else {
+                            return;
+                        };
+                        let answer = service_fn(|_| async {
+                            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+                        });
+                        let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                            .serve_connection(TokioIo::new(stream), answer)
+                            .await;
+                    }));
+                }
+            });
+            Self {
+                port,
+                connections,
+                accepting,
+            }
+        }
+
+        fn url(&self) -> String {
+            format!("https://localhost:{}", self.port)
+        }
+
+        fn connections(&self) -> usize {
+            lock(&self.connections).len()
+        }
+
+        fn close_all(&self) {
+            lock(&self.connections).iter().for_each(JoinHandle::abort);
+        }
+    }
+
+    impl Drop for TlsUpstream {
+        fn drop(&mut self) {
+            self.accepting.abort();
+            self.close_all();
+        }
+    }
+
+    fn pem(name: &str) -> Vec<u8> {
+        std::fs::read(crossgate_testkit::fixture(name)).expect("fixture")
+    }
+
+    fn server_tls() -> rustls::ServerConfig {
+        let chain = rustls_pemfile::certs(&mut pem("localhost.pem").as_slice())
+            .collect::<Result<Vec<_>, _>>()
+            .expect("certificates");
+        let key = rustls_pemfile::private_key(&mut pem("localhost.key").as_slice())
+            .expect("key")
+            .expect("a key");
+        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("server TLS");
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        config
+    }
+
+    fn trusting_test_ca() -> UpstreamClient {
+        let mut roots = rustls::RootCertStore::empty();
+        for certificate in rustls_pemfile::certs(&mut pem("ca.pem").as_slice()) {
+            roots.add(certificate.expect("CA")).expect("root");
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        build_with_tls(&options(), tls)
+    }
+
+    fn options() -> ClientOptions {
+        ClientOptions::with_connect_timeout(Duration::from_secs(5))
+    }
+
+    fn origin_of(client: &UpstreamClient, url: &str) -> Arc<Origin> {
+        let report = &mut Report::new(&ConfigSource::Demo);
+        let upstream = Upstream::compile(url, "upstream", report).expect("upstream");
+        client.origin(&upstream)
+    }
+
+    /// A GET's answer, its body unread.
+    async fn get(client: &UpstreamClient, origin: &Arc<Origin>) -> UpstreamBody {
+        let request = Request::get(format!("{}ok", origin.uri))
+            .body(LimitedBody::empty())
+            .expect("request");
+        let (response, connection) = client
+            .send(origin, request, Instant::now())
+            .await
+            .expect("an answer");
+        assert_eq!(response.status(), 200);
+        UpstreamBody::new(response.into_body(), connection)
+    }
+
+    async fn read(body: UpstreamBody) {
+        let bytes = body.collect().await.expect("body").to_bytes();
+        assert_eq!(bytes, "ok");
+    }
+
+    fn idle_http1(origin: &Origin) -> usize {
+        lock(&origin.idle).http1.len()
+    }
+
+    /// Lets the connections' tasks see their answers end.
+    async fn settle() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    #[tokio::test]
+    async fn a_connection_is_reused_only_once_its_answer_was_read() {
+        let upstream = ThreadUpstream::start();
+        let client = build(&options()).expect("client");
+        let origin = origin_of(&client, &upstream.url());
+        let first = get(&client, &origin).await;
+        let second = get(&client, &origin).await;
+        assert_eq!(upstream.connections(), 2, "the first answer was unread");
+        read(first).await;
+        read(second).await;
+        assert_eq!(idle_http1(&origin), 2);
+        settle().await;
+        drop(get(&client, &origin).await);
+        assert_eq!(upstream.connections(), 2);
+        assert_eq!(
+            idle_http1(&origin),
+            1,
+            "an unread answer's connection is not given back"
+        );
+    }
+
+    #[tokio::test]
+    async fn idle_connections_are_capped_per_origin() {
+        let upstream = ThreadUpstream::start();
+        let options = ClientOptions {
+            pool_max_idle_per_host: 1,
+            ..options()
+        };
+        let client = build(&options).expect("client");
+        let origin = origin_of(&client, &upstream.url());
+        let first = get(&client, &origin).await;
+        let second = get(&client, &origin).await;
+        read(first).await;
+        read(second).await;
+        assert_eq!(idle_http1(&origin), 1);
+    }
+
+    #[tokio::test]
+    async fn idle_connections_expire_without_requests() {
+        let upstream = ThreadUpstream::start();
+        let options = ClientOptions {
+            pool_idle_timeout: Duration::from_millis(100),
+            ..options()
+        };
+        let client = build(&options).expect("client");
+        let origin = origin_of(&client, &upstream.url());
+        read(get(&client, &origin).await).await;
+        assert_eq!(idle_http1(&origin), 1);
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        assert_eq!(idle_http1(&origin), 0);
+        read(get(&client, &origin).await).await;
+        assert_eq!(upstream.connections(), 2);
+    }
+
+    /// The upstream closed an idle connection, and its task saw that only
+    /// after the connection was taken: hyper hands the request back unsent,
+    /// and it goes on a new connection.
+    #[tokio::test]
+    async fn a_request_an_idle_connection_hands_back_goes_on_a_new_one() {
+        let upstream = ThreadUpstream::start();
+        let client = build(&options()).expect("client");
+        let origin = origin_of(&client, &upstream.url());
+        // An idle connection whose task the test polls itself.
+        let (near, far) = tokio::io::duplex(1024);
+        let (sender, connection) = http1::handshake(TokioIo::new(near))
+            .await
+            .expect("handshake");
+        let mut connection = pin!(connection);
+        assert!(poll_once(connection.as_mut()).await.is_pending());
+        assert!(sender.is_ready());
+        origin.put_back(sender);
+        drop(far);
+        let sending = get(&client, &origin);
+        let mut sending = pin!(sending);
+        assert!(poll_once(sending.as_mut()).await.is_pending());
+        assert!(
+            poll_once(connection.as_mut()).await.is_ready(),
+            "the task saw the close before the request"
+        );
+        read(sending.await).await;
+        assert_eq!(upstream.connections(), 1);
+    }
+
+    async fn poll_once<F: Future>(mut future: Pin<&mut F>) -> Poll<F::Output> {
+        std::future::poll_fn(|cx| Poll::Ready(future.as_mut().poll(cx))).await
+    }
+
+    #[tokio::test]
+    async fn an_http2_origin_shares_one_connection_and_makes_one_at_a_time() {
+        let upstream = TlsUpstream::start().await;
+        let client = trusting_test_ca();
+        let origin = origin_of(&client, &upstream.url());
+        read(get(&client, &origin).await).await;
+        for body in join_all((0..8).map(|_| get(&client, &origin))).await {
+            read(body).await;
+        }
+        assert_eq!(upstream.connections(), 1);
+
+        upstream.close_all();
+        for _ in 0..100 {
+            if lock(&origin.idle)
+                .http2
+                .as_ref()
+                .is_none_or(|(sender, _)| sender.is_closed())
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        for body in join_all((0..8).map(|_| get(&client, &origin))).await {
+            read(body).await;
+        }
+        assert_eq!(
+            upstream.connections(),
+            2,
+            "one new connection for the burst"
+        );
     }
 }
