@@ -9,6 +9,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::sync::OwnedSemaphorePermit;
 
+use crate::proxy::client::UpstreamBody;
 use crate::proxy::pool::InFlight;
 
 /// A response body: a fixed buffer (mocks, gateway errors) or the upstream's
@@ -22,7 +23,7 @@ enum Kind {
     /// The upstream's body and its `max_upstream_requests` slot, given back
     /// when hyper drops the body: once it has ended, or the client went away.
     Upstream {
-        body: Incoming,
+        body: UpstreamBody,
         /// Held only to be dropped with the body.
         _slot: OwnedSemaphorePermit,
         /// A `least_requests` pool's count of the target's requests, held
@@ -45,7 +46,7 @@ impl GatewayBody {
     /// The upstream's body, streamed as it arrives, holding `slot` and
     /// `in_flight` until it ends.
     pub fn upstream(
-        body: Incoming,
+        body: UpstreamBody,
         slot: OwnedSemaphorePermit,
         in_flight: Option<InFlight>,
     ) -> Self {

@@ -1,6 +1,7 @@
 //! Active health checks: one tokio task per target of every pool with
 //! `health`, probing `GET <target base><path>` through the gateway's own
-//! upstream client (same TLS roots, connect timeout and pool).
+//! upstream client and the target's own idle connections (same TLS roots,
+//! connect timeout and pool).
 //!
 //! The tasks belong to one configuration generation: [`HealthCheckers`]
 //! aborts them when it is dropped with its generation, that is once a reload
@@ -8,7 +9,7 @@
 //! hold no reference to the generation, so they cannot keep it alive.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::header::{HeaderValue, USER_AGENT};
 use http::uri::PathAndQuery;
@@ -19,9 +20,9 @@ use tokio::time::MissedTickBehavior;
 
 use crate::config::{HealthFile, Report};
 use crate::proxy::body::LimitedBody;
+use crate::proxy::client::{Origin, UpstreamBody, UpstreamClient};
 use crate::proxy::pool::TargetState;
 use crate::proxy::router::{Router, Target};
-use crate::proxy::upstream::UpstreamClient;
 
 /// Defaults of `health`.
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
@@ -208,6 +209,7 @@ impl HealthCheckers {
                 };
                 let checker = Checker {
                     client: client.clone(),
+                    origin: target.origin(client).clone(),
                     uri,
                     check: check.clone(),
                     state: target.state.clone(),
@@ -241,6 +243,7 @@ impl Drop for HealthCheckers {
 
 struct Checker {
     client: UpstreamClient,
+    origin: Arc<Origin>,
     uri: Uri,
     check: HealthCheck,
     state: Arc<TargetState>,
@@ -293,11 +296,16 @@ impl Checker {
             HeaderValue::from_static("crossgate-health-check"),
         );
         let exchange = async {
-            let response = self.client.request(request).await.ok()?;
+            let (response, connection) = self
+                .client
+                .send(&self.origin, request, Instant::now())
+                .await
+                .ok()?;
             let ok = response.status().is_success();
             // Read so the connection can be reused; a body beyond the bound
             // just closes it.
-            let _ = Limited::new(response.into_body(), MAX_BODY_BYTES)
+            let body = response.map(|body| UpstreamBody::new(body, connection));
+            let _ = Limited::new(body.into_body(), MAX_BODY_BYTES)
                 .collect()
                 .await;
             Some(ok)

@@ -6,11 +6,12 @@
 //! tracking, so choosing its target is a field read, as before pools.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::config::{Balance, HealthFile, PoolFile, Report, UpstreamFile};
 use crate::ops::metrics::{Metrics, TargetMetrics};
+use crate::proxy::client::{Origin, UpstreamClient};
 use crate::proxy::health::HealthCheck;
 use crate::proxy::upstream::Upstream;
 
@@ -46,6 +47,24 @@ pub struct PoolTarget {
     /// Its base URL.
     pub upstream: Upstream,
     pub(crate) state: Arc<TargetState>,
+    /// Its origin's connections, looked up when the target is first used.
+    origin: OnceLock<Arc<Origin>>,
+}
+
+impl PoolTarget {
+    fn new(upstream: Upstream, state: TargetState) -> Self {
+        Self {
+            upstream,
+            state: Arc::new(state),
+            origin: OnceLock::new(),
+        }
+    }
+
+    /// The connections of the target's origin, from `client`: the
+    /// generation's client, the only one its targets are used with.
+    pub(crate) fn origin(&self, client: &UpstreamClient) -> &Arc<Origin> {
+        self.origin.get_or_init(|| client.origin(&self.upstream))
+    }
 }
 
 /// What passive and active health know of a target, shared with its health
@@ -146,10 +165,7 @@ impl UpstreamPool {
                 let upstream = Upstream::compile(text, key, report)?;
                 Some(Self {
                     display: upstream.as_str().to_owned(),
-                    targets: Box::new([PoolTarget {
-                        upstream,
-                        state: Arc::new(TargetState::new(None)),
-                    }]),
+                    targets: Box::new([PoolTarget::new(upstream, TargetState::new(None))]),
                     balance: Balance::RoundRobin,
                     eject_after: None,
                     health: None,
@@ -266,11 +282,9 @@ impl UpstreamPool {
         }
         let targets: Box<[PoolTarget]> = targets
             .into_iter()
-            .map(|upstream| PoolTarget {
-                state: Arc::new(TargetState::new(Some(
-                    metrics.target(route, upstream.as_str()),
-                ))),
-                upstream,
+            .map(|upstream| {
+                let metrics = metrics.target(route, upstream.as_str());
+                PoolTarget::new(upstream, TargetState::new(Some(metrics)))
             })
             .collect();
         Some(Self {

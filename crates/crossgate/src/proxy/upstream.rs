@@ -12,21 +12,16 @@ use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
 use http_body::Body as _;
 use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::capture_connection;
-use hyper_util::client::legacy::Client;
 
 use crate::config::Report;
 use crate::proxy::body::{BodyTooLarge, LimitedBody, RequestBodyError};
-use crate::proxy::client::Connector;
+use crate::proxy::client::{Origin, SendError, UpstreamBody, UpstreamClient};
 use crate::proxy::forwarded::{ClientView, TrustedProxies};
 use crate::proxy::framing::{
     check_response, is_expected_informational, normalize_content_length, FramingError,
 };
 use crate::proxy::pool::{InFlight, UpstreamPool};
 use crate::proxy::upgrade;
-
-/// The client the gateway forwards with.
-pub type UpstreamClient = Client<Connector, LimitedBody>;
 
 /// A route's upstream, parsed once.
 #[derive(Debug, Clone)]
@@ -92,6 +87,14 @@ impl Upstream {
     /// The upstream as written in the configuration.
     pub fn as_str(&self) -> &str {
         &self.display
+    }
+
+    pub(crate) fn scheme(&self) -> &Scheme {
+        &self.scheme
+    }
+
+    pub(crate) fn authority(&self) -> &Authority {
+        &self.authority
     }
 
     pub(crate) fn uri_for(
@@ -204,7 +207,7 @@ pub struct Forward<'a> {
 /// A response head from the upstream, its body still streaming.
 pub struct Forwarded {
     /// Hop-by-hop headers removed.
-    pub response: Response<Incoming>,
+    pub response: Response<UpstreamBody>,
     /// The time the head took, from the attempt that got it.
     pub elapsed: Duration,
     /// For `least_requests`, the target's in-flight count, to be held with the body.
@@ -263,9 +266,8 @@ pub async fn forward(
             return Err(last_error.unwrap_or(UpstreamError::NoHealthyUpstream));
         };
         tried |= 1 << index;
-        parts.uri = pool.targets()[index]
-            .upstream
-            .uri_for(path_and_query.as_ref())?;
+        let target = &pool.targets()[index];
+        parts.uri = target.upstream.uri_for(path_and_query.as_ref())?;
         let request_body = match body.take() {
             Some(body) => LimitedBody::new(body, options.max_body_bytes),
             None => LimitedBody::empty(),
@@ -273,6 +275,7 @@ pub async fn forward(
         let in_flight = pool.begin(index);
         match send(
             client,
+            target.origin(client),
             Request::from_parts(parts, request_body),
             options.response_timeout,
             options.websocket,
@@ -327,10 +330,11 @@ fn is_idempotent(method: &Method) -> bool {
 
 async fn send(
     client: &UpstreamClient,
+    origin: &Arc<Origin>,
     mut request: Request<LimitedBody>,
     response_timeout: Duration,
     websocket: bool,
-) -> Result<(Response<Incoming>, Duration), Attempt> {
+) -> Result<(Response<UpstreamBody>, Duration), Attempt> {
     // hyper's client consumes 1xx heads itself; this only notes a status the
     // gateway refuses, to be checked once the final head arrives.
     let unexpected_informational = Arc::new(AtomicU16::new(0));
@@ -340,20 +344,17 @@ async fn send(
             seen.store(informational.status().as_u16(), Ordering::Relaxed);
         }
     });
-    // A refused answer may leave the upstream and the gateway disagreeing on
-    // where it ends; capturing the connection lets it be poisoned, since
-    // hyper may already have read the whole body and pooled it again.
-    let connection = capture_connection(&mut request);
     let started = Instant::now();
-    let response = match tokio::time::timeout(response_timeout, client.request(request)).await {
+    let sent = tokio::time::timeout(response_timeout, client.send(origin, request, started));
+    let (response, connection) = match sent.await {
         Err(_) => {
             return Err(Attempt::Failed(UpstreamError::Timeout(format!(
                 "no response within {response_timeout:?}"
             ))))
         }
-        Ok(Err(error)) if error.is_connect() => return Err(Attempt::NotSent(classify(&error))),
+        Ok(Err(error @ SendError::Connect(_))) => return Err(Attempt::NotSent(classify(&error))),
         Ok(Err(error)) => return Err(Attempt::Failed(classify(&error))),
-        Ok(Ok(response)) => response,
+        Ok(Ok(sent)) => sent,
     };
     let elapsed = started.elapsed();
     let (mut parts, body) = response.into_parts();
@@ -365,10 +366,9 @@ async fn send(
         0 => check_response(parts.status, &mut parts.headers),
         status => Err(FramingError::UnexpectedInformational(status)),
     };
+    // A refused answer may leave the upstream and the gateway disagreeing on
+    // where it ends, so its connection is dropped here, never reused.
     if let Err(refusal) = checked {
-        if let Some(connected) = connection.connection_metadata().as_ref() {
-            connected.poison();
-        }
         return Err(Attempt::Failed(UpstreamError::BadFraming(
             refusal.to_string(),
         )));
@@ -377,10 +377,16 @@ async fn send(
     if switched {
         upgrade::restore_headers(&mut parts.headers);
     }
-    Ok((Response::from_parts(parts, body), elapsed))
+    // A WebSocket handshake's connection becomes its tunnel, or is refused.
+    let connection = connection.filter(|_| !websocket);
+    Ok((
+        Response::from_parts(parts, UpstreamBody::new(body, connection)),
+        elapsed,
+    ))
 }
 
-fn classify(error: &hyper_util::client::legacy::Error) -> UpstreamError {
+fn classify(error: &SendError) -> UpstreamError {
+    let error = error.as_error();
     let mut source: Option<&(dyn StdError + 'static)> = Some(error);
     let mut detail = error.to_string();
     while let Some(current) = source {
@@ -406,7 +412,7 @@ fn classify(error: &hyper_util::client::legacy::Error) -> UpstreamError {
                 return UpstreamError::Timeout(format!("connect: {io}"));
             }
         }
-        if current.source().is_none() {
+        if current.source().is_none() && !std::ptr::addr_eq(current, error) {
             detail = format!("{error}: {current}");
         }
         source = current.source();

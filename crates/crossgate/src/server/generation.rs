@@ -14,9 +14,8 @@ use crate::config::{CompiledConfig, Settings};
 use crate::config::{ConfigSource, Problems};
 use crate::ops::denials::DenialLog;
 use crate::ops::metrics::Metrics;
-use crate::proxy::client::{self, ClientError, ClientOptions};
+use crate::proxy::client::{self, ClientError, ClientOptions, UpstreamClient};
 use crate::proxy::health::HealthCheckers;
-use crate::proxy::upstream::UpstreamClient;
 
 /// One generation of configuration with what was built from it.
 pub struct Generation {

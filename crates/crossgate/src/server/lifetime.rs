@@ -352,7 +352,7 @@ pub async fn supervise<C, E>(
     go_away: impl Fn(Pin<&mut C>),
     activity: &Activity,
     deadlines: Deadlines,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> (Closed, Result<(), E>)
 where
     C: Future<Output = Result<(), E>>,
@@ -364,25 +364,37 @@ where
     }
     // Set once the connection has been told to go away: when it must be gone.
     let mut goodbye: Option<(Instant, Closed)> = None;
+    // One timer for the whole connection, moved only to an earlier instant:
+    // most state changes (each request's start and end) push the deadline
+    // later, and a timer that fires early only has the deadline looked at
+    // again. Creating a timer per change cost a timer-wheel insert and
+    // removal each, per request.
+    let mut timer = std::pin::pin!(tokio::time::sleep_until(Instant::now()));
+    let mut armed: Option<Instant> = None;
+    // Kept across turns of the loop: it registers with the channel when
+    // polled, which each turn would otherwise pay again.
+    let mut stop = std::pin::pin!(stopping(shutdown));
     loop {
         if shutting_down && goodbye.is_none() && activity.idle() {
             goodbye = Some((Instant::now() + GOODBYE_GRACE, Closed::Shutdown));
         }
-        let next = goodbye.or_else(|| activity.next_deadline(&deadlines));
-        let sleep = async {
-            match next {
-                Some((at, _)) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
+        if let Some((at, _)) = goodbye.or_else(|| activity.next_deadline(&deadlines)) {
+            if armed.is_none_or(|armed| at < armed) {
+                timer.as_mut().reset(at);
+                armed = Some(at);
             }
-        };
+        }
         tokio::select! {
             result = connection.as_mut() => return (Closed::Ended, result),
-            () = sleep => {
-                let Some((_, why)) = next else { continue };
-                if goodbye.is_some() {
-                    return (why, Ok(()));
+            () = timer.as_mut(), if armed.is_some() => {
+                armed = None;
+                if let Some((at, why)) = goodbye {
+                    if at <= Instant::now() {
+                        return (why, Ok(()));
+                    }
+                    continue;
                 }
-                // The deadline may have moved since it was computed.
+                // The deadline may have moved since the timer was set.
                 let Some((at, why)) = activity.next_deadline(&deadlines) else {
                     continue;
                 };
@@ -398,12 +410,19 @@ where
                 }
             }
             () = activity.changed.notified() => {}
-            changed = shutdown.changed(), if !shutting_down => {
-                if changed.is_err() || *shutdown.borrow() {
-                    shutting_down = true;
-                    go_away(connection.as_mut());
-                }
+            () = stop.as_mut(), if !shutting_down => {
+                shutting_down = true;
+                go_away(connection.as_mut());
             }
+        }
+    }
+}
+
+/// Ends when `shutdown` turns true or its sender is gone.
+async fn stopping(mut shutdown: watch::Receiver<bool>) {
+    while shutdown.changed().await.is_ok() {
+        if *shutdown.borrow_and_update() {
+            return;
         }
     }
 }

@@ -153,6 +153,12 @@ fn hostile_answers(path: &str) -> &'static [u8] {
         "/api/processing" => {
             b"HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
         }
+        // Refused with its answer complete: the connection would be ready
+        // for the next request at once.
+        "/api/processing-empty" => {
+            b"HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"
+        }
+        "/api/closing" => b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok",
         "/api/early-hints" => {
             b"HTTP/1.1 103 Early Hints\r\nlink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
         }
@@ -228,9 +234,45 @@ async fn upstream_invalid_length_is_refused_and_the_connection_dropped() {
     refused_as_bad_gateway("/api/invalid-length").await;
 }
 
+/// The upstream said it closes the connection (and here does not): a request
+/// sent on it again would hang or fail.
+#[tokio::test]
+async fn an_upstream_connection_answered_with_connection_close_is_not_reused() {
+    let upstream = RawUpstream::start(hostile_answers).await;
+    let gateway = TestGateway::start(&config(&upstream.url(), "")).await;
+    for path in ["/api/closing", "/api/after-closing"] {
+        let reply = send(gateway.addr, "GET", path, &[("origin", APP)], b"").await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+    }
+    assert_ne!(
+        upstream.request_for("/api/closing").connection,
+        upstream.request_for("/api/after-closing").connection,
+        "{:?}",
+        upstream.requests()
+    );
+}
+
 #[tokio::test]
 async fn upstream_unexpected_informational_is_refused_and_the_connection_dropped() {
     refused_as_bad_gateway("/api/processing").await;
+    refused_as_bad_gateway("/api/processing-empty").await;
+}
+
+/// Without reuse, `refused_as_bad_gateway` would prove nothing.
+#[tokio::test]
+async fn upstream_connections_are_reused_once_the_answer_has_ended() {
+    let upstream = RawUpstream::start(hostile_answers).await;
+    let gateway = TestGateway::start(&config(&upstream.url(), "")).await;
+    for path in ["/api/one", "/api/two"] {
+        let reply = send(gateway.addr, "GET", path, &[("origin", APP)], b"").await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+    }
+    assert_eq!(
+        upstream.request_for("/api/one").connection,
+        upstream.request_for("/api/two").connection,
+        "{:?}",
+        upstream.requests()
+    );
 }
 
 #[tokio::test]
