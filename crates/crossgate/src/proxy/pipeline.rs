@@ -438,9 +438,9 @@ async fn serve(
 /// would misread: a `101` that does not prove it read the gateway's key, and
 /// any other 2xx, which would open the client's stream as a tunnel with
 /// nothing behind it (RFC 8441 §5: a 2xx accepts the extended CONNECT).
-fn check_extended_connect_answer(
+fn check_extended_connect_answer<B>(
     key: &GatewayKey,
-    response: &Response<Incoming>,
+    response: &Response<B>,
 ) -> Result<(), UpstreamError> {
     let status = response.status();
     if status == StatusCode::SWITCHING_PROTOCOLS && !key.accepted_by(response.headers()) {
