@@ -259,10 +259,10 @@ done
 emit_figure load.protocols "$protocols"
 emit_figure load.scenarios "$scenarios"
 emit_figure load.connections "$connection_counts"
-emit_figure load.runs "$rounds rounds of ${duration} s, medians; h1: wrk, h2: h2load with $h2_streams stream(s) per connection"
+emit_figure load.runs "$duration s per run, medians of $rounds round(s); h1: wrk, h2: h2load with $h2_streams stream(s) per connection"
 
-printf '\n## Gateway load: crossgate vs nginx (%s rounds of %ss, medians; h1: wrk, h2: h2load, %s stream(s) per connection)\n\n' \
-    "$rounds" "$duration" "$h2_streams"
+printf '\n## Gateway load: crossgate vs nginx (%s s per run, medians of %s round(s); h1: wrk, h2: h2load, %s stream(s) per connection)\n\n' \
+    "$duration" "$rounds" "$h2_streams"
 echo "| protocol | scenario | connections | crossgate req/s | nginx req/s | crossgate/nginx req/s | crossgate p99 ms | nginx p99 ms | crossgate/nginx p99 |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
 for protocol in $protocols; do
