@@ -29,7 +29,10 @@
 #
 # Knobs (environment): REQUESTS_N (default 1000), REQUESTS_M (default 3000),
 # PROTOCOLS (default "h1 h2"), SCENARIOS (default "preflight get post"),
-# TOOLS (default "callgrind strace"; "callgrind" alone skips the syscall runs).
+# TOOLS (default "callgrind strace"; "callgrind" alone skips the syscall runs),
+# PORT_OFFSET (default 0; shifts the ports 18080, 18081, 18090, 18091 of the
+# bench configurations), FIGURES (a file the per-request figures are appended
+# to, for bench/all.sh).
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -46,11 +49,7 @@ connections=4
 gateway_core=0
 load_core=1
 
-crossgate_port=18080
-upstream_port=18081
-nginx_port=18090
-nginx_h2_port=18091
-origin="https://app.example.com"
+bench_ports
 
 if ((requests_m <= requests_n)); then
     echo "error: REQUESTS_M ($requests_m) must be larger than REQUESTS_N ($requests_n)" >&2
@@ -58,31 +57,23 @@ if ((requests_m <= requests_n)); then
 fi
 
 make_workdir
+crossgate_config="$(bench_config "$bench_dir/crossgate.toml")"
+nginx_gateway_config="$(bench_config "$bench_dir/nginx-gateway.conf")"
+nginx_upstream_config="$(bench_config "$bench_dir/nginx-upstream.conf")"
 
 head -c 1024 /dev/zero | tr '\0' 'x' >"$workdir/body-1k"
 
-# h2load's arguments for a scenario, after the common ones.
-scenario_args() {
-    case "$1" in
-    preflight)
-        echo "-H :method:OPTIONS -H access-control-request-method:PUT"
-        echo "-H access-control-request-headers:content-type,x-requested-with"
-        ;;
-    get) ;;
-    post) echo "-d $workdir/body-1k -H content-type:text/plain" ;;
-    esac
-}
-
 # Sends `count` requests; fails unless every one got a 2xx answer.
 send_requests() {
-    local port=$1 protocol=$2 scenario=$3 count=$4 output
-    local -a args=(-n "$count" -c "$connections" -H "origin: $origin")
+    local port=$1 protocol=$2 scenario=$3 count=$4 output scenario_args finished
+    local -a args=(-n "$count" -c "$connections")
     [[ $protocol == h1 ]] && args+=(--h1)
-    # shellcheck disable=SC2207 # scenario_args prints words without spaces in them
-    args+=($(scenario_args "$scenario"))
+    scenario_args="$(h2load_scenario_args "$scenario" "$workdir/body-1k")"
+    mapfile -t -O "${#args[@]}" args <<<"$scenario_args"
     output="$(taskset -c "$load_core" h2load "${args[@]}" "http://127.0.0.1:$port/")"
-    if ! grep -q "status codes: $count 2xx" <<<"$output"; then
-        printf 'error: h2load did not get %s 2xx answers:\n%s\n' "$count" "$output" >&2
+    finished="$(require_h2load_success "$output")"
+    if ((finished != count)); then
+        printf 'error: h2load finished %s of %s requests:\n%s\n' "$finished" "$count" "$output" >&2
         exit 1
     fi
 }
@@ -102,14 +93,14 @@ measure() {
     if [[ $gateway == crossgate ]]; then
         port=$crossgate_port
         RUST_LOG=warn taskset -c "$gateway_core" "${wrapper[@]}" "$crossgate_bin" serve \
-            --config "$bench_dir/crossgate.toml" &
+            --config "$crossgate_config" &
     else
         port=$nginx_port
         [[ $protocol == h2 ]] && port=$nginx_h2_port
         local prefix="$workdir/nginx-gateway"
         mkdir -p "$prefix"
         taskset -c "$gateway_core" "${wrapper[@]}" nginx -p "$prefix" \
-            -c "$bench_dir/nginx-gateway.conf" -e stderr -g 'daemon off; master_process off;' &
+            -c "$nginx_gateway_config" -e stderr -g 'daemon off; master_process off;' &
     fi
     pid=$!
     # Started inside a command substitution, so not in started_pids.
@@ -120,7 +111,8 @@ measure() {
     stop_gateway "$tool" "$pid"
     case "$tool" in
     callgrind) awk '/^summary:/ { print $2; exit }' "$out" ;;
-    strace) awk '$NF == "total" { print $(NF - 2); exit }' "$out" ;;
+    # The calls column: the errors column after it is blank when there were none.
+    strace) awk '$NF == "total" { print $4; exit }' "$out" ;;
     esac
 }
 
@@ -147,6 +139,8 @@ per_request() {
     local tool=$1 gateway=$2 protocol=$3 scenario=$4 low high
     low="$(measure "$tool" "$gateway" "$protocol" "$scenario" "$requests_n")"
     high="$(measure "$tool" "$gateway" "$protocol" "$scenario" "$requests_m")"
+    require_number "$tool's total for $gateway ($protocol $scenario, $requests_n requests)" "$low"
+    require_number "$tool's total for $gateway ($protocol $scenario, $requests_m requests)" "$high"
     awk -v a="$low" -v b="$high" -v n="$requests_n" -v m="$requests_m" \
         'BEGIN { printf "%.2f", (b - a) / (m - n) }'
 }
@@ -161,10 +155,14 @@ cargo build --release -p crossgate
 crossgate_bin="${CARGO_TARGET_DIR:-$repo_root/target}/release/crossgate"
 
 mkdir -p "$workdir/nginx-upstream"
-taskset -c "$load_core" nginx -p "$workdir/nginx-upstream" -c "$bench_dir/nginx-upstream.conf" -e stderr -g 'daemon off;' &
+taskset -c "$load_core" nginx -p "$workdir/nginx-upstream" -c "$nginx_upstream_config" -e stderr -g 'daemon off;' &
 started_pids+=("$!")
 wait_for_port "$upstream_port" "the upstream" 60
 
+emit_figure calls.protocols "$protocols"
+emit_figure calls.scenarios "$scenarios"
+emit_figure calls.tools "$tools"
+emit_figure calls.requests "N = $requests_n, M = $requests_m, $connections connections"
 declare -A figures=()
 for protocol in $protocols; do
     for scenario in $scenarios; do
@@ -174,6 +172,12 @@ for protocol in $protocols; do
             [[ $tools == *strace* ]] && sys="$(per_request strace "$gateway" "$protocol" "$scenario")"
             echo "$protocol $scenario via $gateway: $ir instructions, $sys syscalls per request"
             figures[$protocol.$scenario.$gateway]="$ir $sys"
+            if [[ $tools == *callgrind* ]]; then
+                emit_figure "calls.$protocol.$scenario.$gateway.instructions" "$ir"
+            fi
+            if [[ $tools == *strace* ]]; then
+                emit_figure "calls.$protocol.$scenario.$gateway.syscalls" "$sys"
+            fi
         done
     done
 done

@@ -86,3 +86,81 @@ ensure_port_free() {
         exit 1
     fi
 }
+
+# require_number NAME VALUE: exits with an error naming NAME unless VALUE is a
+# plain decimal number, so that a tool whose output changed fails the run
+# instead of yielding an empty or garbled figure.
+require_number() {
+    if [[ ! $2 =~ ^[0-9]+(\.[0-9]+)?$ ]]; then
+        echo "error: could not read $1 (got '${2}')" >&2
+        exit 1
+    fi
+}
+
+# emit_figure KEY VALUE: appends "KEY<TAB>VALUE" to the file named by $FIGURES,
+# if set. bench/all.sh reads the figures of every benchmark from that file.
+emit_figure() {
+    if [[ -n ${FIGURES:-} ]]; then
+        printf '%s\t%s\n' "$1" "$2" >>"$FIGURES"
+    fi
+}
+
+# h2load_scenario_args SCENARIO BODY_FILE: h2load's arguments, one word a line,
+# for an allowed preflight, GET or POST (of BODY_FILE) from the bench policy's
+# origin; used by bench/instructions.sh and bench/gateway.sh.
+h2load_scenario_args() {
+    printf '%s\n' -H "origin:https://app.example.com"
+    case "$1" in
+    preflight)
+        printf '%s\n' -H ":method:OPTIONS" -H "access-control-request-method:PUT" \
+            -H "access-control-request-headers:content-type,x-requested-with"
+        ;;
+    get) ;;
+    post) printf '%s\n' -d "$2" -H "content-type:text/plain" ;;
+    *)
+        echo "error: unknown h2load scenario '$1'" >&2
+        exit 1
+        ;;
+    esac
+}
+
+# require_h2load_success OUTPUT: exits with h2load's OUTPUT unless it finished
+# requests and every finished one got a 2xx answer (none failed, errored or
+# timed out); prints the number of finished requests.
+require_h2load_success() {
+    local done_count ok_count
+    done_count="$(awk '/^requests:/ { for (i = 2; i <= NF; i++) if ($(i + 1) ~ /^done/) print $i }' <<<"$1")"
+    ok_count="$(awk '/^status codes:/ { print $3 }' <<<"$1")"
+    if [[ ! $done_count =~ ^[1-9][0-9]*$ || $ok_count != "$done_count" ]] ||
+        ! grep -q ' 0 failed, 0 errored, 0 timeout' <<<"$1"; then
+        printf 'error: h2load saw failed requests, or its output could not be read:\n%s\n' "$1" >&2
+        exit 1
+    fi
+    echo "$done_count"
+}
+
+# bench_ports: sets crossgate_port, upstream_port, nginx_port and nginx_h2_port,
+# the loopback ports of bench/crossgate.toml and bench/nginx-*.conf shifted by
+# PORT_OFFSET (default 0), so that a second benchmark on a shared machine can
+# run beside the first.
+bench_ports() {
+    local offset="${PORT_OFFSET:-0}"
+    require_number PORT_OFFSET "$offset"
+    crossgate_port=$((18080 + offset))
+    upstream_port=$((18081 + offset))
+    nginx_port=$((18090 + offset))
+    nginx_h2_port=$((18091 + offset))
+}
+
+# bench_config FILE: prints the path of a copy of FILE under $workdir with the
+# ports of bench_ports in place of the ones it is written with.
+bench_config() {
+    local copy
+    copy="$workdir/config/$(basename "$1")"
+    mkdir -p "$workdir/config"
+    sed -e "s/127\.0\.0\.1:18080\b/127.0.0.1:$crossgate_port/g" \
+        -e "s/127\.0\.0\.1:18081\b/127.0.0.1:$upstream_port/g" \
+        -e "s/127\.0\.0\.1:18090\b/127.0.0.1:$nginx_port/g" \
+        -e "s/127\.0\.0\.1:18091\b/127.0.0.1:$nginx_h2_port/g" "$1" >"$copy"
+    echo "$copy"
+}
