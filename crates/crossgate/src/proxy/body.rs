@@ -22,10 +22,11 @@ enum Kind {
     Full(Option<Bytes>),
     /// The upstream's body and its `max_upstream_requests` slot, given back
     /// when hyper drops the body: once it has ended, or the client went away.
+    /// A `101`'s body has none: its tunnel holds the slot.
     Upstream {
         body: UpstreamBody,
         /// Held only to be dropped with the body.
-        _slot: OwnedSemaphorePermit,
+        _slot: Option<OwnedSemaphorePermit>,
         /// A `least_requests` pool's count of the target's requests, held
         /// the same way.
         _in_flight: Option<InFlight>,
@@ -47,7 +48,7 @@ impl GatewayBody {
     /// `in_flight` until it ends.
     pub fn upstream(
         body: UpstreamBody,
-        slot: OwnedSemaphorePermit,
+        slot: Option<OwnedSemaphorePermit>,
         in_flight: Option<InFlight>,
     ) -> Self {
         Self(Kind::Upstream {

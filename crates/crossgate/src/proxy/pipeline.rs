@@ -401,32 +401,39 @@ async fn serve(
                 }
             }
             // `forward` lets a 101 through only to a WebSocket handshake.
-            if let Some(client_upgrade) =
-                client_upgrade.filter(|_| response.status() == StatusCode::SWITCHING_PROTOCOLS)
+            let body_slot = match client_upgrade
+                .filter(|_| response.status() == StatusCode::SWITCHING_PROTOCOLS)
             {
-                let limits = TunnelLimits {
-                    idle: settings.idle_timeout,
-                    send: settings.send_timeout,
-                    shutdown: settings.shutdown_timeout,
-                };
-                let upstream_upgrade = hyper::upgrade::on(&mut response);
-                if gateway_key.is_some() {
-                    upgrade::into_extended_connect_acceptance(&mut response);
+                Some(client_upgrade) => {
+                    let limits = TunnelLimits {
+                        idle: settings.idle_timeout,
+                        send: settings.send_timeout,
+                        shutdown: settings.shutdown_timeout,
+                    };
+                    let upstream_upgrade = hyper::upgrade::on(&mut response);
+                    if gateway_key.is_some() {
+                        upgrade::into_extended_connect_acceptance(&mut response);
+                    }
+                    // The open tunnel is upstream work: it holds the slot,
+                    // not the 101's empty body.
+                    let tunnel = Tunnel::new(
+                        client_upgrade,
+                        upstream_upgrade,
+                        limits,
+                        route.metrics.clone(),
+                        slot,
+                    );
+                    response.extensions_mut().insert(tunnel);
+                    if let Some(handshake) = context.websocket {
+                        route.metrics.websocket_upgraded(handshake);
+                    }
+                    None
                 }
-                let tunnel = Tunnel::new(
-                    client_upgrade,
-                    upstream_upgrade,
-                    limits,
-                    route.metrics.clone(),
-                );
-                response.extensions_mut().insert(tunnel);
-                if let Some(handshake) = context.websocket {
-                    route.metrics.websocket_upgraded(handshake);
-                }
-            }
+                None => Some(slot),
+            };
             let in_flight = forwarded.in_flight;
             Answer::Served(
-                response.map(|body| GatewayBody::upstream(body, slot, in_flight)),
+                response.map(|body| GatewayBody::upstream(body, body_slot, in_flight)),
                 Some(forwarded.elapsed),
             )
         }

@@ -17,6 +17,7 @@
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -31,7 +32,7 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use ring::rand::{SecureRandom, SystemRandom};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::watch;
+use tokio::sync::{watch, OwnedSemaphorePermit};
 use tokio::time::Instant;
 
 use crate::config::Report;
@@ -262,6 +263,12 @@ pub struct Tunnel {
     upstream: OnUpgrade,
     limits: TunnelLimits,
     metrics: RouteMetrics,
+    /// The handshake's `max_upstream_requests` slot, held while the tunnel
+    /// is open: its upstream socket stays open as long, and without the slot
+    /// one HTTP/2 connection could open `http2_max_concurrent_streams`
+    /// upstream sockets that no bound counts. Shared only because a
+    /// response extension must be `Clone`.
+    upstream_slot: Arc<OwnedSemaphorePermit>,
 }
 
 /// Why a tunnel ended.
@@ -286,17 +293,20 @@ impl Tunnel {
         upstream: OnUpgrade,
         limits: TunnelLimits,
         metrics: RouteMetrics,
+        upstream_slot: OwnedSemaphorePermit,
     ) -> Self {
         Self {
             client,
             upstream,
             limits,
             metrics,
+            upstream_slot: Arc::new(upstream_slot),
         }
     }
 
     /// Relays until both sides close, a timeout passes, or shutdown ends it.
     pub async fn run(self, shutdown: watch::Receiver<bool>) -> TunnelEnd {
+        let _upstream_slot = self.upstream_slot;
         let both = async { tokio::try_join!(self.client, self.upstream) };
         let (client, upstream) = match tokio::time::timeout(self.limits.send, both).await {
             Ok(Ok(sides)) => sides,

@@ -515,6 +515,71 @@ async fn a_tunnel_holds_its_connection_slot_until_it_closes() {
     assert!(reply.is_ok(), "{reply:?}");
 }
 
+/// Retries a handshake until the gateway accepts it: a closed tunnel gives
+/// its `max_upstream_requests` slot back when its task ends, just after the
+/// close frames.
+async fn connect_once_a_slot_is_free(gateway: SocketAddr) -> Socket {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        match connect(gateway, "/ws/echo", &[("origin", APP)]).await {
+            Ok(socket) => return socket,
+            Err(WsError::Http(response)) if response.status() == 503 => {
+                assert!(Instant::now() < deadline, "the slot is never given back");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(other) => panic!("expected 503 or a socket, got {other}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_open_tunnel_holds_its_upstream_request_slot() {
+    let upstream = EchoUpstream::start().await;
+    let gateway = TestGateway::start(&config(upstream.addr, "max_upstream_requests = 1")).await;
+    let mut socket = connect(gateway.addr, "/ws/echo", &[("origin", APP)])
+        .await
+        .expect("connect");
+    echo(&mut socket, Message::text("open")).await;
+    let busy = refused(connect(gateway.addr, "/ws/echo", &[("origin", APP)]).await);
+    assert_eq!(busy.status(), 503, "the open tunnel holds the only slot");
+    assert_eq!(
+        upstream.accepted(),
+        1,
+        "the refused handshake never reached the upstream"
+    );
+    socket.close(None).await.expect("close");
+    drop(socket);
+    let mut next = connect_once_a_slot_is_free(gateway.addr).await;
+    echo(&mut next, Message::text("after the first closed")).await;
+}
+
+#[tokio::test]
+async fn an_open_http2_tunnel_holds_its_upstream_request_slot() {
+    let upstream = EchoUpstream::start().await;
+    let gateway = TestGateway::start(&config(
+        upstream.addr,
+        "max_upstream_requests = 1\nidle_timeout = 30",
+    ))
+    .await;
+    let (mut sender, base) = h2c_sender(gateway.addr).await;
+    let response = h2_handshake(&mut sender, &base, "/ws/echo", &[("origin", APP)]).await;
+    let mut socket = h2_open(response).await;
+    echo(&mut socket, Message::text("open")).await;
+    // Another stream on the same connection: without the bound, one
+    // connection could open a tunnel, and an upstream socket, per stream.
+    let busy = h2_handshake(&mut sender, &base, "/ws/echo", &[("origin", APP)]).await;
+    assert_eq!(busy.status(), 503, "the open tunnel holds the only slot");
+    assert_eq!(
+        upstream.accepted(),
+        1,
+        "the refused handshake never reached the upstream"
+    );
+    close_cleanly(&mut socket).await;
+    drop(socket);
+    let mut next = connect_once_a_slot_is_free(gateway.addr).await;
+    echo(&mut next, Message::text("after the first closed")).await;
+}
+
 #[tokio::test]
 async fn shutdown_closes_an_open_tunnel_after_shutdown_timeout() {
     let upstream = EchoUpstream::start().await;
