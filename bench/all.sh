@@ -338,7 +338,7 @@ tool_versions="$(
     done
 
     echo
-    echo "## Peak RSS under that load (VmHWM, reset before each protocol and connection count)"
+    echo "## Peak RSS under that load (VmHWM, a fresh crossgate for each protocol and connection count)"
     echo
     echo "| protocol | connections | crossgate MiB | nginx worker MiB | ratio |"
     echo "|---|---:|---:|---:|---:|"

@@ -13,9 +13,10 @@
 # connection. For every protocol, connection count and scenario: requests/s and
 # p99 latency (h2load's from its per-request log), the median of ROUNDS rounds,
 # the gateways alternating within each round and the one going first swapped
-# from round to round. Peak RSS (VmHWM, reset through /proc/PID/clear_refs
-# before each protocol and connection count) of crossgate and of the nginx
-# worker, the largest over the rounds. Everything it starts is stopped on exit.
+# from round to round. Then peak RSS (VmHWM) of crossgate and of the nginx
+# worker, in a pass of its own: for each protocol and connection count a fresh
+# crossgate (nginx's worker reset through /proc/PID/clear_refs) serves one run
+# of every scenario. Everything it starts is stopped on exit.
 #
 # Knobs (environment): DURATION (seconds per run, default 10), CONNECTIONS
 # (default "64 256"), ROUNDS (default 3), PROTOCOLS (default "h1 h2"),
@@ -202,13 +203,22 @@ start_nginx "$nginx_gateway_config" "$gateway_core"
 nginx_master=${started_pids[-1]}
 wait_for_port "$nginx_port" "nginx"
 wait_for_port "$nginx_h2_port" "nginx (http2)"
-RUST_LOG=warn taskset -c "$gateway_core" "$crossgate_bin" serve --config "$crossgate_config" &
-crossgate_pid=$!
-started_pids+=("$crossgate_pid")
-wait_for_port "$crossgate_port" "crossgate"
+# Starts crossgate, stopping the one running first (if any); sets pids[crossgate].
+start_crossgate() {
+    if [[ -n ${pids[crossgate]:-} ]]; then
+        kill "${pids[crossgate]}"
+        wait "${pids[crossgate]}" 2>/dev/null || true
+    fi
+    RUST_LOG=warn taskset -c "$gateway_core" "$crossgate_bin" serve --config "$crossgate_config" &
+    pids[crossgate]=$!
+    started_pids+=("$!")
+    wait_for_port "$crossgate_port" "crossgate"
+}
+
 nginx_worker="$(pgrep -P "$nginx_master" | head -n1)"
 require_number "the pid of nginx's worker" "$nginx_worker"
-declare -A pids=([crossgate]=$crossgate_pid [nginx]=$nginx_worker)
+declare -A pids=([nginx]=$nginx_worker)
+start_crossgate
 
 for protocol in $protocols; do
     check_gateway crossgate "$protocol"
@@ -232,9 +242,6 @@ for ((round = 1; round <= rounds; round++)); do
     ((round % 2)) || gateways=(nginx crossgate)
     for protocol in $protocols; do
         for conns in $connection_counts; do
-            for gateway in crossgate nginx; do
-                reset_peak_rss "${pids[$gateway]}"
-            done
             for scenario in $scenarios; do
                 for gateway in "${gateways[@]}"; do
                     result="$(run_load "$protocol" "$gateway" "$scenario" "$conns" "$duration")"
@@ -245,14 +252,28 @@ for ((round = 1; round <= rounds; round++)); do
                     p99_runs[$key]+="$p99 "
                 done
             done
+        done
+    done
+done
+
+# Peak RSS in a pass of its own, with a fresh crossgate for each protocol and
+# connection count: the allocator keeps what a heavier run freed, so a
+# process that served 256 connections would show that memory under every
+# later, lighter run too (VmHWM restarts at the current RSS, not at what is
+# in use).
+for protocol in $protocols; do
+    for conns in $connection_counts; do
+        start_crossgate
+        reset_peak_rss "${pids[nginx]}"
+        for scenario in $scenarios; do
             for gateway in crossgate nginx; do
-                key="$protocol.c$conns.$gateway"
-                kib="$(peak_rss_kib "${pids[$gateway]}")"
-                if ((kib > ${peak_rss[$key]:-0})); then
-                    peak_rss[$key]=$kib
-                fi
+                run_load "$protocol" "$gateway" "$scenario" "$conns" "$duration" >/dev/null
             done
         done
+        for gateway in crossgate nginx; do
+            peak_rss[$protocol.c$conns.$gateway]="$(peak_rss_kib "${pids[$gateway]}")"
+        done
+        echo "peak RSS, $protocol at $conns connections: crossgate ${peak_rss[$protocol.c$conns.crossgate]} KiB, nginx ${peak_rss[$protocol.c$conns.nginx]} KiB"
     done
 done
 
@@ -284,7 +305,7 @@ for protocol in $protocols; do
     done
 done
 
-printf '\n## Peak RSS under that load (VmHWM, largest over the rounds)\n\n'
+printf '\n## Peak RSS under that load (VmHWM, a fresh crossgate for each protocol and connection count)\n\n'
 echo "| protocol | connections | crossgate MiB | nginx worker MiB |"
 echo "|---|---:|---:|---:|"
 for protocol in $protocols; do
