@@ -14,6 +14,7 @@
 pub mod client;
 pub mod config;
 pub mod gateway;
+pub mod h2_frames;
 pub mod probe_server;
 pub mod process;
 pub mod scenarios;

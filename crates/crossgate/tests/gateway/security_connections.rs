@@ -11,6 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::support::config::single_route;
+use crate::support::h2_frames::{
+    self, frame, read_frame, ACK, DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, PING, PREFACE,
+    RST_STREAM, SETTINGS,
+};
 use crate::support::{
     build_request, collect, fixture, http2_sender, tls_connect, try_send, TestGateway, PATIENCE,
 };
@@ -119,24 +123,6 @@ fn tls_lines() -> String {
 
 // ---- raw HTTP/2 frames, for what a well-behaved client library will not do ----
 
-const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-const DATA: u8 = 0;
-const HEADERS: u8 = 1;
-const RST_STREAM: u8 = 3;
-const SETTINGS: u8 = 4;
-const PING: u8 = 6;
-const GOAWAY: u8 = 7;
-
-fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-    let len = u32::try_from(payload.len())
-        .expect("small frame")
-        .to_be_bytes();
-    let mut out = vec![len[1], len[2], len[3], kind, flags];
-    out.extend_from_slice(&stream.to_be_bytes());
-    out.extend_from_slice(payload);
-    out
-}
-
 /// HEADERS (END_STREAM | END_HEADERS) for `GET path`, in HPACK without the
 /// dynamic table.
 fn get_headers(stream: u32, path: &str) -> Vec<u8> {
@@ -146,26 +132,7 @@ fn get_headers(stream: u32, path: &str) -> Vec<u8> {
         block.push(u8::try_from(value.len()).expect("short value"));
         block.extend_from_slice(value.as_bytes());
     }
-    frame(HEADERS, 0x5, stream, &block)
-}
-
-/// Connects and sends the preface and an empty SETTINGS frame.
-async fn raw_h2(addr: SocketAddr) -> TcpStream {
-    let mut stream = TcpStream::connect(addr).await.expect("connect");
-    let mut hello = PREFACE.to_vec();
-    hello.extend(frame(SETTINGS, 0, 0, &[]));
-    stream.write_all(&hello).await.expect("send preface");
-    stream
-}
-
-/// The next frame's (type, flags, payload), or `None` at EOF or error.
-async fn read_frame(stream: &mut TcpStream) -> Option<(u8, u8, Vec<u8>)> {
-    let mut head = [0u8; 9];
-    stream.read_exact(&mut head).await.ok()?;
-    let len = usize::from(head[0]) << 16 | usize::from(head[1]) << 8 | usize::from(head[2]);
-    let mut payload = vec![0; len];
-    stream.read_exact(&mut payload).await.ok()?;
-    Some((head[3], head[4], payload))
+    frame(HEADERS, END_STREAM | END_HEADERS, stream, &block)
 }
 
 /// Reads (and discards) until the peer closes; how long that took, or `None`
@@ -220,7 +187,7 @@ async fn hold(
                 held.push(Box::new(stream));
             }
             IdleState::H2cHandshake => {
-                let stream = raw_h2(addr).await;
+                let stream = h2_frames::connect(addr).await;
                 held.push(Box::new(stream));
             }
             IdleState::TlsHandshake => {
@@ -435,9 +402,9 @@ async fn idle_http2_connections_get_goaway_after_idle_timeout_despite_pings() {
 async fn http2_peers_that_do_not_ack_pings_are_closed_even_with_streams_open() {
     let upstream = Upstream::start().await;
     let gateway = TestGateway::start(&config(upstream.addr, "response_timeout = 30")).await;
-    let mut stream = raw_h2(gateway.addr).await;
+    let mut stream = h2_frames::connect(gateway.addr).await;
     stream
-        .write_all(&[frame(SETTINGS, 0x1, 0, &[]), get_headers(1, "/slow/20000")].concat())
+        .write_all(&[frame(SETTINGS, ACK, 0, &[]), get_headers(1, "/slow/20000")].concat())
         .await
         .expect("send request");
     // The open stream keeps idle_timeout out of play; only the unanswered
@@ -445,8 +412,8 @@ async fn http2_peers_that_do_not_ack_pings_are_closed_even_with_streams_open() {
     let started = Instant::now();
     let mut pinged = false;
     let outcome = tokio::time::timeout(2 * SECOND + 2 * MARGIN, async {
-        while let Some((kind, flags, _)) = read_frame(&mut stream).await {
-            if kind == PING && flags & 0x1 == 0 {
+        while let Some((kind, flags, _, _)) = read_frame(&mut stream).await {
+            if kind == PING && flags & ACK == 0 {
                 pinged = true;
             }
         }
@@ -531,13 +498,13 @@ async fn sigterm_closes_idle_http1_and_http2_connections_and_exits_0() {
         .starts_with("HTTP/1.1 200"));
     // An HTTP/2 client that got its answer and then sits there: it never
     // closes by itself and never acks the PING of hyper's graceful shutdown.
-    let mut h2 = raw_h2(gateway.addr).await;
-    h2.write_all(&[frame(SETTINGS, 0x1, 0, &[]), get_headers(1, "/status")].concat())
+    let mut h2 = h2_frames::connect(gateway.addr).await;
+    h2.write_all(&[frame(SETTINGS, ACK, 0, &[]), get_headers(1, "/status")].concat())
         .await
         .expect("send request");
     loop {
-        let (kind, flags, _) = read_frame(&mut h2).await.expect("response frames");
-        if kind == DATA && flags & 0x1 != 0 {
+        let (kind, flags, _, _) = read_frame(&mut h2).await.expect("response frames");
+        if kind == DATA && flags & END_STREAM != 0 {
             break;
         }
     }
@@ -552,7 +519,7 @@ async fn sigterm_closes_idle_http1_and_http2_connections_and_exits_0() {
         "shutdown waited {took:?} for idle clients"
     );
     let mut saw_goaway = false;
-    while let Some((kind, _, _)) = read_frame(&mut h2).await {
+    while let Some((kind, _, _, _)) = read_frame(&mut h2).await {
         saw_goaway |= kind == GOAWAY;
     }
     assert!(saw_goaway, "the idle HTTP/2 client was sent GOAWAY");
@@ -659,9 +626,9 @@ async fn many_streams_from_one_http2_client_cannot_starve_other_clients() {
 async fn streams_reset_after_acceptance_get_goaway() {
     let upstream = Upstream::start().await;
     let gateway = TestGateway::start(&config(upstream.addr, "response_timeout = 30")).await;
-    let mut stream = raw_h2(gateway.addr).await;
+    let mut stream = h2_frames::connect(gateway.addr).await;
     stream
-        .write_all(&frame(SETTINGS, 0x1, 0, &[]))
+        .write_all(&frame(SETTINGS, ACK, 0, &[]))
         .await
         .expect("ack settings");
     let (mut reader, mut writer) = stream.into_split();
@@ -724,10 +691,10 @@ async fn streams_reset_after_acceptance_get_goaway() {
 async fn streams_reset_before_acceptance_get_goaway_from_h2s_guard() {
     let upstream = Upstream::start().await;
     let gateway = TestGateway::start(&config(upstream.addr, "")).await;
-    let mut stream = raw_h2(gateway.addr).await;
+    let mut stream = h2_frames::connect(gateway.addr).await;
     // HEADERS and RST_STREAM in one write: the reset arrives before the
     // gateway accepts the stream (the CVE-2023-44487 "rapid reset" pattern).
-    let mut burst = frame(SETTINGS, 0x1, 0, &[]);
+    let mut burst = frame(SETTINGS, ACK, 0, &[]);
     for n in 0..200u32 {
         burst.extend(get_headers(2 * n + 1, "/slow/5000"));
         burst.extend(frame(RST_STREAM, 0, 2 * n + 1, &8u32.to_be_bytes()));
@@ -735,7 +702,7 @@ async fn streams_reset_before_acceptance_get_goaway_from_h2s_guard() {
     stream.write_all(&burst).await.expect("send burst");
     let mut goaway = None;
     let _ = tokio::time::timeout(PATIENCE, async {
-        while let Some((kind, _, payload)) = read_frame(&mut stream).await {
+        while let Some((kind, _, _, payload)) = read_frame(&mut stream).await {
             if kind == GOAWAY {
                 goaway = Some(u32::from_be_bytes(payload[4..8].try_into().expect("code")));
                 return;

@@ -25,6 +25,10 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use crate::support::h2_frames::{
+    frame, read_frame, ACK, CANCEL, DATA, END_HEADERS, END_STREAM, HEADERS, REFUSED_STREAM,
+    RST_STREAM, SETTINGS,
+};
 use crate::support::{try_send, TestGateway, PATIENCE};
 
 const APP: &str = "https://app.example.com";
@@ -210,6 +214,35 @@ where
         .expect("an answer")
         .expect("a message");
     assert_eq!(answer, message);
+}
+
+/// Begins a shutdown with `shutdown_timeout = 1` and checks that the open
+/// tunnel on `socket` still carries traffic, is closed after that second
+/// (and not before), and that the drain then ends.
+async fn closes_after_shutdown_timeout<S>(
+    gateway: &mut TestGateway,
+    socket: &mut WebSocketStream<S>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let started = Instant::now();
+    let drain = gateway.begin_shutdown();
+    echo(socket, Message::text("during the drain")).await;
+    let end = tokio::time::timeout(Duration::from_secs(1) + MARGIN, async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Text(_) | Message::Binary(_))) => continue,
+                other => return other.map(|r| r.is_ok()),
+            }
+        }
+    })
+    .await;
+    assert!(end.is_ok(), "the tunnel is closed within shutdown_timeout");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    tokio::time::timeout(PATIENCE, drain)
+        .await
+        .expect("drain ends")
+        .expect("server task");
 }
 
 fn metric(gateway: &TestGateway, line_start: &str) -> Option<f64> {
@@ -591,24 +624,7 @@ async fn shutdown_closes_an_open_tunnel_after_shutdown_timeout() {
     let mut socket = connect(gateway.addr, "/ws/echo", &[("origin", APP)])
         .await
         .expect("connect");
-    let started = Instant::now();
-    let drain = gateway.begin_shutdown();
-    echo(&mut socket, Message::text("during the drain")).await;
-    let end = tokio::time::timeout(Duration::from_secs(1) + MARGIN, async {
-        loop {
-            match socket.next().await {
-                Some(Ok(Message::Text(_) | Message::Binary(_))) => continue,
-                other => return other.map(|r| r.is_ok()),
-            }
-        }
-    })
-    .await;
-    assert!(end.is_ok(), "the tunnel is closed within shutdown_timeout");
-    assert!(started.elapsed() >= Duration::from_millis(900));
-    tokio::time::timeout(PATIENCE, drain)
-        .await
-        .expect("drain ends")
-        .expect("server task");
+    closes_after_shutdown_timeout(&mut gateway, &mut socket).await;
 }
 
 #[tokio::test]
@@ -1043,43 +1059,10 @@ async fn shutdown_closes_an_open_http2_tunnel_after_shutdown_timeout() {
     let (mut sender, base) = h2c_sender(gateway.addr).await;
     let response = h2_handshake(&mut sender, &base, "/ws/echo", &[("origin", APP)]).await;
     let mut socket = h2_open(response).await;
-    let started = Instant::now();
-    let drain = gateway.begin_shutdown();
-    echo(&mut socket, Message::text("during the drain")).await;
-    let end = tokio::time::timeout(Duration::from_secs(1) + MARGIN, async {
-        loop {
-            match socket.next().await {
-                Some(Ok(Message::Text(_) | Message::Binary(_))) => continue,
-                other => return other.map(|r| r.is_ok()),
-            }
-        }
-    })
-    .await;
-    assert!(end.is_ok(), "the tunnel is closed within shutdown_timeout");
-    assert!(started.elapsed() >= Duration::from_millis(900));
-    tokio::time::timeout(PATIENCE, drain)
-        .await
-        .expect("drain ends")
-        .expect("server task");
+    closes_after_shutdown_timeout(&mut gateway, &mut socket).await;
 }
 
 // ---- raw HTTP/2 frames: a client that does not count its own streams ----
-
-const H2_HEADERS: u8 = 1;
-const H2_RST_STREAM: u8 = 3;
-const H2_SETTINGS: u8 = 4;
-const REFUSED_STREAM: u32 = 7;
-const CANCEL: u32 = 8;
-
-fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-    let len = u32::try_from(payload.len())
-        .expect("small frame")
-        .to_be_bytes();
-    let mut out = vec![len[1], len[2], len[3], kind, flags];
-    out.extend_from_slice(&stream.to_be_bytes());
-    out.extend_from_slice(payload);
-    out
-}
 
 /// HEADERS (END_HEADERS, the stream left open) for a WebSocket's extended
 /// CONNECT to `/ws/echo`, in HPACK literals without the dynamic table.
@@ -1104,30 +1087,25 @@ fn extended_connect_headers(stream: u32) -> Vec<u8> {
     literal(Ok(1), "gateway.test");
     literal(Err("sec-websocket-version"), "13");
     literal(Err("origin"), APP);
-    h2_frame(H2_HEADERS, 0x4, stream, &block)
+    frame(HEADERS, END_HEADERS, stream, &block)
 }
 
 /// The next frame that is not SETTINGS, as (type, flags, stream, payload);
 /// the gateway's SETTINGS are acknowledged on the way.
-async fn next_h2_frame(stream: &mut TcpStream) -> (u8, u8, u32, Vec<u8>) {
+async fn next_frame(stream: &mut TcpStream) -> (u8, u8, u32, Vec<u8>) {
     loop {
-        let mut head = [0u8; 9];
-        tokio::time::timeout(PATIENCE, stream.read_exact(&mut head))
+        let next = tokio::time::timeout(PATIENCE, read_frame(stream))
             .await
             .expect("a frame in time")
             .expect("a frame");
-        let len = usize::from(head[0]) << 16 | usize::from(head[1]) << 8 | usize::from(head[2]);
-        let mut payload = vec![0; len];
-        stream.read_exact(&mut payload).await.expect("payload");
-        let id = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
-        if head[3] == H2_SETTINGS {
-            if head[4] & 1 == 0 {
-                let ack = h2_frame(H2_SETTINGS, 1, 0, &[]);
+        if next.0 == SETTINGS {
+            if next.1 & ACK == 0 {
+                let ack = frame(SETTINGS, ACK, 0, &[]);
                 stream.write_all(&ack).await.expect("settings ack");
             }
             continue;
         }
-        return (head[3], head[4], id, payload);
+        return next;
     }
 }
 
@@ -1141,15 +1119,15 @@ async fn http2_tunnels_count_against_http2_max_concurrent_streams() {
     .await;
     let mut stream = TcpStream::connect(gateway.addr).await.expect("connect");
     let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
-    hello.extend(h2_frame(H2_SETTINGS, 0, 0, &[]));
+    hello.extend(frame(SETTINGS, 0, 0, &[]));
     hello.extend(extended_connect_headers(1));
     hello.extend(extended_connect_headers(3));
     stream.write_all(&hello).await.expect("send");
     let mut opened = Vec::new();
     while opened.len() < 2 {
-        let (kind, _, id, _) = next_h2_frame(&mut stream).await;
-        assert_ne!(kind, H2_RST_STREAM, "stream {id} reset");
-        if kind == H2_HEADERS {
+        let (kind, _, id, _) = next_frame(&mut stream).await;
+        assert_ne!(kind, RST_STREAM, "stream {id} reset");
+        if kind == HEADERS {
             opened.push(id);
         }
     }
@@ -1160,18 +1138,18 @@ async fn http2_tunnels_count_against_http2_max_concurrent_streams() {
         .write_all(&extended_connect_headers(5))
         .await
         .expect("send");
-    let (kind, _, id, payload) = next_h2_frame(&mut stream).await;
-    assert_eq!((kind, id), (H2_RST_STREAM, 5));
+    let (kind, _, id, payload) = next_frame(&mut stream).await;
+    assert_eq!((kind, id), (RST_STREAM, 5));
     assert_eq!(payload, REFUSED_STREAM.to_be_bytes());
     assert_eq!(upstream.accepted(), 2);
     // Once a tunnel ends its stream no longer counts.
-    let mut cancel_and_retry = h2_frame(H2_RST_STREAM, 0, 1, &CANCEL.to_be_bytes());
+    let mut cancel_and_retry = frame(RST_STREAM, 0, 1, &CANCEL.to_be_bytes());
     cancel_and_retry.extend(extended_connect_headers(7));
     stream.write_all(&cancel_and_retry).await.expect("send");
     loop {
-        let (kind, _, id, _) = next_h2_frame(&mut stream).await;
-        assert!(id != 7 || kind != H2_RST_STREAM, "stream 7 refused");
-        if (kind, id) == (H2_HEADERS, 7) {
+        let (kind, _, id, _) = next_frame(&mut stream).await;
+        assert!(id != 7 || kind != RST_STREAM, "stream 7 refused");
+        if (kind, id) == (HEADERS, 7) {
             break;
         }
     }
@@ -1180,30 +1158,28 @@ async fn http2_tunnels_count_against_http2_max_concurrent_streams() {
 
 #[tokio::test]
 async fn an_http2_tunnel_the_upstream_closed_ends_its_stream_without_a_reset() {
-    const DATA: u8 = 0;
-    const END_STREAM: u8 = 1;
     let upstream = EchoUpstream::start().await;
     let gateway = TestGateway::start(&config(upstream.addr, "idle_timeout = 30")).await;
     let mut stream = TcpStream::connect(gateway.addr).await.expect("connect");
     let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
-    hello.extend(h2_frame(H2_SETTINGS, 0, 0, &[]));
+    hello.extend(frame(SETTINGS, 0, 0, &[]));
     hello.extend(extended_connect_headers(1));
     stream.write_all(&hello).await.expect("send");
     loop {
-        let (kind, _, id, _) = next_h2_frame(&mut stream).await;
-        assert_ne!(kind, H2_RST_STREAM, "stream {id} reset");
-        if (kind, id) == (H2_HEADERS, 1) {
+        let (kind, _, id, _) = next_frame(&mut stream).await;
+        assert_ne!(kind, RST_STREAM, "stream {id} reset");
+        if (kind, id) == (HEADERS, 1) {
             break;
         }
     }
     // A masked close frame, code 1000; the upstream answers it and closes.
     let close = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
-    let frame = h2_frame(DATA, 0, 1, &close);
-    stream.write_all(&frame).await.expect("send");
+    let close_frame = frame(DATA, 0, 1, &close);
+    stream.write_all(&close_frame).await.expect("send");
     let mut carried = Vec::new();
     loop {
-        let (kind, flags, id, payload) = next_h2_frame(&mut stream).await;
-        assert_ne!((kind, id), (H2_RST_STREAM, 1), "reset before END_STREAM");
+        let (kind, flags, id, payload) = next_frame(&mut stream).await;
+        assert_ne!((kind, id), (RST_STREAM, 1), "reset before END_STREAM");
         if (kind, id) == (DATA, 1) {
             carried.extend(payload);
             if flags & END_STREAM != 0 {
@@ -1221,14 +1197,14 @@ async fn an_http2_tunnel_the_upstream_closed_ends_its_stream_without_a_reset() {
     // ways), not reset it.
     let late = tokio::time::timeout(Duration::from_millis(500), async {
         loop {
-            let (kind, _, id, payload) = next_h2_frame(&mut stream).await;
-            if (kind, id) == (H2_RST_STREAM, 1) {
+            let (kind, _, id, payload) = next_frame(&mut stream).await;
+            if (kind, id) == (RST_STREAM, 1) {
                 return payload;
             }
         }
     })
     .await;
     assert!(late.is_err(), "stream reset: {late:?}");
-    let end = h2_frame(DATA, END_STREAM, 1, &[]);
+    let end = frame(DATA, END_STREAM, 1, &[]);
     stream.write_all(&end).await.expect("send");
 }
