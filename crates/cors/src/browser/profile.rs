@@ -1,7 +1,7 @@
 //! Engine profiles: where Chromium, Firefox and WebKit depart from the Fetch
 //! standard, as data. Every value was observed in the browser version its
 //! profile names, by the engine scenarios of the browser suite
-//! (`crates/crossgate/tests/browser/engine_scenarios.rs`); `docs/browsers.md`
+//! (`crates/crossgate/tests/browser/engine_matrix.rs`); `docs/browsers.md`
 //! lists each departure with the scenario that proves it.
 
 use std::fmt;

@@ -136,7 +136,7 @@ pub async fn run(browser: &EngineBrowser, stack: &Stack) -> TableRun {
         if let Some(mismatch) = seen.mismatch(&expected) {
             failures.push(format!(
                 "{} in {name}: {mismatch}\n    expected {expected:?}\n    observed {seen:?}\n    script said {seen_by_script}\n    \
-                 if the browser changed, update the row (crates/testkit/src/scenarios.rs), the {} profile and docs/browsers.md",
+                 if the browser changed, update the row (crates/testkit/src/scenarios/table.rs), the {} profile and docs/browsers.md",
                 scenario.name,
                 engine.name()
             ));
