@@ -245,6 +245,21 @@ async fn closes_after_shutdown_timeout<S>(
         .expect("server task");
 }
 
+/// Checks `/metrics` counted `http1` and `http2` upgrades on `/ws/`, and
+/// waits until none of its tunnels is open.
+async fn upgrades_counted_and_tunnels_closed(gateway: &TestGateway, http1: f64, http2: f64) {
+    for (handshake, count) in [("http1", http1), ("http2", http2)] {
+        let sample = format!(
+            "crossgate_websocket_upgrades_total{{route=\"/ws/\",handshake=\"{handshake}\"}}"
+        );
+        assert_eq!(metric(gateway, &sample), Some(count), "{sample}");
+    }
+    crate::support::eventually("the tunnels are no longer open", || {
+        metric(gateway, "crossgate_websocket_tunnels_open{route=\"/ws/\"}") == Some(0.0)
+    })
+    .await;
+}
+
 fn metric(gateway: &TestGateway, line_start: &str) -> Option<f64> {
     gateway
         .metrics
@@ -289,24 +304,7 @@ async fn an_allowed_origin_echoes_text_and_binary_both_ways_and_closes_cleanly()
         heads[0].contains_key("x-forwarded-for"),
         "forwarded like any request"
     );
-    assert_eq!(
-        metric(
-            &gateway,
-            "crossgate_websocket_upgrades_total{route=\"/ws/\",handshake=\"http1\"}"
-        ),
-        Some(1.0)
-    );
-    assert_eq!(
-        metric(
-            &gateway,
-            "crossgate_websocket_upgrades_total{route=\"/ws/\",handshake=\"http2\"}"
-        ),
-        Some(0.0)
-    );
-    crate::support::eventually("the tunnel is no longer open", || {
-        metric(&gateway, "crossgate_websocket_tunnels_open{route=\"/ws/\"}") == Some(0.0)
-    })
-    .await;
+    upgrades_counted_and_tunnels_closed(&gateway, 1.0, 0.0).await;
 }
 
 #[tokio::test]
@@ -826,24 +824,7 @@ async fn an_http2_extended_connect_is_carried_to_an_http11_upstream() {
         "a fresh key per handshake"
     );
     assert_eq!(heads[0]["sec-websocket-protocol"], "chat, superchat");
-    assert_eq!(
-        metric(
-            &gateway,
-            "crossgate_websocket_upgrades_total{route=\"/ws/\",handshake=\"http2\"}"
-        ),
-        Some(2.0)
-    );
-    assert_eq!(
-        metric(
-            &gateway,
-            "crossgate_websocket_upgrades_total{route=\"/ws/\",handshake=\"http1\"}"
-        ),
-        Some(0.0)
-    );
-    crate::support::eventually("the tunnels are no longer open", || {
-        metric(&gateway, "crossgate_websocket_tunnels_open{route=\"/ws/\"}") == Some(0.0)
-    })
-    .await;
+    upgrades_counted_and_tunnels_closed(&gateway, 0.0, 2.0).await;
 }
 
 #[tokio::test]
