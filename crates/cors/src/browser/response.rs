@@ -695,51 +695,46 @@ mod tests {
                 .unwrap()
                 .max_age
         };
-        assert_eq!(
-            max_age(&[], Engine::Chromium),
-            MaxAge {
-                requested: None,
-                effective: 5
-            }
-        );
-        assert_eq!(
-            max_age(&["0"], Engine::Chromium),
-            MaxAge {
-                requested: Some(0),
-                effective: 0
-            }
-        );
-        assert_eq!(max_age(&["7200"], Engine::Chromium).effective, 7200);
-        assert_eq!(
-            max_age(&["86400"], Engine::Chromium),
-            MaxAge {
-                requested: Some(86400),
-                effective: 7200
-            }
-        );
-        assert_eq!(max_age(&["86400"], Engine::Firefox).effective, 86400);
-        assert_eq!(max_age(&["172800"], Engine::Firefox).effective, 86400);
-        assert_eq!(
-            max_age(&["99999999999999999999999"], Engine::Firefox).effective,
-            86400
-        );
-        // Observed: Chromium 156 and WebKitGTK 2.50.6 keep the default for
-        // `10s` but do not cache `-1`; Firefox 153 caches neither.
-        assert_eq!(max_age(&["-1"], Engine::Chromium).effective, 0);
-        assert_eq!(max_age(&["-1"], Engine::WebKit).effective, 0);
-        assert_eq!(max_age(&["-1"], Engine::Spec).effective, 5);
-        assert_eq!(max_age(&["10s"], Engine::Firefox).effective, 0);
-        assert_eq!(max_age(&["10s"], Engine::WebKit).effective, 5);
-        assert_eq!(max_age(&["700"], Engine::WebKit).effective, 600);
-        assert_eq!(max_age(&["9999999"], Engine::Spec).effective, 9999999);
-        for unreadable in [&["1.5"][..], &["ten"], &["10", "20"], &[""]] {
+        // The whole answer, in Chromium: what was asked for and what is cached.
+        for (values, requested, effective) in [
+            (&[][..], None, 5),
+            (&["0"], Some(0), 0),
+            (&["86400"], Some(86400), 7200),
+            // Unreadable values count as absent.
+            (&["1.5"], None, 5),
+            (&["ten"], None, 5),
+            (&["10", "20"], None, 5),
+            (&[""], None, 5),
+        ] {
             assert_eq!(
-                max_age(unreadable, Engine::Chromium),
+                max_age(values, Engine::Chromium),
                 MaxAge {
-                    requested: None,
-                    effective: 5
+                    requested,
+                    effective
                 },
-                "{unreadable:?}"
+                "{values:?}"
+            );
+        }
+        // How long each engine caches.
+        for (value, engine, effective) in [
+            ("7200", Engine::Chromium, 7200),
+            ("86400", Engine::Firefox, 86400),
+            ("172800", Engine::Firefox, 86400),
+            ("99999999999999999999999", Engine::Firefox, 86400),
+            // Observed: Chromium 156 and WebKitGTK 2.50.6 keep the default for
+            // `10s` but do not cache `-1`; Firefox 153 caches neither.
+            ("-1", Engine::Chromium, 0),
+            ("-1", Engine::WebKit, 0),
+            ("-1", Engine::Spec, 5),
+            ("10s", Engine::Firefox, 0),
+            ("10s", Engine::WebKit, 5),
+            ("700", Engine::WebKit, 600),
+            ("9999999", Engine::Spec, 9999999),
+        ] {
+            assert_eq!(
+                max_age(&[value], engine).effective,
+                effective,
+                "{value} {engine:?}"
             );
         }
     }
