@@ -390,11 +390,7 @@ pub fn run(options: &CheckOptions) -> ExitCode {
         Ok(input) => input,
         Err(e) => return could_not_run(&e, options.json),
     };
-    let run = RunOptions {
-        json: options.json,
-        timeout_seconds: options.timeout,
-        cacert: options.cacert.as_deref(),
-    };
+    let run = options.run_options();
     match options.engine {
         EngineChoice::One(engine) => run_report(
             &run,
@@ -418,6 +414,18 @@ pub fn run(options: &CheckOptions) -> ExitCode {
             render::write_all_engines,
             AllEnginesReport::exit_code,
         ),
+    }
+}
+
+impl CheckOptions {
+    /// How `check` prints its report and which CA it trusts, for the
+    /// single-URL, `--curl` and `--har` runs alike.
+    pub(crate) fn run_options(&self) -> RunOptions<'_> {
+        RunOptions {
+            json: self.json,
+            timeout_seconds: self.timeout,
+            cacert: self.cacert.as_deref(),
+        }
     }
 }
 
@@ -471,11 +479,7 @@ fn run_curl(command: &str, options: &CheckOptions) -> ExitCode {
         Ok(fetch) => fetch,
         Err(e) => return could_not_run(&e, options.json),
     };
-    let run = RunOptions {
-        json: options.json,
-        timeout_seconds: options.timeout,
-        cacert: options.cacert.as_deref(),
-    };
+    let run = options.run_options();
     let notes = CurlNotes {
         origin_from: fetch.origin_from,
         ignored_headers: fetch.ignored,

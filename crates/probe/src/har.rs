@@ -19,7 +19,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use serde::{Deserialize, Serialize};
 
 use crate::check::{check_with, CheckError, CheckInput, CheckOptions, Problem, Verdict};
-use crate::run::{could_not_run, run_report, RunOptions};
+use crate::run::{could_not_run, run_report};
 
 #[derive(Deserialize)]
 struct Har {
@@ -375,11 +375,7 @@ pub fn run(path: &Path, options: &CheckOptions) -> ExitCode {
             return could_not_run(&format!("--har {}: {reason}", path.display()), options.json)
         }
     };
-    let run = RunOptions {
-        json: options.json,
-        timeout_seconds: options.timeout,
-        cacert: options.cacert.as_deref(),
-    };
+    let run = options.run_options();
     let live = options.live;
     let inputs: Vec<CheckInput> = if live {
         har_fetches(&text, engine).unwrap_or_default()
