@@ -23,13 +23,13 @@ mod render;
 use std::time::Duration;
 
 use crossgate_cors::browser::{self, CredentialsMode};
-use http::{HeaderMap, HeaderValue, Method};
+use http::{HeaderMap, HeaderValue, Method, Uri};
 
-use crate::exchange::{ProbeError, Prober};
+use crate::exchange::{Exchange, ProbeError, Prober};
 use crate::run::parse_target;
 use answer::{CorsAnswer, Observed};
 pub use command::{run, AuditOptions};
-use findings::{acceptance_severity, finding, one_per_class};
+use findings::{acceptance_severity, one_per_class};
 pub use findings::{AuditReport, Finding, FindingClass, ProbeSummary, Severity};
 use origins::{origin_probes, Trusted, ATTACKER};
 use preflight::{preflight_passes, preflight_probes};
@@ -116,15 +116,13 @@ pub async fn audit_with(
     observed.note_answer(&exchange);
 
     for t in &trusted {
-        let exchange = prober
-            .send(&Method::GET, &target, &probe_headers(Some(&t.serialized)))
-            .await?;
+        let exchange =
+            get_from(prober, &target, &t.serialized, &mut observed, &mut findings).await?;
         sent += 1;
         let answer = CorsAnswer {
             exchange: &exchange,
             origin: &t.serialized,
         };
-        observed.note(&answer, &mut findings);
         // The URL's own origin is only a starting point for probes, not a claim.
         let claimed = !trusted_origins.is_empty();
         if claimed
@@ -132,27 +130,20 @@ pub async fn audit_with(
             && answer.allow_origin().as_deref() != Some(b"*")
             && !answer.multiple_allow_origin()
         {
-            findings.push(finding(
-                FindingClass::TrustedOriginRefused,
-                Severity::Info,
-                &exchange,
-                &t.serialized,
-            ));
+            findings.push(answer.finding(FindingClass::TrustedOriginRefused, Severity::Info));
         }
         sent += preflight_probes(prober, &target, t, &mut findings).await?;
     }
 
     let mut accepted: Vec<Finding> = Vec::new();
     for probe in origin_probes(&bases, &trusted) {
-        let exchange = prober
-            .send(&Method::GET, &target, &probe_headers(Some(&probe.origin)))
-            .await?;
+        let exchange =
+            get_from(prober, &target, &probe.origin, &mut observed, &mut findings).await?;
         sent += 1;
         let answer = CorsAnswer {
             exchange: &exchange,
             origin: &probe.origin,
         };
-        observed.note(&answer, &mut findings);
         if !answer.accepted() {
             continue;
         }
@@ -163,12 +154,7 @@ pub async fn audit_with(
             }
             other => other,
         };
-        accepted.push(finding(
-            class,
-            acceptance_severity(class, credentials),
-            &exchange,
-            &probe.origin,
-        ));
+        accepted.push(answer.finding(class, acceptance_severity(class, credentials)));
     }
     let reflected = |accepted: &[Finding]| {
         accepted.iter().any(|f| {
@@ -207,7 +193,7 @@ pub async fn audit_with(
                 FindingClass::AnyOriginReflected
             };
             let severity = acceptance_severity(class, credentials);
-            accepted.push(finding(class, severity, &exchange, &origin));
+            accepted.push(answer.finding(class, severity));
         }
     }
     // When any origin is echoed, every derived probe is too: they add nothing.
@@ -236,6 +222,28 @@ pub async fn audit_with(
         fail_on,
         failed,
     })
+}
+
+/// Sends the plain `GET` a page at `origin` makes, and notes what its CORS
+/// answer shows across probes.
+async fn get_from(
+    prober: &Prober,
+    target: &Uri,
+    origin: &str,
+    observed: &mut Observed,
+    findings: &mut Vec<Finding>,
+) -> Result<Exchange, ProbeError> {
+    let exchange = prober
+        .send(&Method::GET, target, &probe_headers(Some(origin)))
+        .await?;
+    observed.note(
+        &CorsAnswer {
+            exchange: &exchange,
+            origin,
+        },
+        findings,
+    );
+    Ok(exchange)
 }
 
 pub(super) fn probe_headers(origin: Option<&str>) -> HeaderMap {

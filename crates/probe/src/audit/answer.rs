@@ -44,6 +44,11 @@ impl CorsAnswer<'_> {
         self.allow_origin().as_deref() == Some(self.origin.as_bytes())
     }
 
+    /// A finding of `class` proved by this answer to this probe origin.
+    pub(super) fn finding(&self, class: FindingClass, severity: Severity) -> Finding {
+        finding(class, severity, self.exchange, self.origin)
+    }
+
     pub(super) fn credentials(&self) -> bool {
         self.exchange
             .response_headers
@@ -101,30 +106,16 @@ impl Observed {
     pub(super) fn note(&mut self, answer: &CorsAnswer<'_>, findings: &mut Vec<Finding>) {
         self.note_answer(answer.exchange);
         if self.unvaried_echo.is_none() && answer.accepted() && !answer.varies_on_origin() {
-            self.unvaried_echo = Some(finding(
-                FindingClass::MissingVaryOrigin,
-                Severity::Medium,
-                answer.exchange,
-                answer.origin,
-            ));
+            self.unvaried_echo =
+                Some(answer.finding(FindingClass::MissingVaryOrigin, Severity::Medium));
         }
         if !self.wildcard_with_credentials && answer.wildcard_with_credentials() {
             self.wildcard_with_credentials = true;
-            findings.push(finding(
-                FindingClass::WildcardWithCredentials,
-                Severity::Medium,
-                answer.exchange,
-                answer.origin,
-            ));
+            findings.push(answer.finding(FindingClass::WildcardWithCredentials, Severity::Medium));
         }
         if !self.multiple_allow_origin && answer.multiple_allow_origin() {
             self.multiple_allow_origin = true;
-            findings.push(finding(
-                FindingClass::MultipleAllowOrigin,
-                Severity::Low,
-                answer.exchange,
-                answer.origin,
-            ));
+            findings.push(answer.finding(FindingClass::MultipleAllowOrigin, Severity::Low));
         }
     }
 
