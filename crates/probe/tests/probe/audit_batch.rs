@@ -13,8 +13,8 @@ use crossgate_probe::Prober;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crossgate_testkit::fixture;
 use crossgate_testkit::probe_server::{answer, reflect_with_credentials, Asked, TestServer};
+use crossgate_testkit::{fixture, TempDir};
 
 const TRUSTED: &str = "https://app.example.com";
 
@@ -167,9 +167,8 @@ fn venv_python() -> PathBuf {
 /// Validates `log` against the SARIF 2.1.0 schema (OASIS, errata 01) with
 /// Python's jsonschema; returns the validator's complaint, if any.
 fn sarif_schema_errors(log: &serde_json::Value) -> Option<String> {
-    let dir = tempdir();
-    let path = dir.join("log.sarif");
-    std::fs::write(&path, serde_json::to_vec(log).expect("json")).expect("write");
+    let dir = TempDir::new("sarif");
+    let path = dir.write("log.sarif", &serde_json::to_string(log).expect("json"));
     let script = "import json, sys, jsonschema\n\
         schema = json.load(open(sys.argv[1]))\n\
         log = json.load(open(sys.argv[2]))\n\
@@ -182,7 +181,6 @@ fn sarif_schema_errors(log: &serde_json::Value) -> Option<String> {
         .arg(&path)
         .output()
         .expect("python runs");
-    let _ = std::fs::remove_dir_all(&dir);
     if out.status.success() {
         None
     } else {
@@ -192,17 +190,6 @@ fn sarif_schema_errors(log: &serde_json::Value) -> Option<String> {
             String::from_utf8_lossy(&out.stderr)
         ))
     }
-}
-
-fn tempdir() -> PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "crossgate-sarif-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::SeqCst)
-    ));
-    std::fs::create_dir_all(&dir).expect("tempdir");
-    dir
 }
 
 #[tokio::test]
