@@ -25,7 +25,7 @@ use std::time::Duration;
 use crossgate_cors::browser::{self, CredentialsMode};
 use http::{HeaderMap, HeaderValue, Method, Uri};
 
-use crate::exchange::{Exchange, ProbeError, Prober};
+use crate::exchange::{ProbeError, Prober};
 use crate::run::parse_target;
 use answer::{CorsAnswer, Observed};
 pub use command::{run, AuditOptions};
@@ -116,13 +116,8 @@ pub async fn audit_with(
     observed.note_answer(&exchange);
 
     for t in &trusted {
-        let exchange =
-            get_from(prober, &target, &t.serialized, &mut observed, &mut findings).await?;
+        let answer = get_from(prober, &target, &t.serialized, &mut observed, &mut findings).await?;
         sent += 1;
-        let answer = CorsAnswer {
-            exchange: &exchange,
-            origin: &t.serialized,
-        };
         // The URL's own origin is only a starting point for probes, not a claim.
         let claimed = !trusted_origins.is_empty();
         if claimed
@@ -137,13 +132,8 @@ pub async fn audit_with(
 
     let mut accepted: Vec<Finding> = Vec::new();
     for probe in origin_probes(&bases, &trusted) {
-        let exchange =
-            get_from(prober, &target, &probe.origin, &mut observed, &mut findings).await?;
+        let answer = get_from(prober, &target, &probe.origin, &mut observed, &mut findings).await?;
         sent += 1;
-        let answer = CorsAnswer {
-            exchange: &exchange,
-            origin: &probe.origin,
-        };
         if !answer.accepted() {
             continue;
         }
@@ -173,12 +163,11 @@ pub async fn audit_with(
             http::header::ACCESS_CONTROL_REQUEST_METHOD,
             HeaderValue::from_static("PUT"),
         );
-        let exchange = prober.send(&Method::OPTIONS, &target, &headers).await?;
-        sent += 1;
         let answer = CorsAnswer {
-            exchange: &exchange,
+            exchange: prober.send(&Method::OPTIONS, &target, &headers).await?,
             origin: &origin,
         };
+        sent += 1;
         observed.note(&answer, &mut findings);
         let credentials = answer.credentials();
         let mode = if credentials {
@@ -186,7 +175,7 @@ pub async fn audit_with(
         } else {
             CredentialsMode::Omit
         };
-        if answer.accepted() && preflight_passes(&origin, "PUT", None, mode, &exchange) {
+        if answer.accepted() && preflight_passes(&origin, "PUT", None, mode, &answer.exchange) {
             let class = if credentials {
                 FindingClass::ReflectedWithCredentials
             } else {
@@ -226,24 +215,19 @@ pub async fn audit_with(
 
 /// Sends the plain `GET` a page at `origin` makes, and notes what its CORS
 /// answer shows across probes.
-async fn get_from(
+async fn get_from<'o>(
     prober: &Prober,
     target: &Uri,
-    origin: &str,
+    origin: &'o str,
     observed: &mut Observed,
     findings: &mut Vec<Finding>,
-) -> Result<Exchange, ProbeError> {
+) -> Result<CorsAnswer<'o>, ProbeError> {
     let exchange = prober
         .send(&Method::GET, target, &probe_headers(Some(origin)))
         .await?;
-    observed.note(
-        &CorsAnswer {
-            exchange: &exchange,
-            origin,
-        },
-        findings,
-    );
-    Ok(exchange)
+    let answer = CorsAnswer { exchange, origin };
+    observed.note(&answer, findings);
+    Ok(answer)
 }
 
 pub(super) fn probe_headers(origin: Option<&str>) -> HeaderMap {

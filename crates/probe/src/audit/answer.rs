@@ -6,7 +6,7 @@ use crate::exchange::Exchange;
 
 /// What a response says about CORS.
 pub(super) struct CorsAnswer<'a> {
-    pub(super) exchange: &'a Exchange,
+    pub(super) exchange: Exchange,
     pub(super) origin: &'a str,
 }
 
@@ -46,7 +46,7 @@ impl CorsAnswer<'_> {
 
     /// A finding of `class` proved by this answer to this probe origin.
     pub(super) fn finding(&self, class: FindingClass, severity: Severity) -> Finding {
-        finding(class, severity, self.exchange, self.origin)
+        finding(class, severity, &self.exchange, self.origin)
     }
 
     pub(super) fn credentials(&self) -> bool {
@@ -104,7 +104,7 @@ impl Observed {
     }
 
     pub(super) fn note(&mut self, answer: &CorsAnswer<'_>, findings: &mut Vec<Finding>) {
-        self.note_answer(answer.exchange);
+        self.note_answer(&answer.exchange);
         if self.unvaried_echo.is_none() && answer.accepted() && !answer.varies_on_origin() {
             self.unvaried_echo =
                 Some(answer.finding(FindingClass::MissingVaryOrigin, Severity::Medium));
