@@ -33,6 +33,16 @@ async fn run(input: &CheckInput) -> CheckReport {
     check_with(&prober, input).await.expect("check runs")
 }
 
+/// A plain `fetch()` GET of `path`, with or without credentials.
+async fn check_get(server: &TestServer, path: &str, credentials: bool) -> CheckReport {
+    run(&input(server.url(path), "GET", &[], credentials)).await
+}
+
+/// A server that gives every request the same answer.
+async fn always(status: u16, headers: &'static [(&'static str, &'static str)]) -> TestServer {
+    TestServer::start(move |_: &Asked<'_>| answer(status, headers)).await
+}
+
 fn codes(report: &CheckReport) -> Vec<String> {
     report
         .block
@@ -174,9 +184,8 @@ async fn firefox_caps_max_age_at_a_day_and_absent_max_age_is_5_seconds() {
 
 #[tokio::test]
 async fn no_allow_origin_blocks_with_the_exact_header_to_add() {
-    let server =
-        TestServer::start(|_: &Asked<'_>| answer(200, &[("content-type", "text/plain")])).await;
-    let report = run(&input(server.url("/"), "GET", &[], false)).await;
+    let server = always(200, &[("content-type", "text/plain")]).await;
+    let report = check_get(&server, "/", false).await;
     assert_eq!(report.verdict, Verdict::Blocked);
     assert_eq!(codes(&report), ["missing_allow_origin"]);
     assert!(
@@ -186,49 +195,43 @@ async fn no_allow_origin_blocks_with_the_exact_header_to_add() {
 
 #[tokio::test]
 async fn a_trailing_slash_in_allow_origin_blocks() {
-    let server = TestServer::start(|_: &Asked<'_>| {
-        answer(
-            200,
-            &[("access-control-allow-origin", "https://app.example/")],
-        )
-    })
+    let server = always(
+        200,
+        &[("access-control-allow-origin", "https://app.example/")],
+    )
     .await;
-    let report = run(&input(server.url("/"), "GET", &[], false)).await;
+    let report = check_get(&server, "/", false).await;
     assert_eq!(codes(&report), ["allow_origin_mismatch"]);
 }
 
 #[tokio::test]
 async fn two_allow_origin_headers_block() {
-    let server = TestServer::start(|_: &Asked<'_>| {
-        answer(
-            200,
-            &[
-                ("access-control-allow-origin", ORIGIN),
-                ("access-control-allow-origin", ORIGIN),
-            ],
-        )
-    })
+    let server = always(
+        200,
+        &[
+            ("access-control-allow-origin", ORIGIN),
+            ("access-control-allow-origin", ORIGIN),
+        ],
+    )
     .await;
-    let report = run(&input(server.url("/"), "GET", &[], false)).await;
+    let report = check_get(&server, "/", false).await;
     assert_eq!(codes(&report), ["multiple_allow_origin"]);
 }
 
 #[tokio::test]
 async fn a_wildcard_with_credentials_blocks_only_credentialed_requests() {
-    let server = TestServer::start(|_: &Asked<'_>| {
-        answer(
-            200,
-            &[
-                ("access-control-allow-origin", "*"),
-                ("access-control-allow-credentials", "true"),
-            ],
-        )
-    })
+    let server = always(
+        200,
+        &[
+            ("access-control-allow-origin", "*"),
+            ("access-control-allow-credentials", "true"),
+        ],
+    )
     .await;
-    let credentialed = run(&input(server.url("/"), "GET", &[], true)).await;
+    let credentialed = check_get(&server, "/", true).await;
     assert_eq!(codes(&credentialed), ["wildcard_origin_with_credentials"]);
     assert!(first_fix(&credentialed).contains("Access-Control-Allow-Origin: https://app.example"));
-    let anonymous = run(&input(server.url("/"), "GET", &[], false)).await;
+    let anonymous = check_get(&server, "/", false).await;
     assert_eq!(anonymous.verdict, Verdict::Allowed);
 }
 
@@ -245,11 +248,11 @@ async fn credentials_need_allow_credentials_exactly_true() {
     })
     .await;
     assert_eq!(
-        codes(&run(&input(server.url("/none"), "GET", &[], true)).await),
+        codes(&check_get(&server, "/none", true).await),
         ["missing_allow_credentials"]
     );
     assert_eq!(
-        codes(&run(&input(server.url("/upper"), "GET", &[], true)).await),
+        codes(&check_get(&server, "/upper", true).await),
         ["allow_credentials_not_true"]
     );
     assert_eq!(
@@ -439,7 +442,7 @@ async fn redirects_of_the_actual_request_are_reported_and_checked() {
         _ => answer(200, &[("access-control-allow-origin", "*")]),
     })
     .await;
-    let report = run(&input(server.url("/moved"), "GET", &[], false)).await;
+    let report = check_get(&server, "/moved", false).await;
     assert_eq!(report.verdict, Verdict::Allowed);
     assert_eq!(report.steps.len(), 2);
     assert!(
@@ -449,38 +452,34 @@ async fn redirects_of_the_actual_request_are_reported_and_checked() {
     );
     let paths: Vec<String> = server.seen().iter().map(|s| s.path.clone()).collect();
     assert_eq!(paths, ["/moved", "/final"]);
-    let bare = run(&input(server.url("/bare-redirect"), "GET", &[], false)).await;
+    let bare = check_get(&server, "/bare-redirect", false).await;
     assert_eq!(bare.verdict, Verdict::Blocked);
     assert_eq!(codes(&bare), ["missing_allow_origin"]);
 }
 
 #[tokio::test]
 async fn a_redirect_loop_stops_after_twenty() {
-    let server = TestServer::start(|_: &Asked<'_>| {
-        answer(
-            307,
-            &[("location", "/again"), ("access-control-allow-origin", "*")],
-        )
-    })
+    let server = always(
+        307,
+        &[("location", "/again"), ("access-control-allow-origin", "*")],
+    )
     .await;
-    let report = run(&input(server.url("/again"), "GET", &[], false)).await;
+    let report = check_get(&server, "/again", false).await;
     assert_eq!(codes(&report), ["too_many_redirects"]);
     assert_eq!(server.seen().len(), 21);
 }
 
 #[tokio::test]
 async fn error_statuses_are_readable_when_cors_headers_are_there() {
-    let server =
-        TestServer::start(|_: &Asked<'_>| answer(502, &[("access-control-allow-origin", "*")]))
-            .await;
-    let report = run(&input(server.url("/"), "GET", &[], false)).await;
+    let server = always(502, &[("access-control-allow-origin", "*")]).await;
+    let report = check_get(&server, "/", false).await;
     assert_eq!(report.verdict, Verdict::Allowed);
     assert_eq!(report.status, Some(502));
 }
 
 #[tokio::test]
 async fn same_origin_requests_do_not_use_cors() {
-    let server = TestServer::start(|_: &Asked<'_>| answer(200, &[])).await;
+    let server = always(200, &[]).await;
     let mut same = input(server.url("/"), "PUT", &[("X-Custom", "1")], false);
     same.origin = format!("http://{}", server.addr);
     let report = run(&same).await;
@@ -506,9 +505,7 @@ async fn https_servers_are_checked_with_a_private_ca() {
 
 #[tokio::test]
 async fn a_text_body_is_sent_as_fetch_sends_it() {
-    let server =
-        TestServer::start(|_: &Asked<'_>| answer(200, &[("access-control-allow-origin", "*")]))
-            .await;
+    let server = always(200, &[("access-control-allow-origin", "*")]).await;
     let mut post = input(server.url("/form"), "POST", &[], false);
     post.body = Some("a=1".to_owned());
     let report = run(&post).await;
