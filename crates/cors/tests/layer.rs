@@ -6,10 +6,13 @@ use crossgate_cors::{CorsLayer, PolicyConfig};
 use http::{Request, Response, StatusCode};
 use tower::{service_fn, Layer, ServiceExt};
 
+/// The one origin the layer allows.
+const APP: &str = "https://app.example.com";
+
 fn layer() -> CorsLayer {
     CorsLayer::new(
         PolicyConfig::builder()
-            .origins(["https://app.example.com"])
+            .origins([APP])
             .methods(["PUT"])
             .block_disallowed(true)
             .compile()
@@ -39,6 +42,15 @@ fn request(method: &str, path: &str, headers: &[(&str, &str)]) -> Request<String
     builder.body(String::new()).unwrap()
 }
 
+/// `request` through the layer in front of `handler`.
+async fn through_layer(request: Request<String>) -> Response<String> {
+    layer()
+        .layer(service_fn(handler))
+        .oneshot(request)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn preflights_are_answered_without_the_handler() {
     let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -51,10 +63,7 @@ async fn preflights_are_answered_without_the_handler() {
         .oneshot(request(
             "OPTIONS",
             "/",
-            &[
-                ("origin", "https://app.example.com"),
-                ("access-control-request-method", "PUT"),
-            ],
+            &[("origin", APP), ("access-control-request-method", "PUT")],
         ))
         .await
         .unwrap();
@@ -66,54 +75,24 @@ async fn preflights_are_answered_without_the_handler() {
 
 #[tokio::test]
 async fn handler_errors_carry_cors_headers_and_vary_is_merged() {
-    let service = layer().layer(service_fn(handler));
-    let response = service
-        .oneshot(request(
-            "GET",
-            "/fail",
-            &[("origin", "https://app.example.com")],
-        ))
-        .await
-        .unwrap();
+    let response = through_layer(request("GET", "/fail", &[("origin", APP)])).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        response.headers()["access-control-allow-origin"],
-        "https://app.example.com"
-    );
+    assert_eq!(response.headers()["access-control-allow-origin"], APP);
     assert_eq!(response.headers()["vary"], "Accept-Encoding, Origin");
 }
 
 #[tokio::test]
 async fn plain_options_and_no_origin_reach_the_handler() {
-    let service = layer().layer(service_fn(handler));
-    let response = service
-        .clone()
-        .oneshot(request("OPTIONS", "/", &[]))
-        .await
-        .unwrap();
+    let response = through_layer(request("OPTIONS", "/", &[])).await;
     assert_eq!(response.body(), "handled OPTIONS");
-    let response = service
-        .oneshot(request(
-            "OPTIONS",
-            "/",
-            &[("origin", "https://app.example.com")],
-        ))
-        .await
-        .unwrap();
+    let response = through_layer(request("OPTIONS", "/", &[("origin", APP)])).await;
     assert_eq!(response.body(), "handled OPTIONS");
-    assert_eq!(
-        response.headers()["access-control-allow-origin"],
-        "https://app.example.com"
-    );
+    assert_eq!(response.headers()["access-control-allow-origin"], APP);
 }
 
 #[tokio::test]
 async fn blocked_origins_never_reach_the_handler() {
-    let service = layer().layer(service_fn(handler));
-    let response = service
-        .oneshot(request("POST", "/", &[("origin", "https://evil.example")]))
-        .await
-        .unwrap();
+    let response = through_layer(request("POST", "/", &[("origin", "https://evil.example")])).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert!(response.body().is_empty());
     assert!(response
