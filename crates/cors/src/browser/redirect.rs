@@ -141,6 +141,20 @@ mod tests {
 
     use http::{HeaderMap, Method, StatusCode, Uri};
 
+    /// Where the browser goes next and with what request, for a redirect it
+    /// follows as the first of the fetch.
+    fn followed(
+        from: &CorsRequest,
+        current: &Uri,
+        status: StatusCode,
+        answer: &HeaderMap,
+    ) -> (Uri, CorsRequest) {
+        match follow_redirect(from, current, status, answer, 0) {
+            RedirectStep::Follow { location, request } => (location, request),
+            other => panic!("{status} should be followed: {other:?}"),
+        }
+    }
+
     #[test]
     fn redirects_change_method_and_taint_the_origin() {
         let api: Uri = "https://api.example/a".parse().unwrap();
@@ -152,48 +166,23 @@ mod tests {
             CredentialsMode::Omit,
             &[("content-type", "text/plain")],
         );
-        let step = follow_redirect(&post, &api, StatusCode::MOVED_PERMANENTLY, &ok("/b"), 0);
-        let RedirectStep::Follow {
-            location,
-            request: next,
-        } = step
-        else {
-            panic!("301 should be followed");
-        };
+        let (location, next) = followed(&post, &api, StatusCode::MOVED_PERMANENTLY, &ok("/b"));
         assert_eq!(location.to_string(), "https://api.example/b");
         assert_eq!(next.method(), Method::GET);
         assert!(!next.headers().contains_key("content-type"));
         // Cross-origin hop from a URL that is not the page's origin: `Origin: null`.
         assert_eq!(next.origin(), ORIGIN, "same-origin hop keeps the origin");
-        let RedirectStep::Follow { request: next, .. } = follow_redirect(
-            &post,
-            &api,
-            StatusCode::TEMPORARY_REDIRECT,
-            &ok("https://cdn.example/c"),
-            0,
-        ) else {
-            panic!("307 should be followed");
-        };
+        let cdn = ok("https://cdn.example/c");
+        let (_, next) = followed(&post, &api, StatusCode::TEMPORARY_REDIRECT, &cdn);
         assert_eq!(next.method(), Method::POST);
         assert_eq!(next.origin(), "null");
         let put = request("PUT", CredentialsMode::Omit, &[]);
-        let RedirectStep::Follow { request: next, .. } =
-            follow_redirect(&put, &api, StatusCode::SEE_OTHER, &ok("/c"), 0)
-        else {
-            panic!("303 should be followed");
-        };
+        let (_, next) = followed(&put, &api, StatusCode::SEE_OTHER, &ok("/c"));
         assert_eq!(next.method(), Method::GET);
         // A redirect from the page's own origin elsewhere keeps the origin.
         let own: Uri = "https://app.example/start".parse().unwrap();
-        let RedirectStep::Follow { request: next, .. } = follow_redirect(
-            &post,
-            &own,
-            StatusCode::FOUND,
-            &ok("https://api.example/x"),
-            0,
-        ) else {
-            panic!("302 should be followed");
-        };
+        let to_api = ok("https://api.example/x");
+        let (_, next) = followed(&post, &own, StatusCode::FOUND, &to_api);
         assert_eq!(next.origin(), ORIGIN);
     }
 
@@ -272,16 +261,8 @@ mod tests {
         let put = request("PUT", CredentialsMode::Omit, &[])
             .with_text_body()
             .unwrap();
-        let next = |status: u16| match follow_redirect(
-            &put,
-            &api,
-            StatusCode::from_u16(status).unwrap(),
-            &answer,
-            0,
-        ) {
-            RedirectStep::Follow { request, .. } => request,
-            other => panic!("should follow: {other:?}"),
-        };
+        let next =
+            |status: u16| followed(&put, &api, StatusCode::from_u16(status).unwrap(), &answer).1;
         assert!(
             !next(303).has_body(),
             "303 turns PUT into a GET without a body"
