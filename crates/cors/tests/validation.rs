@@ -1,7 +1,7 @@
 //! Every configuration rule: what is refused, with which key and fix, and
 //! that all problems are reported at once.
 
-use crossgate_cors::{ConfigErrorKind, ConfigErrors, PolicyConfig};
+use crossgate_cors::{ConfigErrorKind, ConfigErrors, ConfigWarning, PolicyConfig};
 
 fn errors(toml: &str) -> ConfigErrors {
     let config: PolicyConfig = toml::from_str(toml).expect("parses");
@@ -19,6 +19,14 @@ fn single(toml: &str) -> crossgate_cors::ConfigError {
     let errors = errors(toml);
     assert_eq!(errors.len(), 1, "{errors}");
     errors.into_iter().next().unwrap()
+}
+
+/// The one warning of a policy that is accepted.
+fn single_warning(toml: &str) -> ConfigWarning {
+    let config: PolicyConfig = toml::from_str(toml).expect("parses");
+    let policy = config.compile().expect("accepted");
+    assert_eq!(policy.warnings().len(), 1, "{:?}", policy.warnings());
+    policy.warnings()[0].clone()
 }
 
 #[test]
@@ -113,10 +121,8 @@ credentials = true"#,
         ]
     );
     // Without credentials: accepted, with a warning that says why.
-    let config: PolicyConfig = toml::from_str(r#"origins = ["https://*.github.io"]"#).unwrap();
-    let policy = config.compile().unwrap();
-    assert_eq!(policy.warnings().len(), 1);
-    assert!(policy.warnings()[0].message().contains("public suffix"));
+    let warning = single_warning(r#"origins = ["https://*.github.io"]"#);
+    assert!(warning.message().contains("public suffix"));
 }
 
 #[test]
@@ -226,10 +232,8 @@ max_age = -1"#,
 
 #[test]
 fn broad_regexes_warn_and_are_refused_with_credentials() {
-    let config: PolicyConfig = toml::from_str(r#"origin_regex = ["https?://.*"]"#).unwrap();
-    let policy = config.compile().unwrap();
-    assert_eq!(policy.warnings().len(), 1);
-    assert_eq!(policy.warnings()[0].key(), "origin_regex[0]");
+    let warning = single_warning(r#"origin_regex = ["https?://.*"]"#);
+    assert_eq!(warning.key(), "origin_regex[0]");
     assert_eq!(
         kinds(
             r#"origin_regex = [".*"]
@@ -241,14 +245,11 @@ credentials = true"#
 
 #[test]
 fn large_max_age_is_accepted_with_a_warning() {
-    let config: PolicyConfig = toml::from_str(
+    let warning = single_warning(
         r#"origins = ["*"]
 max_age = 172800"#,
-    )
-    .unwrap();
-    let policy = config.compile().unwrap();
-    assert_eq!(policy.warnings().len(), 1);
-    assert!(policy.warnings()[0].message().contains("7200"));
+    );
+    assert!(warning.message().contains("7200"));
 }
 
 #[test]
