@@ -90,35 +90,44 @@ mod tests {
             let r = CorsRequest::new(origin, "GET", CredentialsMode::Omit).unwrap();
             actual_request_headers(&r, &target.parse().unwrap())["sec-fetch-site"].clone()
         };
-        assert_eq!(
-            site("https://app.example.com", "https://app.example.com/x"),
-            "same-origin"
-        );
-        assert_eq!(
-            site("https://app.example.com", "https://api.example.com/x"),
-            "same-site"
-        );
-        assert_eq!(
-            site("http://app.example.com", "https://api.example.com/x"),
-            "cross-site"
-        );
-        assert_eq!(
-            site("http://127.0.0.1:3000", "http://localhost:8080/"),
-            "cross-site"
-        );
-        assert_eq!(
-            site("https://a.github.io", "https://b.github.io/"),
-            "cross-site"
-        );
+        for (origin, target, expected) in [
+            (
+                "https://app.example.com",
+                "https://app.example.com/x",
+                "same-origin",
+            ),
+            (
+                "https://app.example.com",
+                "https://api.example.com/x",
+                "same-site",
+            ),
+            (
+                "http://app.example.com",
+                "https://api.example.com/x",
+                "cross-site",
+            ),
+            (
+                "http://127.0.0.1:3000",
+                "http://localhost:8080/",
+                "cross-site",
+            ),
+            ("https://a.github.io", "https://b.github.io/", "cross-site"),
+        ] {
+            assert_eq!(site(origin, target), expected, "{origin} -> {target}");
+        }
     }
 
     #[test]
     fn registrable_domains_use_the_public_suffix_list() {
-        assert_eq!(registrable_domain("api.example.co.uk"), "example.co.uk");
-        assert_eq!(registrable_domain("a.b.example.com"), "example.com");
-        assert_eq!(registrable_domain("user.github.io"), "user.github.io");
-        assert_eq!(registrable_domain("127.0.0.1"), "127.0.0.1");
-        assert_eq!(registrable_domain("localhost"), "localhost");
-        assert_eq!(registrable_domain("[::1]"), "[::1]");
+        for (host, domain) in [
+            ("api.example.co.uk", "example.co.uk"),
+            ("a.b.example.com", "example.com"),
+            ("user.github.io", "user.github.io"),
+            ("127.0.0.1", "127.0.0.1"),
+            ("localhost", "localhost"),
+            ("[::1]", "[::1]"),
+        ] {
+            assert_eq!(registrable_domain(host), domain, "{host}");
+        }
     }
 }
