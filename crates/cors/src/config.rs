@@ -189,68 +189,36 @@ pub struct PolicyBuilder {
     config: PolicyConfig,
 }
 
-fn strings<I, S>(values: I) -> Vec<String>
-where
-    I: IntoIterator<Item = S>,
-    S: Into<String>,
-{
-    values.into_iter().map(Into::into).collect()
+/// The builder's setters, one per [`PolicyConfig`] key and named after it:
+/// a list key takes any iterable of strings, any other key its value as is.
+macro_rules! setters {
+    (lists: $($list:ident),+; values: $($key:ident: $type:ty),+;) => {
+        $(
+            #[doc = concat!("Sets [`PolicyConfig::", stringify!($list), "`].")]
+            pub fn $list<I: IntoIterator<Item = S>, S: Into<String>>(mut self, values: I) -> Self {
+                self.config.$list = values.into_iter().map(Into::into).collect();
+                self
+            }
+        )+
+        $(
+            #[doc = concat!("Sets [`PolicyConfig::", stringify!($key), "`].")]
+            pub fn $key(mut self, value: $type) -> Self {
+                self.config.$key = value;
+                self
+            }
+        )+
+    };
 }
 
 impl PolicyBuilder {
-    /// Sets [`PolicyConfig::origins`].
-    pub fn origins<I: IntoIterator<Item = S>, S: Into<String>>(mut self, origins: I) -> Self {
-        self.config.origins = strings(origins);
-        self
-    }
-    /// Sets [`PolicyConfig::origin_regex`].
-    pub fn origin_regex<I: IntoIterator<Item = S>, S: Into<String>>(mut self, regexes: I) -> Self {
-        self.config.origin_regex = strings(regexes);
-        self
-    }
-    /// Sets [`PolicyConfig::methods`].
-    pub fn methods<I: IntoIterator<Item = S>, S: Into<String>>(mut self, methods: I) -> Self {
-        self.config.methods = strings(methods);
-        self
-    }
-    /// Sets [`PolicyConfig::request_headers`].
-    pub fn request_headers<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> Self {
-        self.config.request_headers = strings(names);
-        self
-    }
-    /// Sets [`PolicyConfig::expose_headers`].
-    pub fn expose_headers<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> Self {
-        self.config.expose_headers = strings(names);
-        self
-    }
-    /// Sets [`PolicyConfig::credentials`].
-    pub fn credentials(mut self, credentials: bool) -> Self {
-        self.config.credentials = credentials;
-        self
+    setters! {
+        lists: origins, origin_regex, methods, request_headers, expose_headers;
+        values: credentials: bool, private_network: bool, preflight_status: u16,
+            block_disallowed: bool, upstream_headers: UpstreamHeaders;
     }
     /// Sets [`PolicyConfig::max_age`].
     pub fn max_age(mut self, seconds: i64) -> Self {
         self.config.max_age = Some(seconds);
-        self
-    }
-    /// Sets [`PolicyConfig::private_network`].
-    pub fn private_network(mut self, allow: bool) -> Self {
-        self.config.private_network = allow;
-        self
-    }
-    /// Sets [`PolicyConfig::preflight_status`].
-    pub fn preflight_status(mut self, status: u16) -> Self {
-        self.config.preflight_status = status;
-        self
-    }
-    /// Sets [`PolicyConfig::block_disallowed`].
-    pub fn block_disallowed(mut self, block: bool) -> Self {
-        self.config.block_disallowed = block;
-        self
-    }
-    /// Sets [`PolicyConfig::upstream_headers`].
-    pub fn upstream_headers(mut self, mode: UpstreamHeaders) -> Self {
-        self.config.upstream_headers = mode;
         self
     }
     /// The configuration built so far.
