@@ -33,9 +33,20 @@ async fn run(input: &CheckInput) -> CheckReport {
     check_with(&prober, input).await.expect("check runs")
 }
 
+/// A check of a `fetch()` from ORIGIN of `path` on `server`.
+async fn check(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    credentials: bool,
+) -> CheckReport {
+    run(&input(server.url(path), method, headers, credentials)).await
+}
+
 /// A plain `fetch()` GET of `path`, with or without credentials.
 async fn check_get(server: &TestServer, path: &str, credentials: bool) -> CheckReport {
-    run(&input(server.url(path), "GET", &[], credentials)).await
+    check(server, "GET", path, &[], credentials).await
 }
 
 /// A server that gives every request the same answer.
@@ -97,12 +108,13 @@ fn good(asked: &Asked<'_>) -> http::Response<http_body_util::Full<bytes::Bytes>>
 #[tokio::test]
 async fn a_simple_get_sends_no_preflight_and_reports_readable_headers() {
     let server = TestServer::start(good).await;
-    let report = run(&input(
-        server.url("/items"),
+    let report = check(
+        &server,
         "get",
+        "/items",
         &[("Accept-Language", "de")],
         false,
-    ))
+    )
     .await;
     assert_eq!(report.verdict, Verdict::Allowed);
     assert_eq!(report.method, "GET");
@@ -131,12 +143,13 @@ async fn a_simple_get_sends_no_preflight_and_reports_readable_headers() {
 #[tokio::test]
 async fn a_preflighted_put_sends_the_chromium_preflight_then_the_request() {
     let server = TestServer::start(good).await;
-    let report = run(&input(
-        server.url("/items"),
+    let report = check(
+        &server,
         "put",
+        "/items",
         &[("Content-Type", "application/json"), ("X-Custom", "1")],
         true,
-    ))
+    )
     .await;
     assert_eq!(report.verdict, Verdict::Allowed, "{report:#?}");
     assert_eq!(server.methods_seen(), ["OPTIONS", "PUT"]);
@@ -177,7 +190,7 @@ async fn firefox_caps_max_age_at_a_day_and_absent_max_age_is_5_seconds() {
     let mut firefox = input(server.url("/x"), "DELETE", &[], false);
     firefox.engine = Engine::Firefox;
     assert_eq!(run(&firefox).await.steps[0].cached_seconds, Some(86400));
-    let default = run(&input(server.url("/none"), "DELETE", &[], false)).await;
+    let default = check(&server, "DELETE", "/none", &[], false).await;
     assert_eq!(default.steps[0].cached_seconds, Some(5));
     assert_eq!(default.steps[0].max_age_requested, None);
 }
@@ -256,9 +269,7 @@ async fn credentials_need_allow_credentials_exactly_true() {
         ["allow_credentials_not_true"]
     );
     assert_eq!(
-        run(&input(server.url("/good"), "GET", &[], true))
-            .await
-            .verdict,
+        check_get(&server, "/good", true).await.verdict,
         Verdict::Allowed
     );
 }
@@ -273,7 +284,7 @@ async fn a_failed_preflight_stops_before_the_actual_request() {
         }
     })
     .await;
-    let report = run(&input(server.url("/"), "DELETE", &[], false)).await;
+    let report = check(&server, "DELETE", "/", &[], false).await;
     assert_eq!(report.verdict, Verdict::Blocked);
     assert_eq!(
         server.methods_seen(),
@@ -316,7 +327,7 @@ async fn a_redirected_preflight_is_reported_and_not_followed() {
         }
     })
     .await;
-    let report = run(&input(server.url("/old"), "PUT", &[], false)).await;
+    let report = check(&server, "PUT", "/old", &[], false).await;
     assert_eq!(codes(&report), ["preflight_redirect"]);
     assert_eq!(
         server.seen().len(),
@@ -343,7 +354,7 @@ async fn method_case_matters_and_lowercase_patch_stays_lowercase() {
         )
     })
     .await;
-    let upper = run(&input(server.url("/upper"), "patch", &[], false)).await;
+    let upper = check(&server, "patch", "/upper", &[], false).await;
     assert_eq!(codes(&upper), ["method_not_allowed"]);
     assert_eq!(
         first_fix(&upper),
@@ -353,7 +364,7 @@ async fn method_case_matters_and_lowercase_patch_stays_lowercase() {
         server.seen()[0].headers["access-control-request-method"],
         "patch"
     );
-    let lower = run(&input(server.url("/lower"), "patch", &[], false)).await;
+    let lower = check(&server, "patch", "/lower", &[], false).await;
     assert_eq!(lower.verdict, Verdict::Allowed);
 }
 
@@ -391,21 +402,16 @@ async fn authorization_is_covered_by_a_wildcard_in_browsers_but_not_in_the_stand
     assert_eq!(codes(&star), ["header_not_allowed"]);
     assert!(first_fix(&star).contains("`*` never covers Authorization"));
     assert!(star.departures.is_empty());
-    let named = run(&input(
-        server.url("/named"),
+    let named = check(
+        &server,
         "GET",
+        "/named",
         &[("Authorization", "Bearer t")],
         false,
-    ))
+    )
     .await;
     assert_eq!(named.verdict, Verdict::Allowed);
-    let custom = run(&input(
-        server.url("/star"),
-        "GET",
-        &[("X-Custom", "1")],
-        false,
-    ))
-    .await;
+    let custom = check(&server, "GET", "/star", &[("X-Custom", "1")], false).await;
     assert_eq!(
         custom.verdict,
         Verdict::Allowed,
@@ -427,7 +433,7 @@ async fn header_wildcard_does_not_count_with_credentials() {
         )
     })
     .await;
-    let report = run(&input(server.url("/"), "PUT", &[("X-Custom", "1")], true)).await;
+    let report = check(&server, "PUT", "/", &[("X-Custom", "1")], true).await;
     assert_eq!(codes(&report), ["method_not_allowed", "header_not_allowed"]);
 }
 
