@@ -295,7 +295,7 @@ fn body(status: StatusCode, content_type: &'static str, content: Bytes) -> Respo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::denials::DeniedRequest;
+    use crate::ops::denials::{DeniedRequest, RecordedRequest};
     use crossgate_cors::Denial;
     use std::net::SocketAddr;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -417,11 +417,13 @@ mod tests {
     async fn decisions_list_recorded_denials_as_json() {
         let admin = start().await;
         admin.denials.record(&DeniedRequest {
-            origin: b"https://evil.test",
-            route: "/api/",
-            method: "OPTIONS",
+            request: RecordedRequest {
+                origin: b"https://evil.test",
+                route: "/api/",
+                method: "OPTIONS",
+                request_id: b"req-7",
+            },
             denial: &Denial::OriginNotAllowed,
-            request_id: b"req-7",
         });
         let (status, head, body) = get(admin.addr, "GET", "/decisions").await;
         assert_eq!(status, 200);
