@@ -28,7 +28,6 @@ const TRUNCATION_MARK: &str = "…";
 
 /// The request an entry is about, as the gateway saw it on the request path:
 /// what a denial and a report-only difference record alike.
-#[derive(Clone, Copy)]
 pub struct RecordedRequest<'a> {
     /// The raw `Origin` header value.
     pub origin: &'a [u8],
