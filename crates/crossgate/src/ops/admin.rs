@@ -295,7 +295,7 @@ fn body(status: StatusCode, content_type: &'static str, content: Bytes) -> Respo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::denials::DeniedRequest;
+    use crate::ops::denials::{DeniedRequest, RecordedRequest};
     use crossgate_cors::Denial;
     use std::net::SocketAddr;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -377,6 +377,18 @@ mod tests {
         (status, head.to_ascii_lowercase(), body.to_owned())
     }
 
+    /// GETs `path`, checks that it is a 200 of `content_type`, and returns
+    /// (lower-cased head, body).
+    async fn get_ok(addr: SocketAddr, path: &str, content_type: &str) -> (String, String) {
+        let (status, head, body) = get(addr, "GET", path).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(
+            head.contains(&format!("content-type: {content_type}")),
+            "{head}"
+        );
+        (head, body)
+    }
+
     #[tokio::test]
     async fn healthz_is_ok_and_readyz_follows_readiness() {
         let admin = start().await;
@@ -401,12 +413,7 @@ mod tests {
     async fn metrics_are_served_as_prometheus_text() {
         let admin = start().await;
         admin.metrics.route("/api/").request(StatusCode::OK);
-        let (status, head, body) = get(admin.addr, "GET", "/metrics").await;
-        assert_eq!(status, 200);
-        assert!(
-            head.contains("content-type: text/plain; version=0.0.4"),
-            "{head}"
-        );
+        let (_, body) = get_ok(admin.addr, "/metrics", "text/plain; version=0.0.4").await;
         assert!(
             body.contains("crossgate_requests_total{route=\"/api/\",code=\"200\"} 1\n"),
             "{body}"
@@ -417,15 +424,15 @@ mod tests {
     async fn decisions_list_recorded_denials_as_json() {
         let admin = start().await;
         admin.denials.record(&DeniedRequest {
-            origin: b"https://evil.test",
-            route: "/api/",
-            method: "OPTIONS",
+            request: RecordedRequest {
+                origin: b"https://evil.test",
+                route: "/api/",
+                method: "OPTIONS",
+                request_id: b"req-7",
+            },
             denial: &Denial::OriginNotAllowed,
-            request_id: b"req-7",
         });
-        let (status, head, body) = get(admin.addr, "GET", "/decisions").await;
-        assert_eq!(status, 200);
-        assert!(head.contains("content-type: application/json"), "{head}");
+        let (_, body) = get_ok(admin.addr, "/decisions", "application/json").await;
         let json: serde_json::Value = serde_json::from_str(&body).expect("JSON body");
         assert_eq!(json["denials"][0]["origin"], "https://evil.test");
         assert_eq!(json["denials"][0]["reason"], "origin_not_allowed");
@@ -445,18 +452,14 @@ mod tests {
     async fn dashboard_page_and_data_are_served_under_a_strict_csp() {
         let admin = start().await;
         admin.metrics.route("/api/").request(StatusCode::OK);
-        let (status, head, page) = get(admin.addr, "GET", "/").await;
-        assert_eq!(status, 200);
-        assert!(head.contains("content-type: text/html"), "{head}");
+        let (head, page) = get_ok(admin.addr, "/", "text/html").await;
         assert!(
             head.contains("content-security-policy: default-src 'none'; script-src 'self'"),
             "{head}"
         );
         assert!(head.contains("x-content-type-options: nosniff"), "{head}");
         assert!(page.contains("<script src=\"/dashboard.js\""), "{page}");
-        let (status, head, _) = get(admin.addr, "GET", "/dashboard.js").await;
-        assert_eq!(status, 200);
-        assert!(head.contains("content-type: text/javascript"), "{head}");
+        get_ok(admin.addr, "/dashboard.js", "text/javascript").await;
         let (status, _, data) = get(admin.addr, "GET", "/api/dashboard").await;
         assert_eq!(status, 200);
         let json: serde_json::Value = serde_json::from_str(&data).expect("JSON body");

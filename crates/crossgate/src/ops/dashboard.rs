@@ -365,21 +365,21 @@ mod tests {
 
     #[test]
     fn report_only_differences_have_their_own_section() {
-        use crate::ops::denials::{DecisionView, DeniedRequest, DifferingRequest};
+        use crate::ops::denials::{DecisionView, DeniedRequest, DifferingRequest, RecordedRequest};
         use crossgate_cors::Denial;
+        let get_api = |origin: &'static [u8]| RecordedRequest {
+            origin,
+            route: "/api/",
+            method: "GET",
+            request_id: b"",
+        };
         let denials = DenialLog::new(8);
         denials.record(&DeniedRequest {
-            origin: b"https://denied.test",
-            route: "/api/",
-            method: "GET",
+            request: get_api(b"https://denied.test"),
             denial: &Denial::OriginNotAllowed,
-            request_id: b"",
         });
         denials.record_difference(&DifferingRequest {
-            origin: b"https://observed.test",
-            route: "/api/",
-            method: "GET",
-            request_id: b"",
+            request: get_api(b"https://observed.test"),
             reason: "origin_not_allowed",
             enforced: DecisionView {
                 policy: Some("current"),

@@ -26,31 +26,32 @@ const POLICY_MAX: usize = 64;
 /// Marks a field that was cut to fit its slot.
 const TRUNCATION_MARK: &str = "…";
 
-/// One denied CORS decision, as the gateway sees it on the request path.
-pub struct DeniedRequest<'a> {
+/// The request an entry is about, as the gateway saw it on the request path:
+/// what a denial and a report-only difference record alike.
+pub struct RecordedRequest<'a> {
     /// The raw `Origin` header value.
     pub origin: &'a [u8],
     /// The matched route's path, or [`crate::ops::metrics::NO_ROUTE_LABEL`].
     pub route: &'a str,
     /// The request's method as received.
     pub method: &'a str,
-    /// Why the engine denied it.
-    pub denial: &'a Denial,
     /// The request id the gateway logged and sent upstream with it.
     pub request_id: &'a [u8],
+}
+
+/// One denied CORS decision.
+pub struct DeniedRequest<'a> {
+    /// The request denied.
+    pub request: RecordedRequest<'a>,
+    /// Why the engine denied it.
+    pub denial: &'a Denial,
 }
 
 /// A request on which a route's report-only policy decided otherwise than
 /// its enforced policy.
 pub struct DifferingRequest<'a> {
-    /// The raw `Origin` header value.
-    pub origin: &'a [u8],
-    /// The matched route's path.
-    pub route: &'a str,
-    /// The request's method as received.
-    pub method: &'a str,
-    /// The request id the gateway logged and sent upstream with it.
-    pub request_id: &'a [u8],
+    /// The request, on a matched route.
+    pub request: RecordedRequest<'a>,
     /// The difference's metrics reason: the candidate's denial code, or `would_allow`.
     pub reason: &'static str,
     /// What answered the request.
@@ -201,18 +202,11 @@ impl Slot {
     }
 
     /// Fills what every entry has: the request, its reason, and an empty message.
-    fn set_request(
-        &mut self,
-        origin: &[u8],
-        route: &str,
-        method: &str,
-        request_id: &[u8],
-        reason: &'static str,
-    ) {
-        self.origin.set_bytes(origin);
-        self.route.set_bytes(route.as_bytes());
-        self.method.set_bytes(method.as_bytes());
-        self.request_id.set_bytes(request_id);
+    fn set_request(&mut self, request: &RecordedRequest<'_>, reason: &'static str) {
+        self.origin.set_bytes(request.origin);
+        self.route.set_bytes(request.route.as_bytes());
+        self.method.set_bytes(request.method.as_bytes());
+        self.request_id.set_bytes(request.request_id);
         self.reason = reason;
         self.message.clear();
     }
@@ -289,33 +283,21 @@ impl DenialLog {
     }
 
     /// Records a denial, overwriting the oldest when full. Does not allocate.
-    pub fn record(&self, request: &DeniedRequest<'_>) {
+    pub fn record(&self, denied: &DeniedRequest<'_>) {
         self.write(|slot| {
-            slot.set_request(
-                request.origin,
-                request.route,
-                request.method,
-                request.request_id,
-                request.denial.code(),
-            );
-            let _ = fmt::Write::write_fmt(&mut slot.message, format_args!("{}", request.denial));
+            slot.set_request(&denied.request, denied.denial.code());
+            let _ = fmt::Write::write_fmt(&mut slot.message, format_args!("{}", denied.denial));
             slot.report_only = false;
         });
     }
 
     /// Records a report-only difference in the same ring as the denials.
     /// Does not allocate.
-    pub fn record_difference(&self, request: &DifferingRequest<'_>) {
+    pub fn record_difference(&self, difference: &DifferingRequest<'_>) {
         self.write(|slot| {
-            slot.set_request(
-                request.origin,
-                request.route,
-                request.method,
-                request.request_id,
-                request.reason,
-            );
-            let candidate = request.candidate.policy.unwrap_or_default();
-            let _ = match request.candidate.denial {
+            slot.set_request(&difference.request, difference.reason);
+            let candidate = difference.candidate.policy.unwrap_or_default();
+            let _ = match difference.candidate.denial {
                 Some(denial) => fmt::Write::write_fmt(
                     &mut slot.message,
                     format_args!("report-only policy `{candidate}` would deny: {denial}"),
@@ -326,8 +308,8 @@ impl DenialLog {
                 ),
             };
             slot.report_only = true;
-            slot.enforced.set(&request.enforced);
-            slot.candidate.set(&request.candidate);
+            slot.enforced.set(&difference.enforced);
+            slot.candidate.set(&difference.candidate);
         });
     }
 
@@ -406,13 +388,15 @@ mod tests {
     use super::*;
     use serde_json::Value;
 
-    fn record(log: &DenialLog, origin: &str, denial: &Denial) {
+    fn record(log: &DenialLog, origin: &[u8], denial: &Denial) {
         log.record(&DeniedRequest {
-            origin: origin.as_bytes(),
-            route: "/api/",
-            method: "OPTIONS",
+            request: RecordedRequest {
+                origin,
+                route: "/api/",
+                method: "OPTIONS",
+                request_id: b"req-1",
+            },
             denial,
-            request_id: b"req-1",
         });
     }
 
@@ -432,10 +416,10 @@ mod tests {
     #[test]
     fn entries_carry_every_field_newest_first() {
         let log = DenialLog::new(8);
-        record(&log, "https://first.test", &Denial::OriginNotAllowed);
+        record(&log, b"https://first.test", &Denial::OriginNotAllowed);
         record(
             &log,
-            "https://second.test",
+            b"https://second.test",
             &Denial::PrivateNetworkNotAllowed,
         );
         let entries = denials(&log);
@@ -465,7 +449,7 @@ mod tests {
         for n in 0..10 {
             record(
                 &log,
-                &format!("https://o{n}.test"),
+                format!("https://o{n}.test").as_bytes(),
                 &Denial::OriginNotAllowed,
             );
         }
@@ -484,11 +468,13 @@ mod tests {
         let log = DenialLog::new(2);
         let huge_origin = format!("https://{}.test", "a".repeat(100_000));
         log.record(&DeniedRequest {
-            origin: huge_origin.as_bytes(),
-            route: &"/r".repeat(10_000),
-            method: &"M".repeat(10_000),
+            request: RecordedRequest {
+                origin: huge_origin.as_bytes(),
+                route: &"/r".repeat(10_000),
+                method: &"M".repeat(10_000),
+                request_id: "i".repeat(10_000).as_bytes(),
+            },
             denial: &Denial::OriginNotAllowed,
-            request_id: "i".repeat(10_000).as_bytes(),
         });
         let entry = &denials(&log)[0];
         let origin = entry["origin"].as_str().expect("origin");
@@ -513,13 +499,7 @@ mod tests {
     #[test]
     fn non_utf8_origin_bytes_are_rendered_lossily() {
         let log = DenialLog::new(1);
-        log.record(&DeniedRequest {
-            origin: b"https://\xff\xfe.test",
-            route: "/",
-            method: "GET",
-            denial: &Denial::OriginNotAllowed,
-            request_id: b"",
-        });
+        record(&log, b"https://\xff\xfe.test", &Denial::OriginNotAllowed);
         let entry = &denials(&log)[0];
         assert_eq!(entry["origin"], "https://\u{fffd}\u{fffd}.test");
     }
@@ -528,10 +508,12 @@ mod tests {
     fn differences_share_the_ring_with_both_decisions() {
         let log = DenialLog::new(2);
         let difference = |origin: &'static str, enforced: Option<&'static str>| DifferingRequest {
-            origin: origin.as_bytes(),
-            route: "/api/",
-            method: "GET",
-            request_id: b"req-2",
+            request: RecordedRequest {
+                origin: origin.as_bytes(),
+                route: "/api/",
+                method: "GET",
+                request_id: b"req-2",
+            },
             reason: "origin_not_allowed",
             enforced: DecisionView {
                 policy: enforced,
@@ -549,7 +531,7 @@ mod tests {
             },
         };
         log.record_difference(&difference("https://a.test", Some("current")));
-        record(&log, "https://b.test", &Denial::OriginNotAllowed);
+        record(&log, b"https://b.test", &Denial::OriginNotAllowed);
         let entries = denials(&log);
         assert_eq!(entries[0]["report_only"], false);
         assert!(entries[0].get("enforced").is_none());
@@ -572,7 +554,7 @@ mod tests {
         // The slot of the first difference is reused by a denial, which
         // loses its report-only fields; the denial's slot by a difference
         // without an enforced policy, which keeps no policy name.
-        record(&log, "https://d.test", &Denial::OriginNotAllowed);
+        record(&log, b"https://d.test", &Denial::OriginNotAllowed);
         log.record_difference(&difference("https://c.test", None));
         let entries = denials(&log);
         assert_eq!(entries[1]["origin"], "https://d.test");
@@ -592,7 +574,7 @@ mod tests {
                     for n in 0..1_000 {
                         record(
                             &log,
-                            &format!("https://t{thread}-{n}.test"),
+                            format!("https://t{thread}-{n}.test").as_bytes(),
                             &Denial::OriginNotAllowed,
                         );
                     }

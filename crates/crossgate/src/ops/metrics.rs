@@ -485,16 +485,33 @@ mod tests {
         }
     }
 
-    #[test]
-    fn empty_registry_renders_valid_exposition_with_reload_counters() {
+    /// Checks the one `crossgate_requests_total` sample of `route` and `code`.
+    fn assert_requests(metrics: &Metrics, route: &str, code: &str, want: f64) {
+        assert_samples(
+            metrics,
+            &[(
+                "crossgate_requests_total",
+                &[("route", route), ("code", code)],
+                Some(want),
+            )],
+        );
+    }
+
+    /// Checks both reload counters.
+    fn assert_reloads(metrics: &Metrics, ok: f64, failed: f64) {
         let reloads = "crossgate_config_reloads_total";
         assert_samples(
-            &Metrics::new(),
+            metrics,
             &[
-                (reloads, &[("result", "ok")], Some(0.0)),
-                (reloads, &[("result", "failed")], Some(0.0)),
+                (reloads, &[("result", "ok")], Some(ok)),
+                (reloads, &[("result", "failed")], Some(failed)),
             ],
         );
+    }
+
+    #[test]
+    fn empty_registry_renders_valid_exposition_with_reload_counters() {
+        assert_reloads(&Metrics::new(), 0.0, 0.0);
     }
 
     #[test]
@@ -543,14 +560,7 @@ mod tests {
         let after_reload = metrics.route("/api/");
         after_reload.request(StatusCode::OK);
         before_reload.request(StatusCode::OK);
-        assert_samples(
-            &metrics,
-            &[(
-                "crossgate_requests_total",
-                &[("route", "/api/"), ("code", "200")],
-                Some(3.0),
-            )],
-        );
+        assert_requests(&metrics, "/api/", "200", 3.0);
     }
 
     #[test]
@@ -675,28 +685,14 @@ mod tests {
         metrics.reload_succeeded();
         metrics.reload_failed();
         metrics.reload_failed();
-        let reloads = "crossgate_config_reloads_total";
-        assert_samples(
-            &metrics,
-            &[
-                (reloads, &[("result", "ok")], Some(1.0)),
-                (reloads, &[("result", "failed")], Some(2.0)),
-            ],
-        );
+        assert_reloads(&metrics, 1.0, 2.0);
     }
 
     #[test]
     fn route_paths_are_escaped_in_labels() {
         let metrics = Metrics::new();
         metrics.route("/we\"ird\\path\n").request(StatusCode::OK);
-        assert_samples(
-            &metrics,
-            &[(
-                "crossgate_requests_total",
-                &[("route", "/we\"ird\\path\n"), ("code", "200")],
-                Some(1.0),
-            )],
-        );
+        assert_requests(&metrics, "/we\"ird\\path\n", "200", 1.0);
     }
 
     #[test]
@@ -715,13 +711,6 @@ mod tests {
         for thread in threads {
             thread.join().expect("counting thread");
         }
-        assert_samples(
-            &metrics,
-            &[(
-                "crossgate_requests_total",
-                &[("route", "/api/"), ("code", "200")],
-                Some(40_000.0),
-            )],
-        );
+        assert_requests(&metrics, "/api/", "200", 40_000.0);
     }
 }

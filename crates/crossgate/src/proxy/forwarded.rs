@@ -11,24 +11,24 @@ use http::HeaderMap;
 
 use crate::config::Report;
 
-static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
 /// Headers that upstreams commonly read as "the client's address, scheme or
 /// host". From an untrusted peer they are all lies the gateway cannot check,
 /// so every one is removed before the gateway's own view is set.
 const CLIENT_CLAIMS: [HeaderName; 14] = [
     FORWARDED,
-    HeaderName::from_static("x-forwarded-for"),
-    HeaderName::from_static("x-forwarded-host"),
-    HeaderName::from_static("x-forwarded-proto"),
+    X_FORWARDED_FOR,
+    X_FORWARDED_HOST,
+    X_FORWARDED_PROTO,
     HeaderName::from_static("x-forwarded-port"),
     HeaderName::from_static("x-forwarded-prefix"),
     HeaderName::from_static("x-forwarded-server"),
     HeaderName::from_static("x-forwarded-ssl"),
-    HeaderName::from_static("x-real-ip"),
+    X_REAL_IP,
     HeaderName::from_static("x-client-ip"),
     HeaderName::from_static("x-cluster-client-ip"),
     HeaderName::from_static("true-client-ip"),
@@ -94,12 +94,12 @@ impl ClientView {
                 headers.remove(name);
             }
         }
-        headers.insert(X_FORWARDED_FOR.clone(), self.address.clone());
+        headers.insert(X_FORWARDED_FOR, self.address.clone());
         headers.insert(FORWARDED, self.forwarded.clone());
-        headers.insert(X_FORWARDED_PROTO.clone(), self.proto.clone());
-        headers.insert(X_REAL_IP.clone(), self.address.clone());
+        headers.insert(X_FORWARDED_PROTO, self.proto.clone());
+        headers.insert(X_REAL_IP, self.address.clone());
         if let Some(host) = original_host {
-            headers.insert(X_FORWARDED_HOST.clone(), host);
+            headers.insert(X_FORWARDED_HOST, host);
         }
     }
 }

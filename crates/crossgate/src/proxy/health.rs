@@ -18,6 +18,7 @@ use http_body_util::{BodyExt, Limited};
 use tokio::task::AbortHandle;
 use tokio::time::MissedTickBehavior;
 
+use crate::config::file::Seconds;
 use crate::config::{HealthFile, Report};
 use crate::proxy::body::LimitedBody;
 use crate::proxy::client::{Origin, UpstreamBody, UpstreamClient};
@@ -48,10 +49,11 @@ impl HealthCheck {
     /// Checks and compiles `health` at `key`.
     pub(crate) fn compile(file: &HealthFile, key: &str, report: &mut Report) -> Option<Self> {
         let before = report.problems.len();
+        let field = |name: &str| format!("{key}.{name}");
         let path = match file.path.as_deref() {
             None => {
                 report.problem(
-                    format!("{key}.path"),
+                    field("path"),
                     "the health check has no path",
                     "add path = \"/healthz\" (appended to each target's base URL)",
                 );
@@ -59,7 +61,7 @@ impl HealthCheck {
             }
             Some(path) if !path.starts_with('/') => {
                 report.problem(
-                    format!("{key}.path"),
+                    field("path"),
                     format!("{path:?} does not start with `/`"),
                     format!("write \"/{}\"", path.trim_start_matches('/')),
                 );
@@ -69,7 +71,7 @@ impl HealthCheck {
                 Ok(path) => Some(path),
                 Err(error) => {
                     report.problem(
-                        format!("{key}.path"),
+                        field("path"),
                         format!("{path:?} is not a request path: {error}"),
                         "use a plain path such as \"/healthz\"",
                     );
@@ -77,24 +79,12 @@ impl HealthCheck {
                 }
             },
         };
-        let interval = seconds(
-            file.interval.map(|s| s.as_f64()),
-            DEFAULT_INTERVAL,
-            MAX_INTERVAL_SECS,
-            &format!("{key}.interval"),
-            report,
-        );
-        let timeout = seconds(
-            file.timeout.map(|s| s.as_f64()),
-            DEFAULT_TIMEOUT,
-            MAX_INTERVAL_SECS,
-            &format!("{key}.timeout"),
-            report,
-        );
+        let interval = seconds(file.interval, DEFAULT_INTERVAL, &field("interval"), report);
+        let timeout = seconds(file.timeout, DEFAULT_TIMEOUT, &field("timeout"), report);
         if let (Some(interval), Some(timeout)) = (interval, timeout) {
             if timeout >= interval {
                 report.problem(
-                    format!("{key}.timeout"),
+                    field("timeout"),
                     format!(
                         "a timeout of {} s is not shorter than the interval of {} s, so checks would overlap",
                         timeout.as_secs_f64(),
@@ -104,16 +94,11 @@ impl HealthCheck {
                 );
             }
         }
-        let healthy = count(
-            file.healthy,
-            DEFAULT_HEALTHY,
-            &format!("{key}.healthy"),
-            report,
-        );
+        let healthy = count(file.healthy, DEFAULT_HEALTHY, &field("healthy"), report);
         let unhealthy = count(
             file.unhealthy,
             DEFAULT_UNHEALTHY,
-            &format!("{key}.unhealthy"),
+            &field("unhealthy"),
             report,
         );
         if report.problems.len() != before {
@@ -130,15 +115,15 @@ impl HealthCheck {
 }
 
 fn seconds(
-    value: Option<f64>,
+    value: Option<Seconds>,
     default: Duration,
-    max: f64,
     key: &str,
     report: &mut Report,
 ) -> Option<Duration> {
-    let Some(secs) = value else {
+    let Some(secs) = value.map(Seconds::as_f64) else {
         return Some(default);
     };
+    let max = MAX_INTERVAL_SECS;
     if secs.is_finite() && secs > 0.0 && secs <= max {
         return Some(Duration::from_secs_f64(secs));
     }

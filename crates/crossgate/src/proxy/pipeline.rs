@@ -18,7 +18,7 @@ use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
 
 use crate::config::Access;
-use crate::ops::denials::{DenialLog, DeniedRequest};
+use crate::ops::denials::{DenialLog, DeniedRequest, RecordedRequest};
 use crate::ops::metrics::{RouteMetrics, NO_ROUTE_LABEL};
 use crate::proxy::auth::AuthFailure;
 use crate::proxy::body::GatewayBody;
@@ -551,11 +551,13 @@ fn record_denial(
     let metrics = context.metrics;
     let origin = context.origin.as_ref();
     denials.record(&DeniedRequest {
-        origin: origin.map_or(&[][..], HeaderValue::as_bytes),
-        route: context.route_label,
-        method: context.method.as_str(),
+        request: RecordedRequest {
+            origin: origin.map_or(&[][..], HeaderValue::as_bytes),
+            route: context.route_label,
+            method: context.method.as_str(),
+            request_id: context.request_id.as_bytes(),
+        },
         denial,
-        request_id: context.request_id.as_bytes(),
     });
     if !metrics.log_budget().admit(denial.code(), log_rate) {
         return;

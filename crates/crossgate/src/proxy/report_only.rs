@@ -9,7 +9,7 @@ use crossgate_cors::{AllowedMethods, Decision, Denial, Outcome};
 use http::header::HeaderValue;
 use http::{HeaderMap, Method};
 
-use crate::ops::denials::{DecisionView, DenialLog, DifferingRequest};
+use crate::ops::denials::{DecisionView, DenialLog, DifferingRequest, RecordedRequest};
 use crate::ops::log_limit::REPORT_ONLY_DIFFERENCE;
 use crate::ops::metrics::RouteMetrics;
 use crate::proxy::pipeline::client_text;
@@ -93,10 +93,12 @@ pub(crate) fn observe(
         denial: candidate_denial,
     };
     let record = DifferingRequest {
-        origin: request.origin.map_or(&[][..], HeaderValue::as_bytes),
-        route: request.route,
-        method: request.method.as_str(),
-        request_id: request.request_id.as_bytes(),
+        request: RecordedRequest {
+            origin: request.origin.map_or(&[][..], HeaderValue::as_bytes),
+            route: request.route,
+            method: request.method.as_str(),
+            request_id: request.request_id.as_bytes(),
+        },
         reason,
         enforced: enforced_view,
         candidate: candidate_view,

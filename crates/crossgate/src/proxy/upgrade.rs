@@ -468,6 +468,13 @@ mod tests {
         ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
         ("sec-websocket-version", "13"),
     ];
+    /// [`GOOD`] with one header more.
+    fn good_and(header: (&str, &str)) -> Request<()> {
+        let mut pairs = GOOD.to_vec();
+        pairs.push(header);
+        handshake(&pairs)
+    }
+
     const ON: WebSocketRule = WebSocketRule {
         enabled: true,
         require_origin: false,
@@ -483,28 +490,25 @@ mod tests {
         assert_eq!(requested(&handshake(&[("upgrade", "h2c")])), None);
         let mut post = handshake(&GOOD);
         *post.method_mut() = Method::POST;
-        assert_eq!(
-            admit(Handshake::Http1, ON, true, &post),
-            Err(GatewayError::BadWebSocketHandshake)
-        );
-        let mut with_body = GOOD.to_vec();
-        with_body.push(("content-length", "5"));
-        assert_eq!(
-            admit(Handshake::Http1, ON, true, &handshake(&with_body)),
-            Err(GatewayError::BadWebSocketHandshake)
-        );
         let mut bad_key = GOOD;
         bad_key[2].1 = "short";
-        assert_eq!(
-            admit(Handshake::Http1, ON, true, &handshake(&bad_key)),
-            Err(GatewayError::BadWebSocketHandshake)
-        );
         let mut old = GOOD;
         old[3].1 = "8";
-        assert_eq!(
-            admit(Handshake::Http1, ON, true, &handshake(&old)),
-            Err(GatewayError::WebSocketVersion)
-        );
+        for (request, refusal) in [
+            (post, GatewayError::BadWebSocketHandshake),
+            (
+                good_and(("content-length", "5")),
+                GatewayError::BadWebSocketHandshake,
+            ),
+            (handshake(&bad_key), GatewayError::BadWebSocketHandshake),
+            (handshake(&old), GatewayError::WebSocketVersion),
+        ] {
+            assert_eq!(
+                admit(Handshake::Http1, ON, true, &request),
+                Err(refusal),
+                "{request:?}"
+            );
+        }
     }
 
     fn extended_connect(protocol: Option<&'static str>, pairs: &[(&str, &str)]) -> Request<()> {
@@ -622,10 +626,9 @@ mod tests {
             admit(Handshake::Http1, off, true, &handshake(&GOOD)),
             Err(GatewayError::WebSocketDisabled)
         );
-        let mut from_page = GOOD.to_vec();
-        from_page.push(("origin", "https://app.example"));
+        let from_page = good_and(("origin", "https://app.example"));
         assert_eq!(
-            admit(Handshake::Http1, ON, false, &handshake(&from_page)),
+            admit(Handshake::Http1, ON, false, &from_page),
             Err(GatewayError::WebSocketOriginNotAllowed)
         );
         assert_eq!(

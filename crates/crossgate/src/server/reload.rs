@@ -460,6 +460,12 @@ mod tests {
         }
     }
 
+    /// Waits for the `calls`-th reload and checks that it read `content`.
+    async fn wait_for_reload_reading(recorder: &Recorder, calls: usize, content: &str) {
+        wait_for_calls(recorder, calls).await;
+        assert_eq!(recorder.last_seen().as_deref(), Some(content));
+    }
+
     /// The callback returns before its result is counted, so poll the counters.
     async fn wait_for_reload_counts(metrics: &Metrics, ok: u64, failed: u64) {
         let expected = (ok.to_string(), failed.to_string());
@@ -533,8 +539,7 @@ mod tests {
             .expect("open config");
         file.set_modified(original_mtime).expect("restore mtime");
         drop(file);
-        wait_for_calls(&recorder, 1).await;
-        assert_eq!(recorder.last_seen().as_deref(), Some("version = 2"));
+        wait_for_reload_reading(&recorder, 1, "version = 2").await;
     }
 
     #[tokio::test]
@@ -597,8 +602,7 @@ mod tests {
             "a missing file must not trigger a reload"
         );
         config.write("version = 2");
-        wait_for_calls(&recorder, 1).await;
-        assert_eq!(recorder.last_seen().as_deref(), Some("version = 2"));
+        wait_for_reload_reading(&recorder, 1, "version = 2").await;
     }
 
     #[tokio::test]

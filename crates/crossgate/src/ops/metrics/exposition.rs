@@ -8,7 +8,7 @@ use super::{
     handshake_index, Metrics, RouteMetrics, TargetMetrics, LATENCY_BUCKETS_MICROS, STATUS_MIN,
     STATUS_SLOTS,
 };
-use crate::ops::reasons::{difference_reasons, reasons, REASON_COUNT, UPSTREAM_ERRORS};
+use crate::ops::reasons::{difference_reasons, reasons, UPSTREAM_ERRORS};
 use crate::proxy::upgrade::Handshake;
 
 impl Metrics {
@@ -19,16 +19,87 @@ impl Metrics {
             .into_iter()
             .map(|(path, metrics)| (escape_label(&path), metrics))
             .collect();
+        let status_codes: Vec<String> = (0..STATUS_SLOTS).map(status_label).collect();
+        let reasons = reason_labels(&reasons());
+        let upstream_errors: Vec<String> = UPSTREAM_ERRORS
+            .iter()
+            .map(|(reason, fault)| format!("reason=\"{reason}\",fault=\"{fault}\""))
+            .collect();
 
         let mut out = String::with_capacity(1024 + routes.len() * 1024);
-        render_requests(&mut out, &routes);
-        render_preflights(&mut out, &routes);
-        render_actual_denied(&mut out, &routes);
+        render_labelled(
+            &mut out,
+            &routes,
+            LabelledFamily {
+                name: "crossgate_requests_total",
+                help: "Responses sent to clients, by route and HTTP status code.",
+                labels: &status_codes,
+                counters: |metrics| &metrics.0.responses,
+            },
+        );
+        render_per_route(
+            &mut out,
+            &routes,
+            (
+                "crossgate_preflights_allowed_total",
+                "counter",
+                "CORS preflights answered as allowed, by route.",
+            ),
+            |metrics| &metrics.0.preflights_allowed,
+        );
+        render_labelled(
+            &mut out,
+            &routes,
+            LabelledFamily {
+                name: "crossgate_preflights_denied_total",
+                help: "CORS preflights denied, by route and reason.",
+                labels: &reasons,
+                counters: |metrics| &metrics.0.preflights_denied,
+            },
+        );
+        render_labelled(
+            &mut out,
+            &routes,
+            LabelledFamily {
+                name: "crossgate_actual_denied_total",
+                help: "Cross-origin actual requests from disallowed origins (undecorated or blocked), by route and reason.",
+                labels: &reasons,
+                counters: |metrics| &metrics.0.actual_denied,
+            },
+        );
         render_latency(&mut out, &routes);
-        render_upstream_errors(&mut out, &routes);
+        render_labelled(
+            &mut out,
+            &routes,
+            LabelledFamily {
+                name: "crossgate_upstream_errors_total",
+                help: "Requests for an upstream that the gateway answered itself, by route, reason and whose fault it was (client, upstream, gateway).",
+                labels: &upstream_errors,
+                counters: |metrics| &metrics.0.upstream_errors,
+            },
+        );
         render_targets(&mut out, &self.targets());
-        render_websocket(&mut out, &routes);
-        render_report_only_differences(&mut out, &routes);
+        render_websocket_upgrades(&mut out, &routes);
+        render_per_route(
+            &mut out,
+            &routes,
+            (
+                "crossgate_websocket_tunnels_open",
+                "gauge",
+                "WebSocket tunnels open now, by route.",
+            ),
+            |metrics| &metrics.0.websocket_active,
+        );
+        render_labelled(
+            &mut out,
+            &routes,
+            LabelledFamily {
+                name: "crossgate_report_only_differences_total",
+                help: "Requests on which a route's report_only_policy decided otherwise than its enforced policy, by route and reason (the candidate's denial, or would_allow).",
+                labels: &reason_labels(&difference_reasons()),
+                counters: |metrics| &metrics.0.report_only_differences,
+            },
+        );
         header(
             &mut out,
             "crossgate_config_reloads_total",
@@ -52,75 +123,68 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
-fn render_requests(out: &mut String, routes: &[(String, RouteMetrics)]) {
-    header(
-        out,
-        "crossgate_requests_total",
-        "counter",
-        "Responses sent to clients, by route and HTTP status code.",
-    );
+/// The `code` label of a status slot; the last slot holds every unusual code.
+fn status_label(index: usize) -> String {
+    if index == STATUS_SLOTS - 1 {
+        "code=\"other\"".to_owned()
+    } else {
+        format!("code=\"{}\"", usize::from(STATUS_MIN) + index)
+    }
+}
+
+fn reason_labels(reasons: &[&str]) -> Vec<String> {
+    reasons
+        .iter()
+        .map(|reason| format!("reason=\"{reason}\""))
+        .collect()
+}
+
+/// A counter family with one sample per route and label.
+struct LabelledFamily<'a> {
+    name: &'static str,
+    help: &'static str,
+    /// The labels after `route`, one per counter of a route.
+    labels: &'a [String],
+    counters: fn(&RouteMetrics) -> &[AtomicU64],
+}
+
+/// One sample line per counter that is not zero: `name{route="…",label} count`.
+fn render_labelled(
+    out: &mut String,
+    routes: &[(String, RouteMetrics)],
+    family: LabelledFamily<'_>,
+) {
+    let name = family.name;
+    header(out, name, "counter", family.help);
     for (route, metrics) in routes {
-        let codes = (0..STATUS_SLOTS).map(|index| {
-            if index == STATUS_SLOTS - 1 {
-                "code=\"other\"".to_owned()
-            } else {
-                format!("code=\"{}\"", usize::from(STATUS_MIN) + index)
+        for (label, counter) in family.labels.iter().zip((family.counters)(metrics)) {
+            let count = counter.load(Ordering::Relaxed);
+            if count != 0 {
+                let _ = writeln!(out, "{name}{{route=\"{route}\",{label}}} {count}");
             }
-        });
-        write_nonzero(
-            out,
-            "crossgate_requests_total",
-            route,
-            codes.zip(&metrics.0.responses),
-        );
+        }
     }
 }
 
-fn render_preflights(out: &mut String, routes: &[(String, RouteMetrics)]) {
-    header(
-        out,
-        "crossgate_preflights_allowed_total",
-        "counter",
-        "CORS preflights answered as allowed, by route.",
-    );
+/// One sample line per route, zero or not: `name{route="…"} value`.
+fn render_per_route(
+    out: &mut String,
+    routes: &[(String, RouteMetrics)],
+    (name, kind, help): (&str, &str, &str),
+    value: fn(&RouteMetrics) -> &AtomicU64,
+) {
+    header(out, name, kind, help);
     for (route, metrics) in routes {
-        let count = metrics.0.preflights_allowed.load(Ordering::Relaxed);
-        let _ = writeln!(
-            out,
-            "crossgate_preflights_allowed_total{{route=\"{route}\"}} {count}"
-        );
+        let value = value(metrics).load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}{{route=\"{route}\"}} {value}");
     }
-    header(
-        out,
-        "crossgate_preflights_denied_total",
-        "counter",
-        "CORS preflights denied, by route and reason.",
-    );
-    render_reasons(
-        out,
-        "crossgate_preflights_denied_total",
-        routes,
-        |metrics| &metrics.0.preflights_denied,
-    );
 }
 
-fn render_actual_denied(out: &mut String, routes: &[(String, RouteMetrics)]) {
+fn render_websocket_upgrades(out: &mut String, routes: &[(String, RouteMetrics)]) {
+    let name = "crossgate_websocket_upgrades_total";
     header(
         out,
-        "crossgate_actual_denied_total",
-        "counter",
-        "Cross-origin actual requests from disallowed origins (undecorated or blocked), by route and reason.",
-    );
-    render_reasons(out, "crossgate_actual_denied_total", routes, |metrics| {
-        &metrics.0.actual_denied
-    });
-}
-
-fn render_websocket(out: &mut String, routes: &[(String, RouteMetrics)]) {
-    let upgrades = "crossgate_websocket_upgrades_total";
-    header(
-        out,
-        upgrades,
+        name,
         "counter",
         "WebSocket handshakes the upstream accepted, by route and handshake (http1: Upgrade, http2: extended CONNECT).",
     );
@@ -131,44 +195,9 @@ fn render_websocket(out: &mut String, routes: &[(String, RouteMetrics)]) {
             let label = handshake.label();
             let _ = writeln!(
                 out,
-                "{upgrades}{{route=\"{route}\",handshake=\"{label}\"}} {count}"
+                "{name}{{route=\"{route}\",handshake=\"{label}\"}} {count}"
             );
         }
-    }
-    let open = "crossgate_websocket_tunnels_open";
-    header(out, open, "gauge", "WebSocket tunnels open now, by route.");
-    for (route, metrics) in routes {
-        let count = metrics.0.websocket_active.load(Ordering::Relaxed);
-        let _ = writeln!(out, "{open}{{route=\"{route}\"}} {count}");
-    }
-}
-
-fn render_reasons(
-    out: &mut String,
-    name: &str,
-    routes: &[(String, RouteMetrics)],
-    counters: impl Fn(&RouteMetrics) -> &[AtomicU64; REASON_COUNT],
-) {
-    let reasons = reasons();
-    for (route, metrics) in routes {
-        let labels = reasons.iter().map(|reason| format!("reason=\"{reason}\""));
-        write_nonzero(out, name, route, labels.zip(counters(metrics)));
-    }
-}
-
-fn render_upstream_errors(out: &mut String, routes: &[(String, RouteMetrics)]) {
-    let name = "crossgate_upstream_errors_total";
-    header(
-        out,
-        name,
-        "counter",
-        "Requests for an upstream that the gateway answered itself, by route, reason and whose fault it was (client, upstream, gateway).",
-    );
-    for (route, metrics) in routes {
-        let labels = UPSTREAM_ERRORS
-            .iter()
-            .map(|(reason, fault)| format!("reason=\"{reason}\",fault=\"{fault}\""));
-        write_nonzero(out, name, route, labels.zip(&metrics.0.upstream_errors));
     }
 }
 
@@ -216,41 +245,6 @@ fn render_targets(out: &mut String, targets: &[((String, String), TargetMetrics)
                 out,
                 "{name}{{route=\"{route}\",target=\"{target}\"}} {value}"
             );
-        }
-    }
-}
-
-fn render_report_only_differences(out: &mut String, routes: &[(String, RouteMetrics)]) {
-    let name = "crossgate_report_only_differences_total";
-    header(
-        out,
-        name,
-        "counter",
-        "Requests on which a route's report_only_policy decided otherwise than its enforced policy, by route and reason (the candidate's denial, or would_allow).",
-    );
-    let reasons = difference_reasons();
-    for (route, metrics) in routes {
-        let labels = reasons.iter().map(|reason| format!("reason=\"{reason}\""));
-        write_nonzero(
-            out,
-            name,
-            route,
-            labels.zip(&metrics.0.report_only_differences),
-        );
-    }
-}
-
-/// One sample line per counter that is not zero: `name{route="…",labels} count`.
-fn write_nonzero<'a>(
-    out: &mut String,
-    name: &str,
-    route: &str,
-    series: impl Iterator<Item = (String, &'a AtomicU64)>,
-) {
-    for (labels, counter) in series {
-        let count = counter.load(Ordering::Relaxed);
-        if count != 0 {
-            let _ = writeln!(out, "{name}{{route=\"{route}\",{labels}}} {count}");
         }
     }
 }
