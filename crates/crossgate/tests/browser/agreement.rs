@@ -14,9 +14,39 @@ use super::gateway_table::{Observed, Stack};
 use super::scenarios::{Credentials, Scenario, Verdict, SCENARIOS};
 
 /// How many rows check agreed on, and how it disagreed on the others.
+#[derive(Default)]
 pub struct Agreement {
     pub agree: usize,
     pub disagreements: Vec<String>,
+}
+
+impl Agreement {
+    /// Counts the row `name` as agreed on, or records `disagreement` for
+    /// it, against the browser version `engine`'s profile names.
+    fn judge(&mut self, name: &str, engine: Engine, disagreement: Option<String>) {
+        match disagreement {
+            None => self.agree += 1,
+            Some(why) => self
+                .disagreements
+                .push(format!("{name} in {}: {why}", engine.profile().observed_in)),
+        }
+    }
+
+    /// Records that check could not run on the row `name`.
+    fn could_not_run(&mut self, name: &str, engine: Engine, error: impl std::fmt::Display) {
+        self.disagreements.push(format!(
+            "{name} in {}: check could not run: {error}",
+            engine.name()
+        ));
+    }
+}
+
+/// `headers` as check takes them.
+pub fn owned_headers(headers: &[(&str, &str)]) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect()
 }
 
 /// The gateway table: `observed` is what `engine` did, in table order.
@@ -26,10 +56,7 @@ pub async fn gateway_table(
     stack: &Stack,
     observed: &[Observed],
 ) -> Agreement {
-    let mut agreement = Agreement {
-        agree: 0,
-        disagreements: Vec::new(),
-    };
+    let mut agreement = Agreement::default();
     for (scenario, seen) in SCENARIOS.iter().zip(observed) {
         let request = &scenario.request;
         let input = CheckInput {
@@ -40,29 +67,18 @@ pub async fn gateway_table(
             ),
             origin: scenario.origin(&stack.ports),
             method: request.method.to_owned(),
-            headers: request
-                .headers
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.to_string()))
-                .collect(),
+            headers: owned_headers(request.headers),
             body: request.body.map(str::to_owned),
             credentials: request.credentials == Credentials::Include,
             engine,
         };
         match check_with(prober, &input).await {
-            Ok(report) => match disagreement(scenario, engine, seen, &report) {
-                None => agreement.agree += 1,
-                Some(why) => agreement.disagreements.push(format!(
-                    "{} in {}: {why}",
-                    scenario.name,
-                    engine.profile().observed_in
-                )),
-            },
-            Err(e) => agreement.disagreements.push(format!(
-                "{} in {}: check could not run: {e}",
+            Ok(report) => agreement.judge(
                 scenario.name,
-                engine.name()
-            )),
+                engine,
+                disagreement(scenario, engine, seen, &report),
+            ),
+            Err(e) => agreement.could_not_run(scenario.name, engine, e),
         }
     }
     agreement
@@ -126,20 +142,13 @@ pub async fn engine_matrix(
     origin: &str,
     truth: &[Outcome],
 ) -> Agreement {
-    let mut agreement = Agreement {
-        agree: 0,
-        disagreements: Vec::new(),
-    };
+    let mut agreement = Agreement::default();
     for (scenario, expected) in ENGINE_SCENARIOS.iter().zip(truth) {
         let input = CheckInput {
             url: scenario.url(port, origin, engine),
             origin: origin.to_owned(),
             method: scenario.method.to_owned(),
-            headers: scenario
-                .headers
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.to_string()))
-                .collect(),
+            headers: owned_headers(scenario.headers),
             body: scenario.body.map(str::to_owned),
             credentials: scenario.credentials,
             engine,
@@ -147,11 +156,7 @@ pub async fn engine_matrix(
         let report = match check_with(prober, &input).await {
             Ok(report) => report,
             Err(e) => {
-                agreement.disagreements.push(format!(
-                    "{} in {}: check could not run: {e}",
-                    scenario.name,
-                    engine.name()
-                ));
+                agreement.could_not_run(scenario.name, engine, e);
                 continue;
             }
         };
@@ -173,16 +178,16 @@ pub async fn engine_matrix(
             allowed: report.verdict == CheckVerdict::Allowed,
             preflights,
         };
-        if predicted == *expected {
-            agreement.agree += 1;
-        } else {
-            agreement.disagreements.push(format!(
-                "{} in {}: check predicts {predicted:?}, the browser does {expected:?}; block: {:?}",
-                scenario.name,
-                engine.profile().observed_in,
-                report.block.as_ref().map(|b| &b.problems)
-            ));
-        }
+        agreement.judge(
+            scenario.name,
+            engine,
+            (predicted != *expected).then(|| {
+                format!(
+                    "check predicts {predicted:?}, the browser does {expected:?}; block: {:?}",
+                    report.block.as_ref().map(|b| &b.problems)
+                )
+            }),
+        );
     }
     agreement
 }

@@ -14,6 +14,7 @@ use crossgate_probe::check::{check_with, CheckInput, StepKind, Verdict};
 use crossgate_probe::Prober;
 use serde_json::{json, Value};
 
+use super::agreement::owned_headers;
 use super::engine_matrix::Outcome;
 use super::engines::EngineBrowser;
 use super::servers::{self, Log, StripCors};
@@ -212,12 +213,7 @@ async fn predicted(prober: &Prober, row: &Row<'_>, engine: Engine) -> Result<Out
         url: row.target.server.url("/api"),
         origin: row.origin.to_owned(),
         method: row.fetch.method.to_owned(),
-        headers: row
-            .fetch
-            .headers
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect(),
+        headers: owned_headers(row.fetch.headers),
         body: row
             .fetch
             .headers
