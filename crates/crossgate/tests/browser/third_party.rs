@@ -28,6 +28,16 @@ struct Fetch {
     credentials: bool,
 }
 
+impl Fetch {
+    /// The body sent: `{}` with a `Content-Type`, none without.
+    fn body(&self) -> Option<&'static str> {
+        self.headers
+            .iter()
+            .any(|(n, _)| *n == "Content-Type")
+            .then_some("{}")
+    }
+}
+
 const FETCHES: &[Fetch] = &[
     Fetch {
         name: "simple_get",
@@ -188,7 +198,7 @@ async fn run_in(engine: Engine, proxy: u16, rows: &[Row<'_>]) -> BTreeMap<String
                     "url": format!("http://127.0.0.1:{}{}", r.target.tap_port, r.path(engine)),
                     "method": r.fetch.method,
                     "headers": r.fetch.headers.iter().map(|(n, v)| json!([n, v])).collect::<Vec<_>>(),
-                    "body": if r.fetch.headers.iter().any(|(n, _)| *n == "Content-Type") { json!("{}") } else { Value::Null },
+                    "body": r.fetch.body(),
                     "credentials": r.fetch.credentials,
                     "repeat_ms": null,
                 })
@@ -214,12 +224,7 @@ async fn predicted(prober: &Prober, row: &Row<'_>, engine: Engine) -> Result<Out
         origin: row.origin.to_owned(),
         method: row.fetch.method.to_owned(),
         headers: owned_headers(row.fetch.headers),
-        body: row
-            .fetch
-            .headers
-            .iter()
-            .any(|(n, _)| *n == "Content-Type")
-            .then(|| "{}".to_owned()),
+        body: row.fetch.body().map(str::to_owned),
         credentials: row.fetch.credentials,
         engine,
     };
