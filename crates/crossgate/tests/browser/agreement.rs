@@ -9,7 +9,7 @@ use crossgate_probe::check::{
 };
 use crossgate_probe::Prober;
 
-use super::engine_matrix::{Outcome, ENGINE_SCENARIOS};
+use super::engine_matrix::{EngineScenario, Outcome, ENGINE_SCENARIOS};
 use super::gateway_table::{Observed, Stack};
 use super::scenarios::{Credentials, Scenario, Verdict, SCENARIOS};
 
@@ -21,23 +21,30 @@ pub struct Agreement {
 }
 
 impl Agreement {
-    /// Counts the row `name` as agreed on, or records `disagreement` for
-    /// it, against the browser version `engine`'s profile names.
-    fn judge(&mut self, name: &str, engine: Engine, disagreement: Option<String>) {
-        match disagreement {
-            None => self.agree += 1,
-            Some(why) => self
-                .disagreements
-                .push(format!("{name} in {}: {why}", engine.profile().observed_in)),
+    /// Asks check about the row `name`: counts the row as agreed on, or
+    /// records how `disagreement` finds the report differs from what the
+    /// browser did (against the version the engine's profile names), or
+    /// that check could not run.
+    async fn ask(
+        &mut self,
+        prober: &Prober,
+        name: &str,
+        input: &CheckInput,
+        disagreement: impl FnOnce(&CheckReport) -> Option<String>,
+    ) {
+        let engine = input.engine;
+        match check_with(prober, input).await {
+            Ok(report) => match disagreement(&report) {
+                None => self.agree += 1,
+                Some(why) => self
+                    .disagreements
+                    .push(format!("{name} in {}: {why}", engine.profile().observed_in)),
+            },
+            Err(e) => self.disagreements.push(format!(
+                "{name} in {}: check could not run: {e}",
+                engine.name()
+            )),
         }
-    }
-
-    /// Records that check could not run on the row `name`.
-    fn could_not_run(&mut self, name: &str, engine: Engine, error: impl std::fmt::Display) {
-        self.disagreements.push(format!(
-            "{name} in {}: check could not run: {error}",
-            engine.name()
-        ));
     }
 }
 
@@ -72,14 +79,11 @@ pub async fn gateway_table(
             credentials: request.credentials == Credentials::Include,
             engine,
         };
-        match check_with(prober, &input).await {
-            Ok(report) => agreement.judge(
-                scenario.name,
-                engine,
-                disagreement(scenario, engine, seen, &report),
-            ),
-            Err(e) => agreement.could_not_run(scenario.name, engine, e),
-        }
+        agreement
+            .ask(prober, scenario.name, &input, |report| {
+                disagreement(scenario, engine, seen, report)
+            })
+            .await;
     }
     agreement
 }
@@ -153,41 +157,39 @@ pub async fn engine_matrix(
             credentials: scenario.credentials,
             engine,
         };
-        let report = match check_with(prober, &input).await {
-            Ok(report) => report,
-            Err(e) => {
-                agreement.could_not_run(scenario.name, engine, e);
-                continue;
-            }
-        };
-        let preflight = report.steps.iter().find(|s| s.kind == StepKind::Preflight);
-        // A repeat within the cache lifetime needs no second preflight.
-        let preflights = match (preflight, scenario.repeat_ms) {
-            (None, _) => 0,
-            (Some(_), None) => 1,
-            (Some(step), Some(after_ms)) => {
-                let cached_ms = step.cached_seconds.unwrap_or(0).saturating_mul(1000);
-                if report.verdict == CheckVerdict::Allowed && cached_ms <= after_ms {
-                    2
-                } else {
-                    1
-                }
-            }
-        };
-        let predicted = Outcome {
-            allowed: report.verdict == CheckVerdict::Allowed,
-            preflights,
-        };
-        agreement.judge(
-            scenario.name,
-            engine,
-            (predicted != *expected).then(|| {
-                format!(
-                    "check predicts {predicted:?}, the browser does {expected:?}; block: {:?}",
-                    report.block.as_ref().map(|b| &b.problems)
-                )
-            }),
-        );
+        agreement
+            .ask(prober, scenario.name, &input, |report| {
+                let predicted = predicted(scenario, report);
+                (predicted != *expected).then(|| {
+                    format!(
+                        "check predicts {predicted:?}, the browser does {expected:?}; block: {:?}",
+                        report.block.as_ref().map(|b| &b.problems)
+                    )
+                })
+            })
+            .await;
     }
     agreement
+}
+
+/// The outcome check's report predicts for an engine matrix row.
+fn predicted(scenario: &EngineScenario, report: &CheckReport) -> Outcome {
+    let preflight = report.steps.iter().find(|s| s.kind == StepKind::Preflight);
+    // A repeat within the cache lifetime needs no second preflight.
+    let preflights = match (preflight, scenario.repeat_ms) {
+        (None, _) => 0,
+        (Some(_), None) => 1,
+        (Some(step), Some(after_ms)) => {
+            let cached_ms = step.cached_seconds.unwrap_or(0).saturating_mul(1000);
+            if report.verdict == CheckVerdict::Allowed && cached_ms <= after_ms {
+                2
+            } else {
+                1
+            }
+        }
+    };
+    Outcome {
+        allowed: report.verdict == CheckVerdict::Allowed,
+        preflights,
+    }
 }
