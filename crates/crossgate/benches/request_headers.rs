@@ -17,9 +17,17 @@ use crossgate::proxy::framing::{check_response, normalize_content_length};
 use crossgate::proxy::upstream::remove_hop_by_hop;
 use http::{HeaderMap, HeaderValue, StatusCode};
 
-fn request_headers(client_claims: bool) -> HeaderMap {
+/// A header map holding `pairs`, in order.
+fn header_map(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
     let mut headers = HeaderMap::new();
-    for (name, value) in [
+    for &(name, value) in pairs {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    headers
+}
+
+fn request_headers(client_claims: bool) -> HeaderMap {
+    let mut headers = header_map(&[
         ("host", "api.example.com"),
         ("user-agent", "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0"),
         ("accept", "application/json"),
@@ -28,9 +36,7 @@ fn request_headers(client_claims: bool) -> HeaderMap {
         ("content-length", "13"),
         ("cookie", "session=0123456789abcdef"),
         ("connection", "keep-alive"),
-    ] {
-        headers.insert(name, HeaderValue::from_static(value));
-    }
+    ]);
     if client_claims {
         headers.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.9"));
         headers.insert("x-real-ip", HeaderValue::from_static("203.0.113.9"));
@@ -39,17 +45,13 @@ fn request_headers(client_claims: bool) -> HeaderMap {
 }
 
 fn response_headers() -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    for (name, value) in [
+    header_map(&[
         ("content-type", "application/json"),
         ("content-length", "512"),
         ("vary", "Accept-Encoding"),
         ("connection", "keep-alive"),
         ("keep-alive", "timeout=5"),
-    ] {
-        headers.insert(name, HeaderValue::from_static(value));
-    }
-    headers
+    ])
 }
 
 fn bench(c: &mut Criterion) {

@@ -9,14 +9,51 @@ use crossgate_probe::check::{
 };
 use crossgate_probe::Prober;
 
-use super::engine_matrix::{Outcome, ENGINE_SCENARIOS};
+use super::engine_matrix::{EngineScenario, Outcome, ENGINE_SCENARIOS};
 use super::gateway_table::{Observed, Stack};
 use super::scenarios::{Credentials, Scenario, Verdict, SCENARIOS};
 
 /// How many rows check agreed on, and how it disagreed on the others.
+#[derive(Default)]
 pub struct Agreement {
     pub agree: usize,
     pub disagreements: Vec<String>,
+}
+
+impl Agreement {
+    /// Asks check about the row `name`: counts the row as agreed on, or
+    /// records how `disagreement` finds the report differs from what the
+    /// browser did (against the version the engine's profile names), or
+    /// that check could not run.
+    async fn ask(
+        &mut self,
+        prober: &Prober,
+        name: &str,
+        input: &CheckInput,
+        disagreement: impl FnOnce(&CheckReport) -> Option<String>,
+    ) {
+        let engine = input.engine;
+        match check_with(prober, input).await {
+            Ok(report) => match disagreement(&report) {
+                None => self.agree += 1,
+                Some(why) => self
+                    .disagreements
+                    .push(format!("{name} in {}: {why}", engine.profile().observed_in)),
+            },
+            Err(e) => self.disagreements.push(format!(
+                "{name} in {}: check could not run: {e}",
+                engine.name()
+            )),
+        }
+    }
+}
+
+/// `headers` as check takes them.
+pub fn owned_headers(headers: &[(&str, &str)]) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect()
 }
 
 /// The gateway table: `observed` is what `engine` did, in table order.
@@ -26,10 +63,7 @@ pub async fn gateway_table(
     stack: &Stack,
     observed: &[Observed],
 ) -> Agreement {
-    let mut agreement = Agreement {
-        agree: 0,
-        disagreements: Vec::new(),
-    };
+    let mut agreement = Agreement::default();
     for (scenario, seen) in SCENARIOS.iter().zip(observed) {
         let request = &scenario.request;
         let input = CheckInput {
@@ -40,30 +74,16 @@ pub async fn gateway_table(
             ),
             origin: scenario.origin(&stack.ports),
             method: request.method.to_owned(),
-            headers: request
-                .headers
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.to_string()))
-                .collect(),
+            headers: owned_headers(request.headers),
             body: request.body.map(str::to_owned),
             credentials: request.credentials == Credentials::Include,
             engine,
         };
-        match check_with(prober, &input).await {
-            Ok(report) => match disagreement(scenario, engine, seen, &report) {
-                None => agreement.agree += 1,
-                Some(why) => agreement.disagreements.push(format!(
-                    "{} in {}: {why}",
-                    scenario.name,
-                    engine.profile().observed_in
-                )),
-            },
-            Err(e) => agreement.disagreements.push(format!(
-                "{} in {}: check could not run: {e}",
-                scenario.name,
-                engine.name()
-            )),
-        }
+        agreement
+            .ask(prober, scenario.name, &input, |report| {
+                disagreement(scenario, engine, seen, report)
+            })
+            .await;
     }
     agreement
 }
@@ -126,63 +146,50 @@ pub async fn engine_matrix(
     origin: &str,
     truth: &[Outcome],
 ) -> Agreement {
-    let mut agreement = Agreement {
-        agree: 0,
-        disagreements: Vec::new(),
-    };
+    let mut agreement = Agreement::default();
     for (scenario, expected) in ENGINE_SCENARIOS.iter().zip(truth) {
         let input = CheckInput {
             url: scenario.url(port, origin, engine),
             origin: origin.to_owned(),
             method: scenario.method.to_owned(),
-            headers: scenario
-                .headers
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.to_string()))
-                .collect(),
+            headers: owned_headers(scenario.headers),
             body: scenario.body.map(str::to_owned),
             credentials: scenario.credentials,
             engine,
         };
-        let report = match check_with(prober, &input).await {
-            Ok(report) => report,
-            Err(e) => {
-                agreement.disagreements.push(format!(
-                    "{} in {}: check could not run: {e}",
-                    scenario.name,
-                    engine.name()
-                ));
-                continue;
-            }
-        };
-        let preflight = report.steps.iter().find(|s| s.kind == StepKind::Preflight);
-        // A repeat within the cache lifetime needs no second preflight.
-        let preflights = match (preflight, scenario.repeat_ms) {
-            (None, _) => 0,
-            (Some(_), None) => 1,
-            (Some(step), Some(after_ms)) => {
-                let cached_ms = step.cached_seconds.unwrap_or(0).saturating_mul(1000);
-                if report.verdict == CheckVerdict::Allowed && cached_ms <= after_ms {
-                    2
-                } else {
-                    1
-                }
-            }
-        };
-        let predicted = Outcome {
-            allowed: report.verdict == CheckVerdict::Allowed,
-            preflights,
-        };
-        if predicted == *expected {
-            agreement.agree += 1;
-        } else {
-            agreement.disagreements.push(format!(
-                "{} in {}: check predicts {predicted:?}, the browser does {expected:?}; block: {:?}",
-                scenario.name,
-                engine.profile().observed_in,
-                report.block.as_ref().map(|b| &b.problems)
-            ));
-        }
+        agreement
+            .ask(prober, scenario.name, &input, |report| {
+                let predicted = predicted(scenario, report);
+                (predicted != *expected).then(|| {
+                    format!(
+                        "check predicts {predicted:?}, the browser does {expected:?}; block: {:?}",
+                        report.block.as_ref().map(|b| &b.problems)
+                    )
+                })
+            })
+            .await;
     }
     agreement
+}
+
+/// The outcome check's report predicts for an engine matrix row.
+fn predicted(scenario: &EngineScenario, report: &CheckReport) -> Outcome {
+    let preflight = report.steps.iter().find(|s| s.kind == StepKind::Preflight);
+    // A repeat within the cache lifetime needs no second preflight.
+    let preflights = match (preflight, scenario.repeat_ms) {
+        (None, _) => 0,
+        (Some(_), None) => 1,
+        (Some(step), Some(after_ms)) => {
+            let cached_ms = step.cached_seconds.unwrap_or(0).saturating_mul(1000);
+            if report.verdict == CheckVerdict::Allowed && cached_ms <= after_ms {
+                2
+            } else {
+                1
+            }
+        }
+    };
+    Outcome {
+        allowed: report.verdict == CheckVerdict::Allowed,
+        preflights,
+    }
 }

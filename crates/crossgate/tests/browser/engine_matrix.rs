@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use crossgate_cors::browser::Engine;
+use crossgate_testkit::scenarios::expected_in;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -65,10 +66,7 @@ pub struct EngineScenario {
 
 impl EngineScenario {
     pub fn expected(&self, engine: Engine) -> Outcome {
-        self.differs
-            .iter()
-            .find(|(e, _)| *e == engine)
-            .map_or(self.expect, |(_, o)| *o)
+        expected_in(engine, self.expect, self.differs)
     }
 
     /// The URL the page fetches on the server at `port` of `localhost`.

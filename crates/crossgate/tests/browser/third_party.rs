@@ -14,6 +14,7 @@ use crossgate_probe::check::{check_with, CheckInput, StepKind, Verdict};
 use crossgate_probe::Prober;
 use serde_json::{json, Value};
 
+use super::agreement::owned_headers;
 use super::engine_matrix::Outcome;
 use super::engines::EngineBrowser;
 use super::servers::{self, Log, StripCors};
@@ -25,6 +26,16 @@ struct Fetch {
     method: &'static str,
     headers: &'static [(&'static str, &'static str)],
     credentials: bool,
+}
+
+impl Fetch {
+    /// The body sent: `{}` with a `Content-Type`, none without.
+    fn body(&self) -> Option<&'static str> {
+        self.headers
+            .iter()
+            .any(|(n, _)| *n == "Content-Type")
+            .then_some("{}")
+    }
 }
 
 const FETCHES: &[Fetch] = &[
@@ -187,7 +198,7 @@ async fn run_in(engine: Engine, proxy: u16, rows: &[Row<'_>]) -> BTreeMap<String
                     "url": format!("http://127.0.0.1:{}{}", r.target.tap_port, r.path(engine)),
                     "method": r.fetch.method,
                     "headers": r.fetch.headers.iter().map(|(n, v)| json!([n, v])).collect::<Vec<_>>(),
-                    "body": if r.fetch.headers.iter().any(|(n, _)| *n == "Content-Type") { json!("{}") } else { Value::Null },
+                    "body": r.fetch.body(),
                     "credentials": r.fetch.credentials,
                     "repeat_ms": null,
                 })
@@ -212,18 +223,8 @@ async fn predicted(prober: &Prober, row: &Row<'_>, engine: Engine) -> Result<Out
         url: row.target.server.url("/api"),
         origin: row.origin.to_owned(),
         method: row.fetch.method.to_owned(),
-        headers: row
-            .fetch
-            .headers
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect(),
-        body: row
-            .fetch
-            .headers
-            .iter()
-            .any(|(n, _)| *n == "Content-Type")
-            .then(|| "{}".to_owned()),
+        headers: owned_headers(row.fetch.headers),
+        body: row.fetch.body().map(str::to_owned),
         credentials: row.fetch.credentials,
         engine,
     };

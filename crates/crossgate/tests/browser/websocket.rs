@@ -17,78 +17,79 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use crossgate::{ConfigSource, DenialLog, Gateway, Metrics, Server};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 
 use crossgate_cors::browser::Engine;
+use crossgate_testkit::TestGateway;
 
 use super::engines::EngineBrowser;
 use super::scenarios::Ports;
 
-/// Opens a socket, sends a text and a binary message, closes after both
-/// echoes; reports whether it opened, what came back and how it closed.
-const SOCKET_SCRIPT: &str = r#"
+/// Defines `exchange(url, text, finish)`: opens a socket to `url`, sends
+/// `text` and a binary message, closes after both echoes, and calls `finish`
+/// with whether it opened, what came back and how it closed (`code` and
+/// `clean` are null if it had not closed after 10 s). Both scripts below
+/// start with it.
+macro_rules! exchange_js {
+    () => {
+        r#"
+function exchange(url, text, finish) {
+  const echoed = [];
+  let opened = false;
+  const socket = new WebSocket(url);
+  socket.binaryType = "arraybuffer";
+  const timer = setTimeout(() => finish({ opened, echoed, code: null, clean: null }), 10000);
+  socket.onopen = () => {
+    opened = true;
+    socket.send(text);
+    socket.send(new Uint8Array([0, 1, 254, 255]));
+  };
+  socket.onmessage = (event) => {
+    echoed.push(typeof event.data === "string" ? event.data : Array.from(new Uint8Array(event.data)).join(","));
+    if (echoed.length === 2) socket.close(1000, "done");
+  };
+  socket.onclose = (event) => {
+    clearTimeout(timer);
+    finish({ opened, echoed, code: event.code, clean: event.wasClean });
+  };
+}
+"#
+    };
+}
+
+/// The exchange on `url`, as `exchange` reports it.
+const SOCKET_SCRIPT: &str = concat!(
+    exchange_js!(),
+    r#"
 const [url, done] = arguments;
-const echoed = [];
-let opened = false;
-const socket = new WebSocket(url);
-socket.binaryType = "arraybuffer";
-const timer = setTimeout(() => done({ opened, echoed, code: null, clean: null }), 10000);
-socket.onopen = () => {
-  opened = true;
-  socket.send("hello through the gateway");
-  socket.send(new Uint8Array([0, 1, 254, 255]));
-};
-socket.onmessage = (event) => {
-  echoed.push(typeof event.data === "string" ? event.data : Array.from(new Uint8Array(event.data)).join(","));
-  if (echoed.length === 2) socket.close(1000, "done");
-};
-socket.onclose = (event) => {
-  clearTimeout(timer);
-  done({ opened, echoed, code: event.code, clean: event.wasClean });
-};
-"#;
+exchange(url, "hello through the gateway", done);
+"#
+);
 
 /// Fetches `fetchUrl` with credentials (so the WebSocket, which always
 /// carries them, may share the connection: Chromium keeps credentialed and
 /// anonymous connections apart, and after an uncredentialed fetch opens the
-/// WebSocket as HTTP/1.1 on a new one), then runs [`SOCKET_SCRIPT`]'s exchange on
-/// `url`; reports the fetch's status, body and protocol (the mock sends
+/// WebSocket as HTTP/1.1 on a new one), then runs the exchange on `url`;
+/// reports the fetch's status, body and protocol (the mock sends
 /// `Timing-Allow-Origin`) with the socket's outcome.
-const FETCH_THEN_SOCKET_SCRIPT: &str = r#"
+const FETCH_THEN_SOCKET_SCRIPT: &str = concat!(
+    exchange_js!(),
+    r#"
 const [fetchUrl, url, done] = arguments;
-const echoed = [];
-let opened = false;
 let fetched = null;
-let fetchProtocol = null;
-const finish = (code, clean) => done({ fetched, fetchProtocol, opened, echoed, code, clean });
 fetch(fetchUrl, { credentials: "include" })
   .then(async (response) => { fetched = [response.status, await response.text()]; })
   .catch((error) => { fetched = String(error); })
   .then(() => {
     const timing = performance.getEntriesByName(fetchUrl)[0];
-    fetchProtocol = timing ? timing.nextHopProtocol : "no timing entry";
-    const socket = new WebSocket(url);
-    socket.binaryType = "arraybuffer";
-    const timer = setTimeout(() => finish(null, null), 10000);
-    socket.onopen = () => {
-      opened = true;
-      socket.send("hello over TLS");
-      socket.send(new Uint8Array([0, 1, 254, 255]));
-    };
-    socket.onmessage = (event) => {
-      echoed.push(typeof event.data === "string" ? event.data : Array.from(new Uint8Array(event.data)).join(","));
-      if (echoed.length === 2) socket.close(1000, "done");
-    };
-    socket.onclose = (event) => {
-      clearTimeout(timer);
-      finish(event.code, event.wasClean);
-    };
+    const fetchProtocol = timing ? timing.nextHopProtocol : "no timing entry";
+    exchange(url, "hello over TLS", (socket) => done({ fetched, fetchProtocol, ...socket }));
   });
-"#;
+"#
+);
 
 /// How each engine sends `new WebSocket("wss://...")` to a host it already
 /// holds an HTTP/2 connection to (all three `fetch()` it over `h2`: the
@@ -113,74 +114,104 @@ fn expected_handshake(engine: Engine) -> &'static str {
 
 /// Runs every WebSocket page in `browser`; the failures, each naming the engine.
 pub async fn run(browser: &EngineBrowser, ports: &Ports) -> Vec<String> {
-    let mut failures = over_http(browser, ports).await;
-    failures.extend(over_https(browser, ports).await);
-    failures
+    let mut failures = Failures {
+        engine: browser.engine.profile().observed_in,
+        found: Vec::new(),
+    };
+    over_http(browser, ports, &mut failures).await;
+    over_https(browser, ports, &mut failures).await;
+    failures.found
+}
+
+/// The failures of one engine's WebSocket scenarios, each as
+/// `<scenario> in <engine>: <what went wrong>`.
+struct Failures {
+    engine: &'static str,
+    found: Vec<String>,
+}
+
+impl Failures {
+    fn add(&mut self, scenario: &str, what: impl std::fmt::Display) {
+        self.found
+            .push(format!("{scenario} in {}: {what}", self.engine));
+    }
+
+    /// Fails `scenario` unless its page reported `expected`.
+    fn expect_seen(&mut self, scenario: &str, seen: &Value, expected: &Value) {
+        if seen != expected {
+            self.add(scenario, format!("expected {expected}, observed {seen}"));
+        }
+    }
+
+    /// Fails `scenario` unless the upstream accepted exactly one connection.
+    fn expect_one_connection(&mut self, scenario: &str, accepted: usize) {
+        if accepted != 1 {
+            self.add(
+                scenario,
+                format!("the upstream accepted {accepted} connections, expected 1"),
+            );
+        }
+    }
+}
+
+/// What `exchange` reports for a socket that opened, had `text` and the
+/// binary message echoed, and closed cleanly.
+fn clean_exchange(text: &str) -> Value {
+    json!({
+        "opened": true,
+        "echoed": [text, "0,1,254,255"],
+        "code": 1000,
+        "clean": true,
+    })
 }
 
 /// `ws://` from an allowed page and from another.
-async fn over_http(browser: &EngineBrowser, ports: &Ports) -> Vec<String> {
-    let name = browser.engine.profile().observed_in;
+async fn over_http(browser: &EngineBrowser, ports: &Ports, failures: &mut Failures) {
     let allowed_page = format!("http://127.0.0.1:{}", ports.page);
     let other_page = format!("http://127.0.0.1:{}", ports.page_alt);
     let (upstream, accepted) = echo_upstream().await;
-    let (gateway, metrics) = start_gateway(upstream, &allowed_page, Listener::Plain).await;
-    let url = format!("ws://127.0.0.1:{}/ws/echo", gateway.port());
-    let mut failures = Vec::new();
+    let gateway =
+        TestGateway::start(&gateway_config(upstream, &allowed_page, Listener::Plain)).await;
+    let url = format!("ws://127.0.0.1:{}/ws/echo", gateway.addr.port());
 
     browser.show_page(&allowed_page).await;
     let seen = browser.run(SOCKET_SCRIPT, vec![json!(url)]).await;
-    let expected = json!({
-        "opened": true,
-        "echoed": ["hello through the gateway", "0,1,254,255"],
-        "code": 1000,
-        "clean": true,
-    });
-    if seen != expected {
-        failures.push(format!(
-            "websocket_allowed_origin in {name}: expected {expected}, observed {seen}"
-        ));
-    }
+    let allowed = "websocket_allowed_origin";
+    failures.expect_seen(allowed, &seen, &clean_exchange("hello through the gateway"));
     let accepted_after_allowed = accepted.load(Ordering::SeqCst);
-    if accepted_after_allowed != 1 {
-        failures.push(format!(
-            "websocket_allowed_origin in {name}: the upstream accepted {accepted_after_allowed} connections, expected 1"
-        ));
-    }
+    failures.expect_one_connection(allowed, accepted_after_allowed);
 
     browser.show_page(&other_page).await;
     let seen = browser.run(SOCKET_SCRIPT, vec![json!(url)]).await;
+    let disallowed = "websocket_disallowed_origin";
     if seen["opened"] != Value::Bool(false) || seen["echoed"] != json!([]) || seen["code"].is_null()
     {
-        failures.push(format!(
-            "websocket_disallowed_origin in {name}: must fail without opening, observed {seen}"
-        ));
+        failures.add(
+            disallowed,
+            format!("must fail without opening, observed {seen}"),
+        );
     }
     if accepted.load(Ordering::SeqCst) != accepted_after_allowed {
-        failures.push(format!(
-            "websocket_disallowed_origin in {name}: the upstream was contacted"
-        ));
+        failures.add(disallowed, "the upstream was contacted");
     }
-    let denied = metrics.render().lines().any(|line| {
+    let denied = gateway.metrics.render().lines().any(|line| {
         line == "crossgate_actual_denied_total{route=\"/ws/\",reason=\"websocket_origin_not_allowed\"} 1"
     });
     if !denied {
-        failures.push(format!(
-            "websocket_disallowed_origin in {name}: /metrics does not count one websocket_origin_not_allowed"
-        ));
+        failures.add(
+            disallowed,
+            "/metrics does not count one websocket_origin_not_allowed",
+        );
     }
-    failures
 }
 
 /// `fetch()` then `wss://` to a TLS gateway, from an allowed page: the
 /// socket must echo and close cleanly, over the handshake this engine uses.
-async fn over_https(browser: &EngineBrowser, ports: &Ports) -> Vec<String> {
-    let name = browser.engine.profile().observed_in;
+async fn over_https(browser: &EngineBrowser, ports: &Ports, failures: &mut Failures) {
     let page = format!("http://127.0.0.1:{}", ports.page);
     let (upstream, accepted) = echo_upstream().await;
-    let (gateway, metrics) = start_gateway(upstream, &page, Listener::Tls).await;
-    let port = gateway.port();
-    let mut failures = Vec::new();
+    let gateway = TestGateway::start(&gateway_config(upstream, &page, Listener::Tls)).await;
+    let port = gateway.addr.port();
 
     browser.show_page(&page).await;
     let seen = browser
@@ -192,20 +223,12 @@ async fn over_https(browser: &EngineBrowser, ports: &Ports) -> Vec<String> {
             ],
         )
         .await;
-    let expected = json!({
-        "fetched": [200, "hello over TLS"],
-        "fetchProtocol": "h2",
-        "opened": true,
-        "echoed": ["hello over TLS", "0,1,254,255"],
-        "code": 1000,
-        "clean": true,
-    });
-    if seen != expected {
-        failures.push(format!(
-            "websocket_wss_after_fetch in {name}: expected {expected}, observed {seen}"
-        ));
-    }
-    let rendered = metrics.render();
+    let scenario = "websocket_wss_after_fetch";
+    let mut expected = clean_exchange("hello over TLS");
+    expected["fetched"] = json!([200, "hello over TLS"]);
+    expected["fetchProtocol"] = json!("h2");
+    failures.expect_seen(scenario, &seen, &expected);
+    let rendered = gateway.metrics.render();
     let count = |handshake: &str| {
         let line = format!(
             "crossgate_websocket_upgrades_total{{route=\"/ws/\",handshake=\"{handshake}\"}} "
@@ -220,17 +243,12 @@ async fn over_https(browser: &EngineBrowser, ports: &Ports) -> Vec<String> {
         count.as_deref() == Some(if *handshake == want { "1" } else { "0" })
     });
     if !as_expected {
-        failures.push(format!(
-            "websocket_wss_after_fetch in {name}: expected one {want} handshake and no other, the gateway counted {counted:?}"
-        ));
+        failures.add(
+            scenario,
+            format!("expected one {want} handshake and no other, the gateway counted {counted:?}"),
+        );
     }
-    let accepted = accepted.load(Ordering::SeqCst);
-    if accepted != 1 {
-        failures.push(format!(
-            "websocket_wss_after_fetch in {name}: the upstream accepted {accepted} connections, expected 1"
-        ));
-    }
-    failures
+    failures.expect_one_connection(scenario, accepted.load(Ordering::SeqCst));
 }
 
 /// An echo server counting the connections it accepted.
@@ -267,20 +285,9 @@ enum Listener {
     Tls,
 }
 
-/// A gateway in this process with one WebSocket route `/ws/` whose policy
+/// The config of a gateway with one WebSocket route `/ws/` whose policy
 /// allows `page_origin` only (with credentials), and a mock `/hello`.
-async fn start_gateway(
-    upstream: SocketAddr,
-    page_origin: &str,
-    listener: Listener,
-) -> (SocketAddr, Arc<Metrics>) {
-    let dir = std::env::temp_dir().join(format!(
-        "crossgate-browser-websocket-{}-{}",
-        std::process::id(),
-        upstream.port()
-    ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join("websocket.toml");
+fn gateway_config(upstream: SocketAddr, page_origin: &str, listener: Listener) -> String {
     let tls = match listener {
         Listener::Plain => String::new(),
         Listener::Tls => format!(
@@ -289,10 +296,8 @@ async fn start_gateway(
             crossgate_testkit::fixture("localhost.key")
         ),
     };
-    std::fs::write(
-        &path,
-        format!(
-            r#"[server]
+    format!(
+        r#"[server]
 listen = "127.0.0.1:0"
 {tls}
 
@@ -310,20 +315,5 @@ path = "/hello"
 mock = {{ status = 200, body = "hello over TLS", headers = {{ timing-allow-origin = "*" }} }}
 policy = "page"
 "#
-        ),
     )
-    .expect("write config");
-    let metrics = Arc::new(Metrics::new());
-    let gateway = Gateway::load(
-        ConfigSource::File(path),
-        None,
-        metrics.clone(),
-        Arc::new(DenialLog::new(DenialLog::DEFAULT_CAPACITY)),
-    )
-    .unwrap_or_else(|e| panic!("the WebSocket config must load:\n{e}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    let server = Server::bind(Arc::new(gateway)).await.expect("bind gateway");
-    let addr = server.local_addr();
-    tokio::spawn(server.run(std::future::pending::<()>()));
-    (addr, metrics)
 }

@@ -1,12 +1,17 @@
 //! The `crossgate audit` command: output, `--fail-on`, exit codes, and
 //! crossgate's own example configurations, which must have no high finding.
 
-use crossgate_testkit::probe_server::{answer, reflect_with_credentials, Asked, TestServer};
+use crossgate_testkit::probe_server::{answer, reflect_with_credentials, Asked};
 use crossgate_testkit::{examples_dir, TestGateway};
 
-use super::{assert_says, crossgate};
+use super::{assert_says, crossgate, crossgate_against, refused_url, Handler};
 
 const TRUSTED: &str = "https://app.example.com";
+
+/// `crossgate audit <url> <args…>` for `/api` on a fresh server answering with `handler`.
+async fn audit(handler: Handler, args: &[&str]) -> (i32, String) {
+    crossgate_against(handler, "audit", "/api", args).await
+}
 
 fn subdomains_without_credentials(
     asked: &Asked<'_>,
@@ -24,9 +29,7 @@ fn subdomains_without_credentials(
 
 #[tokio::test]
 async fn a_critical_finding_fails_with_proof_and_fix() {
-    let server = TestServer::start(reflect_with_credentials).await;
-    let url = server.url("/api");
-    let (code, out, _) = crossgate(&["audit", &url, "--trusted-origin", TRUSTED]).await;
+    let (code, out) = audit(reflect_with_credentials, &["--trusted-origin", TRUSTED]).await;
     assert_eq!(code, 1, "{out}");
     assert_says(
         &out,
@@ -41,28 +44,28 @@ async fn a_critical_finding_fails_with_proof_and_fix() {
 
 #[tokio::test]
 async fn fail_on_sets_the_threshold() {
-    let server = TestServer::start(subdomains_without_credentials).await;
-    let url = server.url("/api");
-    let (code, out, _) = crossgate(&["audit", &url, "--trusted-origin", TRUSTED]).await;
+    let (code, out) = audit(
+        subdomains_without_credentials,
+        &["--trusted-origin", TRUSTED],
+    )
+    .await;
     assert_eq!(code, 0, "a low finding passes the default threshold: {out}");
     assert!(out.contains("[LOW] any_subdomain_trusted"), "{out}");
-    let (code, _, _) = crossgate(&[
-        "audit",
-        &url,
-        "--trusted-origin",
-        TRUSTED,
-        "--fail-on",
-        "low",
-    ])
+    let (code, _) = audit(
+        subdomains_without_credentials,
+        &["--trusted-origin", TRUSTED, "--fail-on", "low"],
+    )
     .await;
     assert_eq!(code, 1);
 }
 
 #[tokio::test]
 async fn json_lists_findings_with_class_severity_probe_proof_and_fix() {
-    let server = TestServer::start(reflect_with_credentials).await;
-    let url = server.url("/api");
-    let (code, out, _) = crossgate(&["audit", &url, "--trusted-origin", TRUSTED, "--json"]).await;
+    let (code, out) = audit(
+        reflect_with_credentials,
+        &["--trusted-origin", TRUSTED, "--json"],
+    )
+    .await;
     assert_eq!(code, 1);
     let report: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
     assert_eq!(report["failed"], true);
@@ -76,11 +79,7 @@ async fn json_lists_findings_with_class_severity_probe_proof_and_fix() {
 
 #[tokio::test]
 async fn could_not_run_exits_2() {
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.local_addr().expect("addr").port()
-    };
-    let refused = format!("http://127.0.0.1:{port}/");
+    let refused = refused_url();
     assert_eq!(crossgate(&["audit", &refused]).await.0, 2);
     assert_eq!(crossgate(&["audit", "not a url"]).await.0, 2);
     assert_eq!(

@@ -1,10 +1,15 @@
 //! The `crossgate check` command: text and JSON output, exit codes 0/1/2.
 
-use crossgate_testkit::probe_server::{answer, answer_cors, Asked, TestServer};
+use crossgate_testkit::probe_server::{answer, answer_cors, Asked};
 
-use super::{assert_says, crossgate};
+use super::{assert_says, crossgate, crossgate_against, refused_url, Handler};
 
 const ORIGIN: &str = "https://app.example";
+
+/// `crossgate check <url> <args…>` for `/items` on a fresh server answering with `handler`.
+async fn check(handler: Handler, args: &[&str]) -> (i32, String) {
+    crossgate_against(handler, "check", "/items", args).await
+}
 
 fn echo_server(asked: &Asked<'_>) -> http::Response<http_body_util::Full<bytes::Bytes>> {
     if asked.origin() != Some(ORIGIN) {
@@ -22,9 +27,7 @@ fn echo_server(asked: &Asked<'_>) -> http::Response<http_body_util::Full<bytes::
 
 #[tokio::test]
 async fn allowed_prints_each_step_and_exits_0() {
-    let server = TestServer::start(echo_server).await;
-    let url = server.url("/items");
-    let (code, out, _) = crossgate(&["check", &url, "--origin", ORIGIN, "-X", "PUT"]).await;
+    let (code, out) = check(echo_server, &["--origin", ORIGIN, "-X", "PUT"]).await;
     assert_eq!(code, 0, "{out}");
     assert_says(
         &out,
@@ -39,9 +42,7 @@ async fn allowed_prints_each_step_and_exits_0() {
 
 #[tokio::test]
 async fn blocked_prints_the_reason_and_fix_and_exits_1() {
-    let server = TestServer::start(echo_server).await;
-    let url = server.url("/items");
-    let (code, out, _) = crossgate(&["check", &url, "--origin", "https://other.example"]).await;
+    let (code, out) = check(echo_server, &["--origin", "https://other.example"]).await;
     assert_eq!(code, 1, "{out}");
     assert_says(
         &out,
@@ -54,20 +55,19 @@ async fn blocked_prints_the_reason_and_fix_and_exits_1() {
 
 #[tokio::test]
 async fn json_output_is_one_document_with_the_same_content() {
-    let server = TestServer::start(echo_server).await;
-    let url = server.url("/items");
-    let (code, out, _) = crossgate(&[
-        "check",
-        &url,
-        "--origin",
-        ORIGIN,
-        "-X",
-        "DELETE",
-        "-H",
-        "X-Custom: 1",
-        "--credentials",
-        "--json",
-    ])
+    let (code, out) = check(
+        echo_server,
+        &[
+            "--origin",
+            ORIGIN,
+            "-X",
+            "DELETE",
+            "-H",
+            "X-Custom: 1",
+            "--credentials",
+            "--json",
+        ],
+    )
     .await;
     assert_eq!(code, 1, "{out}");
     let report: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
@@ -93,12 +93,7 @@ async fn json_output_is_one_document_with_the_same_content() {
 
 #[tokio::test]
 async fn could_not_run_exits_2() {
-    // A port nothing listens on: bind, note the port, close.
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.local_addr().expect("addr").port()
-    };
-    let refused = format!("http://127.0.0.1:{port}/");
+    let refused = refused_url();
     let (code, _, err) = crossgate(&["check", &refused, "--origin", ORIGIN]).await;
     assert_eq!(code, 2);
     assert!(err.contains("failed"), "{err}");
@@ -180,18 +175,17 @@ fn wildcard_headers_server(
 
 #[tokio::test]
 async fn engine_all_says_which_engines_disagree_and_why() {
-    let server = TestServer::start(wildcard_headers_server).await;
-    let url = server.url("/items");
-    let (code, out, _) = crossgate(&[
-        "check",
-        &url,
-        "--origin",
-        ORIGIN,
-        "-H",
-        "Authorization: Bearer x",
-        "--engine",
-        "all",
-    ])
+    let (code, out) = check(
+        wildcard_headers_server,
+        &[
+            "--origin",
+            ORIGIN,
+            "-H",
+            "Authorization: Bearer x",
+            "--engine",
+            "all",
+        ],
+    )
     .await;
     assert_eq!(
         code, 1,
@@ -221,7 +215,11 @@ async fn engine_all_says_which_engines_disagree_and_why() {
         );
     }
 
-    let (code, out, _) = crossgate(&["check", &url, "--origin", ORIGIN, "--engine", "all"]).await;
+    let (code, out) = check(
+        wildcard_headers_server,
+        &["--origin", ORIGIN, "--engine", "all"],
+    )
+    .await;
     assert_eq!(code, 0, "{out}");
     assert!(
         out.starts_with(

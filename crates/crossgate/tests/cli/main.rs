@@ -9,6 +9,7 @@ mod check;
 mod habits;
 mod workflows;
 
+use crossgate_testkit::probe_server::{Asked, TestServer};
 use crossgate_testkit::process::run;
 
 /// The crossgate binary's exit code, stdout and stderr for `args`, run off
@@ -26,6 +27,34 @@ async fn crossgate(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
+}
+
+/// A probe server's answer to each request.
+type Handler = fn(&Asked<'_>) -> http::Response<http_body_util::Full<bytes::Bytes>>;
+
+/// `crossgate <command> <url> <args…>`, where `url` is `path` on a fresh
+/// probe server answering with `handler`; the exit code and stdout.
+async fn crossgate_against(
+    handler: Handler,
+    command: &str,
+    path: &str,
+    args: &[&str],
+) -> (i32, String) {
+    let server = TestServer::start(handler).await;
+    let url = server.url(path);
+    let command: Vec<&str> = [command, url.as_str()]
+        .into_iter()
+        .chain(args.iter().copied())
+        .collect();
+    let (code, out, _) = crossgate(&command).await;
+    (code, out)
+}
+
+/// A URL on a port nothing listens on: bound, noted and closed again.
+fn refused_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    format!("http://127.0.0.1:{port}/")
 }
 
 /// Asserts that `output` says every one of `parts`, showing all of it when one is missing.

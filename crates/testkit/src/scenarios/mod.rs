@@ -56,10 +56,7 @@ pub struct Scenario {
 impl Scenario {
     /// What `engine` reports for this row.
     pub fn expected(&self, engine: Engine) -> Expect {
-        self.differs
-            .iter()
-            .find(|(e, _)| *e == engine)
-            .map_or(self.expect, |(_, expect)| *expect)
+        expected_in(engine, self.expect, self.differs)
     }
 
     /// The route prefix the gateway config gives this scenario.
@@ -89,6 +86,16 @@ impl Scenario {
     pub fn policy_toml(&self, ports: &Ports) -> Option<String> {
         self.policy.map(|policy| ports.fill(policy))
     }
+}
+
+/// What `engine` does in a row that expects `expect` of every engine but
+/// those it lists in `differs` (this table's rows and the browser suite's
+/// engine matrix both say it so).
+pub fn expected_in<T: Copy>(engine: Engine, expect: T, differs: &[(Engine, T)]) -> T {
+    differs
+        .iter()
+        .find(|(e, _)| *e == engine)
+        .map_or(expect, |&(_, differing)| differing)
 }
 
 /// A route's `access` key.
