@@ -10,6 +10,7 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::config::Config;
 use crate::{crossgate_binary, try_send, Reply, TempDir, PATIENCE};
 
 pub const ALLOWED_ORIGIN: &str = "https://app.example.com";
@@ -19,28 +20,21 @@ pub const DENIED_ORIGIN: &str = "https://evil.example.net";
 /// route (`/status` answering `mock_body`), both under policy `web`, and an
 /// admin listener. Both listeners use port 0.
 pub fn config(upstream: SocketAddr, mock_body: &str) -> String {
-    format!(
-        r#"[server]
-listen = "127.0.0.1:0"
-admin = "127.0.0.1:0"
-shutdown_timeout = 10
-
-[policies.web]
-origins = ["{ALLOWED_ORIGIN}"]
-methods = ["PUT"]
-request_headers = ["content-type"]
-
-[[routes]]
-path = "/api/"
-upstream = "http://{upstream}"
-policy = "web"
-
-[[routes]]
-path = "/status"
-mock = {{ status = 200, headers = {{ "content-type" = "text/plain" }}, body = "{mock_body}" }}
-policy = "web"
-"#
-    )
+    let mock = format!(
+        r#"mock = {{ status = 200, headers = {{ "content-type" = "text/plain" }}, body = "{mock_body}" }}"#
+    );
+    Config::server(&[r#"admin = "127.0.0.1:0""#, "shutdown_timeout = 10"])
+        .policy(
+            "web",
+            &[ALLOWED_ORIGIN],
+            &[
+                r#"methods = ["PUT"]"#,
+                r#"request_headers = ["content-type"]"#,
+            ],
+        )
+        .proxy("/api/", &format!("http://{upstream}"), "web", &[])
+        .route("/status", &[&mock, r#"policy = "web""#])
+        .render()
 }
 
 /// The crossgate binary's output for `args`, with nothing on stdin.

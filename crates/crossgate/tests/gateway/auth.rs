@@ -4,6 +4,7 @@
 //! with a valid token; bad tokens get 401 and missing privileges 403, both
 //! readable by scripts.
 
+use crate::support::config::Config;
 use crate::support::{bearer_jwt, list, TestGateway, TestUpstream};
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
@@ -13,42 +14,31 @@ const ORIGIN: &str = "https://client.example";
 
 async fn setup() -> (TestUpstream, TestGateway) {
     let upstream = TestUpstream::start().await;
-    let config = format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-
-[auth]
-jwt_secret = "{SECRET}"
-
-[[auth.tokens]]
-token = "reader-token-0123456789"
-privileges = ["read"]
-
-[[auth.tokens]]
-token = "writer-token-0123456789"
-privileges = ["write"]
-
-[policies.all]
-origins = ["*"]
-methods = ["*"]
-request_headers = ["*"]
-
-[[routes]]
-path = "/public/"
-upstream = "{up}"
-policy = "all"
-methods = ["GET", "OPTIONS"]
-
-[[routes]]
-path = "/private/"
-upstream = "{up}"
-policy = "all"
-methods = ["GET", "PUT", "OPTIONS"]
-access = "private"
-"#,
-        up = upstream.url()
-    );
+    let up = upstream.url();
+    let config = Config::server(&[])
+        .auth(
+            &[&format!("jwt_secret = \"{SECRET}\"")],
+            &[
+                ("reader-token-0123456789", &["read"]),
+                ("writer-token-0123456789", &["write"]),
+            ],
+        )
+        .policy(
+            "all",
+            &["*"],
+            &[r#"methods = ["*"]"#, r#"request_headers = ["*"]"#],
+        )
+        .proxy("/public/", &up, "all", &[r#"methods = ["GET", "OPTIONS"]"#])
+        .proxy(
+            "/private/",
+            &up,
+            "all",
+            &[
+                r#"methods = ["GET", "PUT", "OPTIONS"]"#,
+                r#"access = "private""#,
+            ],
+        )
+        .render();
     (upstream, TestGateway::start(&config).await)
 }
 

@@ -2,7 +2,7 @@
 //! blocked — carry the CORS headers for an allowed origin, so a browser script
 //! can read the real status; and the upstream is never called for them.
 
-use crate::support::config::single_route;
+use crate::support::config::{single_route, Config};
 use crate::support::{absent_upstream, closing_upstream, TestGateway, TestUpstream};
 use bytes::Bytes;
 use http_body_util::channel::Channel;
@@ -16,47 +16,31 @@ async fn setup() -> (TestUpstream, TestGateway) {
     let (closing, closing_task) = closing_upstream().await;
     // The closing upstream lives as long as the test binary; its task is detached.
     drop(closing_task);
-    let config = format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-response_timeout = 0.5
-max_header_bytes = 2048
-fallback_policy = "web"
-
-[policies.web]
-origins = ["{APP}"]
-methods = ["PUT"]
-expose_headers = ["x-request-id"]
-
-[policies.strict]
-origins = ["{APP}"]
-block_disallowed = true
-
-[[routes]]
-path = "/api/"
-upstream = "{up}"
-policy = "web"
-methods = ["GET", "POST"]
-max_body_bytes = 16
-
-[[routes]]
-path = "/absent/"
-upstream = "http://{absent}"
-policy = "web"
-
-[[routes]]
-path = "/closing/"
-upstream = "http://{closing}"
-policy = "web"
-
-[[routes]]
-path = "/strict/"
-upstream = "{up}"
-policy = "strict"
-"#,
-        up = upstream.url()
-    );
+    let up = upstream.url();
+    let config = Config::server(&[
+        "response_timeout = 0.5",
+        "max_header_bytes = 2048",
+        r#"fallback_policy = "web""#,
+    ])
+    .policy(
+        "web",
+        &[APP],
+        &[
+            r#"methods = ["PUT"]"#,
+            r#"expose_headers = ["x-request-id"]"#,
+        ],
+    )
+    .policy("strict", &[APP], &["block_disallowed = true"])
+    .proxy(
+        "/api/",
+        &up,
+        "web",
+        &[r#"methods = ["GET", "POST"]"#, "max_body_bytes = 16"],
+    )
+    .proxy("/absent/", &format!("http://{absent}"), "web", &[])
+    .proxy("/closing/", &format!("http://{closing}"), "web", &[])
+    .proxy("/strict/", &up, "strict", &[])
+    .render();
     let gateway = TestGateway::start(&config).await;
     (upstream, gateway)
 }

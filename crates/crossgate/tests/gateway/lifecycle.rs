@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::support::config::single_route;
+use crate::support::config::{single_route, Config};
 use crate::support::{listener_closed, send, TestGateway, TestUpstream, PATIENCE};
 use bytes::Bytes;
 use crossgate::Drain;
@@ -26,17 +26,9 @@ fn mock_config(body: &str, server_extra: &str) -> String {
 }
 
 fn upstream_config(upstream: &str, server_extra: &str) -> String {
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-{server_extra}
-
-[[routes]]
-path = "/api/"
-upstream = "{upstream}"
-"#
-    )
+    Config::server(&[server_extra])
+        .route("/api/", &[&format!("upstream = \"{upstream}\"")])
+        .render()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

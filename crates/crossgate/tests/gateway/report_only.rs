@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
+use crate::support::config::Config;
 use crate::support::process::{get, sample, Gateway};
 use crate::support::{preflight, send, Reply, TempDir, TestGateway, TestUpstream};
 
@@ -26,52 +27,44 @@ const DIFFERENCES: &str = "crossgate_report_only_differences_total";
 /// no policy and reports `next`; `/status` is a mock reporting `next`.
 /// `extra` is appended to `/api/`'s route table.
 fn config(upstream: &TestUpstream, report_only: bool, extra: &str) -> String {
-    let report = |policy: &str| {
-        if report_only {
-            format!("report_only_policy = \"{policy}\"\n")
-        } else {
-            String::new()
-        }
+    let next = if report_only {
+        r#"report_only_policy = "next""#
+    } else {
+        ""
     };
-    let next = report("next");
-    format!(
-        r#"[server]
-listen = "127.0.0.1:0"
-admin = "127.0.0.1:0"
-denial_log_rate = 1
-
-[policies.current]
-origins = ["{BOTH}", "{OLD}"]
-methods = ["PUT", "DELETE"]
-request_headers = ["content-type", "x-legacy"]
-expose_headers = ["x-total"]
-credentials = true
-max_age = 600
-
-[policies.next]
-origins = ["{BOTH}", "{NEW}"]
-methods = ["PUT"]
-request_headers = ["content-type"]
-max_age = 60
-
-[[routes]]
-path = "/api/"
-upstream = "{url}"
-policy = "current"
-{next}{extra}
-
-[[routes]]
-path = "/open/"
-upstream = "{url}"
-{next}
-
-[[routes]]
-path = "/status"
-mock = {{ status = 200, headers = {{ "content-type" = "text/plain" }}, body = "ok" }}
-policy = "current"
-{next}"#,
-        url = upstream.url(),
-    )
+    let url = upstream.url();
+    Config::server(&[r#"admin = "127.0.0.1:0""#, "denial_log_rate = 1"])
+        .policy(
+            "current",
+            &[BOTH, OLD],
+            &[
+                r#"methods = ["PUT", "DELETE"]"#,
+                r#"request_headers = ["content-type", "x-legacy"]"#,
+                r#"expose_headers = ["x-total"]"#,
+                "credentials = true",
+                "max_age = 600",
+            ],
+        )
+        .policy(
+            "next",
+            &[BOTH, NEW],
+            &[
+                r#"methods = ["PUT"]"#,
+                r#"request_headers = ["content-type"]"#,
+                "max_age = 60",
+            ],
+        )
+        .proxy("/api/", &url, "current", &[next, extra])
+        .route("/open/", &[&format!("upstream = \"{url}\""), next])
+        .route(
+            "/status",
+            &[
+                r#"mock = { status = 200, headers = { "content-type" = "text/plain" }, body = "ok" }"#,
+                r#"policy = "current""#,
+                next,
+            ],
+        )
+        .render()
 }
 
 async fn get_from(addr: std::net::SocketAddr, path: &str, origin: &str) -> Reply {
@@ -490,28 +483,19 @@ async fn validate_lists_report_only_routes_and_refuses_unknown_names() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_private_route_is_judged_with_the_methods_its_policy_would_have() {
     let upstream = TestUpstream::start().await;
-    let config = format!(
-        r#"[server]
-listen = "127.0.0.1:0"
-
-[auth]
-[[auth.tokens]]
-token = "writer-token-0123456789"
-privileges = ["read", "write"]
-
-[policies.next]
-origins = ["{BOTH}"]
-methods = ["PUT"]
-
-[[routes]]
-path = "/private/"
-upstream = "{url}"
-access = "private"
-methods = ["GET"]
-report_only_policy = "next"
-"#,
-        url = upstream.url()
-    );
+    let config = Config::server(&[])
+        .auth(&[], &[("writer-token-0123456789", &["read", "write"])])
+        .policy("next", &[BOTH], &[r#"methods = ["PUT"]"#])
+        .route(
+            "/private/",
+            &[
+                &format!("upstream = \"{}\"", upstream.url()),
+                r#"access = "private""#,
+                r#"methods = ["GET"]"#,
+                r#"report_only_policy = "next""#,
+            ],
+        )
+        .render();
     let gateway = TestGateway::start(&config).await;
     let without = preflight(gateway.addr, "/private/x", BOTH, "PUT", "").await;
     assert_eq!(

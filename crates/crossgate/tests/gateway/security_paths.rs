@@ -9,6 +9,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use crate::support::config::Config;
 use crate::support::{Reply, TestGateway, PATIENCE};
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
@@ -169,55 +170,18 @@ fn is_private(reading: &str) -> bool {
 
 async fn setup() -> (ReadingUpstream, TestGateway) {
     let upstream = ReadingUpstream::start().await;
-    let config = format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-
-[auth]
-[[auth.tokens]]
-token = "admin-token-0123456789"
-privileges = ["read", "write"]
-
-[policies.web]
-origins = ["{APP}"]
-
-[[routes]]
-path = "/"
-upstream = "{up}"
-policy = "web"
-
-[[routes]]
-path = "/api/"
-upstream = "{up}"
-policy = "web"
-
-[[routes]]
-path = "/api/admin/"
-upstream = "{up}"
-policy = "web"
-access = "private"
-
-[[routes]]
-path = "/internal"
-upstream = "{up}"
-policy = "web"
-access = "private"
-
-[[routes]]
-path = "/files/"
-upstream = "{up}"
-policy = "web"
-path_normalization = "off"
-
-[[routes]]
-path = "/files/admin/"
-upstream = "{up}"
-policy = "web"
-access = "private"
-"#,
-        up = format_args!("http://{}", upstream.addr)
-    );
+    let up = format!("http://{}", upstream.addr);
+    let private = r#"access = "private""#;
+    let config = Config::server(&[])
+        .auth(&[], &[("admin-token-0123456789", &["read", "write"])])
+        .policy("web", &[APP], &[])
+        .proxy("/", &up, "web", &[])
+        .proxy("/api/", &up, "web", &[])
+        .proxy("/api/admin/", &up, "web", &[private])
+        .proxy("/internal", &up, "web", &[private])
+        .proxy("/files/", &up, "web", &[r#"path_normalization = "off""#])
+        .proxy("/files/admin/", &up, "web", &[private])
+        .render();
     (upstream, TestGateway::start(&config).await)
 }
 
