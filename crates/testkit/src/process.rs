@@ -3,7 +3,8 @@
 //! its config, and readers for `/metrics`. The client, the reply and the test
 //! upstream are the ones at the crate root.
 
-use std::io::{BufRead, BufReader};
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -11,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
-use crate::{crossgate_binary, try_send, Reply, TempDir, PATIENCE};
+use crate::{crossgate_binary, try_send, Reply, TempDir, TestUpstream, PATIENCE};
 
 pub const ALLOWED_ORIGIN: &str = "https://app.example.com";
 pub const DENIED_ORIGIN: &str = "https://evil.example.net";
@@ -57,6 +58,50 @@ pub fn validate(path: &Path) -> Output {
         .expect("run crossgate validate")
 }
 
+/// Runs `crossgate validate --config path`, asserts that it accepts the
+/// file and returns what it printed on stdout.
+pub fn validate_accepts(path: &Path) -> String {
+    let output = validate(path);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{} refused:\n{stdout}{}",
+        path.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// Spawns `crossgate args` with `RUST_LOG=info`, nothing on stdin, `stdout`
+/// as given and stderr piped.
+pub fn spawn<I, S>(args: I, stdout: Stdio) -> Child
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    Command::new(crossgate_binary())
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn crossgate")
+}
+
+/// The lines of `stream` as a thread reads them, until it ends.
+pub fn collect_lines(stream: impl Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            sink.lock().expect("lines lock").push(line);
+        }
+    });
+    lines
+}
+
 /// The counter of configuration reloads, labelled by `result`.
 const RELOADS: &str = "crossgate_config_reloads_total";
 
@@ -78,6 +123,14 @@ impl Gateway {
         Gateway::start_with_log_format(config_text, "json").await
     }
 
+    /// A fresh [`TestUpstream`] and the gateway of [`config`] in front of
+    /// it, its `/status` answering `mock_body`.
+    pub async fn start_with_upstream(mock_body: &str) -> (TestUpstream, Gateway) {
+        let upstream = TestUpstream::start().await;
+        let gateway = Gateway::start(&config(upstream.addr, mock_body)).await;
+        (upstream, gateway)
+    }
+
     /// [`Gateway::start`] with `--log-format log_format` (`text` or `json`).
     pub async fn start_with_log_format(config_text: &str, log_format: &str) -> Gateway {
         let dir = TempDir::new("ops");
@@ -88,24 +141,17 @@ impl Gateway {
     /// Runs `crossgate --log-format log_format serve --config config_path`, a
     /// file the test laid out in `dir` (removed when the gateway is dropped).
     pub async fn start_at(dir: TempDir, config_path: PathBuf, log_format: &str) -> Gateway {
-        let mut child = Command::new(crossgate_binary())
-            .args(["--log-format", log_format, "serve", "--config"])
-            .arg(&config_path)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn crossgate");
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().expect("piped stderr");
-        let sink = logs.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                sink.lock().expect("log lock").push(line);
-            }
-        });
+        let mut child = spawn(
+            [
+                OsStr::new("--log-format"),
+                OsStr::new(log_format),
+                OsStr::new("serve"),
+                OsStr::new("--config"),
+                config_path.as_os_str(),
+            ],
+            Stdio::null(),
+        );
+        let logs = collect_lines(child.stderr.take().expect("piped stderr"));
         let mut gateway = Gateway {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -208,11 +254,24 @@ impl Gateway {
         None
     }
 
+    /// A GET of `path` on the admin listener; no answer fails the test.
+    pub async fn admin_get(&self, path: &str) -> Reply {
+        get(self.admin, path, &[])
+            .await
+            .unwrap_or_else(|e| panic!("GET {path} on the admin listener: {e}"))
+    }
+
+    /// The body `/status` (the mock route of [`config`]) answers now.
+    pub async fn status_body(&self) -> String {
+        get(self.addr, "/status", &[])
+            .await
+            .expect("GET /status")
+            .text()
+    }
+
     /// The gateway's `/metrics` text.
     pub async fn metrics(&self) -> String {
-        let reply = get(self.admin, "/metrics", &[])
-            .await
-            .expect("GET /metrics");
+        let reply = self.admin_get("/metrics").await;
         assert_eq!(reply.status, 200, "/metrics status");
         reply.text()
     }

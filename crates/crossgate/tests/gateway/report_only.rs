@@ -3,12 +3,10 @@
 //! `/decisions` with both decisions and logged within the denial budget,
 //! and the response is exactly what it is without the candidate.
 
-use std::process::{Command, Stdio};
-
 use serde_json::Value;
 
 use crate::support::config::Config;
-use crate::support::process::{get, sample, Gateway};
+use crate::support::process::{sample, Gateway};
 use crate::support::{preflight, send, Reply, TempDir, TestGateway, TestUpstream};
 
 /// Allowed by both policies.
@@ -183,9 +181,7 @@ async fn decisions_record_both_decisions_marked_report_only() {
     preflight(gateway.addr, "/api/x", NEW, "PUT", "").await;
     get_from(gateway.addr, "/open/x", EVIL).await;
 
-    let reply = get(gateway.admin, "/decisions", &[])
-        .await
-        .expect("GET /decisions");
+    let reply = gateway.admin_get("/decisions").await;
     let json: Value = serde_json::from_slice(&reply.body).expect("JSON");
     let entries = json["denials"].as_array().expect("denials array");
     // Newest first: /open/ (report-only), the preflight's denial (recorded
@@ -277,9 +273,7 @@ async fn difference_log_lines_are_info_and_rate_limited() {
     };
     crate::support::eventually("a report-only log line", || !differences().is_empty()).await;
     // Let stderr drain: the last request's line, if written, is read by now.
-    get(gateway.admin, "/metrics", &[])
-        .await
-        .expect("GET /metrics");
+    gateway.admin_get("/metrics").await;
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let lines = differences();
     // denial_log_rate = 1: one line a second, however the six fell.
@@ -412,12 +406,7 @@ async fn a_reload_swaps_the_candidate() {
 fn validate(text: &str) -> (bool, String) {
     let dir = TempDir::new("report-only");
     let path = dir.write("crossgate.toml", text);
-    let output = Command::new(env!("CARGO_BIN_EXE_crossgate"))
-        .args(["validate", "--config"])
-        .arg(&path)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run crossgate validate");
+    let output = crate::support::process::validate(&path);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),

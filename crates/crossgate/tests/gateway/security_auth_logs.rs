@@ -562,9 +562,7 @@ async fn denial_floods_are_rate_limited_with_summaries_while_metrics_count_all()
         )
         .await;
     assert_eq!(refused, REFUSALS as f64);
-    let decisions = crate::support::process::get(gateway.admin, "/decisions", &[])
-        .await
-        .expect("GET /decisions");
+    let decisions = gateway.admin_get("/decisions").await;
     let decisions: Value = serde_json::from_slice(&decisions.body).expect("JSON");
     assert_eq!(
         decisions["denials"].as_array().map(Vec::len),

@@ -246,6 +246,19 @@ fn parse_response(bytes: &[u8]) -> Reply {
     }
 }
 
+/// Sends a GET of `path` raw from the app and asserts that the answer has
+/// `status` and the CORS headers that let the app's script read it.
+async fn assert_raw_get_readable(gateway: &TestGateway, path: &str, status: u16) -> Reply {
+    let reply = send_raw(gateway.addr, "GET", path.as_bytes(), &[("origin", APP)]).await;
+    assert_eq!(reply.status, status, "{path}: {}", reply.text());
+    assert_eq!(
+        reply.header("access-control-allow-origin"),
+        Some(APP),
+        "{path}"
+    );
+    reply
+}
+
 /// Spellings of a private path the gateway can normalize: routed to the
 /// private route, so refused without a token.
 const NORMALIZED_TO_PRIVATE: [&str; 11] = [
@@ -305,13 +318,7 @@ const REFUSED: [&str; 34] = [
 async fn normalizable_spellings_of_a_private_path_reach_its_auth() {
     let (upstream, gateway) = setup().await;
     for path in NORMALIZED_TO_PRIVATE {
-        let reply = send_raw(gateway.addr, "GET", path.as_bytes(), &[("origin", APP)]).await;
-        assert_eq!(reply.status, 401, "{path}: {}", reply.text());
-        assert_eq!(
-            reply.header("access-control-allow-origin"),
-            Some(APP),
-            "{path}"
-        );
+        assert_raw_get_readable(&gateway, path, 401).await;
     }
     assert_eq!(upstream.received(), Vec::<String>::new());
 }
@@ -320,17 +327,11 @@ async fn normalizable_spellings_of_a_private_path_reach_its_auth() {
 async fn ambiguous_spellings_of_a_private_path_are_refused() {
     let (upstream, gateway) = setup().await;
     for path in REFUSED {
-        let reply = send_raw(gateway.addr, "GET", path.as_bytes(), &[("origin", APP)]).await;
-        assert_eq!(reply.status, 400, "{path}: {}", reply.text());
+        let reply = assert_raw_get_readable(&gateway, path, 400).await;
         assert!(
             reply.text().starts_with(r#"{"error":""#),
             "{path}: the gateway's own 400, not hyper's: {}",
             reply.text()
-        );
-        assert_eq!(
-            reply.header("access-control-allow-origin"),
-            Some(APP),
-            "{path}"
         );
         // With a token too: refusing is not authorization.
         let reply = send_raw(
