@@ -11,6 +11,8 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tokio::task::JoinHandle;
+
 use crate::config::Config;
 use crate::{crossgate_binary, try_send, Reply, TempDir, TestUpstream, PATIENCE};
 
@@ -252,6 +254,19 @@ impl Gateway {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         None
+    }
+
+    /// Sends a GET of `path` (a `/api/slow/` one) from [`ALLOWED_ORIGIN`]
+    /// through this gateway and returns once `upstream` is answering it, as
+    /// [`TestUpstream::request_in_flight`] does.
+    pub async fn allowed_request_in_flight(
+        &self,
+        upstream: &TestUpstream,
+        path: &str,
+    ) -> JoinHandle<Result<Reply, String>> {
+        upstream
+            .request_in_flight(self.addr, path, &[("origin", ALLOWED_ORIGIN)])
+            .await
     }
 
     /// A GET of `path` on the admin listener; no answer fails the test.

@@ -101,12 +101,8 @@ async fn an_invalid_file_keeps_the_running_config_and_counts_a_failure() {
 async fn a_request_in_flight_finishes_on_the_config_it_started_with() {
     let (upstream, gateway) = Gateway::start_with_upstream("v1").await;
 
-    let slow = upstream
-        .request_in_flight(
-            gateway.addr,
-            "/api/slow/1500",
-            &[("origin", ALLOWED_ORIGIN)],
-        )
+    let slow = gateway
+        .allowed_request_in_flight(&upstream, "/api/slow/1500")
         .await;
 
     // The new config sends /api/ to a port nothing listens on.

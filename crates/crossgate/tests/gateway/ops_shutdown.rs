@@ -11,12 +11,8 @@ use tokio::net::TcpStream;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_the_in_flight_request_and_refuses_new_connections() {
     let (upstream, mut gateway) = Gateway::start_with_upstream("v1").await;
-    let slow = upstream
-        .request_in_flight(
-            gateway.addr,
-            "/api/slow/2500",
-            &[("origin", ALLOWED_ORIGIN)],
-        )
+    let slow = gateway
+        .allowed_request_in_flight(&upstream, "/api/slow/2500")
         .await;
 
     gateway.signal("TERM");
