@@ -102,10 +102,11 @@ async fn reload_under_concurrent_load_fails_no_request() {
 #[tokio::test]
 async fn invalid_reload_keeps_the_running_configuration() {
     let gateway = TestGateway::start(&mock_config("v1", "")).await;
+    let invalid = Config::server(&[])
+        .route("/", &[r#"policy = "missing""#])
+        .render();
     let error = gateway
-        .reload_with(
-            "[server]\nlisten = \"127.0.0.1:0\"\n[[routes]]\npath = \"/\"\npolicy = \"missing\"\n",
-        )
+        .reload_with(&invalid)
         .expect_err("an invalid file must be refused");
     let message = error.to_string();
     assert!(message.contains("routes[0].policy"), "{message}");

@@ -473,8 +473,12 @@ async fn connect_is_refused_with_405_and_allow() {
     assert_eq!(upstream.received(), Vec::<String>::new());
 }
 
-fn compile(routes: &str) -> Result<crossgate::CompiledConfig, String> {
-    let text = format!("[server]\nlisten = \"127.0.0.1:0\"\n{routes}");
+/// Compiles a config whose one route is at `path`, proxied, with the
+/// `extra` key (a TOML line, or empty).
+fn compile_route(path: &str, extra: &str) -> Result<crossgate::CompiledConfig, String> {
+    let text = Config::server(&[])
+        .route(path, &[r#"upstream = "http://127.0.0.1:9""#, extra])
+        .render();
     crate::support::config::compile(&text)
 }
 
@@ -487,8 +491,7 @@ fn route_prefixes_must_be_in_normal_form() {
         ("/admin;x/", "segment parameters"),
         ("/a/../b/", ". or .. segments"),
     ] {
-        let routes = format!("[[routes]]\npath = {path:?}\nupstream = \"http://127.0.0.1:9\"\n");
-        let problems = compile(&routes)
+        let problems = compile_route(path, "")
             .err()
             .unwrap_or_else(|| panic!("{path} accepted"));
         assert!(problems.contains("routes[0].path"), "{problems}");
@@ -498,14 +501,10 @@ fn route_prefixes_must_be_in_normal_form() {
 
 #[test]
 fn path_normalization_is_strict_or_an_explicit_off_with_a_warning() {
-    let route = |value: &str| {
-        format!(
-            "[[routes]]\npath = \"/files/\"\nupstream = \"http://127.0.0.1:9\"\npath_normalization = {value:?}\n"
-        )
-    };
-    let strict = compile(&route("strict")).expect("strict is valid");
+    let route = |value: &str| compile_route("/files/", &format!("path_normalization = {value:?}"));
+    let strict = route("strict").expect("strict is valid");
     assert!(strict.warnings.is_empty(), "{:?}", strict.warnings);
-    let off = compile(&route("off")).expect("off is valid");
+    let off = route("off").expect("off is valid");
     let warnings: Vec<String> = off.warnings.iter().map(ToString::to_string).collect();
     assert!(
         warnings
@@ -514,7 +513,7 @@ fn path_normalization_is_strict_or_an_explicit_off_with_a_warning() {
                 && w.contains("forwards the path as received")),
         "{warnings:?}"
     );
-    let problems = compile(&route("lenient")).expect_err("lenient is refused");
+    let problems = route("lenient").expect_err("lenient is refused");
     assert!(
         problems.contains("routes[0].path_normalization"),
         "{problems}"
