@@ -2,14 +2,13 @@
 //! the built-in demo and its printed curl commands, JSON logs, and SIGTERM.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::support::config::single_route;
 use crate::support::process::{collect_lines, run, spawn, validate_accepts};
-use crate::support::{absent_upstream, send, TempDir, PATIENCE};
+use crate::support::{absent_upstream, examples_dir, send, TempDir, PATIENCE};
 
 const APP: &str = "https://app.example.com";
 
@@ -138,7 +137,7 @@ fn serve_refuses_an_invalid_file_with_the_same_messages() {
 
 #[test]
 fn shipped_demo_config_is_valid_and_listens_on_8080() {
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/demo.toml");
+    let demo = examples_dir().join("demo.toml");
     let stdout = validate_accepts(&demo);
     assert!(
         stdout.contains("listening on http://127.0.0.1:8080"),
