@@ -3,7 +3,6 @@
 //! its config, and readers for `/metrics`. The client, the reply and the test
 //! upstream are the ones at the crate root.
 
-use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -74,21 +73,16 @@ pub fn validate_accepts(path: &Path) -> String {
     stdout
 }
 
-/// Spawns `crossgate args` with `RUST_LOG=info`, nothing on stdin, `stdout`
-/// as given and stderr piped.
-pub fn spawn<I, S>(args: I, stdout: Stdio) -> Child
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    Command::new(crossgate_binary())
-        .args(args)
+/// The crossgate binary with `RUST_LOG=info`, nothing on stdin, `stdout` as
+/// given and stderr piped: a process whose log lines the test reads.
+pub fn logging_command(stdout: Stdio) -> Command {
+    let mut command = Command::new(crossgate_binary());
+    command
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .stdout(stdout)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn crossgate")
+        .stderr(Stdio::piped());
+    command
 }
 
 /// The lines of `stream` as a thread reads them, until it ends.
@@ -143,16 +137,11 @@ impl Gateway {
     /// Runs `crossgate --log-format log_format serve --config config_path`, a
     /// file the test laid out in `dir` (removed when the gateway is dropped).
     pub async fn start_at(dir: TempDir, config_path: PathBuf, log_format: &str) -> Gateway {
-        let mut child = spawn(
-            [
-                OsStr::new("--log-format"),
-                OsStr::new(log_format),
-                OsStr::new("serve"),
-                OsStr::new("--config"),
-                config_path.as_os_str(),
-            ],
-            Stdio::null(),
-        );
+        let mut child = logging_command(Stdio::null())
+            .args(["--log-format", log_format, "serve", "--config"])
+            .arg(&config_path)
+            .spawn()
+            .expect("spawn crossgate");
         let logs = collect_lines(child.stderr.take().expect("piped stderr"));
         let mut gateway = Gateway {
             child,

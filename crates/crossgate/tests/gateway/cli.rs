@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::support::config::single_route;
-use crate::support::process::{collect_lines, run, spawn, validate_accepts};
+use crate::support::process::{collect_lines, logging_command, run, validate_accepts};
 use crate::support::{absent_upstream, examples_dir, send, TempDir, PATIENCE};
 
 const APP: &str = "https://app.example.com";
@@ -158,7 +158,10 @@ struct Serving {
 
 impl Serving {
     fn start(args: &[&str]) -> Serving {
-        let mut child = spawn(args, Stdio::piped());
+        let mut child = logging_command(Stdio::piped())
+            .args(args)
+            .spawn()
+            .expect("spawn crossgate");
         let stdout = collect_lines(child.stdout.take().expect("stdout"));
         let stderr = collect_lines(child.stderr.take().expect("stderr"));
         Serving {
