@@ -17,18 +17,85 @@ pub fn compile(text: &str) -> Result<crossgate::CompiledConfig, String> {
 /// `server_keys`; the route adds `route_keys`: its `upstream = …` or
 /// `mock = …`, and whatever else it needs. Both are TOML lines, or empty.
 pub fn single_route(server_keys: &str, origin: &str, path: &str, route_keys: &str) -> String {
-    format!(
-        r#"[server]
-listen = "127.0.0.1:0"
-{server_keys}
+    Config::server(&[server_keys])
+        .policy("web", &[origin], &[])
+        .route(path, &[r#"policy = "web""#, route_keys])
+        .render()
+}
 
-[policies.web]
-origins = ["{origin}"]
+/// A gateway config file, written a table at a time in the order of the
+/// calls. The keys most tables share (the listen address, a route's path,
+/// upstream and policy, a token and its privileges) come from the
+/// arguments; every other key is a TOML line of `keys`, as the test spells
+/// it (an item may hold several lines; empty items are skipped).
+pub struct Config {
+    text: String,
+}
 
-[[routes]]
-path = "{path}"
-policy = "web"
-{route_keys}
-"#
-    )
+impl Config {
+    /// `[server]`, listening on 127.0.0.1:0, then `keys`.
+    pub fn server(keys: &[&str]) -> Config {
+        let mut config = Config {
+            text: String::new(),
+        };
+        config.table("[server]", &[r#"listen = "127.0.0.1:0""#], keys);
+        config
+    }
+
+    /// `[auth]` with `keys`, then a `[[auth.tokens]]` for each static token
+    /// and its privileges.
+    pub fn auth(mut self, keys: &[&str], tokens: &[(&str, &[&str])]) -> Config {
+        self.table("[auth]", &[], keys);
+        for (token, privileges) in tokens {
+            let token = format!("token = \"{token}\"");
+            let privileges = format!("privileges = {}", toml_strings(privileges));
+            self.table("[[auth.tokens]]", &[&token, &privileges], &[]);
+        }
+        self
+    }
+
+    /// `[policies.<name>]` allowing `origins`, then `keys`.
+    pub fn policy(mut self, name: &str, origins: &[&str], keys: &[&str]) -> Config {
+        let origins = format!("origins = {}", toml_strings(origins));
+        self.table(&format!("[policies.{name}]"), &[&origins], keys);
+        self
+    }
+
+    /// A `[[routes]]` at `path` proxied to `upstream` under `policy`, then `keys`.
+    pub fn proxy(self, path: &str, upstream: &str, policy: &str, keys: &[&str]) -> Config {
+        let upstream = format!("upstream = \"{upstream}\"");
+        let policy = format!("policy = \"{policy}\"");
+        self.route(path, &[&[upstream.as_str(), &policy], keys].concat())
+    }
+
+    /// A `[[routes]]` at `path`, then `keys`: its `upstream = …` or
+    /// `mock = …`, its `policy = …` if it has one, and whatever else it needs.
+    pub fn route(mut self, path: &str, keys: &[&str]) -> Config {
+        self.table("[[routes]]", &[&format!("path = \"{path}\"")], keys);
+        self
+    }
+
+    /// The config file's text.
+    pub fn render(self) -> String {
+        self.text
+    }
+
+    /// Appends the table `header` with its `fixed` keys, then the test's `keys`.
+    fn table(&mut self, header: &str, fixed: &[&str], keys: &[&str]) {
+        if !self.text.is_empty() {
+            self.text.push('\n');
+        }
+        self.text.push_str(header);
+        self.text.push('\n');
+        for line in fixed.iter().chain(keys).filter(|line| !line.is_empty()) {
+            self.text.push_str(line.trim_end_matches('\n'));
+            self.text.push('\n');
+        }
+    }
+}
+
+/// `items` as a TOML array of strings.
+fn toml_strings(items: &[&str]) -> String {
+    let quoted: Vec<String> = items.iter().map(|item| format!("\"{item}\"")).collect();
+    format!("[{}]", quoted.join(", "))
 }

@@ -3,14 +3,17 @@
 //! its config, and readers for `/metrics`. The client, the reply and the test
 //! upstream are the ones at the crate root.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::{crossgate_binary, try_send, Reply, TempDir, PATIENCE};
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::{crossgate_binary, try_send, Reply, TempDir, TestUpstream, PATIENCE};
 
 pub const ALLOWED_ORIGIN: &str = "https://app.example.com";
 pub const DENIED_ORIGIN: &str = "https://evil.example.net";
@@ -19,28 +22,21 @@ pub const DENIED_ORIGIN: &str = "https://evil.example.net";
 /// route (`/status` answering `mock_body`), both under policy `web`, and an
 /// admin listener. Both listeners use port 0.
 pub fn config(upstream: SocketAddr, mock_body: &str) -> String {
-    format!(
-        r#"[server]
-listen = "127.0.0.1:0"
-admin = "127.0.0.1:0"
-shutdown_timeout = 10
-
-[policies.web]
-origins = ["{ALLOWED_ORIGIN}"]
-methods = ["PUT"]
-request_headers = ["content-type"]
-
-[[routes]]
-path = "/api/"
-upstream = "http://{upstream}"
-policy = "web"
-
-[[routes]]
-path = "/status"
-mock = {{ status = 200, headers = {{ "content-type" = "text/plain" }}, body = "{mock_body}" }}
-policy = "web"
-"#
-    )
+    let mock = format!(
+        r#"mock = {{ status = 200, headers = {{ "content-type" = "text/plain" }}, body = "{mock_body}" }}"#
+    );
+    Config::server(&[r#"admin = "127.0.0.1:0""#, "shutdown_timeout = 10"])
+        .policy(
+            "web",
+            &[ALLOWED_ORIGIN],
+            &[
+                r#"methods = ["PUT"]"#,
+                r#"request_headers = ["content-type"]"#,
+            ],
+        )
+        .proxy("/api/", &format!("http://{upstream}"), "web", &[])
+        .route("/status", &[&mock, r#"policy = "web""#])
+        .render()
 }
 
 /// The crossgate binary's output for `args`, with nothing on stdin.
@@ -61,6 +57,45 @@ pub fn validate(path: &Path) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("run crossgate validate")
+}
+
+/// Runs `crossgate validate --config path`, asserts that it accepts the
+/// file and returns what it printed on stdout.
+pub fn validate_accepts(path: &Path) -> String {
+    let output = validate(path);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{} refused:\n{stdout}{}",
+        path.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// The crossgate binary with `RUST_LOG=info`, nothing on stdin, `stdout` as
+/// given and stderr piped: a process whose log lines the test reads.
+pub fn logging_command(stdout: Stdio) -> Command {
+    let mut command = Command::new(crossgate_binary());
+    command
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(Stdio::piped());
+    command
+}
+
+/// The lines of `stream` as a thread reads them, until it ends.
+pub fn collect_lines(stream: impl Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            sink.lock().expect("lines lock").push(line);
+        }
+    });
+    lines
 }
 
 /// The counter of configuration reloads, labelled by `result`.
@@ -84,6 +119,14 @@ impl Gateway {
         Gateway::start_with_log_format(config_text, "json").await
     }
 
+    /// A fresh [`TestUpstream`] and the gateway of [`config`] in front of
+    /// it, its `/status` answering `mock_body`.
+    pub async fn start_with_upstream(mock_body: &str) -> (TestUpstream, Gateway) {
+        let upstream = TestUpstream::start().await;
+        let gateway = Gateway::start(&config(upstream.addr, mock_body)).await;
+        (upstream, gateway)
+    }
+
     /// [`Gateway::start`] with `--log-format log_format` (`text` or `json`).
     pub async fn start_with_log_format(config_text: &str, log_format: &str) -> Gateway {
         let dir = TempDir::new("ops");
@@ -94,24 +137,12 @@ impl Gateway {
     /// Runs `crossgate --log-format log_format serve --config config_path`, a
     /// file the test laid out in `dir` (removed when the gateway is dropped).
     pub async fn start_at(dir: TempDir, config_path: PathBuf, log_format: &str) -> Gateway {
-        let mut child = Command::new(crossgate_binary())
+        let mut child = logging_command(Stdio::null())
             .args(["--log-format", log_format, "serve", "--config"])
             .arg(&config_path)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
             .spawn()
             .expect("spawn crossgate");
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().expect("piped stderr");
-        let sink = logs.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                sink.lock().expect("log lock").push(line);
-            }
-        });
+        let logs = collect_lines(child.stderr.take().expect("piped stderr"));
         let mut gateway = Gateway {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -214,11 +245,37 @@ impl Gateway {
         None
     }
 
+    /// Sends a GET of `path` (a `/api/slow/` one) from [`ALLOWED_ORIGIN`]
+    /// through this gateway and returns once `upstream` is answering it, as
+    /// [`TestUpstream::request_in_flight`] does.
+    pub async fn allowed_request_in_flight(
+        &self,
+        upstream: &TestUpstream,
+        path: &str,
+    ) -> JoinHandle<Result<Reply, String>> {
+        upstream
+            .request_in_flight(self.addr, path, &[("origin", ALLOWED_ORIGIN)])
+            .await
+    }
+
+    /// A GET of `path` on the admin listener; no answer fails the test.
+    pub async fn admin_get(&self, path: &str) -> Reply {
+        get(self.admin, path, &[])
+            .await
+            .unwrap_or_else(|e| panic!("GET {path} on the admin listener: {e}"))
+    }
+
+    /// The body `/status` (the mock route of [`config`]) answers now.
+    pub async fn status_body(&self) -> String {
+        get(self.addr, "/status", &[])
+            .await
+            .expect("GET /status")
+            .text()
+    }
+
     /// The gateway's `/metrics` text.
     pub async fn metrics(&self) -> String {
-        let reply = get(self.admin, "/metrics", &[])
-            .await
-            .expect("GET /metrics");
+        let reply = self.admin_get("/metrics").await;
         assert_eq!(reply.status, 200, "/metrics status");
         reply.text()
     }

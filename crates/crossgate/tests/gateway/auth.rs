@@ -4,6 +4,7 @@
 //! with a valid token; bad tokens get 401 and missing privileges 403, both
 //! readable by scripts.
 
+use crate::support::config::Config;
 use crate::support::{bearer_jwt, list, TestGateway, TestUpstream};
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
@@ -13,53 +14,45 @@ const ORIGIN: &str = "https://client.example";
 
 async fn setup() -> (TestUpstream, TestGateway) {
     let upstream = TestUpstream::start().await;
-    let config = format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-
-[auth]
-jwt_secret = "{SECRET}"
-
-[[auth.tokens]]
-token = "reader-token-0123456789"
-privileges = ["read"]
-
-[[auth.tokens]]
-token = "writer-token-0123456789"
-privileges = ["write"]
-
-[policies.all]
-origins = ["*"]
-methods = ["*"]
-request_headers = ["*"]
-
-[[routes]]
-path = "/public/"
-upstream = "{up}"
-policy = "all"
-methods = ["GET", "OPTIONS"]
-
-[[routes]]
-path = "/private/"
-upstream = "{up}"
-policy = "all"
-methods = ["GET", "PUT", "OPTIONS"]
-access = "private"
-"#,
-        up = upstream.url()
-    );
+    let up = upstream.url();
+    let config = Config::server(&[])
+        .auth(
+            &[&format!("jwt_secret = \"{SECRET}\"")],
+            &[
+                ("reader-token-0123456789", &["read"]),
+                ("writer-token-0123456789", &["write"]),
+            ],
+        )
+        .policy(
+            "all",
+            &["*"],
+            &[r#"methods = ["*"]"#, r#"request_headers = ["*"]"#],
+        )
+        .proxy("/public/", &up, "all", &[r#"methods = ["GET", "OPTIONS"]"#])
+        .proxy(
+            "/private/",
+            &up,
+            "all",
+            &[
+                r#"methods = ["GET", "PUT", "OPTIONS"]"#,
+                r#"access = "private""#,
+            ],
+        )
+        .render();
     (upstream, TestGateway::start(&config).await)
 }
 
+/// A preflight from [`ORIGIN`] asking for `method` and the `sample` header,
+/// with `authorization` when there is one.
 async fn preflight(
     gateway: &TestGateway,
     path: &str,
+    method: &str,
     authorization: Option<&str>,
 ) -> crate::support::Reply {
     let mut headers = vec![
         ("origin", ORIGIN),
-        ("access-control-request-method", "PUT"),
+        ("access-control-request-method", method),
         ("access-control-request-headers", "sample"),
     ];
     if let Some(authorization) = authorization {
@@ -71,18 +64,7 @@ async fn preflight(
 #[tokio::test]
 async fn public_resource_preflight_lists_the_resource_methods() {
     let (upstream, gateway) = setup().await;
-    let reply = gateway
-        .send(
-            "OPTIONS",
-            "/public/box",
-            &[
-                ("origin", ORIGIN),
-                ("access-control-request-method", "GET"),
-                ("access-control-request-headers", "sample"),
-            ],
-            b"",
-        )
-        .await;
+    let reply = preflight(&gateway, "/public/box", "GET", None).await;
     assert_eq!(reply.status, 204);
     assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
     assert_eq!(
@@ -90,7 +72,7 @@ async fn public_resource_preflight_lists_the_resource_methods() {
         ["GET", "OPTIONS"]
     );
     assert_eq!(reply.header("access-control-allow-headers"), Some("sample"));
-    let refused = preflight(&gateway, "/public/box", None).await;
+    let refused = preflight(&gateway, "/public/box", "PUT", None).await;
     assert_eq!(refused.status, 403, "PUT is not a method of this resource");
     assert_eq!(upstream.hits(), 0);
 }
@@ -98,7 +80,7 @@ async fn public_resource_preflight_lists_the_resource_methods() {
 #[tokio::test]
 async fn private_preflight_without_authorization_lists_every_gateway_method() {
     let (_upstream, gateway) = setup().await;
-    let reply = preflight(&gateway, "/private/box", None).await;
+    let reply = preflight(&gateway, "/private/box", "PUT", None).await;
     assert_eq!(reply.status, 204);
     assert_eq!(
         list(reply.header("access-control-allow-methods")),
@@ -109,7 +91,7 @@ async fn private_preflight_without_authorization_lists_every_gateway_method() {
 #[tokio::test]
 async fn private_preflight_with_a_valid_token_lists_the_resource_methods() {
     let (_upstream, gateway) = setup().await;
-    let reply = preflight(&gateway, "/private/box", Some(READER)).await;
+    let reply = preflight(&gateway, "/private/box", "PUT", Some(READER)).await;
     assert_eq!(reply.status, 204);
     assert_eq!(
         list(reply.header("access-control-allow-methods")),
@@ -118,6 +100,7 @@ async fn private_preflight_with_a_valid_token_lists_the_resource_methods() {
     let with_jwt = preflight(
         &gateway,
         "/private/box",
+        "PUT",
         Some(&bearer_jwt(&["read"], SECRET)),
     )
     .await;
@@ -131,7 +114,7 @@ async fn private_preflight_with_a_valid_token_lists_the_resource_methods() {
 async fn invalid_token_is_a_readable_401() {
     let (upstream, gateway) = setup().await;
     for authorization in ["Bearer not-a-known-token", "Basic dXNlcjpwYXNz"] {
-        let reply = preflight(&gateway, "/private/box", Some(authorization)).await;
+        let reply = preflight(&gateway, "/private/box", "PUT", Some(authorization)).await;
         assert_eq!(reply.status, 401, "{authorization}");
         assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
     }
@@ -154,7 +137,7 @@ async fn invalid_token_is_a_readable_401() {
 #[tokio::test]
 async fn token_without_the_privilege_is_a_readable_403() {
     let (upstream, gateway) = setup().await;
-    let reply = preflight(&gateway, "/private/box", Some(WRITER)).await;
+    let reply = preflight(&gateway, "/private/box", "PUT", Some(WRITER)).await;
     assert_eq!(reply.status, 403, "OPTIONS needs the read privilege");
     assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
     let reply = gateway

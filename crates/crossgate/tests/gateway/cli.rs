@@ -1,18 +1,14 @@
 //! The real `crossgate` binary: `validate`, `serve` refusing invalid files,
 //! the built-in demo and its printed curl commands, JSON logs, and SIGTERM.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::support::config::single_route;
-use crate::support::process::run;
-use crate::support::{absent_upstream, send, TempDir, PATIENCE};
-
-const BINARY: &str = env!("CARGO_BIN_EXE_crossgate");
+use crate::support::process::{collect_lines, logging_command, run, validate_accepts};
+use crate::support::{absent_upstream, examples_dir, send, TempDir, PATIENCE};
 
 const APP: &str = "https://app.example.com";
 
@@ -53,13 +49,7 @@ policy = "web"
 fn validate_accepts_a_good_file_with_a_one_line_summary() {
     let dir = TempDir::new("cli");
     let path = dir.write("good.toml", &good());
-    let output = run(&["validate", "--config", path.to_str().expect("utf-8 path")]);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = validate_accepts(&path);
     assert_eq!(stdout.lines().count(), 1, "{stdout}");
     assert!(stdout.contains("OK: 1 policy, 1 route"), "{stdout}");
 }
@@ -147,14 +137,8 @@ fn serve_refuses_an_invalid_file_with_the_same_messages() {
 
 #[test]
 fn shipped_demo_config_is_valid_and_listens_on_8080() {
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/demo.toml");
-    let output = run(&["validate", "--config", demo.to_str().expect("utf-8 path")]);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let demo = examples_dir().join("demo.toml");
+    let stdout = validate_accepts(&demo);
     assert!(
         stdout.contains("listening on http://127.0.0.1:8080"),
         "{stdout}"
@@ -174,12 +158,8 @@ struct Serving {
 
 impl Serving {
     fn start(args: &[&str]) -> Serving {
-        let mut child = Command::new(BINARY)
+        let mut child = logging_command(Stdio::piped())
             .args(args)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
             .spawn()
             .expect("spawn crossgate");
         let stdout = collect_lines(child.stdout.take().expect("stdout"));
@@ -256,18 +236,6 @@ impl Drop for Serving {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn collect_lines(stream: impl std::io::Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let sink = lines.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { break };
-            sink.lock().expect("lines").push(line);
-        }
-    });
-    lines
 }
 
 /// Splits a printed curl command into method, URL and headers.

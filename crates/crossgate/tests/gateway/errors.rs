@@ -2,7 +2,9 @@
 //! blocked — carry the CORS headers for an allowed origin, so a browser script
 //! can read the real status; and the upstream is never called for them.
 
-use crate::support::config::single_route;
+use std::time::{Duration, Instant};
+
+use crate::support::config::{single_route, Config};
 use crate::support::{absent_upstream, closing_upstream, TestGateway, TestUpstream};
 use bytes::Bytes;
 use http_body_util::channel::Channel;
@@ -16,47 +18,31 @@ async fn setup() -> (TestUpstream, TestGateway) {
     let (closing, closing_task) = closing_upstream().await;
     // The closing upstream lives as long as the test binary; its task is detached.
     drop(closing_task);
-    let config = format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-response_timeout = 0.5
-max_header_bytes = 2048
-fallback_policy = "web"
-
-[policies.web]
-origins = ["{APP}"]
-methods = ["PUT"]
-expose_headers = ["x-request-id"]
-
-[policies.strict]
-origins = ["{APP}"]
-block_disallowed = true
-
-[[routes]]
-path = "/api/"
-upstream = "{up}"
-policy = "web"
-methods = ["GET", "POST"]
-max_body_bytes = 16
-
-[[routes]]
-path = "/absent/"
-upstream = "http://{absent}"
-policy = "web"
-
-[[routes]]
-path = "/closing/"
-upstream = "http://{closing}"
-policy = "web"
-
-[[routes]]
-path = "/strict/"
-upstream = "{up}"
-policy = "strict"
-"#,
-        up = upstream.url()
-    );
+    let up = upstream.url();
+    let config = Config::server(&[
+        "response_timeout = 0.5",
+        "max_header_bytes = 2048",
+        r#"fallback_policy = "web""#,
+    ])
+    .policy(
+        "web",
+        &[APP],
+        &[
+            r#"methods = ["PUT"]"#,
+            r#"expose_headers = ["x-request-id"]"#,
+        ],
+    )
+    .policy("strict", &[APP], &["block_disallowed = true"])
+    .proxy(
+        "/api/",
+        &up,
+        "web",
+        &[r#"methods = ["GET", "POST"]"#, "max_body_bytes = 16"],
+    )
+    .proxy("/absent/", &format!("http://{absent}"), "web", &[])
+    .proxy("/closing/", &format!("http://{closing}"), "web", &[])
+    .proxy("/strict/", &up, "strict", &[])
+    .render();
     let gateway = TestGateway::start(&config).await;
     (upstream, gateway)
 }
@@ -164,13 +150,22 @@ async fn upstream_closing_the_connection_is_a_readable_502() {
 #[tokio::test]
 async fn slow_upstream_is_a_readable_504() {
     let (_upstream, gateway) = setup().await;
-    let started = std::time::Instant::now();
-    let reply = gateway.get("/api/slow/x", &[("origin", APP)]).await;
+    assert_504_within(
+        &gateway,
+        "/api/slow/x",
+        Duration::from_secs(2),
+        "answered at the 0.5 s response timeout",
+    )
+    .await;
+}
+
+/// GETs `path` from the app and asserts that a readable 504 came in less
+/// than `within`; `why` names the timeout that should have answered.
+async fn assert_504_within(gateway: &TestGateway, path: &str, within: Duration, why: &str) {
+    let started = Instant::now();
+    let reply = gateway.get(path, &[("origin", APP)]).await;
     assert_readable(&reply, 504);
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(2),
-        "answered at the 0.5 s response timeout"
-    );
+    assert!(started.elapsed() < within, "{why}");
 }
 
 #[tokio::test]
@@ -216,12 +211,7 @@ async fn saturated_listener() -> (
     let addr = listener.local_addr().expect("addr");
     let mut fillers = Vec::new();
     for _ in 0..8 {
-        match tokio::time::timeout(
-            std::time::Duration::from_millis(200),
-            TcpStream::connect(addr),
-        )
-        .await
-        {
+        match tokio::time::timeout(Duration::from_millis(200), TcpStream::connect(addr)).await {
             Ok(Ok(stream)) => fillers.push(stream),
             _ => break,
         }
@@ -239,11 +229,11 @@ async fn upstream_connect_timeout_is_a_readable_504() {
         &format!("upstream = \"http://{addr}\""),
     );
     let gateway = TestGateway::start(&config).await;
-    let started = std::time::Instant::now();
-    let reply = gateway.get("/x", &[("origin", APP)]).await;
-    assert_readable(&reply, 504);
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(3),
-        "answered at the 0.3 s connect timeout, not the 5 s response timeout"
-    );
+    assert_504_within(
+        &gateway,
+        "/x",
+        Duration::from_secs(3),
+        "answered at the 0.3 s connect timeout, not the 5 s response timeout",
+    )
+    .await;
 }

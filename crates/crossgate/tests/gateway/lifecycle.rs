@@ -6,13 +6,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::support::config::single_route;
-use crate::support::{listener_closed, send, TestGateway, TestUpstream, PATIENCE};
+use crate::support::config::{single_route, Config};
+use crate::support::{listener_closed, send, Reply, TestGateway, TestUpstream, PATIENCE};
 use bytes::Bytes;
 use crossgate::Drain;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
 
 const APP: &str = "https://app.example.com";
 
@@ -25,18 +26,21 @@ fn mock_config(body: &str, server_extra: &str) -> String {
     )
 }
 
-fn upstream_config(upstream: &str, server_extra: &str) -> String {
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-{server_extra}
+/// A path the test upstream holds for seconds before answering.
+const SLOW: &str = "/api/slow/x";
 
-[[routes]]
-path = "/api/"
-upstream = "{upstream}"
-"#
-    )
+/// A gateway with `server_extra` proxying `/api/` to a fresh upstream, and
+/// a GET of [`SLOW`] in flight through it.
+async fn slow_request_in_flight(
+    server_extra: &str,
+) -> (TestUpstream, TestGateway, JoinHandle<Result<Reply, String>>) {
+    let upstream = TestUpstream::start().await;
+    let config = Config::server(&[server_extra])
+        .route("/api/", &[&format!("upstream = \"{}\"", upstream.url())])
+        .render();
+    let gateway = TestGateway::start(&config).await;
+    let in_flight = upstream.request_in_flight(gateway.addr, SLOW, &[]).await;
+    (upstream, gateway, in_flight)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -98,10 +102,11 @@ async fn reload_under_concurrent_load_fails_no_request() {
 #[tokio::test]
 async fn invalid_reload_keeps_the_running_configuration() {
     let gateway = TestGateway::start(&mock_config("v1", "")).await;
+    let invalid = Config::server(&[])
+        .route("/", &[r#"policy = "missing""#])
+        .render();
     let error = gateway
-        .reload_with(
-            "[server]\nlisten = \"127.0.0.1:0\"\n[[routes]]\npath = \"/\"\npolicy = \"missing\"\n",
-        )
+        .reload_with(&invalid)
         .expect_err("an invalid file must be refused");
     let message = error.to_string();
     assert!(message.contains("routes[0].policy"), "{message}");
@@ -116,39 +121,27 @@ async fn invalid_reload_keeps_the_running_configuration() {
 
 #[tokio::test]
 async fn in_flight_request_finishes_on_the_configuration_it_started_with() {
-    let upstream = TestUpstream::start().await;
-    let gateway =
-        TestGateway::start(&upstream_config(&upstream.url(), "response_timeout = 10")).await;
-    let addr = gateway.addr;
-    let in_flight = upstream.request_in_flight(addr, "/api/slow/x", &[]).await;
+    let (_upstream, gateway, in_flight) = slow_request_in_flight("response_timeout = 10").await;
     // The new configuration replaces the upstream by a mock and would time out in 0.5 s.
-    gateway
-        .reload_with(&format!(
-            "{}\n[[routes]]\npath = \"/api/\"\nmock = {{ body = \"new\" }}\n",
-            "[server]\nlisten = \"127.0.0.1:0\"\nresponse_timeout = 0.5"
-        ))
-        .expect("valid reload");
-    assert_eq!(
-        send(addr, "GET", "/api/slow/x", &[], b"").await.text(),
-        "new"
-    );
-    TestUpstream::answered(in_flight, "/api/slow/x").await;
+    let mocked = Config::server(&["response_timeout = 0.5"])
+        .route("/api/", &[r#"mock = { body = "new" }"#])
+        .render();
+    gateway.reload_with(&mocked).expect("valid reload");
+    assert_eq!(gateway.get(SLOW, &[]).await.text(), "new");
+    TestUpstream::answered(in_flight, SLOW).await;
 }
 
 #[tokio::test]
 async fn shutdown_drains_in_flight_requests() {
-    let upstream = TestUpstream::start().await;
-    let mut gateway =
-        TestGateway::start(&upstream_config(&upstream.url(), "shutdown_timeout = 10")).await;
+    let (_upstream, mut gateway, in_flight) = slow_request_in_flight("shutdown_timeout = 10").await;
     let addr = gateway.addr;
-    let in_flight = upstream.request_in_flight(addr, "/api/slow/x", &[]).await;
     let server = gateway.begin_shutdown();
     listener_closed(addr).await;
     assert!(
         !in_flight.is_finished(),
         "the listener closed while the request was still in flight"
     );
-    TestUpstream::answered(in_flight, "/api/slow/x").await;
+    TestUpstream::answered(in_flight, SLOW).await;
     let drain = tokio::time::timeout(PATIENCE, server)
         .await
         .expect("drained in time")
@@ -158,11 +151,8 @@ async fn shutdown_drains_in_flight_requests() {
 
 #[tokio::test]
 async fn shutdown_gives_up_after_its_timeout() {
-    let upstream = TestUpstream::start().await;
-    let mut gateway =
-        TestGateway::start(&upstream_config(&upstream.url(), "shutdown_timeout = 0.3")).await;
-    let addr = gateway.addr;
-    let _in_flight = upstream.request_in_flight(addr, "/api/slow/x", &[]).await;
+    let (_upstream, mut gateway, _in_flight) =
+        slow_request_in_flight("shutdown_timeout = 0.3").await;
     let started = Instant::now();
     let drain = tokio::time::timeout(PATIENCE, gateway.begin_shutdown())
         .await

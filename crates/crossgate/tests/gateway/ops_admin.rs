@@ -1,36 +1,27 @@
 //! The admin listener of a running gateway: probes, metrics that move with
 //! traffic, and the denial log.
 
+use crate::support::preflight;
 use crate::support::process::{get, sample, Gateway, ALLOWED_ORIGIN, DENIED_ORIGIN};
-use crate::support::{preflight, TestUpstream};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probes_answer_and_unknown_paths_are_404() {
-    let upstream = TestUpstream::start().await;
-    let gateway = Gateway::start(&crate::support::process::config(upstream.addr, "v1")).await;
+    let (_upstream, gateway) = Gateway::start_with_upstream("v1").await;
 
-    let health = get(gateway.admin, "/healthz", &[])
-        .await
-        .expect("GET /healthz");
+    let health = gateway.admin_get("/healthz").await;
     assert_eq!(health.status, 200);
     // "ready" is set right after the listeners are bound; allow for that instant.
-    let mut ready = get(gateway.admin, "/readyz", &[])
-        .await
-        .expect("GET /readyz");
+    let mut ready = gateway.admin_get("/readyz").await;
     for _ in 0..50 {
         if ready.status == 200 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        ready = get(gateway.admin, "/readyz", &[])
-            .await
-            .expect("GET /readyz");
+        ready = gateway.admin_get("/readyz").await;
     }
     assert_eq!(ready.status, 200, "readyz once serving: {}", ready.text());
 
-    let metrics = get(gateway.admin, "/metrics", &[])
-        .await
-        .expect("GET /metrics");
+    let metrics = gateway.admin_get("/metrics").await;
     assert_eq!(metrics.status, 200);
     let content_type = metrics.headers["content-type"]
         .to_str()
@@ -43,17 +34,13 @@ async fn probes_answer_and_unknown_paths_are_404() {
         .text()
         .contains("# TYPE crossgate_requests_total counter"));
 
-    let decisions = get(gateway.admin, "/decisions", &[])
-        .await
-        .expect("GET /decisions");
+    let decisions = gateway.admin_get("/decisions").await;
     assert_eq!(decisions.status, 200);
     assert_eq!(decisions.headers["content-type"], "application/json");
 
     // `/` serves the dashboard; its neighbours do not exist.
     for path in ["/index.html", "/metric", "/healthz/x", "/api/"] {
-        let reply = get(gateway.admin, path, &[])
-            .await
-            .expect("GET unknown admin path");
+        let reply = gateway.admin_get(path).await;
         assert_eq!(reply.status, 404, "admin {path}");
     }
 }
@@ -72,8 +59,7 @@ fn assert_samples(text: &str, expected: &[Expected]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_requests_preflights_denials_and_latency() {
-    let upstream = TestUpstream::start().await;
-    let gateway = Gateway::start(&crate::support::process::config(upstream.addr, "v1")).await;
+    let (_upstream, gateway) = Gateway::start_with_upstream("v1").await;
     let before = gateway.metrics().await;
     assert_eq!(
         sample(
@@ -103,12 +89,15 @@ async fn metrics_count_requests_preflights_denials_and_latency() {
         .expect("GET /nowhere");
     assert_eq!(missing.status, 404);
 
-    let allowed = preflight(gateway.addr, "/api/items", ALLOWED_ORIGIN, "PUT", "").await;
-    assert_eq!(allowed.status, 204);
-    let bad_origin = preflight(gateway.addr, "/api/items", DENIED_ORIGIN, "PUT", "").await;
-    assert_eq!(bad_origin.status, 403);
-    let bad_method = preflight(gateway.addr, "/api/items", ALLOWED_ORIGIN, "PATCH", "").await;
-    assert_eq!(bad_method.status, 403);
+    // Allowed, then refused for its origin, then for its method.
+    for (origin, method, status) in [
+        (ALLOWED_ORIGIN, "PUT", 204),
+        (DENIED_ORIGIN, "PUT", 403),
+        (ALLOWED_ORIGIN, "PATCH", 403),
+    ] {
+        let reply = preflight(gateway.addr, "/api/items", origin, method, "").await;
+        assert_eq!(reply.status, status, "preflight from {origin} for {method}");
+    }
     let denied_actual = get(gateway.addr, "/status", &[("origin", DENIED_ORIGIN)])
         .await
         .expect("GET");
@@ -164,12 +153,9 @@ async fn metrics_count_requests_preflights_denials_and_latency() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decisions_list_recent_denials_newest_first() {
-    let upstream = TestUpstream::start().await;
-    let gateway = Gateway::start(&crate::support::process::config(upstream.addr, "v1")).await;
+    let (_upstream, gateway) = Gateway::start_with_upstream("v1").await;
 
-    let empty = get(gateway.admin, "/decisions", &[])
-        .await
-        .expect("GET /decisions");
+    let empty = gateway.admin_get("/decisions").await;
     let json: serde_json::Value = serde_json::from_slice(&empty.body).expect("JSON");
     assert_eq!(json["denials"], serde_json::json!([]));
 
@@ -184,9 +170,7 @@ async fn decisions_list_recent_denials_newest_first() {
     let allowed = preflight(gateway.addr, "/api/items", ALLOWED_ORIGIN, "PUT", "").await;
     assert_eq!(allowed.status, 204);
 
-    let reply = get(gateway.admin, "/decisions", &[])
-        .await
-        .expect("GET /decisions");
+    let reply = gateway.admin_get("/decisions").await;
     let json: serde_json::Value = serde_json::from_slice(&reply.body).expect("JSON");
     let denials = json["denials"].as_array().expect("denials array");
     assert_eq!(denials.len(), 2, "{json}");

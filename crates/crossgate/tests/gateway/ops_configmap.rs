@@ -7,7 +7,7 @@
 use std::os::unix::fs::symlink;
 use std::path::Path;
 
-use crate::support::process::{get, Gateway};
+use crate::support::process::{config, Gateway};
 use crate::support::{TempDir, TestUpstream};
 
 /// Writes `..<stamp>/config.toml` and makes it the mounted version the way
@@ -26,37 +26,20 @@ fn swap_in(volume: &Path, stamp: &str, text: &str, previous: Option<&str>) {
     }
 }
 
-async fn status_body(gateway: &Gateway) -> String {
-    get(gateway.addr, "/status", &[])
-        .await
-        .expect("GET /status")
-        .text()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn configmap_symlink_swaps_reload_and_an_invalid_swap_keeps_the_config() {
     let upstream = TestUpstream::start().await;
     let volume = TempDir::new("configmap");
     let first = "2026_01_01_00_00_00.1";
-    swap_in(
-        volume.path(),
-        first,
-        &crate::support::process::config(upstream.addr, "v1"),
-        None,
-    );
+    swap_in(volume.path(), first, &config(upstream.addr, "v1"), None);
     let config_path = volume.path().join("config.toml");
     symlink("..data/config.toml", &config_path).expect("link config.toml");
     let gateway = Gateway::start_at(volume, config_path.clone(), "json").await;
-    assert_eq!(status_body(&gateway).await, "v1");
+    assert_eq!(gateway.status_body().await, "v1");
 
     let volume = config_path.parent().expect("volume dir").to_owned();
     let second = "2026_01_01_00_01_00.2";
-    swap_in(
-        &volume,
-        second,
-        &crate::support::process::config(upstream.addr, "v2"),
-        Some(first),
-    );
+    swap_in(&volume, second, &config(upstream.addr, "v2"), Some(first));
     gateway.wait_for_status("v2").await;
     gateway.wait_reloads("ok", 1.0).await;
 
@@ -68,19 +51,14 @@ async fn configmap_symlink_swaps_reload_and_an_invalid_swap_keeps_the_config() {
         "the failed reload is logged"
     );
     assert_eq!(
-        status_body(&gateway).await,
+        gateway.status_body().await,
         "v2",
         "the running config stays"
     );
     assert_eq!(gateway.reloads("ok").await, 1.0);
 
     let fourth = "2026_01_01_00_03_00.4";
-    swap_in(
-        &volume,
-        fourth,
-        &crate::support::process::config(upstream.addr, "v3"),
-        Some(third),
-    );
+    swap_in(&volume, fourth, &config(upstream.addr, "v3"), Some(third));
     gateway.wait_for_status("v3").await;
     assert_eq!(gateway.reloads("ok").await, 2.0);
     assert_eq!(gateway.reloads("failed").await, 1.0);

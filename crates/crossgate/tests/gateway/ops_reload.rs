@@ -6,13 +6,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::support::process::{get, Gateway, ALLOWED_ORIGIN};
+use crate::support::process::{config, get, Gateway, ALLOWED_ORIGIN};
 use crate::support::{Client, TestUpstream};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reloads_and_the_gateway_keeps_serving() {
-    let upstream = TestUpstream::start().await;
-    let mut gateway = Gateway::start(&crate::support::process::config(upstream.addr, "v1")).await;
+    let (_upstream, mut gateway) = Gateway::start_with_upstream("v1").await;
 
     // The file is unchanged, so only the signal can cause this reload.
     gateway.signal("HUP");
@@ -31,14 +30,10 @@ async fn sighup_reloads_and_the_gateway_keeps_serving() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn editing_the_file_reloads_it_without_a_signal() {
-    let upstream = TestUpstream::start().await;
-    let gateway = Gateway::start(&crate::support::process::config(upstream.addr, "v1")).await;
-    assert_eq!(
-        get(gateway.addr, "/status", &[]).await.expect("GET").text(),
-        "v1"
-    );
+    let (upstream, gateway) = Gateway::start_with_upstream("v1").await;
+    assert_eq!(gateway.status_body().await, "v1");
 
-    gateway.write_config(&crate::support::process::config(upstream.addr, "v2"));
+    gateway.write_config(&config(upstream.addr, "v2"));
     let polls = gateway.wait_for_status("v2").await;
     gateway.wait_reloads("ok", 1.0).await;
     // One edit, one reload: the watcher does not keep firing on a settled file.
@@ -61,12 +56,11 @@ async fn editing_the_file_reloads_it_without_a_signal() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_file_keeps_the_running_config_and_counts_a_failure() {
-    let upstream = TestUpstream::start().await;
-    let mut gateway = Gateway::start(&crate::support::process::config(upstream.addr, "v1")).await;
+    let (upstream, mut gateway) = Gateway::start_with_upstream("v1").await;
 
     // Would answer "v2" if it were applied, but a route names a missing policy.
-    let invalid = crate::support::process::config(upstream.addr, "v2")
-        .replace("policy = \"web\"\n", "policy = \"missing\"\n");
+    let invalid =
+        config(upstream.addr, "v2").replace("policy = \"web\"\n", "policy = \"missing\"\n");
     gateway.write_config(&invalid);
     gateway.wait_reloads("failed", 1.0).await;
     let reply = get(gateway.addr, "/status", &[("origin", ALLOWED_ORIGIN)])
@@ -89,37 +83,26 @@ async fn an_invalid_file_keeps_the_running_config_and_counts_a_failure() {
     gateway.signal("HUP");
     gateway.wait_reloads("failed", 2.0).await;
     assert!(gateway.is_running());
-    assert_eq!(
-        get(gateway.addr, "/status", &[]).await.expect("GET").text(),
-        "v1"
-    );
+    assert_eq!(gateway.status_body().await, "v1");
     assert_eq!(gateway.reloads("ok").await, 0.0);
 
     // A syntax error is refused the same way.
     gateway.write_config("[server\nlisten = ");
     gateway.wait_reloads("failed", 3.0).await;
-    assert_eq!(
-        get(gateway.addr, "/status", &[]).await.expect("GET").text(),
-        "v1"
-    );
+    assert_eq!(gateway.status_body().await, "v1");
 
     // Fixing the file puts the new config in force.
-    gateway.write_config(&crate::support::process::config(upstream.addr, "v3"));
+    gateway.write_config(&config(upstream.addr, "v3"));
     gateway.wait_for_status("v3").await;
     assert_eq!(gateway.reloads("ok").await, 1.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_in_flight_finishes_on_the_config_it_started_with() {
-    let upstream = TestUpstream::start().await;
-    let gateway = Gateway::start(&crate::support::process::config(upstream.addr, "v1")).await;
+    let (upstream, gateway) = Gateway::start_with_upstream("v1").await;
 
-    let slow = upstream
-        .request_in_flight(
-            gateway.addr,
-            "/api/slow/1500",
-            &[("origin", ALLOWED_ORIGIN)],
-        )
+    let slow = gateway
+        .allowed_request_in_flight(&upstream, "/api/slow/1500")
         .await;
 
     // The new config sends /api/ to a port nothing listens on.
@@ -127,7 +110,7 @@ async fn a_request_in_flight_finishes_on_the_config_it_started_with() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.local_addr().expect("addr")
     };
-    gateway.write_config(&crate::support::process::config(closed_port, "v2"));
+    gateway.write_config(&config(closed_port, "v2"));
     gateway.wait_for_status("v2").await;
     let after = get(gateway.addr, "/api/items", &[])
         .await
@@ -213,8 +196,7 @@ async fn load_client(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reloading_20_times_under_concurrent_load_fails_no_request() {
     const RELOADS: usize = 20;
-    let upstream = TestUpstream::start().await;
-    let gateway = Gateway::start(&crate::support::process::config(upstream.addr, "v0")).await;
+    let (upstream, gateway) = Gateway::start_with_upstream("v0").await;
     let stop = Arc::new(AtomicBool::new(false));
     let versions = Arc::new(Mutex::new(BTreeSet::new()));
     let clients: Vec<_> = (0..4)
@@ -229,10 +211,7 @@ async fn reloading_20_times_under_concurrent_load_fails_no_request() {
         .collect();
 
     for reload in 1..=RELOADS {
-        gateway.write_config(&crate::support::process::config(
-            upstream.addr,
-            &format!("v{reload}"),
-        ));
+        gateway.write_config(&config(upstream.addr, &format!("v{reload}")));
         // Half the reloads also get a SIGHUP; file change and signal coalesce into one.
         if reload % 2 == 0 {
             gateway.signal("HUP");
@@ -264,10 +243,7 @@ async fn reloading_20_times_under_concurrent_load_fails_no_request() {
         seen.len() >= 3,
         "clients saw too few config versions during the reloads: {seen:?}"
     );
-    assert_eq!(
-        get(gateway.addr, "/status", &[]).await.expect("GET").text(),
-        format!("v{RELOADS}")
-    );
+    assert_eq!(gateway.status_body().await, format!("v{RELOADS}"));
     assert!(gateway.reloads("ok").await >= RELOADS as f64);
     assert_eq!(gateway.reloads("failed").await, 0.0);
 }

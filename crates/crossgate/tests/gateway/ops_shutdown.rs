@@ -4,20 +4,15 @@
 use std::time::{Duration, Instant};
 
 use crate::support::listener_closed;
-use crate::support::process::{get, Gateway, ALLOWED_ORIGIN};
+use crate::support::process::{config, get, Gateway, ALLOWED_ORIGIN};
 use crate::support::{Client, TestUpstream, PATIENCE};
 use tokio::net::TcpStream;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_the_in_flight_request_and_refuses_new_connections() {
-    let upstream = TestUpstream::start().await;
-    let mut gateway = Gateway::start(&crate::support::process::config(upstream.addr, "v1")).await;
-    let slow = upstream
-        .request_in_flight(
-            gateway.addr,
-            "/api/slow/2500",
-            &[("origin", ALLOWED_ORIGIN)],
-        )
+    let (upstream, mut gateway) = Gateway::start_with_upstream("v1").await;
+    let slow = gateway
+        .allowed_request_in_flight(&upstream, "/api/slow/2500")
         .await;
 
     gateway.signal("TERM");
@@ -62,8 +57,7 @@ async fn sigterm_drains_the_in_flight_request_and_refuses_new_connections() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_keep_alive_connections_do_not_delay_shutdown() {
-    let upstream = TestUpstream::start().await;
-    let mut gateway = Gateway::start(&crate::support::process::config(upstream.addr, "v1")).await;
+    let (_upstream, mut gateway) = Gateway::start_with_upstream("v1").await;
     let mut idle = Client::connect(gateway.addr).await.expect("connect");
     let reply = idle
         .send("GET", "/status", &[], b"")
@@ -87,8 +81,7 @@ async fn idle_keep_alive_connections_do_not_delay_shutdown() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigint_shuts_down_like_sigterm() {
-    let upstream = TestUpstream::start().await;
-    let mut gateway = Gateway::start(&crate::support::process::config(upstream.addr, "v1")).await;
+    let (_upstream, mut gateway) = Gateway::start_with_upstream("v1").await;
     assert_eq!(
         get(gateway.addr, "/status", &[]).await.expect("GET").status,
         200
@@ -104,8 +97,8 @@ async fn sigint_shuts_down_like_sigterm() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_drain_gives_up_after_shutdown_timeout() {
     let upstream = TestUpstream::start().await;
-    let config = crate::support::process::config(upstream.addr, "v1")
-        .replace("shutdown_timeout = 10", "shutdown_timeout = 1");
+    let config =
+        config(upstream.addr, "v1").replace("shutdown_timeout = 10", "shutdown_timeout = 1");
     let mut gateway = Gateway::start(&config).await;
     let stuck = upstream
         .request_in_flight(gateway.addr, "/api/slow/12000", &[])

@@ -3,11 +3,10 @@
 //! `/decisions` with both decisions and logged within the denial budget,
 //! and the response is exactly what it is without the candidate.
 
-use std::process::{Command, Stdio};
-
 use serde_json::Value;
 
-use crate::support::process::{get, sample, Gateway};
+use crate::support::config::Config;
+use crate::support::process::{sample, Gateway};
 use crate::support::{preflight, send, Reply, TempDir, TestGateway, TestUpstream};
 
 /// Allowed by both policies.
@@ -26,52 +25,44 @@ const DIFFERENCES: &str = "crossgate_report_only_differences_total";
 /// no policy and reports `next`; `/status` is a mock reporting `next`.
 /// `extra` is appended to `/api/`'s route table.
 fn config(upstream: &TestUpstream, report_only: bool, extra: &str) -> String {
-    let report = |policy: &str| {
-        if report_only {
-            format!("report_only_policy = \"{policy}\"\n")
-        } else {
-            String::new()
-        }
+    let next = if report_only {
+        r#"report_only_policy = "next""#
+    } else {
+        ""
     };
-    let next = report("next");
-    format!(
-        r#"[server]
-listen = "127.0.0.1:0"
-admin = "127.0.0.1:0"
-denial_log_rate = 1
-
-[policies.current]
-origins = ["{BOTH}", "{OLD}"]
-methods = ["PUT", "DELETE"]
-request_headers = ["content-type", "x-legacy"]
-expose_headers = ["x-total"]
-credentials = true
-max_age = 600
-
-[policies.next]
-origins = ["{BOTH}", "{NEW}"]
-methods = ["PUT"]
-request_headers = ["content-type"]
-max_age = 60
-
-[[routes]]
-path = "/api/"
-upstream = "{url}"
-policy = "current"
-{next}{extra}
-
-[[routes]]
-path = "/open/"
-upstream = "{url}"
-{next}
-
-[[routes]]
-path = "/status"
-mock = {{ status = 200, headers = {{ "content-type" = "text/plain" }}, body = "ok" }}
-policy = "current"
-{next}"#,
-        url = upstream.url(),
-    )
+    let url = upstream.url();
+    Config::server(&[r#"admin = "127.0.0.1:0""#, "denial_log_rate = 1"])
+        .policy(
+            "current",
+            &[BOTH, OLD],
+            &[
+                r#"methods = ["PUT", "DELETE"]"#,
+                r#"request_headers = ["content-type", "x-legacy"]"#,
+                r#"expose_headers = ["x-total"]"#,
+                "credentials = true",
+                "max_age = 600",
+            ],
+        )
+        .policy(
+            "next",
+            &[BOTH, NEW],
+            &[
+                r#"methods = ["PUT"]"#,
+                r#"request_headers = ["content-type"]"#,
+                "max_age = 60",
+            ],
+        )
+        .proxy("/api/", &url, "current", &[next, extra])
+        .route("/open/", &[&format!("upstream = \"{url}\""), next])
+        .route(
+            "/status",
+            &[
+                r#"mock = { status = 200, headers = { "content-type" = "text/plain" }, body = "ok" }"#,
+                r#"policy = "current""#,
+                next,
+            ],
+        )
+        .render()
 }
 
 async fn get_from(addr: std::net::SocketAddr, path: &str, origin: &str) -> Reply {
@@ -190,9 +181,7 @@ async fn decisions_record_both_decisions_marked_report_only() {
     preflight(gateway.addr, "/api/x", NEW, "PUT", "").await;
     get_from(gateway.addr, "/open/x", EVIL).await;
 
-    let reply = get(gateway.admin, "/decisions", &[])
-        .await
-        .expect("GET /decisions");
+    let reply = gateway.admin_get("/decisions").await;
     let json: Value = serde_json::from_slice(&reply.body).expect("JSON");
     let entries = json["denials"].as_array().expect("denials array");
     // Newest first: /open/ (report-only), the preflight's denial (recorded
@@ -284,9 +273,7 @@ async fn difference_log_lines_are_info_and_rate_limited() {
     };
     crate::support::eventually("a report-only log line", || !differences().is_empty()).await;
     // Let stderr drain: the last request's line, if written, is read by now.
-    get(gateway.admin, "/metrics", &[])
-        .await
-        .expect("GET /metrics");
+    gateway.admin_get("/metrics").await;
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let lines = differences();
     // denial_log_rate = 1: one line a second, however the six fell.
@@ -419,12 +406,7 @@ async fn a_reload_swaps_the_candidate() {
 fn validate(text: &str) -> (bool, String) {
     let dir = TempDir::new("report-only");
     let path = dir.write("crossgate.toml", text);
-    let output = Command::new(env!("CARGO_BIN_EXE_crossgate"))
-        .args(["validate", "--config"])
-        .arg(&path)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run crossgate validate");
+    let output = crate::support::process::validate(&path);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -490,28 +472,19 @@ async fn validate_lists_report_only_routes_and_refuses_unknown_names() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_private_route_is_judged_with_the_methods_its_policy_would_have() {
     let upstream = TestUpstream::start().await;
-    let config = format!(
-        r#"[server]
-listen = "127.0.0.1:0"
-
-[auth]
-[[auth.tokens]]
-token = "writer-token-0123456789"
-privileges = ["read", "write"]
-
-[policies.next]
-origins = ["{BOTH}"]
-methods = ["PUT"]
-
-[[routes]]
-path = "/private/"
-upstream = "{url}"
-access = "private"
-methods = ["GET"]
-report_only_policy = "next"
-"#,
-        url = upstream.url()
-    );
+    let config = Config::server(&[])
+        .auth(&[], &[("writer-token-0123456789", &["read", "write"])])
+        .policy("next", &[BOTH], &[r#"methods = ["PUT"]"#])
+        .route(
+            "/private/",
+            &[
+                &format!("upstream = \"{}\"", upstream.url()),
+                r#"access = "private""#,
+                r#"methods = ["GET"]"#,
+                r#"report_only_policy = "next""#,
+            ],
+        )
+        .render();
     let gateway = TestGateway::start(&config).await;
     let without = preflight(gateway.addr, "/private/x", BOTH, "PUT", "").await;
     assert_eq!(

@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::support::config::Config;
 use crate::support::process::Gateway;
 use crate::support::{send, Client, Reply, TestGateway, TestUpstream, PATIENCE};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -17,29 +18,24 @@ const ORIGIN: &str = "https://app.example.com";
 
 /// A gateway with one private route to `upstream`; `auth_keys` are added to `[auth]`.
 async fn private_gateway(upstream: &TestUpstream, auth_keys: &str) -> TestGateway {
-    TestGateway::start(&format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-
-[auth]
-jwt_secret = "{SECRET}"
-{auth_keys}
-
-[policies.web]
-origins = ["{ORIGIN}"]
-methods = ["GET", "PUT"]
-request_headers = ["authorization"]
-
-[[routes]]
-path = "/private/"
-upstream = "{up}"
-policy = "web"
-access = "private"
-"#,
-        up = upstream.url()
-    ))
-    .await
+    let config = Config::server(&[])
+        .auth(&[&format!("jwt_secret = \"{SECRET}\""), auth_keys], &[])
+        .policy(
+            "web",
+            &[ORIGIN],
+            &[
+                r#"methods = ["GET", "PUT"]"#,
+                r#"request_headers = ["authorization"]"#,
+            ],
+        )
+        .proxy(
+            "/private/",
+            &upstream.url(),
+            "web",
+            &[r#"access = "private""#],
+        )
+        .render();
+    TestGateway::start(&config).await
 }
 
 fn now() -> i64 {
@@ -268,31 +264,13 @@ const FORGING_ID: &str = "id\"reason=\"none\"\\";
 /// One route to `upstream` (CORS denials, upstream failures when it is
 /// absent) and one private route (auth refusals), with an admin listener.
 fn log_config(upstream: std::net::SocketAddr, extra_server_keys: &str) -> String {
-    format!(
-        r#"[server]
-listen = "127.0.0.1:0"
-admin = "127.0.0.1:0"
-{extra_server_keys}
-
-[auth]
-jwt_secret = "{SECRET}"
-
-[policies.web]
-origins = ["{ORIGIN}"]
-methods = ["PUT"]
-
-[[routes]]
-path = "/api/"
-upstream = "http://{upstream}"
-policy = "web"
-
-[[routes]]
-path = "/private/"
-upstream = "http://{upstream}"
-policy = "web"
-access = "private"
-"#
-    )
+    let up = format!("http://{upstream}");
+    Config::server(&[r#"admin = "127.0.0.1:0""#, extra_server_keys])
+        .auth(&[&format!("jwt_secret = \"{SECRET}\"")], &[])
+        .policy("web", &[ORIGIN], &[r#"methods = ["PUT"]"#])
+        .proxy("/api/", &up, "web", &[])
+        .proxy("/private/", &up, "web", &[r#"access = "private""#])
+        .render()
 }
 
 /// A text log field: its value, decoded, and whether it was quoted.
@@ -404,23 +382,11 @@ async fn send_forging_requests(gateway: &Gateway) {
     .await;
     assert_eq!(denied.status, 403);
     assert_eq!(denied.header("x-request-id"), Some(FORGING_ID));
-    let refused = send(
-        gateway.addr,
-        "GET",
-        "/private/x",
-        &[("origin", ORIGIN), ("x-request-id", FORGING_ID)],
-        b"",
-    )
-    .await;
+    // From the allowed origin, with the forging request id.
+    let forged_id = [("origin", ORIGIN), ("x-request-id", FORGING_ID)];
+    let refused = send(gateway.addr, "GET", "/private/x", &forged_id, b"").await;
     assert_eq!(refused.status, 401);
-    let failed = send(
-        gateway.addr,
-        "GET",
-        "/api/x",
-        &[("origin", ORIGIN), ("x-request-id", FORGING_ID)],
-        b"",
-    )
-    .await;
+    let failed = send(gateway.addr, "GET", "/api/x", &forged_id, b"").await;
     assert_eq!(failed.status, 502);
 }
 
@@ -584,9 +550,7 @@ async fn denial_floods_are_rate_limited_with_summaries_while_metrics_count_all()
         )
         .await;
     assert_eq!(refused, REFUSALS as f64);
-    let decisions = crate::support::process::get(gateway.admin, "/decisions", &[])
-        .await
-        .expect("GET /decisions");
+    let decisions = gateway.admin_get("/decisions").await;
     let decisions: Value = serde_json::from_slice(&decisions.body).expect("JSON");
     assert_eq!(
         decisions["denials"].as_array().map(Vec::len),

@@ -9,6 +9,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use crate::support::config::Config;
 use crate::support::{Reply, TestGateway, PATIENCE};
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
@@ -169,55 +170,18 @@ fn is_private(reading: &str) -> bool {
 
 async fn setup() -> (ReadingUpstream, TestGateway) {
     let upstream = ReadingUpstream::start().await;
-    let config = format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-
-[auth]
-[[auth.tokens]]
-token = "admin-token-0123456789"
-privileges = ["read", "write"]
-
-[policies.web]
-origins = ["{APP}"]
-
-[[routes]]
-path = "/"
-upstream = "{up}"
-policy = "web"
-
-[[routes]]
-path = "/api/"
-upstream = "{up}"
-policy = "web"
-
-[[routes]]
-path = "/api/admin/"
-upstream = "{up}"
-policy = "web"
-access = "private"
-
-[[routes]]
-path = "/internal"
-upstream = "{up}"
-policy = "web"
-access = "private"
-
-[[routes]]
-path = "/files/"
-upstream = "{up}"
-policy = "web"
-path_normalization = "off"
-
-[[routes]]
-path = "/files/admin/"
-upstream = "{up}"
-policy = "web"
-access = "private"
-"#,
-        up = format_args!("http://{}", upstream.addr)
-    );
+    let up = format!("http://{}", upstream.addr);
+    let private = r#"access = "private""#;
+    let config = Config::server(&[])
+        .auth(&[], &[("admin-token-0123456789", &["read", "write"])])
+        .policy("web", &[APP], &[])
+        .proxy("/", &up, "web", &[])
+        .proxy("/api/", &up, "web", &[])
+        .proxy("/api/admin/", &up, "web", &[private])
+        .proxy("/internal", &up, "web", &[private])
+        .proxy("/files/", &up, "web", &[r#"path_normalization = "off""#])
+        .proxy("/files/admin/", &up, "web", &[private])
+        .render();
     (upstream, TestGateway::start(&config).await)
 }
 
@@ -282,6 +246,19 @@ fn parse_response(bytes: &[u8]) -> Reply {
     }
 }
 
+/// Sends a GET of `path` raw from the app and asserts that the answer has
+/// `status` and the CORS headers that let the app's script read it.
+async fn assert_raw_get_readable(gateway: &TestGateway, path: &str, status: u16) -> Reply {
+    let reply = send_raw(gateway.addr, "GET", path.as_bytes(), &[("origin", APP)]).await;
+    assert_eq!(reply.status, status, "{path}: {}", reply.text());
+    assert_eq!(
+        reply.header("access-control-allow-origin"),
+        Some(APP),
+        "{path}"
+    );
+    reply
+}
+
 /// Spellings of a private path the gateway can normalize: routed to the
 /// private route, so refused without a token.
 const NORMALIZED_TO_PRIVATE: [&str; 11] = [
@@ -341,13 +318,7 @@ const REFUSED: [&str; 34] = [
 async fn normalizable_spellings_of_a_private_path_reach_its_auth() {
     let (upstream, gateway) = setup().await;
     for path in NORMALIZED_TO_PRIVATE {
-        let reply = send_raw(gateway.addr, "GET", path.as_bytes(), &[("origin", APP)]).await;
-        assert_eq!(reply.status, 401, "{path}: {}", reply.text());
-        assert_eq!(
-            reply.header("access-control-allow-origin"),
-            Some(APP),
-            "{path}"
-        );
+        assert_raw_get_readable(&gateway, path, 401).await;
     }
     assert_eq!(upstream.received(), Vec::<String>::new());
 }
@@ -356,17 +327,11 @@ async fn normalizable_spellings_of_a_private_path_reach_its_auth() {
 async fn ambiguous_spellings_of_a_private_path_are_refused() {
     let (upstream, gateway) = setup().await;
     for path in REFUSED {
-        let reply = send_raw(gateway.addr, "GET", path.as_bytes(), &[("origin", APP)]).await;
-        assert_eq!(reply.status, 400, "{path}: {}", reply.text());
+        let reply = assert_raw_get_readable(&gateway, path, 400).await;
         assert!(
             reply.text().starts_with(r#"{"error":""#),
             "{path}: the gateway's own 400, not hyper's: {}",
             reply.text()
-        );
-        assert_eq!(
-            reply.header("access-control-allow-origin"),
-            Some(APP),
-            "{path}"
         );
         // With a token too: refusing is not authorization.
         let reply = send_raw(
@@ -508,8 +473,12 @@ async fn connect_is_refused_with_405_and_allow() {
     assert_eq!(upstream.received(), Vec::<String>::new());
 }
 
-fn compile(routes: &str) -> Result<crossgate::CompiledConfig, String> {
-    let text = format!("[server]\nlisten = \"127.0.0.1:0\"\n{routes}");
+/// Compiles a config whose one route is at `path`, proxied, with the
+/// `extra` key (a TOML line, or empty).
+fn compile_route(path: &str, extra: &str) -> Result<crossgate::CompiledConfig, String> {
+    let text = Config::server(&[])
+        .route(path, &[r#"upstream = "http://127.0.0.1:9""#, extra])
+        .render();
     crate::support::config::compile(&text)
 }
 
@@ -522,8 +491,7 @@ fn route_prefixes_must_be_in_normal_form() {
         ("/admin;x/", "segment parameters"),
         ("/a/../b/", ". or .. segments"),
     ] {
-        let routes = format!("[[routes]]\npath = {path:?}\nupstream = \"http://127.0.0.1:9\"\n");
-        let problems = compile(&routes)
+        let problems = compile_route(path, "")
             .err()
             .unwrap_or_else(|| panic!("{path} accepted"));
         assert!(problems.contains("routes[0].path"), "{problems}");
@@ -533,14 +501,10 @@ fn route_prefixes_must_be_in_normal_form() {
 
 #[test]
 fn path_normalization_is_strict_or_an_explicit_off_with_a_warning() {
-    let route = |value: &str| {
-        format!(
-            "[[routes]]\npath = \"/files/\"\nupstream = \"http://127.0.0.1:9\"\npath_normalization = {value:?}\n"
-        )
-    };
-    let strict = compile(&route("strict")).expect("strict is valid");
+    let route = |value: &str| compile_route("/files/", &format!("path_normalization = {value:?}"));
+    let strict = route("strict").expect("strict is valid");
     assert!(strict.warnings.is_empty(), "{:?}", strict.warnings);
-    let off = compile(&route("off")).expect("off is valid");
+    let off = route("off").expect("off is valid");
     let warnings: Vec<String> = off.warnings.iter().map(ToString::to_string).collect();
     assert!(
         warnings
@@ -549,7 +513,7 @@ fn path_normalization_is_strict_or_an_explicit_off_with_a_warning() {
                 && w.contains("forwards the path as received")),
         "{warnings:?}"
     );
-    let problems = compile(&route("lenient")).expect_err("lenient is refused");
+    let problems = route("lenient").expect_err("lenient is refused");
     assert!(
         problems.contains("routes[0].path_normalization"),
         "{problems}"
