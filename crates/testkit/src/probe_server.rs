@@ -13,10 +13,10 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use crate::fixture;
+use crate::upstream::loopback_listener;
 
 /// What a test server saw of one request.
 #[derive(Debug, Clone)]
@@ -108,10 +108,7 @@ impl TestServer {
         handler: Arc<Handler>,
         tls: Option<tokio_rustls::TlsAcceptor>,
     ) -> TestServer {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind test server");
-        let addr = listener.local_addr().expect("addr");
+        let (listener, addr) = loopback_listener().await;
         let seen = Arc::new(Mutex::new(Vec::new()));
         let (stop, mut stopped) = oneshot::channel::<()>();
         let scheme = if tls.is_some() { "https" } else { "http" };

@@ -15,8 +15,10 @@ use crate::support::h2_frames::{
     self, frame, read_frame, ACK, DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, PING, PREFACE,
     RST_STREAM, SETTINGS,
 };
+use crate::support::upstream::loopback_listener;
 use crate::support::{
-    build_request, collect, fixture, http2_sender, tls_connect, try_send, TestGateway, PATIENCE,
+    build_request, collect, fixture, http2_sender, serve_each, tls_connect, try_send, TestGateway,
+    PATIENCE,
 };
 use bytes::Bytes;
 use http::{Request, Response};
@@ -25,7 +27,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 const APP: &str = "https://app.example.com";
 /// Slack on top of a timeout for a busy CI machine.
@@ -45,44 +47,35 @@ struct Upstream {
 
 impl Upstream {
     async fn start() -> Upstream {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
+        let (listener, addr) = loopback_listener().await;
         let slow_now = Arc::new(AtomicUsize::new(0));
         let slow_peak = Arc::new(AtomicUsize::new(0));
         let hits = Arc::new(AtomicUsize::new(0));
         let big = Bytes::from(vec![b'x'; 32 << 20]);
         let (now, peak, count) = (slow_now.clone(), slow_peak.clone(), hits.clone());
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
+        let task = serve_each(listener, move || {
+            let (now, peak, count, big) = (now.clone(), peak.clone(), count.clone(), big.clone());
+            service_fn(move |request: Request<Incoming>| {
                 let (now, peak, count, big) =
                     (now.clone(), peak.clone(), count.clone(), big.clone());
-                let service = service_fn(move |request: Request<Incoming>| {
-                    let (now, peak, count, big) =
-                        (now.clone(), peak.clone(), count.clone(), big.clone());
-                    async move {
-                        count.fetch_add(1, Ordering::SeqCst);
-                        let path = request.uri().path().to_owned();
-                        if let Some(ms) = path.strip_prefix("/slow/") {
-                            let held = now.fetch_add(1, Ordering::SeqCst) + 1;
-                            peak.fetch_max(held, Ordering::SeqCst);
-                            let ms = ms.parse().unwrap_or(1000);
-                            tokio::time::sleep(Duration::from_millis(ms)).await;
-                            now.fetch_sub(1, Ordering::SeqCst);
-                        }
-                        let body = if path == "/big" {
-                            big
-                        } else {
-                            Bytes::from(format!("upstream:{path}"))
-                        };
-                        Ok::<_, Infallible>(Response::new(Full::new(body)))
+                async move {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    let path = request.uri().path().to_owned();
+                    if let Some(ms) = path.strip_prefix("/slow/") {
+                        let held = now.fetch_add(1, Ordering::SeqCst) + 1;
+                        peak.fetch_max(held, Ordering::SeqCst);
+                        let ms = ms.parse().unwrap_or(1000);
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
+                        now.fetch_sub(1, Ordering::SeqCst);
                     }
-                });
-                tokio::spawn(async move {
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
+                    let body = if path == "/big" {
+                        big
+                    } else {
+                        Bytes::from(format!("upstream:{path}"))
+                    };
+                    Ok::<_, Infallible>(Response::new(Full::new(body)))
+                }
+            })
         });
         Upstream {
             addr,

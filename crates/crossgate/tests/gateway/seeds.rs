@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use crate::support::process::validate;
+use crate::support::upstream::loopback_listener;
 use crate::support::{bearer_jwt, examples_dir, Reply, TestGateway};
 use bytes::Bytes;
 use crossgate_testkit::scenarios;
@@ -19,7 +20,6 @@ use http::{HeaderValue, Request, Response};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 // ---------------------------------------------------------------------------
@@ -50,10 +50,7 @@ impl Backend {
         headers: &'static [(&'static str, &'static str)],
         body: &'static str,
     ) -> Backend {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind backend");
-        let addr = listener.local_addr().expect("backend address");
+        let (listener, addr) = loopback_listener().await;
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = seen.clone();
         let task = crate::support::serve_each(listener, move || {

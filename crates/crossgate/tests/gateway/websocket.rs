@@ -18,7 +18,7 @@ use hyper::body::Incoming;
 use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::protocol::Role;
@@ -29,6 +29,7 @@ use crate::support::h2_frames::{
     frame, read_frame, ACK, CANCEL, DATA, END_HEADERS, END_STREAM, HEADERS, REFUSED_STREAM,
     RST_STREAM, SETTINGS,
 };
+use crate::support::upstream::loopback_listener;
 use crate::support::{try_send, TestGateway, PATIENCE};
 
 const APP: &str = "https://app.example.com";
@@ -50,8 +51,7 @@ struct EchoUpstream {
 
 impl EchoUpstream {
     async fn start() -> EchoUpstream {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
+        let (listener, addr) = loopback_listener().await;
         let accepted = Arc::new(AtomicUsize::new(0));
         let heads: Arc<Mutex<Vec<http::HeaderMap>>> = Arc::default();
         let (count, seen) = (accepted.clone(), heads.clone());
@@ -428,8 +428,7 @@ async fn malformed_handshakes_and_other_versions_are_refused() {
 
 /// An upstream that answers every request with `answer`, counting them.
 async fn raw_upstream(answer: &'static [u8]) -> (SocketAddr, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
+    let (listener, addr) = loopback_listener().await;
     let hits = Arc::new(AtomicUsize::new(0));
     let count = hits.clone();
     tokio::spawn(async move {
