@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use crate::support::config::single_route;
+use crate::support::process::sample;
 use crate::support::upstream::loopback_listener;
 use crate::support::{eventually, raw_exchange, send, TestGateway, TestUpstream, PATIENCE};
 use bytes::Bytes;
@@ -182,14 +183,15 @@ fn assert_readable(reply: &crate::support::Reply, status: u16) {
     reply.assert_readable(status, APP);
 }
 
-/// A line of the gateway's metrics exposition that starts with `prefix`.
-fn metric(gateway: &TestGateway, prefix: &str) -> Option<String> {
-    gateway
-        .metrics
-        .render()
-        .lines()
-        .find(|line| line.starts_with(prefix))
-        .map(str::to_owned)
+/// The gateway's count of upstream errors on `/api/` for `reason`, blamed
+/// on `fault`.
+fn upstream_errors(gateway: &TestGateway, reason: &str, fault: &str) -> Option<f64> {
+    let labels = [("route", "/api/"), ("reason", reason), ("fault", fault)];
+    sample(
+        &gateway.metrics.render(),
+        "crossgate_upstream_errors_total",
+        &labels,
+    )
 }
 
 /// `path` is refused as a readable 502, counted as the upstream's bad
@@ -204,7 +206,7 @@ async fn refused_as_bad_gateway(path: &str) {
     let reply = gateway.get(path, &[("origin", APP)]).await;
     assert_readable(&reply, 502);
     assert!(
-        metric(&gateway, "crossgate_upstream_errors_total{route=\"/api/\",reason=\"upstream_bad_framing\",fault=\"upstream\"} 1").is_some(),
+        upstream_errors(&gateway, "upstream_bad_framing", "upstream") == Some(1.0),
         "{}",
         gateway.metrics.render()
     );
@@ -390,11 +392,10 @@ async fn max_upstream_requests_answers_503_while_slots_are_held_then_recovers() 
         2,
         "a refused request never reaches the upstream"
     );
-    assert!(metric(
-        &gateway,
-        "crossgate_upstream_errors_total{route=\"/api/\",reason=\"upstream_busy\",fault=\"gateway\"} 1"
-    )
-    .is_some());
+    assert_eq!(
+        upstream_errors(&gateway, "upstream_busy", "gateway"),
+        Some(1.0)
+    );
 
     for request in slow {
         assert_eq!(request.await.expect("slow request").status, 200);

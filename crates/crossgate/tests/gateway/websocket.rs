@@ -29,6 +29,7 @@ use crate::support::h2_frames::{
     frame, read_frame, ACK, CANCEL, DATA, END_HEADERS, END_STREAM, HEADERS, REFUSED_STREAM,
     RST_STREAM, SETTINGS,
 };
+use crate::support::process::sample;
 use crate::support::upstream::loopback_listener;
 use crate::support::{try_send, TestGateway, PATIENCE};
 
@@ -249,24 +250,30 @@ async fn closes_after_shutdown_timeout<S>(
 /// waits until none of its tunnels is open.
 async fn upgrades_counted_and_tunnels_closed(gateway: &TestGateway, http1: f64, http2: f64) {
     for (handshake, count) in [("http1", http1), ("http2", http2)] {
-        let sample = format!(
-            "crossgate_websocket_upgrades_total{{route=\"/ws/\",handshake=\"{handshake}\"}}"
-        );
-        assert_eq!(metric(gateway, &sample), Some(count), "{sample}");
+        let labels = [("route", "/ws/"), ("handshake", handshake)];
+        let upgrades = metric(gateway, "crossgate_websocket_upgrades_total", &labels);
+        assert_eq!(upgrades, Some(count), "{handshake}");
     }
     crate::support::eventually("the tunnels are no longer open", || {
-        metric(gateway, "crossgate_websocket_tunnels_open{route=\"/ws/\"}") == Some(0.0)
+        metric(
+            gateway,
+            "crossgate_websocket_tunnels_open",
+            &[("route", "/ws/")],
+        ) == Some(0.0)
     })
     .await;
 }
 
-fn metric(gateway: &TestGateway, line_start: &str) -> Option<f64> {
-    gateway
-        .metrics
-        .render()
-        .lines()
-        .find_map(|line| line.strip_prefix(line_start))
-        .and_then(|value| value.trim().parse().ok())
+/// The gateway's sample of `name` with exactly these `labels`.
+fn metric(gateway: &TestGateway, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    sample(&gateway.metrics.render(), name, labels)
+}
+
+/// The gateway's count of actual requests to `route` it denied because the
+/// WebSocket's origin is not allowed.
+fn origin_denials(gateway: &TestGateway, route: &str) -> Option<f64> {
+    let labels = [("route", route), ("reason", "websocket_origin_not_allowed")];
+    metric(gateway, "crossgate_actual_denied_total", &labels)
 }
 
 #[tokio::test]
@@ -333,16 +340,8 @@ async fn a_disallowed_origin_gets_403_before_the_upstream_is_contacted() {
     assert_eq!(response.status(), 403);
     assert_eq!(upstream.accepted(), 0, "the upstream was never contacted");
 
-    let reason = "reason=\"websocket_origin_not_allowed\"";
     for route in ["/ws/", "/nopolicy/", "/private/"] {
-        assert_eq!(
-            metric(
-                &gateway,
-                &format!("crossgate_actual_denied_total{{route=\"{route}\",{reason}}}")
-            ),
-            Some(1.0),
-            "{route}"
-        );
+        assert_eq!(origin_denials(&gateway, route), Some(1.0), "{route}");
     }
     let denials = gateway.gateway.denials().entries();
     let websocket: Vec<_> = denials
@@ -862,13 +861,7 @@ async fn an_http2_handshake_gets_the_route_checks_before_the_upstream_is_contact
     .expect("answered");
     assert_eq!(no_version.status(), 426);
     assert_eq!(upstream.accepted(), 0, "the upstream was never contacted");
-    assert_eq!(
-        metric(
-            &gateway,
-            "crossgate_actual_denied_total{route=\"/ws/\",reason=\"websocket_origin_not_allowed\"}"
-        ),
-        Some(1.0)
-    );
+    assert_eq!(origin_denials(&gateway, "/ws/"), Some(1.0));
     let denials = gateway.gateway.denials().entries();
     assert!(
         denials
