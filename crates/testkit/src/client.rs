@@ -17,6 +17,17 @@ use tokio::net::TcpStream;
 
 use crate::{fixture, PATIENCE};
 
+/// The `[server]` key that makes a gateway listen with TLS, with the
+/// certificate `cert` and its key `key` from the fixtures (`localhost.pem`
+/// and `localhost.key` are what [`tls_connect`] trusts).
+pub fn tls_listener(cert: &str, key: &str) -> String {
+    format!(
+        "tls = {{ cert = {:?}, key = {:?} }}",
+        fixture(cert),
+        fixture(key)
+    )
+}
+
 /// A TLS connection to `addr` (as `localhost`, offering `alpn`) trusting
 /// only the CA in fixture `ca`.
 pub async fn try_tls_connect(
