@@ -17,8 +17,8 @@ use crate::support::h2_frames::{
 };
 use crate::support::upstream::loopback_listener;
 use crate::support::{
-    build_request, collect, fixture, http2_sender, serve_each, tls_connect, try_send, TestGateway,
-    PATIENCE,
+    build_request, collect, http2_sender, serve_each, tls_connect, tls_listener, try_send,
+    TestGateway, PATIENCE,
 };
 use bytes::Bytes;
 use http::{Request, Response};
@@ -126,14 +126,6 @@ async fn start_replacing(lines: &[(&str, &str)]) -> (Upstream, TestGateway) {
     (upstream, gateway)
 }
 
-fn tls_lines() -> String {
-    format!(
-        "tls = {{ cert = {:?}, key = {:?} }}",
-        fixture("localhost.pem"),
-        fixture("localhost.key")
-    )
-}
-
 // ---- raw HTTP/2 frames, for what a well-behaved client library will not do ----
 
 /// HEADERS (END_STREAM | END_HEADERS) for `GET path`, in HPACK without the
@@ -225,7 +217,12 @@ async fn hold(
 /// (1 s) plus a margin, and that the idle sockets were closed.
 async fn idle_sockets_cannot_starve(state: IdleState) {
     let tls = matches!(state, IdleState::TlsSilent | IdleState::TlsHandshake);
-    let (_upstream, gateway) = start(&if tls { tls_lines() } else { String::new() }).await;
+    let (_upstream, gateway) = start(&if tls {
+        tls_listener("localhost.pem", "localhost.key")
+    } else {
+        String::new()
+    })
+    .await;
     let mut idle = hold(gateway.addr, state, 12).await;
     // Let the first eight be accepted, so the legitimate client queues behind them.
     tokio::time::sleep(Duration::from_millis(100)).await;
