@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex};
 
 use crate::support::process::validate;
 use crate::support::upstream::loopback_listener;
-use crate::support::{bearer_jwt, examples_dir, preflight, Reply, TestGateway};
+use crate::support::{
+    bearer_jwt, examples_dir, preflight, preflight_with_authorization, Reply, TestGateway,
+};
 use bytes::Bytes;
 use crossgate_testkit::scenarios;
 use http::{HeaderValue, Request, Response};
@@ -581,11 +583,7 @@ async fn personium_options(
     path: &str,
     authorization: Option<&str>,
 ) -> Reply {
-    let mut headers = vec![ORIGIN, ("access-control-request-method", "GET")];
-    if let Some(value) = authorization {
-        headers.push(("authorization", value));
-    }
-    gateway.send("OPTIONS", path, &headers, b"").await
+    preflight_with_authorization(gateway.addr, path, ORIGIN.1, "GET", "", authorization).await
 }
 
 #[tokio::test]
