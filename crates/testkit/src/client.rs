@@ -17,6 +17,17 @@ use tokio::net::TcpStream;
 
 use crate::{fixture, PATIENCE};
 
+/// The `[server]` key that makes a gateway listen with TLS, with the
+/// certificate `cert` and its key `key` from the fixtures (`localhost.pem`
+/// and `localhost.key` are what [`tls_connect`] trusts).
+pub fn tls_listener(cert: &str, key: &str) -> String {
+    format!(
+        "tls = {{ cert = {:?}, key = {:?} }}",
+        fixture(cert),
+        fixture(key)
+    )
+}
+
 /// A TLS connection to `addr` (as `localhost`, offering `alpn`) trusting
 /// only the CA in fixture `ca`.
 pub async fn try_tls_connect(
@@ -276,12 +287,28 @@ pub async fn preflight(
     method: &str,
     request_headers: &str,
 ) -> Reply {
+    preflight_with_authorization(addr, path, origin, method, request_headers, None).await
+}
+
+/// A [`preflight`] that also carries `Authorization: authorization` when
+/// given, as some clients send one on OPTIONS.
+pub async fn preflight_with_authorization(
+    addr: SocketAddr,
+    path: &str,
+    origin: &str,
+    method: &str,
+    request_headers: &str,
+    authorization: Option<&str>,
+) -> Reply {
     let mut headers = vec![
         ("origin", origin),
         ("access-control-request-method", method),
     ];
     if !request_headers.is_empty() {
         headers.push(("access-control-request-headers", request_headers));
+    }
+    if let Some(authorization) = authorization {
+        headers.push(("authorization", authorization));
     }
     send(addr, "OPTIONS", path, &headers, b"").await
 }

@@ -13,10 +13,10 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use crate::fixture;
+use crate::upstream::loopback_listener;
 
 /// What a test server saw of one request.
 #[derive(Debug, Clone)]
@@ -108,10 +108,7 @@ impl TestServer {
         handler: Arc<Handler>,
         tls: Option<tokio_rustls::TlsAcceptor>,
     ) -> TestServer {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind test server");
-        let addr = listener.local_addr().expect("addr");
+        let (listener, addr) = loopback_listener().await;
         let seen = Arc::new(Mutex::new(Vec::new()));
         let (stop, mut stopped) = oneshot::channel::<()>();
         let scheme = if tls.is_some() { "https" } else { "http" };
@@ -190,8 +187,15 @@ impl TestServer {
     }
 }
 
-/// A TLS acceptor with the `localhost` certificate (signed by `ca.pem`).
+/// A TLS acceptor with [`localhost_server_config`].
 fn localhost_tls() -> tokio_rustls::TlsAcceptor {
+    tokio_rustls::TlsAcceptor::from(Arc::new(localhost_server_config()))
+}
+
+/// A rustls server configuration with the fixtures' `localhost` certificate
+/// (signed by `ca.pem`, which [`crate::tls_connect`] trusts), offering HTTP/2
+/// and HTTP/1.1 by ALPN: what any test TLS server needs.
+pub fn localhost_server_config() -> rustls::ServerConfig {
     let read = |name: &str| std::fs::read(fixture(name)).expect("fixture");
     let chain = rustls_pemfile::certs(&mut read("localhost.pem").as_slice())
         .collect::<Result<Vec<_>, _>>()
@@ -208,5 +212,5 @@ fn localhost_tls() -> tokio_rustls::TlsAcceptor {
     .with_single_cert(chain, key)
     .expect("TLS config");
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+    config
 }

@@ -53,37 +53,24 @@ pub struct TestUpstream {
 
 impl TestUpstream {
     pub async fn start() -> TestUpstream {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind upstream");
-        let addr = listener.local_addr().expect("upstream addr");
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let in_flight = Arc::new(AtomicUsize::new(0));
+        let (listener, addr) = loopback_listener().await;
+        let state = UpstreamState::default();
         let connections = Arc::new(AtomicUsize::new(0));
-        let release = Arc::new(Notify::new());
-        let chunks = Arc::new(Mutex::new(Vec::new()));
-        let chunk_arrived = Arc::new(Notify::new());
-        let state = UpstreamState {
-            seen: seen.clone(),
-            in_flight: in_flight.clone(),
-            release: release.clone(),
-            chunks: chunks.clone(),
-            chunk_arrived: chunk_arrived.clone(),
-        };
         let accepted = connections.clone();
+        let served = state.clone();
         let task = serve_each(listener, move || {
             accepted.fetch_add(1, Ordering::SeqCst);
-            let state = state.clone();
+            let state = served.clone();
             service_fn(move |request| upstream_answer(state.clone(), request))
         });
         TestUpstream {
             addr,
-            seen,
-            in_flight,
+            seen: state.seen,
+            in_flight: state.in_flight,
             connections,
-            release,
-            chunks,
-            chunk_arrived,
+            release: state.release,
+            chunks: state.chunks,
+            chunk_arrived: state.chunk_arrived,
             task,
         }
     }
@@ -156,7 +143,9 @@ impl Drop for TestUpstream {
     }
 }
 
-#[derive(Clone)]
+/// What [`TestUpstream`]'s answers share with the test, which reads the same
+/// `Arc`s through the upstream's fields.
+#[derive(Clone, Default)]
 struct UpstreamState {
     seen: Arc<Mutex<Vec<Seen>>>,
     in_flight: Arc<AtomicUsize>,
@@ -230,24 +219,33 @@ async fn upstream_response(
         return Response::new(channel.boxed());
     }
     let mut response = Response::new(Full::new(Bytes::from(format!("upstream:{path}"))).boxed());
-    let headers = response.headers_mut();
-    headers.insert("content-type", HeaderValue::from_static("text/plain"));
-    headers.insert("vary", HeaderValue::from_static("Accept-Encoding"));
-    headers.insert("connection", HeaderValue::from_static("x-upstream-hop"));
-    headers.insert("x-upstream-hop", HeaderValue::from_static("1"));
-    headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+    let mut headers = PLAIN_ANSWER_HEADERS.to_vec();
     if path.contains("/cors/") {
-        headers.insert(
-            "access-control-allow-origin",
-            HeaderValue::from_static("https://upstream.example"),
-        );
-        headers.insert(
-            "access-control-expose-headers",
-            HeaderValue::from_static("x-upstream"),
-        );
+        headers.extend_from_slice(UPSTREAM_CORS_HEADERS);
+    }
+    for (name, value) in headers {
+        response
+            .headers_mut()
+            .insert(name, HeaderValue::from_static(value));
     }
     response
 }
+
+/// The plain answer's headers: a `Vary` the gateway must merge into, and
+/// hop-by-hop headers (one named by `Connection`) it must strip.
+const PLAIN_ANSWER_HEADERS: &[(&str, &str)] = &[
+    ("content-type", "text/plain"),
+    ("vary", "Accept-Encoding"),
+    ("connection", "x-upstream-hop"),
+    ("x-upstream-hop", "1"),
+    ("keep-alive", "timeout=5"),
+];
+
+/// The CORS headers of a `/cors/` path, which the gateway's own replace.
+const UPSTREAM_CORS_HEADERS: &[(&str, &str)] = &[
+    ("access-control-allow-origin", "https://upstream.example"),
+    ("access-control-expose-headers", "x-upstream"),
+];
 
 /// Serves HTTP/1.1 or HTTP/2 on every connection `listener` accepts, each
 /// with the service `service_for` makes when it is accepted, until the
@@ -277,18 +275,25 @@ where
     })
 }
 
+/// A listener on a free loopback port, with its address.
+pub async fn loopback_listener() -> (TcpListener, SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let addr = listener.local_addr().expect("the listener's address");
+    (listener, addr)
+}
+
 /// An address nothing listens on.
 pub async fn absent_upstream() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
+    let (listener, addr) = loopback_listener().await;
     drop(listener);
     addr
 }
 
 /// An upstream that reads the request and closes the connection without answering.
 pub async fn closing_upstream() -> (SocketAddr, JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
+    let (listener, addr) = loopback_listener().await;
     let task = tokio::spawn(async move {
         loop {
             let Ok((mut stream, _)) = listener.accept().await else {

@@ -4,8 +4,8 @@
 //! and TLS.
 
 use crate::support::{
-    fixture, list, preflight, send_h2c, tls_connect, try_tls_connect, TestGateway, TestUpstream,
-    PATIENCE,
+    list, preflight, send_h2c, tls_connect, tls_listener, try_tls_connect, TestGateway,
+    TestUpstream, PATIENCE,
 };
 use bytes::Bytes;
 use http_body_util::channel::Channel;
@@ -394,9 +394,8 @@ async fn tls_listener_serves_http1_and_http2() {
     let config = config(&upstream.url()).replacen(
         "listen = \"127.0.0.1:0\"",
         &format!(
-            "listen = \"127.0.0.1:0\"\ntls = {{ cert = {:?}, key = {:?} }}",
-            fixture("localhost.pem"),
-            fixture("localhost.key")
+            "listen = \"127.0.0.1:0\"\n{}",
+            tls_listener("localhost.pem", "localhost.key")
         ),
         1,
     );
@@ -440,11 +439,7 @@ async fn tls_certificates_are_read_again_on_reload() {
     let with_cert = |cert: &str, key: &str| {
         config(&upstream.url()).replacen(
             "listen = \"127.0.0.1:0\"",
-            &format!(
-                "listen = \"127.0.0.1:0\"\ntls = {{ cert = {:?}, key = {:?} }}",
-                fixture(cert),
-                fixture(key)
-            ),
+            &format!("listen = \"127.0.0.1:0\"\n{}", tls_listener(cert, key)),
             1,
         )
     };

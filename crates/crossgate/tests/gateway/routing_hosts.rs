@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 
 use http::StatusCode;
 
-use crate::support::{examples_dir, raw_exchange, send, send_h2c_uri, TestGateway, TestUpstream};
+use crate::support::{
+    examples_dir, raw_exchange, send, send_h2c_uri, Reply, TestGateway, TestUpstream,
+};
 
 const APP: &str = "https://app.example";
 
@@ -438,20 +440,13 @@ fn a_host_and_path_served_twice_can_never_match_and_is_refused() {
         .concat(),
     )
     .expect_err("duplicates");
-    assert!(
-        twice.contains(
-            "routes[1].host: another route already serves a.test with the path \"/api/\""
-        ),
-        "{twice}"
-    );
-    assert!(
-        twice.contains("routes[3].host: another route already serves *.x.test with the path \"/\""),
-        "{twice}"
-    );
-    assert!(
-        twice.contains("routes[5].path: another route already has the path \"/v1/\""),
-        "{twice}"
-    );
+    for problem in [
+        "routes[1].host: another route already serves a.test with the path \"/api/\"",
+        "routes[3].host: another route already serves *.x.test with the path \"/\"",
+        "routes[5].path: another route already has the path \"/v1/\"",
+    ] {
+        assert!(twice.contains(problem), "{twice}");
+    }
     assert!(twice.ends_with("\n3 problems found"), "{twice}");
 }
 
@@ -490,6 +485,19 @@ fn a_catch_all_on_one_host_still_leaves_other_hosts_to_the_fallback_policy() {
     );
 }
 
+/// A GET of `path` on `host` from `origin`.
+async fn get_from(gateway: &TestGateway, host: &str, path: &str, origin: &str) -> Reply {
+    gateway
+        .get(path, &[("host", host), ("origin", origin)])
+        .await
+}
+
+/// Asserts `reply` is a 200 that `origin` may read.
+fn assert_shared_with(reply: &Reply, origin: &str) {
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(reply.header("access-control-allow-origin"), Some(origin));
+}
+
 /// `examples/multi-host.toml` as an operator would run it: each host reaches
 /// its own pool, the partner rewrite reaches the upstream, a status mock
 /// answers on two names, and any other host gets the catch-all 404.
@@ -523,21 +531,10 @@ async fn the_multi_host_example_routes_each_host_to_its_own_pool() {
         let seen = upstream.seen.lock().expect("seen");
         seen.iter().filter(|s| s.uri != "/healthz").count()
     };
+    let shop_origin = "https://shop.example.com";
     for _ in 0..6 {
-        let reply = gateway
-            .get(
-                "/cart",
-                &[
-                    ("host", "API.shop.example.com:443"),
-                    ("origin", "https://shop.example.com"),
-                ],
-            )
-            .await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
-        assert_eq!(
-            reply.header("access-control-allow-origin"),
-            Some("https://shop.example.com")
-        );
+        let reply = get_from(&gateway, "API.shop.example.com:443", "/cart", shop_origin).await;
+        assert_shared_with(&reply, shop_origin);
     }
     let spread: Vec<usize> = shop.iter().map(api_calls).collect();
     assert_eq!(
@@ -547,20 +544,10 @@ async fn the_multi_host_example_routes_each_host_to_its_own_pool() {
     );
     assert!(partners.iter().all(|p| api_calls(p) == 0));
 
-    let reply = gateway
-        .get(
-            "/v1/orders?page=2",
-            &[
-                ("host", "eu.partners.example.com"),
-                ("origin", "https://acme.partners.example.com"),
-            ],
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
-    assert_eq!(
-        reply.header("access-control-allow-origin"),
-        Some("https://acme.partners.example.com")
-    );
+    let partner_origin = "https://acme.partners.example.com";
+    let partners_host = "eu.partners.example.com";
+    let reply = get_from(&gateway, partners_host, "/v1/orders?page=2", partner_origin).await;
+    assert_shared_with(&reply, partner_origin);
     let forwarded: Vec<String> = partners
         .iter()
         .flat_map(|p| p.seen.lock().expect("seen").clone())
@@ -569,15 +556,7 @@ async fn the_multi_host_example_routes_each_host_to_its_own_pool() {
     assert_eq!(forwarded, ["/partner-api/v1/orders?page=2"]);
 
     // The shop's origin is not a partner's: the partner API does not share with it.
-    let reply = gateway
-        .get(
-            "/v1/orders",
-            &[
-                ("host", "eu.partners.example.com"),
-                ("origin", "https://shop.example.com"),
-            ],
-        )
-        .await;
+    let reply = get_from(&gateway, partners_host, "/v1/orders", shop_origin).await;
     assert_eq!(reply.header("access-control-allow-origin"), None);
 
     for host in ["status.example.com", "status.shop.example.com."] {

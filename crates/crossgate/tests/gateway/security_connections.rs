@@ -15,8 +15,10 @@ use crate::support::h2_frames::{
     self, frame, read_frame, ACK, DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, PING, PREFACE,
     RST_STREAM, SETTINGS,
 };
+use crate::support::upstream::loopback_listener;
 use crate::support::{
-    build_request, collect, fixture, http2_sender, tls_connect, try_send, TestGateway, PATIENCE,
+    build_request, collect, http2_sender, serve_each, tls_connect, tls_listener, try_send,
+    TestGateway, PATIENCE,
 };
 use bytes::Bytes;
 use http::{Request, Response};
@@ -25,7 +27,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 const APP: &str = "https://app.example.com";
 /// Slack on top of a timeout for a busy CI machine.
@@ -45,44 +47,35 @@ struct Upstream {
 
 impl Upstream {
     async fn start() -> Upstream {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
+        let (listener, addr) = loopback_listener().await;
         let slow_now = Arc::new(AtomicUsize::new(0));
         let slow_peak = Arc::new(AtomicUsize::new(0));
         let hits = Arc::new(AtomicUsize::new(0));
         let big = Bytes::from(vec![b'x'; 32 << 20]);
         let (now, peak, count) = (slow_now.clone(), slow_peak.clone(), hits.clone());
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
+        let task = serve_each(listener, move || {
+            let (now, peak, count, big) = (now.clone(), peak.clone(), count.clone(), big.clone());
+            service_fn(move |request: Request<Incoming>| {
                 let (now, peak, count, big) =
                     (now.clone(), peak.clone(), count.clone(), big.clone());
-                let service = service_fn(move |request: Request<Incoming>| {
-                    let (now, peak, count, big) =
-                        (now.clone(), peak.clone(), count.clone(), big.clone());
-                    async move {
-                        count.fetch_add(1, Ordering::SeqCst);
-                        let path = request.uri().path().to_owned();
-                        if let Some(ms) = path.strip_prefix("/slow/") {
-                            let held = now.fetch_add(1, Ordering::SeqCst) + 1;
-                            peak.fetch_max(held, Ordering::SeqCst);
-                            let ms = ms.parse().unwrap_or(1000);
-                            tokio::time::sleep(Duration::from_millis(ms)).await;
-                            now.fetch_sub(1, Ordering::SeqCst);
-                        }
-                        let body = if path == "/big" {
-                            big
-                        } else {
-                            Bytes::from(format!("upstream:{path}"))
-                        };
-                        Ok::<_, Infallible>(Response::new(Full::new(body)))
+                async move {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    let path = request.uri().path().to_owned();
+                    if let Some(ms) = path.strip_prefix("/slow/") {
+                        let held = now.fetch_add(1, Ordering::SeqCst) + 1;
+                        peak.fetch_max(held, Ordering::SeqCst);
+                        let ms = ms.parse().unwrap_or(1000);
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
+                        now.fetch_sub(1, Ordering::SeqCst);
                     }
-                });
-                tokio::spawn(async move {
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
+                    let body = if path == "/big" {
+                        big
+                    } else {
+                        Bytes::from(format!("upstream:{path}"))
+                    };
+                    Ok::<_, Infallible>(Response::new(Full::new(body)))
+                }
+            })
         });
         Upstream {
             addr,
@@ -113,12 +106,24 @@ fn config(upstream: SocketAddr, extra: &str) -> String {
     )
 }
 
-fn tls_lines() -> String {
-    format!(
-        "tls = {{ cert = {:?}, key = {:?} }}",
-        fixture("localhost.pem"),
-        fixture("localhost.key")
-    )
+/// The test upstream and an in-process gateway in front of it, with
+/// [`config`]'s `extra` lines.
+async fn start(extra: &str) -> (Upstream, TestGateway) {
+    let upstream = Upstream::start().await;
+    let gateway = TestGateway::start(&config(upstream.addr, extra)).await;
+    (upstream, gateway)
+}
+
+/// [`start`] with some of [`config`]'s own lines replaced, as (line, by).
+async fn start_replacing(lines: &[(&str, &str)]) -> (Upstream, TestGateway) {
+    let upstream = Upstream::start().await;
+    let config = lines
+        .iter()
+        .fold(config(upstream.addr, ""), |config, (line, by)| {
+            config.replace(line, by)
+        });
+    let gateway = TestGateway::start(&config).await;
+    (upstream, gateway)
 }
 
 // ---- raw HTTP/2 frames, for what a well-behaved client library will not do ----
@@ -211,12 +216,12 @@ async fn hold(
 /// that a legitimate client is still served within `header_read_timeout`
 /// (1 s) plus a margin, and that the idle sockets were closed.
 async fn idle_sockets_cannot_starve(state: IdleState) {
-    let upstream = Upstream::start().await;
     let tls = matches!(state, IdleState::TlsSilent | IdleState::TlsHandshake);
-    let gateway = TestGateway::start(&config(
-        upstream.addr,
-        &if tls { tls_lines() } else { String::new() },
-    ))
+    let (_upstream, gateway) = start(&if tls {
+        tls_listener("localhost.pem", "localhost.key")
+    } else {
+        String::new()
+    })
     .await;
     let mut idle = hold(gateway.addr, state, 12).await;
     // Let the first eight be accepted, so the legitimate client queues behind them.
@@ -260,29 +265,23 @@ async fn idle_sockets_cannot_starve(state: IdleState) {
     eprintln!("{state:?}: legitimate client served after {waited:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn silent_tcp_sockets_cannot_starve_a_client() {
-    idle_sockets_cannot_starve(IdleState::Silent).await;
+/// A test of its own for each [`IdleState`], so that each holds its own
+/// gateway and their seconds of waiting overlap.
+macro_rules! idle_sockets_cannot_starve_tests {
+    ($($test:ident: $state:ident,)*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $test() {
+            idle_sockets_cannot_starve(IdleState::$state).await;
+        }
+    )*};
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn partial_http2_prefaces_cannot_starve_a_client() {
-    idle_sockets_cannot_starve(IdleState::PartialPreface).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn idle_h2c_connections_cannot_starve_a_client() {
-    idle_sockets_cannot_starve(IdleState::H2cHandshake).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn silent_tls_sockets_cannot_starve_a_client() {
-    idle_sockets_cannot_starve(IdleState::TlsSilent).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn idle_tls_connections_cannot_starve_a_client() {
-    idle_sockets_cannot_starve(IdleState::TlsHandshake).await;
+idle_sockets_cannot_starve_tests! {
+    silent_tcp_sockets_cannot_starve_a_client: Silent,
+    partial_http2_prefaces_cannot_starve_a_client: PartialPreface,
+    idle_h2c_connections_cannot_starve_a_client: H2cHandshake,
+    silent_tls_sockets_cannot_starve_a_client: TlsSilent,
+    idle_tls_connections_cannot_starve_a_client: TlsHandshake,
 }
 
 /// Sends one HTTP/1.1 request on `stream` and reads its response (the test
@@ -319,14 +318,12 @@ async fn h1_exchange(stream: &mut TcpStream, path: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keep_alive_connections_close_after_idle_timeout_not_header_read_timeout() {
-    let upstream = Upstream::start().await;
     // header_read_timeout is long here: the pause between requests is timed
     // by idle_timeout (1 s) alone, and a pause shorter than it is allowed.
-    let gateway = TestGateway::start(
-        &config(upstream.addr, "")
-            .replace("header_read_timeout = 1", "header_read_timeout = 5")
-            .replace("idle_timeout = 1", "idle_timeout = 2"),
-    )
+    let (_upstream, gateway) = start_replacing(&[
+        ("header_read_timeout = 1", "header_read_timeout = 5"),
+        ("idle_timeout = 1", "idle_timeout = 2"),
+    ])
     .await;
     let mut stream = TcpStream::connect(gateway.addr).await.expect("connect");
     assert!(h1_exchange(&mut stream, "/one")
@@ -350,11 +347,7 @@ async fn keep_alive_connections_close_after_idle_timeout_not_header_read_timeout
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_head_begun_on_a_kept_alive_connection_must_end_within_header_read_timeout() {
-    let upstream = Upstream::start().await;
-    let gateway = TestGateway::start(
-        &config(upstream.addr, "").replace("idle_timeout = 1", "idle_timeout = 10"),
-    )
-    .await;
+    let (_upstream, gateway) = start_replacing(&[("idle_timeout = 1", "idle_timeout = 10")]).await;
     let mut stream = TcpStream::connect(gateway.addr).await.expect("connect");
     assert!(h1_exchange(&mut stream, "/one")
         .await
@@ -371,8 +364,7 @@ async fn a_head_begun_on_a_kept_alive_connection_must_end_within_header_read_tim
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_http2_connections_get_goaway_after_idle_timeout_despite_pings() {
-    let upstream = Upstream::start().await;
-    let gateway = TestGateway::start(&config(upstream.addr, "")).await;
+    let (_upstream, gateway) = start("").await;
     let stream = TcpStream::connect(gateway.addr).await.expect("connect");
     let (mut sender, connection) =
         hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
@@ -400,8 +392,7 @@ async fn idle_http2_connections_get_goaway_after_idle_timeout_despite_pings() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http2_peers_that_do_not_ack_pings_are_closed_even_with_streams_open() {
-    let upstream = Upstream::start().await;
-    let gateway = TestGateway::start(&config(upstream.addr, "response_timeout = 30")).await;
+    let (_upstream, gateway) = start("response_timeout = 30").await;
     let mut stream = h2_frames::connect(gateway.addr).await;
     stream
         .write_all(&[frame(SETTINGS, ACK, 0, &[]), get_headers(1, "/slow/20000")].concat())
@@ -429,11 +420,8 @@ async fn http2_peers_that_do_not_ack_pings_are_closed_even_with_streams_open() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_reading_loses_its_slot_after_send_timeout() {
-    let upstream = Upstream::start().await;
-    let gateway = TestGateway::start(
-        &config(upstream.addr, "").replace("max_connections = 8", "max_connections = 1"),
-    )
-    .await;
+    let (_upstream, gateway) =
+        start_replacing(&[("max_connections = 8", "max_connections = 1")]).await;
     let mut stuck = TcpStream::connect(gateway.addr).await.expect("connect");
     stuck
         .write_all(b"GET /big HTTP/1.1\r\nhost: gateway.test\r\n\r\n")
@@ -529,8 +517,7 @@ async fn sigterm_closes_idle_http1_and_http2_connections_and_exits_0() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heads_far_beyond_max_header_bytes_get_the_gateways_431_with_cors_headers() {
-    let upstream = Upstream::start().await;
-    let gateway = TestGateway::start(&config(upstream.addr, "max_header_bytes = 1024")).await;
+    let (upstream, gateway) = start("max_header_bytes = 1024").await;
     // 40 times the limit: before, hyper cut this off with its own bare 431.
     let big = "a".repeat(40 * 1024);
     let headers = [("origin", APP), ("x-big", big.as_str())];
@@ -557,12 +544,8 @@ async fn heads_far_beyond_max_header_bytes_get_the_gateways_431_with_cors_header
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_streams_from_one_http2_client_cannot_starve_other_clients() {
-    let upstream = Upstream::start().await;
-    let gateway = TestGateway::start(&config(
-        upstream.addr,
-        "http2_max_concurrent_streams = 4\nresponse_timeout = 30",
-    ))
-    .await;
+    let (upstream, gateway) =
+        start("http2_max_concurrent_streams = 4\nresponse_timeout = 30").await;
     let sender = http2_sender(gateway.addr).await;
     let addr = gateway.addr;
     // One request first, so the client has the gateway's SETTINGS (with its
@@ -624,8 +607,7 @@ async fn many_streams_from_one_http2_client_cannot_starve_other_clients() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_reset_after_acceptance_get_goaway() {
-    let upstream = Upstream::start().await;
-    let gateway = TestGateway::start(&config(upstream.addr, "response_timeout = 30")).await;
+    let (upstream, gateway) = start("response_timeout = 30").await;
     let mut stream = h2_frames::connect(gateway.addr).await;
     stream
         .write_all(&frame(SETTINGS, ACK, 0, &[]))
@@ -689,8 +671,7 @@ async fn streams_reset_after_acceptance_get_goaway() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_reset_before_acceptance_get_goaway_from_h2s_guard() {
-    let upstream = Upstream::start().await;
-    let gateway = TestGateway::start(&config(upstream.addr, "")).await;
+    let (_upstream, gateway) = start("").await;
     let mut stream = h2_frames::connect(gateway.addr).await;
     // HEADERS and RST_STREAM in one write: the reset arrives before the
     // gateway accepts the stream (the CVE-2023-44487 "rapid reset" pattern).

@@ -6,11 +6,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use crate::support::config::single_route;
+use crate::support::process::sample;
+use crate::support::upstream::loopback_listener;
 use crate::support::{eventually, raw_exchange, send, TestGateway, TestUpstream, PATIENCE};
 use bytes::Bytes;
 use http_body_util::Full;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
 const APP: &str = "https://app.example.com";
@@ -49,8 +51,7 @@ struct RawUpstream {
 
 impl RawUpstream {
     async fn start(answer: fn(&str) -> &'static [u8]) -> RawUpstream {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
+        let (listener, addr) = loopback_listener().await;
         let seen = Arc::new(Mutex::new(Vec::new()));
         let recorded = seen.clone();
         let task = tokio::spawn(async move {
@@ -182,14 +183,15 @@ fn assert_readable(reply: &crate::support::Reply, status: u16) {
     reply.assert_readable(status, APP);
 }
 
-/// A line of the gateway's metrics exposition that starts with `prefix`.
-fn metric(gateway: &TestGateway, prefix: &str) -> Option<String> {
-    gateway
-        .metrics
-        .render()
-        .lines()
-        .find(|line| line.starts_with(prefix))
-        .map(str::to_owned)
+/// The gateway's count of upstream errors on `/api/` for `reason`, blamed
+/// on `fault`.
+fn upstream_errors(gateway: &TestGateway, reason: &str, fault: &str) -> Option<f64> {
+    let labels = [("route", "/api/"), ("reason", reason), ("fault", fault)];
+    sample(
+        &gateway.metrics.render(),
+        "crossgate_upstream_errors_total",
+        &labels,
+    )
 }
 
 /// `path` is refused as a readable 502, counted as the upstream's bad
@@ -204,7 +206,7 @@ async fn refused_as_bad_gateway(path: &str) {
     let reply = gateway.get(path, &[("origin", APP)]).await;
     assert_readable(&reply, 502);
     assert!(
-        metric(&gateway, "crossgate_upstream_errors_total{route=\"/api/\",reason=\"upstream_bad_framing\",fault=\"upstream\"} 1").is_some(),
+        upstream_errors(&gateway, "upstream_bad_framing", "upstream") == Some(1.0),
         "{}",
         gateway.metrics.render()
     );
@@ -234,22 +236,28 @@ async fn upstream_invalid_length_is_refused_and_the_connection_dropped() {
     refused_as_bad_gateway("/api/invalid-length").await;
 }
 
+/// GETs `first`, then `second`, each answered 200, and gives the numbers of
+/// the upstream connections they came on, with every request it saw.
+async fn connections_of(first: &str, second: &str) -> (usize, usize, Vec<RawRequest>) {
+    let upstream = RawUpstream::start(hostile_answers).await;
+    let gateway = TestGateway::start(&config(&upstream.url(), "")).await;
+    for path in [first, second] {
+        let reply = send(gateway.addr, "GET", path, &[("origin", APP)], b"").await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+    }
+    (
+        upstream.request_for(first).connection,
+        upstream.request_for(second).connection,
+        upstream.requests(),
+    )
+}
+
 /// The upstream said it closes the connection (and here does not): a request
 /// sent on it again would hang or fail.
 #[tokio::test]
 async fn an_upstream_connection_answered_with_connection_close_is_not_reused() {
-    let upstream = RawUpstream::start(hostile_answers).await;
-    let gateway = TestGateway::start(&config(&upstream.url(), "")).await;
-    for path in ["/api/closing", "/api/after-closing"] {
-        let reply = send(gateway.addr, "GET", path, &[("origin", APP)], b"").await;
-        assert_eq!(reply.status, 200, "{}", reply.text());
-    }
-    assert_ne!(
-        upstream.request_for("/api/closing").connection,
-        upstream.request_for("/api/after-closing").connection,
-        "{:?}",
-        upstream.requests()
-    );
+    let (closing, after, requests) = connections_of("/api/closing", "/api/after-closing").await;
+    assert_ne!(closing, after, "{requests:?}");
 }
 
 #[tokio::test]
@@ -261,18 +269,8 @@ async fn upstream_unexpected_informational_is_refused_and_the_connection_dropped
 /// Without reuse, `refused_as_bad_gateway` would prove nothing.
 #[tokio::test]
 async fn upstream_connections_are_reused_once_the_answer_has_ended() {
-    let upstream = RawUpstream::start(hostile_answers).await;
-    let gateway = TestGateway::start(&config(&upstream.url(), "")).await;
-    for path in ["/api/one", "/api/two"] {
-        let reply = send(gateway.addr, "GET", path, &[("origin", APP)], b"").await;
-        assert_eq!(reply.status, 200, "{}", reply.text());
-    }
-    assert_eq!(
-        upstream.request_for("/api/one").connection,
-        upstream.request_for("/api/two").connection,
-        "{:?}",
-        upstream.requests()
-    );
+    let (one, two, requests) = connections_of("/api/one", "/api/two").await;
+    assert_eq!(one, two, "{requests:?}");
 }
 
 #[tokio::test]
@@ -394,11 +392,10 @@ async fn max_upstream_requests_answers_503_while_slots_are_held_then_recovers() 
         2,
         "a refused request never reaches the upstream"
     );
-    assert!(metric(
-        &gateway,
-        "crossgate_upstream_errors_total{route=\"/api/\",reason=\"upstream_busy\",fault=\"gateway\"} 1"
-    )
-    .is_some());
+    assert_eq!(
+        upstream_errors(&gateway, "upstream_busy", "gateway"),
+        Some(1.0)
+    );
 
     for request in slow {
         assert_eq!(request.await.expect("slow request").status, 200);

@@ -12,14 +12,16 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use crate::support::process::validate;
-use crate::support::{bearer_jwt, examples_dir, Reply, TestGateway};
+use crate::support::upstream::loopback_listener;
+use crate::support::{
+    bearer_jwt, examples_dir, preflight, preflight_with_authorization, Reply, TestGateway,
+};
 use bytes::Bytes;
 use crossgate_testkit::scenarios;
 use http::{HeaderValue, Request, Response};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 // ---------------------------------------------------------------------------
@@ -50,10 +52,7 @@ impl Backend {
         headers: &'static [(&'static str, &'static str)],
         body: &'static str,
     ) -> Backend {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind backend");
-        let addr = listener.local_addr().expect("backend address");
+        let (listener, addr) = loopback_listener().await;
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = seen.clone();
         let task = crate::support::serve_each(listener, move || {
@@ -126,6 +125,25 @@ fn assert_cors(reply: &Reply, expected: &[(&str, &str)]) {
         .map(|(name, value)| (name.to_ascii_lowercase(), list(value)))
         .collect();
     assert_eq!(cors_headers(reply), expected, "CORS headers of {reply:?}");
+}
+
+/// Asserts that the response has `status` and exactly these CORS headers.
+fn assert_answer(reply: &Reply, status: u16, cors: &[(&str, &str)]) {
+    assert_eq!(reply.status, status, "{reply:?}");
+    assert_cors(reply, cors);
+}
+
+/// A [`Backend`] answering with `headers` and `body`, and a gateway with
+/// the example `name`, whose `documented_upstream` is pointed at it.
+async fn seed_gateway(
+    name: &str,
+    documented_upstream: &str,
+    headers: &'static [(&'static str, &'static str)],
+    body: &'static str,
+) -> (Backend, TestGateway) {
+    let backend = Backend::start(headers, body).await;
+    let gateway = TestGateway::start(&example(name, documented_upstream, &backend)).await;
+    (backend, gateway)
 }
 
 /// `X-Request-Id` as APIG shows it: 32 lower-case hex digits.
@@ -242,9 +260,13 @@ const APIG_EXPOSE: (&str, &str) = (
 );
 
 async fn apig(backend_headers: &'static [(&'static str, &'static str)]) -> (Backend, TestGateway) {
-    let backend = Backend::start(backend_headers, APIG_BACKEND_BODY).await;
-    let gateway = TestGateway::start(&example("apig.toml", APIG_UPSTREAM, &backend)).await;
-    (backend, gateway)
+    seed_gateway(
+        "apig.toml",
+        APIG_UPSTREAM,
+        backend_headers,
+        APIG_BACKEND_BODY,
+    )
+    .await
 }
 
 #[tokio::test]
@@ -332,8 +354,7 @@ async fn apig_put_after_the_preflight_gets_any_origin() {
 async fn apig_cors_is_off_for_an_api_without_it() {
     let (backend, gateway) = apig(APIG_BACKEND_HEADERS).await;
     let reply = gateway.get("/private-api/items", APIG_SIMPLE_REQUEST).await;
-    assert_eq!(reply.status, 200);
-    assert_cors(&reply, &[]);
+    assert_answer(&reply, 200, &[]);
     let reply = gateway
         .send("OPTIONS", "/private-api/items", APIG_PREFLIGHT, b"")
         .await;
@@ -354,9 +375,9 @@ async fn apig_cors_plugin_custom_origins_methods_and_headers() {
     let reply = gateway
         .send("OPTIONS", "/plugin/items", APIG_PREFLIGHT, b"")
         .await;
-    assert_eq!(reply.status, 204);
-    assert_cors(
+    assert_answer(
         &reply,
+        204,
         &[
             ("access-control-allow-origin", "http://www.cors.com"),
             ("access-control-allow-methods", "PUT, DELETE"),
@@ -370,8 +391,7 @@ async fn apig_cors_plugin_custom_origins_methods_and_headers() {
     let reply = gateway
         .send("OPTIONS", "/plugin/items", &other_origin, b"")
         .await;
-    assert_eq!(reply.status, 403);
-    assert_cors(&reply, &[]);
+    assert_answer(&reply, 403, &[]);
     let mut patch = APIG_PREFLIGHT.to_vec();
     patch[4] = ("access-control-request-method", "PATCH");
     let reply = gateway.send("OPTIONS", "/plugin/items", &patch, b"").await;
@@ -389,37 +409,24 @@ const RESTHEART_EXPOSE: (&str, &str) = (
 );
 
 async fn restheart() -> (Backend, TestGateway) {
-    let backend = Backend::start(
-        &[("content-type", "application/json"), ("etag", "\"1\"")],
-        "{}",
-    )
-    .await;
-    let gateway =
-        TestGateway::start(&example("restheart.toml", RESTHEART_UPSTREAM, &backend)).await;
-    (backend, gateway)
+    let headers = &[("content-type", "application/json"), ("etag", "\"1\"")];
+    seed_gateway("restheart.toml", RESTHEART_UPSTREAM, headers, "{}").await
 }
 
 #[tokio::test]
 async fn restheart_options_test_coll() {
     let (backend, gateway) = restheart().await;
-    let reply = gateway
-        .send(
-            "OPTIONS",
-            "/test/coll",
-            &[
-                ("origin", "https://domain1.com"),
-                ("access-control-request-method", "PATCH"),
-                (
-                    "access-control-request-headers",
-                    "authorization,content-type,if-match,no-auth-challenge",
-                ),
-            ],
-            b"",
-        )
-        .await;
-    assert_eq!(reply.status, 200);
-    assert_cors(
+    let reply = preflight(
+        gateway.addr,
+        "/test/coll",
+        "https://domain1.com",
+        "PATCH",
+        "authorization,content-type,if-match,no-auth-challenge",
+    )
+    .await;
+    assert_answer(
         &reply,
+        200,
         &[
             ("access-control-allow-credentials", "true"),
             // The documented list minus the four headers scripts cannot set.
@@ -445,9 +452,9 @@ async fn restheart_always_returns_cors_headers_to_the_front_end() {
             &[("origin", "https://domain1.com"), ("cookie", "session=1")],
         )
         .await;
-    assert_eq!(reply.status, 200);
-    assert_cors(
+    assert_answer(
         &reply,
+        200,
         &[
             ("access-control-allow-origin", "https://domain1.com"),
             ("access-control-allow-credentials", "true"),
@@ -489,40 +496,27 @@ fn restheart_documented_wildcard_with_credentials_is_refused() {
 const CONTRACT_UPSTREAM: &str = "http://127.0.0.1:3000";
 
 async fn contract() -> (Backend, TestGateway) {
-    let backend = Backend::start(
-        &[
-            ("content-type", "application/json"),
-            ("vary", "Accept-Encoding"),
-        ],
-        "{}",
-    )
-    .await;
-    let gateway =
-        TestGateway::start(&example("api-contract.toml", CONTRACT_UPSTREAM, &backend)).await;
-    (backend, gateway)
+    let headers = &[
+        ("content-type", "application/json"),
+        ("vary", "Accept-Encoding"),
+    ];
+    seed_gateway("api-contract.toml", CONTRACT_UPSTREAM, headers, "{}").await
 }
 
 #[tokio::test]
 async fn contract_preflight_is_204_with_the_origin_echoed_and_max_age_86400() {
     let (backend, gateway) = contract().await;
-    let reply = gateway
-        .send(
-            "OPTIONS",
-            "/namespace/v1/resources/42",
-            &[
-                ("origin", "https://api.example.com"),
-                ("access-control-request-method", "POST"),
-                (
-                    "access-control-request-headers",
-                    "X-Requested-With, Content-Type",
-                ),
-            ],
-            b"",
-        )
-        .await;
-    assert_eq!(reply.status, 204);
-    assert_cors(
+    let reply = preflight(
+        gateway.addr,
+        "/namespace/v1/resources/42",
+        "https://api.example.com",
+        "POST",
+        "X-Requested-With, Content-Type",
+    )
+    .await;
+    assert_answer(
         &reply,
+        204,
         &[
             ("access-control-allow-origin", "https://api.example.com"),
             ("access-control-allow-methods", "PUT, GET, OPTIONS, DELETE"),
@@ -578,10 +572,8 @@ const JWT_SECRET: &str = "personium-example-secret-change-me-0123456789";
 const ORIGIN: (&str, &str) = ("origin", "https://any.example.org");
 
 async fn personium() -> (Backend, TestGateway) {
-    let backend = Backend::start(&[("content-type", "application/json")], "{}").await;
-    let gateway =
-        TestGateway::start(&example("personium.toml", PERSONIUM_UPSTREAM, &backend)).await;
-    (backend, gateway)
+    let headers = &[("content-type", "application/json")];
+    seed_gateway("personium.toml", PERSONIUM_UPSTREAM, headers, "{}").await
 }
 
 /// A preflight as a browser sends it, plus `Authorization` when given
@@ -591,11 +583,7 @@ async fn personium_options(
     path: &str,
     authorization: Option<&str>,
 ) -> Reply {
-    let mut headers = vec![ORIGIN, ("access-control-request-method", "GET")];
-    if let Some(value) = authorization {
-        headers.push(("authorization", value));
-    }
-    gateway.send("OPTIONS", path, &headers, b"").await
+    preflight_with_authorization(gateway.addr, path, ORIGIN.1, "GET", "", authorization).await
 }
 
 #[tokio::test]
@@ -627,18 +615,7 @@ async fn personium_any_origin_on_every_api() {
 #[tokio::test]
 async fn personium_allow_headers_echo_the_requested_ones() {
     let (_backend, gateway) = personium().await;
-    let reply = gateway
-        .send(
-            "OPTIONS",
-            PUBLIC,
-            &[
-                ORIGIN,
-                ("access-control-request-method", "GET"),
-                ("access-control-request-headers", "sample"),
-            ],
-            b"",
-        )
-        .await;
+    let reply = preflight(gateway.addr, PUBLIC, ORIGIN.1, "GET", "sample").await;
     assert_eq!(reply.status, 204);
     assert_eq!(reply.header("access-control-allow-headers"), Some("sample"));
 }
@@ -647,9 +624,9 @@ async fn personium_allow_headers_echo_the_requested_ones() {
 async fn personium_public_resource_lists_the_methods_it_supports() {
     let (backend, gateway) = personium().await;
     let reply = personium_options(&gateway, PUBLIC, None).await;
-    assert_eq!(reply.status, 204);
-    assert_cors(
+    assert_answer(
         &reply,
+        204,
         &[
             ("access-control-allow-origin", "*"),
             ("access-control-allow-methods", "GET, OPTIONS"),
@@ -662,9 +639,9 @@ async fn personium_public_resource_lists_the_methods_it_supports() {
 async fn personium_private_resource_without_authorization_lists_every_gateway_method() {
     let (_backend, gateway) = personium().await;
     let reply = personium_options(&gateway, PRIVATE, None).await;
-    assert_eq!(reply.status, 204);
-    assert_cors(
+    assert_answer(
         &reply,
+        204,
         &[
             ("access-control-allow-origin", "*"),
             (

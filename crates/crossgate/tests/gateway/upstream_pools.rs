@@ -145,6 +145,11 @@ fn config(upstream: &str) -> String {
     )
 }
 
+/// An `upstream` pool of the targets `a` and `b` with the pool keys `keys`.
+fn pool_of(a: &Target, b: &Target, keys: &str) -> String {
+    format!("{{ targets = [\"{}\", \"{}\"], {keys} }}", a.url(), b.url())
+}
+
 /// The value of `name{route="/api/",target="<target>"}` in `/metrics`.
 fn target_metric(metrics: &Metrics, name: &str, target: &str) -> Option<u64> {
     let series = format!("{name}{{route=\"/api/\",target=\"{target}\"}} ");
@@ -157,6 +162,31 @@ fn target_metric(metrics: &Metrics, name: &str, target: &str) -> Option<u64> {
 
 async fn get(gateway: &TestGateway, path: &str) -> crate::support::Reply {
     gateway.get(path, &[("origin", APP)]).await
+}
+
+/// Sends `count` GETs of `prefix/<i>` and asserts, saying `why`, that none
+/// was attempted on the target `out` (out of rotation); gives the replies.
+async fn gets_passing_by(
+    gateway: &TestGateway,
+    out: &str,
+    prefix: &str,
+    count: usize,
+    why: &str,
+) -> Vec<crate::support::Reply> {
+    let attempts = || {
+        target_metric(
+            &gateway.metrics,
+            "crossgate_upstream_target_requests_total",
+            out,
+        )
+    };
+    let before = attempts();
+    let mut replies = Vec::new();
+    for i in 0..count {
+        replies.push(get(gateway, &format!("{prefix}/{i}")).await);
+    }
+    assert_eq!(attempts(), before, "{why}");
+    replies
 }
 
 /// Polls `condition` every 20 ms until it holds, failing after [`PATIENCE`];
@@ -210,12 +240,8 @@ async fn round_robin_spreads_requests_evenly_over_three_targets_and_counts_each(
 #[tokio::test]
 async fn least_requests_sends_new_requests_to_the_idle_target() {
     let (a, b) = (Target::start("a").await, Target::start("b").await);
-    let pool = format!(
-        "{{ targets = [\"{}\", \"{}\"], balance = \"least_requests\" }}",
-        a.url(),
-        b.url()
-    );
-    let gateway = TestGateway::start(&config(&pool)).await;
+    let gateway =
+        TestGateway::start(&config(&pool_of(&a, &b, "balance = \"least_requests\""))).await;
     let addr = gateway.addr;
     let slow = tokio::spawn(async move { send(addr, "GET", "/api/slow/1500", &[], b"").await });
     until("the slow request to reach a target", || async {
@@ -239,12 +265,7 @@ async fn least_requests_sends_new_requests_to_the_idle_target() {
 #[tokio::test]
 async fn passive_health_ejects_a_killed_target_and_takes_it_back_once_restarted() {
     let (mut a, b) = (Target::start("a").await, Target::start("b").await);
-    let pool = format!(
-        "{{ targets = [\"{}\", \"{}\"], eject_after = 2 }}",
-        a.url(),
-        b.url()
-    );
-    let gateway = TestGateway::start(&config(&pool)).await;
+    let gateway = TestGateway::start(&config(&pool_of(&a, &b, "eject_after = 2"))).await;
     let a_url = a.url();
     let metric = |name| target_metric(&gateway.metrics, name, &a_url);
     a.kill().await;
@@ -256,15 +277,14 @@ async fn passive_health_ejects_a_killed_target_and_takes_it_back_once_restarted(
     assert_eq!(metric("crossgate_upstream_target_failures_total"), Some(2));
     assert_eq!(metric("crossgate_upstream_target_ejections_total"), Some(1));
     assert_eq!(metric("crossgate_upstream_target_healthy"), Some(0));
-    let attempts = metric("crossgate_upstream_target_requests_total");
-    for i in 0..4 {
-        get(&gateway, &format!("/api/y/{i}")).await;
-    }
-    assert_eq!(
-        metric("crossgate_upstream_target_requests_total"),
-        attempts,
-        "an ejected target gets no attempts"
-    );
+    gets_passing_by(
+        &gateway,
+        &a_url,
+        "/api/y",
+        4,
+        "an ejected target gets no attempts",
+    )
+    .await;
 
     a.listen().await;
     until("the restarted target to be back in rotation", || async {
@@ -279,10 +299,10 @@ async fn passive_health_ejects_a_killed_target_and_takes_it_back_once_restarted(
 async fn active_health_checks_take_a_killed_target_out_and_bring_it_back() {
     let (mut a, b) = (Target::start("a").await, Target::start("b").await);
     // eject_after is high so that only the health checks decide.
-    let pool = format!(
-        "{{ targets = [\"{}\", \"{}\"], eject_after = 1000, health = {{ path = \"/healthz\", interval = 0.2, timeout = 0.15, healthy = 2, unhealthy = 2 }} }}",
-        a.url(),
-        b.url()
+    let pool = pool_of(
+        &a,
+        &b,
+        "eject_after = 1000, health = { path = \"/healthz\", interval = 0.2, timeout = 0.15, healthy = 2, unhealthy = 2 }",
     );
     let gateway = TestGateway::start(&config(&pool)).await;
     let a_url = a.url();
@@ -296,18 +316,12 @@ async fn active_health_checks_take_a_killed_target_out_and_bring_it_back() {
         metric("crossgate_upstream_target_healthy") == Some(0)
     })
     .await;
-    let attempts = metric("crossgate_upstream_target_requests_total");
     let before = b.hits();
-    for i in 0..6 {
-        let reply = get(&gateway, &format!("/api/x/{i}")).await;
+    let why = "an unhealthy target gets no requests";
+    for reply in gets_passing_by(&gateway, &a_url, "/api/x", 6, why).await {
         assert_eq!(reply.status, StatusCode::OK);
     }
     assert_eq!(b.hits(), before + 6);
-    assert_eq!(
-        metric("crossgate_upstream_target_requests_total"),
-        attempts,
-        "an unhealthy target gets no requests"
-    );
 
     a.listen().await;
     until("the restarted target to pass its checks", || async {
@@ -396,10 +410,10 @@ async fn a_bodiless_get_is_retried_on_another_target_but_not_a_post_nor_a_put_wi
 async fn a_reload_stops_the_old_generations_health_checks() {
     let (a, b) = (Target::start("a").await, Target::start("b").await);
     let with_path = |path: &str| {
-        config(&format!(
-            "{{ targets = [\"{}\", \"{}\"], health = {{ path = \"{path}\", interval = 0.05, timeout = 0.04 }} }}",
-            a.url(),
-            b.url()
+        config(&pool_of(
+            &a,
+            &b,
+            &format!("health = {{ path = \"{path}\", interval = 0.05, timeout = 0.04 }}"),
         ))
     };
     let gateway = TestGateway::start(&with_path("/healthz-old")).await;
@@ -428,8 +442,11 @@ async fn a_reload_stops_the_old_generations_health_checks() {
     );
 }
 
-fn problems(text: &str) -> Vec<(String, String, String)> {
-    match CompiledConfig::compile_text(text, &ConfigSource::Demo, &Metrics::new()) {
+/// The problems compiling `routes` under a minimal `[server]` finds, as
+/// (key, why, fix).
+fn problems(routes: &str) -> Vec<(String, String, String)> {
+    let text = format!("[server]\nlisten = \"127.0.0.1:0\"\n{routes}");
+    match CompiledConfig::compile_text(&text, &ConfigSource::Demo, &Metrics::new()) {
         Ok(_) => Vec::new(),
         Err(problems) => problems
             .0
@@ -443,9 +460,6 @@ fn problems(text: &str) -> Vec<(String, String, String)> {
 fn every_mistake_in_a_pool_is_reported_with_its_key_and_a_fix() {
     let found = problems(
         r#"
-[server]
-listen = "127.0.0.1:0"
-
 [[routes]]
 path = "/empty/"
 upstream = []
@@ -503,8 +517,6 @@ upstream = ["ftp://x", "http://127.0.0.1:1", "http://127.0.0.1:1", 5]
     // checked once it holds only strings.
     let urls = problems(
         r#"
-[server]
-listen = "127.0.0.1:0"
 [[routes]]
 path = "/urls/"
 upstream = ["ftp://x", "http://127.0.0.1:1", "http://127.0.0.1:1"]
@@ -522,8 +534,6 @@ upstream = ["ftp://x", "http://127.0.0.1:1", "http://127.0.0.1:1"]
 fn a_string_upstream_keeps_its_messages() {
     let found = problems(
         r#"
-[server]
-listen = "127.0.0.1:0"
 [[routes]]
 path = "/a/"
 upstream = "ftp://x"

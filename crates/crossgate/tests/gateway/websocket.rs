@@ -18,7 +18,8 @@ use hyper::body::Incoming;
 use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::protocol::Role;
@@ -29,7 +30,9 @@ use crate::support::h2_frames::{
     frame, read_frame, ACK, CANCEL, DATA, END_HEADERS, END_STREAM, HEADERS, REFUSED_STREAM,
     RST_STREAM, SETTINGS,
 };
-use crate::support::{try_send, TestGateway, PATIENCE};
+use crate::support::process::sample;
+use crate::support::upstream::loopback_listener;
+use crate::support::{tls_listener, try_send, TestGateway, PATIENCE};
 
 const APP: &str = "https://app.example.com";
 const EVIL: &str = "https://evil.example.net";
@@ -50,8 +53,7 @@ struct EchoUpstream {
 
 impl EchoUpstream {
     async fn start() -> EchoUpstream {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
+        let (listener, addr) = loopback_listener().await;
         let accepted = Arc::new(AtomicUsize::new(0));
         let heads: Arc<Mutex<Vec<http::HeaderMap>>> = Arc::default();
         let (count, seen) = (accepted.clone(), heads.clone());
@@ -173,6 +175,13 @@ policy = "app"
     )
 }
 
+/// An [`EchoUpstream`] and a gateway in front of it with [`config`].
+async fn echo_gateway(server_extra: &str) -> (EchoUpstream, TestGateway) {
+    let upstream = EchoUpstream::start().await;
+    let gateway = TestGateway::start(&config(upstream.addr, server_extra)).await;
+    (upstream, gateway)
+}
+
 /// Opens a WebSocket to `path` on the gateway with these extra headers.
 async fn connect(
     gateway: SocketAddr,
@@ -192,6 +201,22 @@ async fn connect(
         .await
         .expect("handshake in time")?;
     Ok(socket)
+}
+
+/// A WebSocket to the echo on `/ws/`, from the allowed origin.
+async fn open_echo(gateway: SocketAddr) -> Socket {
+    connect(gateway, "/ws/echo", &[("origin", APP)])
+        .await
+        .expect("an allowed origin connects")
+}
+
+/// Opens a WebSocket to `path` with these headers, which must pass, and
+/// echoes a message through it.
+async fn passes_and_echoes(gateway: SocketAddr, path: &str, headers: &[(&str, &str)]) {
+    let mut socket = connect(gateway, path, headers)
+        .await
+        .unwrap_or_else(|e| panic!("{path} with {headers:?} must connect: {e}"));
+    echo(&mut socket, Message::text(format!("through {path}"))).await;
 }
 
 /// The status a refused handshake got, with its response.
@@ -249,52 +274,44 @@ async fn closes_after_shutdown_timeout<S>(
 /// waits until none of its tunnels is open.
 async fn upgrades_counted_and_tunnels_closed(gateway: &TestGateway, http1: f64, http2: f64) {
     for (handshake, count) in [("http1", http1), ("http2", http2)] {
-        let sample = format!(
-            "crossgate_websocket_upgrades_total{{route=\"/ws/\",handshake=\"{handshake}\"}}"
-        );
-        assert_eq!(metric(gateway, &sample), Some(count), "{sample}");
+        let labels = [("route", "/ws/"), ("handshake", handshake)];
+        let upgrades = metric(gateway, "crossgate_websocket_upgrades_total", &labels);
+        assert_eq!(upgrades, Some(count), "{handshake}");
     }
     crate::support::eventually("the tunnels are no longer open", || {
-        metric(gateway, "crossgate_websocket_tunnels_open{route=\"/ws/\"}") == Some(0.0)
+        metric(
+            gateway,
+            "crossgate_websocket_tunnels_open",
+            &[("route", "/ws/")],
+        ) == Some(0.0)
     })
     .await;
 }
 
-fn metric(gateway: &TestGateway, line_start: &str) -> Option<f64> {
-    gateway
-        .metrics
-        .render()
-        .lines()
-        .find_map(|line| line.strip_prefix(line_start))
-        .and_then(|value| value.trim().parse().ok())
+/// The gateway's sample of `name` with exactly these `labels`.
+fn metric(gateway: &TestGateway, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    sample(&gateway.metrics.render(), name, labels)
+}
+
+/// The gateway's count of actual requests to `route` it denied because the
+/// WebSocket's origin is not allowed.
+fn origin_denials(gateway: &TestGateway, route: &str) -> Option<f64> {
+    let labels = [("route", route), ("reason", "websocket_origin_not_allowed")];
+    metric(gateway, "crossgate_actual_denied_total", &labels)
 }
 
 #[tokio::test]
 async fn an_allowed_origin_echoes_text_and_binary_both_ways_and_closes_cleanly() {
-    let upstream = EchoUpstream::start().await;
     // Only the close, not the idle timeout, can end this tunnel in time.
-    let gateway = TestGateway::start(&config(upstream.addr, "idle_timeout = 60")).await;
-    let mut socket = connect(gateway.addr, "/ws/echo", &[("origin", APP)])
-        .await
-        .expect("an allowed origin connects");
+    let (upstream, gateway) = echo_gateway("idle_timeout = 60").await;
+    let mut socket = open_echo(gateway.addr).await;
     for round in 0..5 {
         echo(&mut socket, Message::text(format!("hello {round}"))).await;
         echo(&mut socket, Message::binary(vec![round, 0, 255, round])).await;
     }
     let large = Message::binary(vec![7u8; 200_000]);
     echo(&mut socket, large).await;
-    socket.close(None).await.expect("close");
-    let after_close = tokio::time::timeout(PATIENCE, async {
-        while let Some(Ok(message)) = socket.next().await {
-            if message.is_close() {
-                return true;
-            }
-        }
-        false
-    })
-    .await
-    .expect("close answered in time");
-    assert!(after_close, "the upstream's close frame reaches the client");
+    close_cleanly(&mut socket).await;
 
     let heads = upstream.heads.lock().expect("heads").clone();
     assert_eq!(heads.len(), 1);
@@ -309,8 +326,7 @@ async fn an_allowed_origin_echoes_text_and_binary_both_ways_and_closes_cleanly()
 
 #[tokio::test]
 async fn a_disallowed_origin_gets_403_before_the_upstream_is_contacted() {
-    let upstream = EchoUpstream::start().await;
-    let gateway = TestGateway::start(&config(upstream.addr, "")).await;
+    let (upstream, gateway) = echo_gateway("").await;
     for path in ["/ws/echo", "/nopolicy/echo", "/private/echo"] {
         let response = refused(connect(gateway.addr, path, &[("origin", EVIL)]).await);
         assert_eq!(response.status(), 403, "{path}");
@@ -333,16 +349,8 @@ async fn a_disallowed_origin_gets_403_before_the_upstream_is_contacted() {
     assert_eq!(response.status(), 403);
     assert_eq!(upstream.accepted(), 0, "the upstream was never contacted");
 
-    let reason = "reason=\"websocket_origin_not_allowed\"";
     for route in ["/ws/", "/nopolicy/", "/private/"] {
-        assert_eq!(
-            metric(
-                &gateway,
-                &format!("crossgate_actual_denied_total{{route=\"{route}\",{reason}}}")
-            ),
-            Some(1.0),
-            "{route}"
-        );
+        assert_eq!(origin_denials(&gateway, route), Some(1.0), "{route}");
     }
     let denials = gateway.gateway.denials().entries();
     let websocket: Vec<_> = denials
@@ -356,28 +364,21 @@ async fn a_disallowed_origin_gets_403_before_the_upstream_is_contacted() {
 
 #[tokio::test]
 async fn without_origin_a_handshake_passes_unless_the_route_requires_one() {
-    let upstream = EchoUpstream::start().await;
-    let gateway = TestGateway::start(&config(upstream.addr, "")).await;
+    let (upstream, gateway) = echo_gateway("").await;
+    // A non-browser client sends none.
     for path in ["/ws/echo", "/nopolicy/echo"] {
-        let mut socket = connect(gateway.addr, path, &[])
-            .await
-            .unwrap_or_else(|e| panic!("{path}: a non-browser client connects: {e}"));
-        echo(&mut socket, Message::text("no origin")).await;
+        passes_and_echoes(gateway.addr, path, &[]).await;
     }
     let accepted = upstream.accepted();
     let response = refused(connect(gateway.addr, "/strict/echo", &[]).await);
     assert_eq!(response.status(), 403);
     assert_eq!(upstream.accepted(), accepted, "refused before the upstream");
-    let mut socket = connect(gateway.addr, "/strict/echo", &[("origin", APP)])
-        .await
-        .expect("an allowed origin still connects");
-    echo(&mut socket, Message::text("with origin")).await;
+    passes_and_echoes(gateway.addr, "/strict/echo", &[("origin", APP)]).await;
 }
 
 #[tokio::test]
 async fn websocket_false_refuses_the_handshake_with_cors_headers() {
-    let upstream = EchoUpstream::start().await;
-    let gateway = TestGateway::start(&config(upstream.addr, "")).await;
+    let (upstream, gateway) = echo_gateway("").await;
     let response = refused(connect(gateway.addr, "/off/echo", &[("origin", APP)]).await);
     assert_eq!(response.status(), 403);
     assert_eq!(response.headers()["access-control-allow-origin"], APP);
@@ -388,26 +389,18 @@ async fn websocket_false_refuses_the_handshake_with_cors_headers() {
 
 #[tokio::test]
 async fn a_private_route_needs_a_token_for_the_handshake() {
-    let upstream = EchoUpstream::start().await;
-    let gateway = TestGateway::start(&config(upstream.addr, "")).await;
+    let (upstream, gateway) = echo_gateway("").await;
     let response = refused(connect(gateway.addr, "/private/echo", &[("origin", APP)]).await);
     assert_eq!(response.status(), 401);
     assert_eq!(upstream.accepted(), 0);
     let bearer = format!("Bearer {TOKEN}");
-    let mut socket = connect(
-        gateway.addr,
-        "/private/echo",
-        &[("origin", APP), ("authorization", &bearer)],
-    )
-    .await
-    .expect("a token opens it");
-    echo(&mut socket, Message::text("private")).await;
+    let with_token = [("origin", APP), ("authorization", &bearer)];
+    passes_and_echoes(gateway.addr, "/private/echo", &with_token).await;
 }
 
 #[tokio::test]
 async fn malformed_handshakes_and_other_versions_are_refused() {
-    let upstream = EchoUpstream::start().await;
-    let gateway = TestGateway::start(&config(upstream.addr, "")).await;
+    let (upstream, gateway) = echo_gateway("").await;
     let handshake = |version: &'static str| {
         vec![
             ("upgrade", "websocket"),
@@ -426,10 +419,22 @@ async fn malformed_handshakes_and_other_versions_are_refused() {
     assert_eq!(upstream.accepted(), 0);
 }
 
+/// A 101 to another protocol than the WebSocket asked for.
+const SWITCHING_TO_H2C: &[u8] =
+    b"HTTP/1.1 101 Switching Protocols\r\nupgrade: h2c\r\nconnection: upgrade\r\n\r\n";
+/// A plain answer to a handshake, which the gateway forwards as it is.
+const NOT_FOUND_NO_SOCKET: &[u8] = b"HTTP/1.1 404 Not Found\r\ncontent-length: 9\r\n\r\nno socket";
+
+/// A gateway with [`config`] in front of an upstream that answers every
+/// request with `answer`, and the count of the requests it got.
+async fn gateway_to_raw_upstream(answer: &'static [u8]) -> (TestGateway, Arc<AtomicUsize>) {
+    let (upstream, hits) = raw_upstream(answer).await;
+    (TestGateway::start(&config(upstream, "")).await, hits)
+}
+
 /// An upstream that answers every request with `answer`, counting them.
 async fn raw_upstream(answer: &'static [u8]) -> (SocketAddr, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
+    let (listener, addr) = loopback_listener().await;
     let hits = Arc::new(AtomicUsize::new(0));
     let count = hits.clone();
     tokio::spawn(async move {
@@ -454,17 +459,11 @@ async fn raw_upstream(answer: &'static [u8]) -> (SocketAddr, Arc<AtomicUsize>) {
 
 #[tokio::test]
 async fn the_upstream_must_switch_to_websocket_or_answer_plainly() {
-    let (other, _) = raw_upstream(
-        b"HTTP/1.1 101 Switching Protocols\r\nupgrade: h2c\r\nconnection: upgrade\r\n\r\n",
-    )
-    .await;
-    let gateway = TestGateway::start(&config(other, "")).await;
+    let (gateway, _) = gateway_to_raw_upstream(SWITCHING_TO_H2C).await;
     let response = refused(connect(gateway.addr, "/ws/echo", &[("origin", APP)]).await);
     assert_eq!(response.status(), 502, "a 101 to another protocol");
 
-    let (plain, hits) =
-        raw_upstream(b"HTTP/1.1 404 Not Found\r\ncontent-length: 9\r\n\r\nno socket").await;
-    let gateway = TestGateway::start(&config(plain, "")).await;
+    let (gateway, hits) = gateway_to_raw_upstream(NOT_FOUND_NO_SOCKET).await;
     let response = refused(connect(gateway.addr, "/ws/echo", &[("origin", APP)]).await);
     assert_eq!(response.status(), 404, "a non-101 answer is forwarded");
     assert_eq!(response.body().as_deref(), Some(&b"no socket"[..]));
@@ -474,11 +473,7 @@ async fn the_upstream_must_switch_to_websocket_or_answer_plainly() {
 
 #[tokio::test]
 async fn other_upgrade_tokens_are_not_forwarded() {
-    let (addr, _) = raw_upstream(
-        b"HTTP/1.1 101 Switching Protocols\r\nupgrade: h2c\r\nconnection: upgrade\r\n\r\n",
-    )
-    .await;
-    let gateway = TestGateway::start(&config(addr, "")).await;
+    let (gateway, _) = gateway_to_raw_upstream(SWITCHING_TO_H2C).await;
     // The gateway strips `Upgrade: h2c`, so the upstream's 101 was not asked for.
     let reply = gateway
         .get("/ws/echo", &[("upgrade", "h2c"), ("connection", "upgrade")])
@@ -488,14 +483,9 @@ async fn other_upgrade_tokens_are_not_forwarded() {
 
 #[tokio::test]
 async fn a_silent_tunnel_is_closed_after_idle_timeout_and_traffic_keeps_it_open() {
-    let upstream = EchoUpstream::start().await;
-    let gateway = TestGateway::start(&config(upstream.addr, "")).await;
-    let mut busy = connect(gateway.addr, "/ws/echo", &[("origin", APP)])
-        .await
-        .expect("connect");
-    let mut silent = connect(gateway.addr, "/ws/echo", &[("origin", APP)])
-        .await
-        .expect("connect");
+    let (_upstream, gateway) = echo_gateway("").await;
+    let mut busy = open_echo(gateway.addr).await;
+    let mut silent = open_echo(gateway.addr).await;
     let opened = Instant::now();
     let silent_end = tokio::spawn(async move {
         let end = tokio::time::timeout(Duration::from_secs(1) + MARGIN, silent.next()).await;
@@ -520,11 +510,8 @@ async fn a_silent_tunnel_is_closed_after_idle_timeout_and_traffic_keeps_it_open(
 
 #[tokio::test]
 async fn a_tunnel_holds_its_connection_slot_until_it_closes() {
-    let upstream = EchoUpstream::start().await;
-    let gateway = TestGateway::start(&config(upstream.addr, "max_connections = 1")).await;
-    let mut socket = connect(gateway.addr, "/ws/echo", &[("origin", APP)])
-        .await
-        .expect("connect");
+    let (_upstream, gateway) = echo_gateway("max_connections = 1").await;
+    let mut socket = open_echo(gateway.addr).await;
     let waiting = tokio::time::timeout(
         Duration::from_millis(500),
         try_send(gateway.addr, "GET", "/ws/plain", &[], b""),
@@ -565,11 +552,8 @@ async fn connect_once_a_slot_is_free(gateway: SocketAddr) -> Socket {
 
 #[tokio::test]
 async fn an_open_tunnel_holds_its_upstream_request_slot() {
-    let upstream = EchoUpstream::start().await;
-    let gateway = TestGateway::start(&config(upstream.addr, "max_upstream_requests = 1")).await;
-    let mut socket = connect(gateway.addr, "/ws/echo", &[("origin", APP)])
-        .await
-        .expect("connect");
+    let (upstream, gateway) = echo_gateway("max_upstream_requests = 1").await;
+    let mut socket = open_echo(gateway.addr).await;
     echo(&mut socket, Message::text("open")).await;
     let busy = refused(connect(gateway.addr, "/ws/echo", &[("origin", APP)]).await);
     assert_eq!(busy.status(), 503, "the open tunnel holds the only slot");
@@ -586,15 +570,9 @@ async fn an_open_tunnel_holds_its_upstream_request_slot() {
 
 #[tokio::test]
 async fn an_open_http2_tunnel_holds_its_upstream_request_slot() {
-    let upstream = EchoUpstream::start().await;
-    let gateway = TestGateway::start(&config(
-        upstream.addr,
-        "max_upstream_requests = 1\nidle_timeout = 30",
-    ))
-    .await;
+    let (upstream, gateway) = echo_gateway("max_upstream_requests = 1\nidle_timeout = 30").await;
     let (mut sender, base) = h2c_sender(gateway.addr).await;
-    let response = h2_handshake(&mut sender, &base, "/ws/echo", &[("origin", APP)]).await;
-    let mut socket = h2_open(response).await;
+    let mut socket = h2_echo(&mut sender, &base).await;
     echo(&mut socket, Message::text("open")).await;
     // Another stream on the same connection: without the bound, one
     // connection could open a tunnel, and an upstream socket, per stream.
@@ -613,54 +591,38 @@ async fn an_open_http2_tunnel_holds_its_upstream_request_slot() {
 
 #[tokio::test]
 async fn shutdown_closes_an_open_tunnel_after_shutdown_timeout() {
-    let upstream = EchoUpstream::start().await;
-    let mut gateway = TestGateway::start(&config(
-        upstream.addr,
-        "shutdown_timeout = 1\nidle_timeout = 30",
-    ))
-    .await;
-    let mut socket = connect(gateway.addr, "/ws/echo", &[("origin", APP)])
-        .await
-        .expect("connect");
+    let (_upstream, mut gateway) = echo_gateway("shutdown_timeout = 1\nidle_timeout = 30").await;
+    let mut socket = open_echo(gateway.addr).await;
     closes_after_shutdown_timeout(&mut gateway, &mut socket).await;
 }
 
-#[tokio::test]
-async fn wss_through_the_tls_listener_echoes() {
-    let upstream = EchoUpstream::start().await;
-    let tls = format!(
-        "tls = {{ cert = {:?}, key = {:?} }}",
-        crate::support::fixture("localhost.pem"),
-        crate::support::fixture("localhost.key")
-    );
-    let gateway = TestGateway::start(&config(upstream.addr, &tls)).await;
-    let stream = crate::support::tls_connect(gateway.addr, b"http/1.1").await;
-    let mut request = format!("wss://localhost:{}/ws/echo", gateway.addr.port())
+/// Opens a WebSocket from `origin` to the echo on `/ws/`, over HTTP/1.1 and
+/// TLS.
+async fn wss_connect(
+    gateway: SocketAddr,
+    origin: &str,
+) -> Result<WebSocketStream<TlsStream<TcpStream>>, WsError> {
+    let stream = crate::support::tls_connect(gateway, b"http/1.1").await;
+    let mut request = format!("wss://localhost:{}/ws/echo", gateway.port())
         .into_client_request()
         .expect("request");
     request
         .headers_mut()
-        .insert("origin", APP.parse().expect("value"));
-    let (mut socket, _) =
+        .insert("origin", origin.parse().expect("value"));
+    let (socket, _) =
         tokio::time::timeout(PATIENCE, tokio_tungstenite::client_async(request, stream))
             .await
-            .expect("handshake in time")
-            .expect("wss connects");
-    socket.send(Message::text("over TLS")).await.expect("send");
-    let answer = tokio::time::timeout(PATIENCE, socket.next())
-        .await
-        .expect("echo in time")
-        .expect("an answer")
-        .expect("a message");
-    assert_eq!(answer, Message::text("over TLS"));
-    let evil = crate::support::tls_connect(gateway.addr, b"http/1.1").await;
-    let mut refused_request = format!("wss://localhost:{}/ws/echo", gateway.addr.port())
-        .into_client_request()
-        .expect("request");
-    refused_request
-        .headers_mut()
-        .insert("origin", EVIL.parse().expect("value"));
-    match tokio_tungstenite::client_async(refused_request, evil).await {
+            .expect("handshake in time")?;
+    Ok(socket)
+}
+
+#[tokio::test]
+async fn wss_through_the_tls_listener_echoes() {
+    let tls = tls_listener("localhost.pem", "localhost.key");
+    let (upstream, gateway) = echo_gateway(&tls).await;
+    let mut socket = wss_connect(gateway.addr, APP).await.expect("wss connects");
+    echo(&mut socket, Message::text("over TLS")).await;
+    match wss_connect(gateway.addr, EVIL).await {
         Err(WsError::Http(response)) => assert_eq!(response.status(), 403),
         other => panic!("expected 403, got {:?}", other.map(|_| ())),
     }
@@ -726,6 +688,19 @@ async fn h2_connect(
         .expect("answer in time")
 }
 
+/// An extended CONNECT for `protocol` to the echo on `/ws/` from the allowed
+/// origin, without `sec-websocket-version`.
+async fn h2_bare_extended_connect(
+    sender: &mut SendRequest<Empty<Bytes>>,
+    base: &str,
+    protocol: &'static str,
+) -> http::Response<Incoming> {
+    let uri = format!("{base}/ws/echo");
+    h2_connect(sender, &uri, Some(protocol), &[("origin", APP)])
+        .await
+        .expect("answered")
+}
+
 /// A WebSocket handshake over HTTP/2 (RFC 8441 §5) to `base` + `path`.
 async fn h2_handshake(
     sender: &mut SendRequest<Empty<Bytes>>,
@@ -738,6 +713,11 @@ async fn h2_handshake(
     h2_connect(sender, &format!("{base}{path}"), Some("websocket"), &all)
         .await
         .expect("the gateway accepts extended CONNECT")
+}
+
+/// An HTTP/2 WebSocket to the echo on `/ws/`, from the allowed origin.
+async fn h2_echo(sender: &mut SendRequest<Empty<Bytes>>, base: &str) -> H2Socket {
+    h2_open(h2_handshake(sender, base, "/ws/echo", &[("origin", APP)]).await).await
 }
 
 /// The WebSocket on the stream a `200` opened.
@@ -779,8 +759,7 @@ where
 
 #[tokio::test]
 async fn an_http2_extended_connect_is_carried_to_an_http11_upstream() {
-    let upstream = EchoUpstream::start().await;
-    let gateway = TestGateway::start(&config(upstream.addr, "idle_timeout = 60")).await;
+    let (upstream, gateway) = echo_gateway("idle_timeout = 60").await;
     let (mut sender, base) = h2c_sender(gateway.addr).await;
     let offer = [
         ("origin", APP),
@@ -829,8 +808,7 @@ async fn an_http2_extended_connect_is_carried_to_an_http11_upstream() {
 
 #[tokio::test]
 async fn an_http2_handshake_gets_the_route_checks_before_the_upstream_is_contacted() {
-    let upstream = EchoUpstream::start().await;
-    let gateway = TestGateway::start(&config(upstream.addr, "")).await;
+    let (upstream, gateway) = echo_gateway("").await;
     let (mut sender, base) = h2c_sender(gateway.addr).await;
     for (path, origin, status, error) in [
         // The policy denies it, as it denies any request from there.
@@ -853,23 +831,10 @@ async fn an_http2_handshake_gets_the_route_checks_before_the_upstream_is_contact
         assert_eq!(response.status(), status, "{path}");
         assert!(body_text(response).await.contains(error), "{path}");
     }
-    let no_version = h2_connect(
-        &mut sender,
-        &format!("{base}/ws/echo"),
-        Some("websocket"),
-        &[("origin", APP)],
-    )
-    .await
-    .expect("answered");
+    let no_version = h2_bare_extended_connect(&mut sender, &base, "websocket").await;
     assert_eq!(no_version.status(), 426);
     assert_eq!(upstream.accepted(), 0, "the upstream was never contacted");
-    assert_eq!(
-        metric(
-            &gateway,
-            "crossgate_actual_denied_total{route=\"/ws/\",reason=\"websocket_origin_not_allowed\"}"
-        ),
-        Some(1.0)
-    );
+    assert_eq!(origin_denials(&gateway, "/ws/"), Some(1.0));
     let denials = gateway.gateway.denials().entries();
     assert!(
         denials
@@ -888,21 +853,13 @@ async fn an_http2_handshake_gets_the_route_checks_before_the_upstream_is_contact
 
 #[tokio::test]
 async fn plain_connect_over_http2_is_still_refused() {
-    let upstream = EchoUpstream::start().await;
-    let gateway = TestGateway::start(&config(upstream.addr, "")).await;
+    let (upstream, gateway) = echo_gateway("").await;
     let (mut sender, base) = h2c_sender(gateway.addr).await;
     let plain = h2_connect(&mut sender, &upstream.addr.to_string(), None, &[])
         .await
         .expect("answered");
     assert_eq!(plain.status(), 405);
-    let other = h2_connect(
-        &mut sender,
-        &format!("{base}/ws/echo"),
-        Some("connect-udp"),
-        &[("origin", APP)],
-    )
-    .await
-    .expect("answered");
+    let other = h2_bare_extended_connect(&mut sender, &base, "connect-udp").await;
     assert_eq!(other.status(), 405, "only :protocol = websocket is carried");
     assert_eq!(upstream.accepted(), 0);
 }
@@ -921,14 +878,9 @@ async fn the_upstream_must_answer_the_gateways_key() {
         ),
         // A 200 would open the client's stream with nothing behind it.
         (b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", 502),
-        (
-            b"HTTP/1.1 404 Not Found\r\ncontent-length: 9\r\n\r\nno socket",
-            404,
-        ),
+        (NOT_FOUND_NO_SOCKET, 404),
     ] {
-        let answer: &'static [u8] = answer;
-        let (addr, hits) = raw_upstream(answer).await;
-        let gateway = TestGateway::start(&config(addr, "")).await;
+        let (gateway, hits) = gateway_to_raw_upstream(answer).await;
         let (mut sender, base) = h2c_sender(gateway.addr).await;
         let response = h2_handshake(&mut sender, &base, "/ws/echo", &[("origin", APP)]).await;
         assert_eq!(response.status(), status);
@@ -942,12 +894,10 @@ async fn the_upstream_must_answer_the_gateways_key() {
 
 #[tokio::test]
 async fn an_http2_tunnel_keeps_its_connection_while_traffic_flows_and_closes_when_idle() {
-    let upstream = EchoUpstream::start().await;
     // idle_timeout = 1: the connection has no request in flight but the tunnel.
-    let gateway = TestGateway::start(&config(upstream.addr, "")).await;
+    let (_upstream, gateway) = echo_gateway("").await;
     let (mut sender, base) = h2c_sender(gateway.addr).await;
-    let response = h2_handshake(&mut sender, &base, "/ws/echo", &[("origin", APP)]).await;
-    let mut socket = h2_open(response).await;
+    let mut socket = h2_echo(&mut sender, &base).await;
     for round in 0..8 {
         tokio::time::sleep(Duration::from_millis(300)).await;
         echo(&mut socket, Message::text(format!("keep {round}"))).await;
@@ -965,18 +915,12 @@ async fn an_http2_tunnel_keeps_its_connection_while_traffic_flows_and_closes_whe
 
 #[tokio::test]
 async fn an_http2_websocket_over_tls_echoes() {
-    let upstream = EchoUpstream::start().await;
-    let tls = format!(
-        "tls = {{ cert = {:?}, key = {:?} }}",
-        crate::support::fixture("localhost.pem"),
-        crate::support::fixture("localhost.key")
-    );
-    let gateway = TestGateway::start(&config(upstream.addr, &tls)).await;
+    let tls = tls_listener("localhost.pem", "localhost.key");
+    let (upstream, gateway) = echo_gateway(&tls).await;
     let base = format!("https://localhost:{}", gateway.addr.port());
     let stream = crate::support::tls_connect(gateway.addr, b"h2").await;
     let mut sender = h2_sender(stream, &base).await;
-    let response = h2_handshake(&mut sender, &base, "/ws/echo", &[("origin", APP)]).await;
-    let mut socket = h2_open(response).await;
+    let mut socket = h2_echo(&mut sender, &base).await;
     echo(&mut socket, Message::text("h2 over TLS")).await;
     let refused = h2_handshake(&mut sender, &base, "/ws/echo", &[("origin", EVIL)]).await;
     assert_eq!(refused.status(), 403);
@@ -985,8 +929,7 @@ async fn an_http2_websocket_over_tls_echoes() {
 
 #[tokio::test]
 async fn a_mock_route_does_not_open_an_http2_websocket() {
-    let upstream = EchoUpstream::start().await;
-    let gateway = TestGateway::start(&config(upstream.addr, "")).await;
+    let (upstream, gateway) = echo_gateway("").await;
     let (mut sender, base) = h2c_sender(gateway.addr).await;
     // A 2xx accepts an extended CONNECT (RFC 8441 §5): the mock's 204 would
     // open the client's stream with no WebSocket behind it.
@@ -1002,12 +945,10 @@ async fn a_mock_route_does_not_open_an_http2_websocket() {
 
 #[tokio::test]
 async fn an_http2_tunnel_holds_its_connection_slot_until_it_closes() {
-    let upstream = EchoUpstream::start().await;
     // idle_timeout = 1: past it the tunnel is all that keeps the connection.
-    let gateway = TestGateway::start(&config(upstream.addr, "max_connections = 1")).await;
+    let (_upstream, gateway) = echo_gateway("max_connections = 1").await;
     let (mut sender, base) = h2c_sender(gateway.addr).await;
-    let response = h2_handshake(&mut sender, &base, "/ws/echo", &[("origin", APP)]).await;
-    let mut socket = h2_open(response).await;
+    let mut socket = h2_echo(&mut sender, &base).await;
     // The client gives up the connection but not the tunnel on it.
     drop(sender);
     let addr = gateway.addr;
@@ -1031,15 +972,9 @@ async fn an_http2_tunnel_holds_its_connection_slot_until_it_closes() {
 
 #[tokio::test]
 async fn shutdown_closes_an_open_http2_tunnel_after_shutdown_timeout() {
-    let upstream = EchoUpstream::start().await;
-    let mut gateway = TestGateway::start(&config(
-        upstream.addr,
-        "shutdown_timeout = 1\nidle_timeout = 30",
-    ))
-    .await;
+    let (_upstream, mut gateway) = echo_gateway("shutdown_timeout = 1\nidle_timeout = 30").await;
     let (mut sender, base) = h2c_sender(gateway.addr).await;
-    let response = h2_handshake(&mut sender, &base, "/ws/echo", &[("origin", APP)]).await;
-    let mut socket = h2_open(response).await;
+    let mut socket = h2_echo(&mut sender, &base).await;
     closes_after_shutdown_timeout(&mut gateway, &mut socket).await;
 }
 
@@ -1092,12 +1027,8 @@ async fn next_frame(stream: &mut TcpStream) -> (u8, u8, u32, Vec<u8>) {
 
 #[tokio::test]
 async fn http2_tunnels_count_against_http2_max_concurrent_streams() {
-    let upstream = EchoUpstream::start().await;
-    let gateway = TestGateway::start(&config(
-        upstream.addr,
-        "http2_max_concurrent_streams = 2\nidle_timeout = 30",
-    ))
-    .await;
+    let (upstream, gateway) =
+        echo_gateway("http2_max_concurrent_streams = 2\nidle_timeout = 30").await;
     let mut stream = TcpStream::connect(gateway.addr).await.expect("connect");
     let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
     hello.extend(frame(SETTINGS, 0, 0, &[]));
@@ -1139,8 +1070,7 @@ async fn http2_tunnels_count_against_http2_max_concurrent_streams() {
 
 #[tokio::test]
 async fn an_http2_tunnel_the_upstream_closed_ends_its_stream_without_a_reset() {
-    let upstream = EchoUpstream::start().await;
-    let gateway = TestGateway::start(&config(upstream.addr, "idle_timeout = 30")).await;
+    let (_upstream, gateway) = echo_gateway("idle_timeout = 30").await;
     let mut stream = TcpStream::connect(gateway.addr).await.expect("connect");
     let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
     hello.extend(frame(SETTINGS, 0, 0, &[]));
