@@ -11,6 +11,7 @@
 use super::Report;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::time::Duration;
 
 use crossgate_cors::PolicyConfig;
 use serde::de::DeserializeOwned;
@@ -21,8 +22,17 @@ use serde::Deserialize;
 pub struct Seconds(f64);
 
 impl Seconds {
-    pub(crate) fn as_f64(self) -> f64 {
-        self.0
+    /// The duration, when it is finite, above zero and at most `max_secs`;
+    /// otherwise the problem to report under the key that holds it.
+    pub(crate) fn within(self, max_secs: f64) -> Result<Duration, String> {
+        let secs = self.0;
+        if secs.is_finite() && secs > 0.0 && secs <= max_secs {
+            Ok(Duration::from_secs_f64(secs))
+        } else {
+            Err(format!(
+                "{secs} is not a number of seconds between 0 and {max_secs}"
+            ))
+        }
     }
 }
 
@@ -623,12 +633,25 @@ mod tests {
         );
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(
-            config.server.connect_timeout.map(Seconds::as_f64),
+            config.server.connect_timeout.map(|seconds| seconds.0),
             Some(0.25)
         );
         assert_eq!(
-            config.server.response_timeout.map(Seconds::as_f64),
+            config.server.response_timeout.map(|seconds| seconds.0),
             Some(3.0)
         );
+    }
+
+    #[test]
+    fn seconds_within_a_bound_are_positive_finite_and_at_most_the_bound() {
+        assert_eq!(Seconds(0.5).within(10.0), Ok(Duration::from_millis(500)));
+        assert_eq!(Seconds(10.0).within(10.0), Ok(Duration::from_secs(10)));
+        for refused in [0.0, -1.0, 10.5, f64::INFINITY, f64::NAN] {
+            let problem = Seconds(refused).within(10.0).unwrap_err();
+            assert_eq!(
+                problem,
+                format!("{refused} is not a number of seconds between 0 and 10")
+            );
+        }
     }
 }

@@ -99,16 +99,14 @@ fn seconds(
     let Some(value) = value else {
         return default;
     };
-    let secs = value.as_f64();
-    if !secs.is_finite() || secs <= 0.0 || secs > max_secs {
+    value.within(max_secs).unwrap_or_else(|problem| {
         report.problem(
             format!("server.{key}"),
-            format!("{secs} is not a number of seconds between 0 and {max_secs}"),
+            problem,
             format!("use e.g. {key} = {} (the default)", default.as_secs_f64()),
         );
-        return default;
-    }
-    Duration::from_secs_f64(secs)
+        default
+    })
 }
 
 pub(super) fn compile_settings(file: &FileConfig, report: &mut Report) -> Option<Settings> {

@@ -120,22 +120,22 @@ fn seconds(
     key: &str,
     report: &mut Report,
 ) -> Option<Duration> {
-    let Some(secs) = value.map(Seconds::as_f64) else {
+    let Some(value) = value else {
         return Some(default);
     };
-    let max = MAX_INTERVAL_SECS;
-    if secs.is_finite() && secs > 0.0 && secs <= max {
-        return Some(Duration::from_secs_f64(secs));
-    }
-    report.problem(
-        key,
-        format!("{secs} is not a number of seconds between 0 and {max}"),
-        format!(
-            "use a positive number such as {} (the default)",
-            default.as_secs_f64()
-        ),
-    );
-    None
+    value
+        .within(MAX_INTERVAL_SECS)
+        .map_err(|problem| {
+            report.problem(
+                key,
+                problem,
+                format!(
+                    "use a positive number such as {} (the default)",
+                    default.as_secs_f64()
+                ),
+            );
+        })
+        .ok()
 }
 
 fn count(value: Option<i64>, default: u32, key: &str, report: &mut Report) -> Option<u32> {
