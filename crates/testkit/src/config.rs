@@ -47,7 +47,7 @@ impl Config {
     pub fn auth(mut self, keys: &[&str], tokens: &[(&str, &[&str])]) -> Config {
         self.table("[auth]", &[], keys);
         for (token, privileges) in tokens {
-            let token = format!("token = \"{token}\"");
+            let token = format!("token = {}", toml_string(token));
             let privileges = format!("privileges = {}", toml_strings(privileges));
             self.table("[[auth.tokens]]", &[&token, &privileges], &[]);
         }
@@ -63,15 +63,19 @@ impl Config {
 
     /// A `[[routes]]` at `path` proxied to `upstream` under `policy`, then `keys`.
     pub fn proxy(self, path: &str, upstream: &str, policy: &str, keys: &[&str]) -> Config {
-        let upstream = format!("upstream = \"{upstream}\"");
-        let policy = format!("policy = \"{policy}\"");
+        let upstream = format!("upstream = {}", toml_string(upstream));
+        let policy = format!("policy = {}", toml_string(policy));
         self.route(path, &[&[upstream.as_str(), &policy], keys].concat())
     }
 
     /// A `[[routes]]` at `path`, then `keys`: its `upstream = …` or
     /// `mock = …`, its `policy = …` if it has one, and whatever else it needs.
     pub fn route(mut self, path: &str, keys: &[&str]) -> Config {
-        self.table("[[routes]]", &[&format!("path = \"{path}\"")], keys);
+        self.table(
+            "[[routes]]",
+            &[&format!("path = {}", toml_string(path))],
+            keys,
+        );
         self
     }
 
@@ -96,6 +100,12 @@ impl Config {
 
 /// `items` as a TOML array of strings.
 fn toml_strings(items: &[&str]) -> String {
-    let quoted: Vec<String> = items.iter().map(|item| format!("\"{item}\"")).collect();
+    let quoted: Vec<String> = items.iter().map(|item| toml_string(item)).collect();
     format!("[{}]", quoted.join(", "))
+}
+
+/// `value` as a TOML string, escaped by the toml crate, so a test's path
+/// or origin with a backslash or a quote reaches the gateway as written.
+fn toml_string(value: &str) -> String {
+    toml::Value::String(value.to_owned()).to_string()
 }

@@ -679,6 +679,35 @@ mod tests {
         );
     }
 
+    /// The samples' text as scrapers and dashboards match it: label names
+    /// and their order are part of the format, which the sample checks
+    /// above (labels in any order) do not pin.
+    #[test]
+    fn per_route_samples_are_written_with_labels_in_a_fixed_order() {
+        let metrics = Metrics::new();
+        let ws = metrics.route("/ws/");
+        ws.request(StatusCode::OK);
+        ws.preflight_allowed();
+        ws.preflight_denied(&Denial::OriginNotAllowed);
+        ws.actual_denied(&Denial::OriginNotAllowed);
+        ws.websocket_upgraded(Handshake::ExtendedConnect);
+        let _open = ws.websocket_opened();
+        let text = metrics.render();
+        for line in [
+            r#"crossgate_requests_total{route="/ws/",code="200"} 1"#,
+            r#"crossgate_preflights_allowed_total{route="/ws/"} 1"#,
+            r#"crossgate_preflights_denied_total{route="/ws/",reason="origin_not_allowed"} 1"#,
+            r#"crossgate_actual_denied_total{route="/ws/",reason="origin_not_allowed"} 1"#,
+            r#"crossgate_websocket_upgrades_total{route="/ws/",handshake="http2"} 1"#,
+            r#"crossgate_websocket_tunnels_open{route="/ws/"} 1"#,
+        ] {
+            assert!(
+                text.lines().any(|written| written == line),
+                "{line} is not in\n{text}"
+            );
+        }
+    }
+
     #[test]
     fn reload_results_are_counted() {
         let metrics = Metrics::new();
