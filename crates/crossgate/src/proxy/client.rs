@@ -32,7 +32,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tower_service::Service;
 
 use crate::proxy::body::LimitedBody;
-use crate::proxy::upstream::Upstream;
+use crate::proxy::upstream::{is_idempotent, Upstream};
 
 /// The connector of every client built here: `http://` and `https://`.
 pub type Connector = HttpsConnector<HttpConnector>;
@@ -159,15 +159,25 @@ impl UpstreamClient {
     /// connection to give back once its body has ended (HTTP/1.1 only).
     ///
     /// A request that an idle connection returned unsent (it closed just
-    /// then) is sent again on the next one, or a new one.
+    /// then) is sent again on the next one, or a new one. An idempotent
+    /// request without a body that an idle connection took but closed on
+    /// before any answer (the upstream ended the keep-alive as it was
+    /// written) is sent once more, on a new connection, as RFC 9112 §9.3.1
+    /// allows and nginx does.
     pub(crate) async fn send(
         &self,
         origin: &Arc<Origin>,
         mut request: Request<LimitedBody>,
         now: Instant,
     ) -> Result<(Response<Incoming>, Option<Reusable>), SendError> {
+        let mut may_reuse = true;
         loop {
-            let (sender, reused) = match origin.take_idle(now) {
+            let idle = if may_reuse {
+                origin.take_idle(now)
+            } else {
+                None
+            };
+            let (sender, reused) = match idle {
                 Some(sender) => (sender, true),
                 // Boxed: the handshakes' futures are several kilobytes, which
                 // every request's future would otherwise carry, and copy
@@ -183,6 +193,12 @@ impl UpstreamClient {
                         .or_insert_with(|| origin.host.clone());
                     let absolute = std::mem::take(request.uri_mut());
                     *request.uri_mut() = origin_form(&absolute);
+                    // Kept only where a resend may follow: a copy of the
+                    // head, the body being empty.
+                    let resendable = (reused
+                        && is_idempotent(request.method())
+                        && request.body().is_end_stream())
+                    .then(|| (request.method().clone(), request.headers().clone()));
                     match sender.try_send_request(request).await {
                         Ok(response) => {
                             let reusable = Reusable {
@@ -191,10 +207,20 @@ impl UpstreamClient {
                             };
                             return Ok((response, Some(reusable)));
                         }
-                        Err(mut error) => match error.take_message() {
-                            Some(mut returned) if reused => {
+                        Err(mut error) => match (error.take_message(), resendable) {
+                            (Some(mut returned), _) if reused => {
                                 *returned.uri_mut() = absolute;
                                 returned
+                            }
+                            (None, Some((method, headers)))
+                                if closed_before_answering(error.error()) =>
+                            {
+                                may_reuse = false;
+                                let mut resent = Request::new(LimitedBody::empty());
+                                *resent.method_mut() = method;
+                                *resent.uri_mut() = absolute;
+                                *resent.headers_mut() = headers;
+                                resent
                             }
                             _ => return Err(SendError::Request(error.into_error())),
                         },
@@ -415,6 +441,25 @@ impl Origin {
 }
 
 /// The origin-form request target of an HTTP/1.1 request (RFC 9112 §3.2.1).
+/// Whether `error` says the connection ended, or was reset, before a response
+/// head: the upstream closed it, not a malformed answer, which is never resent.
+fn closed_before_answering(error: &hyper::Error) -> bool {
+    if error.is_incomplete_message() {
+        return true;
+    }
+    let io = error
+        .source()
+        .and_then(|source| source.downcast_ref::<std::io::Error>());
+    io.is_some_and(|io| {
+        matches!(
+            io.kind(),
+            std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::ConnectionAborted
+                | std::io::ErrorKind::BrokenPipe
+        )
+    })
+}
+
 fn origin_form(absolute: &Uri) -> Uri {
     match absolute.path_and_query() {
         Some(path) if path.as_str() != "/" => Uri::from(path.clone()),
@@ -530,6 +575,13 @@ mod tests {
 
     impl ThreadUpstream {
         fn start() -> Self {
+            Self::answering_per_connection(usize::MAX)
+        }
+
+        /// Answers the first `answers` heads of each connection, then
+        /// closes it on reading the next one, unanswered: an upstream ending
+        /// a keep-alive connection as a request arrives.
+        fn answering_per_connection(answers: usize) -> Self {
             let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
             let addr = listener.local_addr().expect("addr");
             let connections = Arc::new(AtomicUsize::new(0));
@@ -538,7 +590,7 @@ mod tests {
                 for stream in listener.incoming() {
                     let Ok(stream) = stream else { return };
                     accepted.fetch_add(1, Ordering::SeqCst);
-                    std::thread::spawn(move || answer_each_head(stream));
+                    std::thread::spawn(move || answer_heads(stream, answers));
                 }
             });
             Self { addr, connections }
@@ -553,12 +605,16 @@ mod tests {
         }
     }
 
-    fn answer_each_head(mut stream: TcpStream) {
+    fn answer_heads(mut stream: TcpStream, mut answers: usize) {
         let mut buffer = Vec::new();
         let mut chunk = [0u8; 1024];
         loop {
             while let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
                 buffer.drain(..end + 4);
+                if answers == 0 {
+                    return;
+                }
+                answers -= 1;
                 if stream.write_all(ANSWER).is_err() {
                     return;
                 }
@@ -786,6 +842,47 @@ mod tests {
         );
         read(sending.await).await;
         assert_eq!(upstream.connections(), 1);
+    }
+
+    /// The upstream closed an idle connection as the request was written on
+    /// it, before answering: an idempotent request without a body goes once
+    /// more, on a new connection.
+    #[tokio::test]
+    async fn a_get_an_idle_connection_closed_on_unanswered_is_sent_again() {
+        let upstream = ThreadUpstream::answering_per_connection(1);
+        let client = build(&options()).expect("client");
+        let origin = origin_of(&client, &upstream.url());
+        read(get(&client, &origin).await).await;
+        settle().await;
+        assert_eq!(idle_http1(&origin), 1);
+        read(get(&client, &origin).await).await;
+        assert_eq!(upstream.connections(), 2);
+    }
+
+    /// What may not be sent twice is not: a POST, and a GET on a connection
+    /// of its own (no idle connection was involved, so the upstream saw it).
+    #[tokio::test]
+    async fn an_unanswered_post_or_fresh_connection_is_not_sent_again() {
+        let upstream = ThreadUpstream::answering_per_connection(1);
+        let client = build(&options()).expect("client");
+        let origin = origin_of(&client, &upstream.url());
+        read(get(&client, &origin).await).await;
+        settle().await;
+        let post = Request::post(format!("{}ok", origin.uri))
+            .body(LimitedBody::empty())
+            .expect("request");
+        let refused = client.send(&origin, post, Instant::now()).await;
+        assert!(matches!(refused, Err(SendError::Request(_))), "{refused:?}");
+        assert_eq!(upstream.connections(), 1);
+
+        let silent = ThreadUpstream::answering_per_connection(0);
+        let origin = origin_of(&client, &silent.url());
+        let request = Request::get(format!("{}ok", origin.uri))
+            .body(LimitedBody::empty())
+            .expect("request");
+        let refused = client.send(&origin, request, Instant::now()).await;
+        assert!(matches!(refused, Err(SendError::Request(_))), "{refused:?}");
+        assert_eq!(silent.connections(), 1);
     }
 
     async fn poll_once<F: Future>(mut future: Pin<&mut F>) -> Poll<F::Output> {

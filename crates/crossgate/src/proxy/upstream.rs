@@ -321,7 +321,7 @@ enum Attempt {
 
 /// RFC 9110 §9.2.2; TRACE is never forwarded with a body either, but the
 /// gateway does not route it specially, so it is left out.
-fn is_idempotent(method: &Method) -> bool {
+pub(crate) fn is_idempotent(method: &Method) -> bool {
     matches!(
         *method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE

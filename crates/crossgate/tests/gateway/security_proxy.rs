@@ -50,7 +50,7 @@ struct RawUpstream {
 }
 
 impl RawUpstream {
-    async fn start(answer: fn(&str) -> &'static [u8]) -> RawUpstream {
+    async fn start(answer: Answer) -> RawUpstream {
         let (listener, addr) = loopback_listener().await;
         let seen = Arc::new(Mutex::new(Vec::new()));
         let recorded = seen.clone();
@@ -89,16 +89,21 @@ impl Drop for RawUpstream {
     }
 }
 
+/// The raw answer to a request for a path, given whether the request came on
+/// a connection that carried one before; empty: close the connection
+/// without answering.
+type Answer = fn(&str, bool) -> &'static [u8];
+
 /// Reads request heads (and `Content-Length` bodies) off one connection and
 /// answers each; heads are bounded to 64 KiB, bodies to 1 KiB.
 async fn serve_raw(
     mut stream: TcpStream,
     connection: usize,
-    answer: fn(&str) -> &'static [u8],
+    answer: Answer,
     seen: Arc<Mutex<Vec<RawRequest>>>,
 ) {
     let mut buffer = Vec::new();
-    loop {
+    for answered in 0usize.. {
         let head_end = loop {
             if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
                 break at + 4;
@@ -129,9 +134,9 @@ async fn serve_raw(
             }
         }
         buffer.drain(..body_length);
-        let reply = answer(request.path());
+        let reply = answer(request.path(), answered > 0);
         seen.lock().expect("seen").push(request);
-        if stream.write_all(reply).await.is_err() {
+        if reply.is_empty() || stream.write_all(reply).await.is_err() {
             return;
         }
     }
@@ -139,8 +144,10 @@ async fn serve_raw(
 
 const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
 
-fn hostile_answers(path: &str) -> &'static [u8] {
+fn hostile_answers(path: &str, reused: bool) -> &'static [u8] {
     match path {
+        // An upstream ending a kept-alive connection as a request arrives.
+        "/api/closed-when-reused" if reused => b"",
         "/api/length-and-chunked" => {
             b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"
         }
@@ -271,6 +278,44 @@ async fn upstream_unexpected_informational_is_refused_and_the_connection_dropped
 async fn upstream_connections_are_reused_once_the_answer_has_ended() {
     let (one, two, requests) = connections_of("/api/one", "/api/two").await;
     assert_eq!(one, two, "{requests:?}");
+}
+
+/// The upstream closes a kept-alive connection, unanswered, as the next
+/// request arrives on it: a GET goes once more, on a new connection (what
+/// nginx does), and is answered; a POST may have had its effect, so it is
+/// not sent again and gets a 502 the page can read.
+#[tokio::test]
+async fn a_request_the_upstream_closes_a_reused_connection_on_is_resent_only_when_idempotent() {
+    let upstream = RawUpstream::start(hostile_answers).await;
+    let gateway = TestGateway::start(&config(&upstream.url(), "")).await;
+    let origin = [("origin", APP)];
+    let path = "/api/closed-when-reused";
+    let first = send(gateway.addr, "GET", "/api/one", &origin, b"").await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    let get = send(gateway.addr, "GET", path, &origin, b"").await;
+    assert_eq!(get.status, 200, "{}", get.text());
+    let gets: Vec<usize> = upstream
+        .requests()
+        .iter()
+        .filter(|request| request.path() == path)
+        .map(|request| request.connection)
+        .collect();
+    let one = upstream.request_for("/api/one").connection;
+    assert_eq!(gets.len(), 2, "{:?}", upstream.requests());
+    assert_eq!(
+        gets[0], one,
+        "the first GET came on the kept-alive connection"
+    );
+    assert_ne!(gets[1], one, "the resent GET came on a new one");
+
+    let post = send(gateway.addr, "POST", path, &origin, b"").await;
+    assert_readable(&post, 502);
+    let posts = upstream
+        .requests()
+        .iter()
+        .filter(|r| r.head.starts_with("POST "))
+        .count();
+    assert_eq!(posts, 1, "{:?}", upstream.requests());
 }
 
 #[tokio::test]
