@@ -185,6 +185,13 @@ impl Gateway {
         self.logs().iter().any(|line| line.contains(text))
     }
 
+    /// Waits until a log line contains `text`: the gateway counts an event
+    /// before it logs it, so a test that waited for a counter may be ahead
+    /// of the line.
+    pub async fn wait_logged(&self, text: &str) {
+        crate::eventually(&format!("a log line with {text:?}"), || self.logged(text)).await;
+    }
+
     /// The address in `PREFIX http://ADDR`, from a JSON line's message or a
     /// text line.
     fn logged_addr(&self, prefix: &str) -> Option<SocketAddr> {

@@ -356,10 +356,7 @@ fn assert_quoted(fields: &[(String, TextField)], key: &str, expected: &str) {
 }
 
 async fn wait_for_line(gateway: &Gateway, text: &str) -> String {
-    crate::support::eventually(&format!("a log line with {text:?}"), || {
-        gateway.logged(text)
-    })
-    .await;
+    gateway.wait_logged(text).await;
     gateway
         .logs()
         .into_iter()
