@@ -556,6 +556,7 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     use futures_util::future::join_all;
+    use http::Method;
     use http_body_util::{BodyExt, Full};
     use hyper::service::service_fn;
     use hyper_util::rt::TokioIo;
@@ -844,17 +845,36 @@ mod tests {
         assert_eq!(upstream.connections(), 1);
     }
 
-    /// The upstream closed an idle connection as the request was written on
-    /// it, before answering: an idempotent request without a body goes once
-    /// more, on a new connection.
-    #[tokio::test]
-    async fn a_get_an_idle_connection_closed_on_unanswered_is_sent_again() {
+    /// A client with one idle connection to an upstream that closes each
+    /// connection, unanswered, on its second request.
+    async fn one_idle_connection_closing_on_reuse() -> (ThreadUpstream, UpstreamClient, Arc<Origin>)
+    {
         let upstream = ThreadUpstream::answering_per_connection(1);
         let client = build(&options()).expect("client");
         let origin = origin_of(&client, &upstream.url());
         read(get(&client, &origin).await).await;
         settle().await;
         assert_eq!(idle_http1(&origin), 1);
+        (upstream, client, origin)
+    }
+
+    /// Sends a bodiless `method` request, which must fail on its connection.
+    async fn assert_unanswered(client: &UpstreamClient, origin: &Arc<Origin>, method: Method) {
+        let request = Request::builder()
+            .method(method)
+            .uri(format!("{}ok", origin.uri))
+            .body(LimitedBody::empty())
+            .expect("request");
+        let refused = client.send(origin, request, Instant::now()).await;
+        assert!(matches!(refused, Err(SendError::Request(_))), "{refused:?}");
+    }
+
+    /// The upstream closed an idle connection as the request was written on
+    /// it, before answering: an idempotent request without a body goes once
+    /// more, on a new connection.
+    #[tokio::test]
+    async fn a_get_an_idle_connection_closed_on_unanswered_is_sent_again() {
+        let (upstream, client, origin) = one_idle_connection_closing_on_reuse().await;
         read(get(&client, &origin).await).await;
         assert_eq!(upstream.connections(), 2);
     }
@@ -863,25 +883,13 @@ mod tests {
     /// of its own (no idle connection was involved, so the upstream saw it).
     #[tokio::test]
     async fn an_unanswered_post_or_fresh_connection_is_not_sent_again() {
-        let upstream = ThreadUpstream::answering_per_connection(1);
-        let client = build(&options()).expect("client");
-        let origin = origin_of(&client, &upstream.url());
-        read(get(&client, &origin).await).await;
-        settle().await;
-        let post = Request::post(format!("{}ok", origin.uri))
-            .body(LimitedBody::empty())
-            .expect("request");
-        let refused = client.send(&origin, post, Instant::now()).await;
-        assert!(matches!(refused, Err(SendError::Request(_))), "{refused:?}");
+        let (upstream, client, origin) = one_idle_connection_closing_on_reuse().await;
+        assert_unanswered(&client, &origin, Method::POST).await;
         assert_eq!(upstream.connections(), 1);
 
         let silent = ThreadUpstream::answering_per_connection(0);
         let origin = origin_of(&client, &silent.url());
-        let request = Request::get(format!("{}ok", origin.uri))
-            .body(LimitedBody::empty())
-            .expect("request");
-        let refused = client.send(&origin, request, Instant::now()).await;
-        assert!(matches!(refused, Err(SendError::Request(_))), "{refused:?}");
+        assert_unanswered(&client, &origin, Method::GET).await;
         assert_eq!(silent.connections(), 1);
     }
 
