@@ -193,12 +193,13 @@ impl UpstreamClient {
                         .or_insert_with(|| origin.host.clone());
                     let absolute = std::mem::take(request.uri_mut());
                     *request.uri_mut() = origin_form(&absolute);
-                    // Kept only where a resend may follow: a copy of the
-                    // head, the body being empty.
+                    // Kept only where a resend may follow, the body being
+                    // empty: a copy of the head, extensions included (the
+                    // caller's check of 1xx answers is one).
                     let resendable = (reused
                         && is_idempotent(request.method())
                         && request.body().is_end_stream())
-                    .then(|| (request.method().clone(), request.headers().clone()));
+                    .then(|| copy_head(&request));
                     match sender.try_send_request(request).await {
                         Ok(response) => {
                             let reusable = Reusable {
@@ -212,14 +213,10 @@ impl UpstreamClient {
                                 *returned.uri_mut() = absolute;
                                 returned
                             }
-                            (None, Some((method, headers)))
-                                if closed_before_answering(error.error()) =>
-                            {
+                            (None, Some(head)) if closed_before_answering(error.error()) => {
                                 may_reuse = false;
-                                let mut resent = Request::new(LimitedBody::empty());
-                                *resent.method_mut() = method;
+                                let mut resent = head.map(|()| LimitedBody::empty());
                                 *resent.uri_mut() = absolute;
-                                *resent.headers_mut() = headers;
                                 resent
                             }
                             _ => return Err(SendError::Request(error.into_error())),
@@ -441,6 +438,17 @@ impl Origin {
 }
 
 /// The origin-form request target of an HTTP/1.1 request (RFC 9112 §3.2.1).
+/// `request`'s method, version, headers and extensions, without its URI
+/// (taken by then) or body.
+fn copy_head<B>(request: &Request<B>) -> Request<()> {
+    let mut head = Request::new(());
+    *head.method_mut() = request.method().clone();
+    *head.version_mut() = request.version();
+    *head.headers_mut() = request.headers().clone();
+    *head.extensions_mut() = request.extensions().clone();
+    head
+}
+
 /// Whether `error` says the connection ended, or was reset, before a response
 /// head: the upstream closed it, not a malformed answer, which is never resent.
 fn closed_before_answering(error: &hyper::Error) -> bool {

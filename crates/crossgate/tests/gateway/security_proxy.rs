@@ -147,7 +147,10 @@ const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
 fn hostile_answers(path: &str, reused: bool) -> &'static [u8] {
     match path {
         // An upstream ending a kept-alive connection as a request arrives.
-        "/api/closed-when-reused" if reused => b"",
+        "/api/closed-when-reused" | "/api/processing-when-resent" if reused => b"",
+        "/api/processing-when-resent" => {
+            b"HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+        }
         "/api/length-and-chunked" => {
             b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"
         }
@@ -316,6 +319,19 @@ async fn a_request_the_upstream_closes_a_reused_connection_on_is_resent_only_whe
         .filter(|r| r.head.starts_with("POST "))
         .count();
     assert_eq!(posts, 1, "{:?}", upstream.requests());
+
+    // A resent request's answer is held to the same framing rules. (The
+    // POST's connection is closed: a GET first leaves a new one idle.)
+    let again = send(gateway.addr, "GET", "/api/one", &origin, b"").await;
+    assert_eq!(again.status, 200, "{}", again.text());
+    let resent = "/api/processing-when-resent";
+    assert_readable(&send(gateway.addr, "GET", resent, &origin, b"").await, 502);
+    let seen = upstream
+        .requests()
+        .iter()
+        .filter(|r| r.path() == resent)
+        .count();
+    assert_eq!(seen, 2, "sent, then resent: {:?}", upstream.requests());
 }
 
 #[tokio::test]
