@@ -183,7 +183,7 @@ impl UpstreamClient {
                 // every request's future would otherwise carry, and copy
                 // whenever it moves (an HTTP/2 stream's future is moved
                 // into its task). Only a request that connects pays.
-                None => Box::pin(self.connect_or_share(origin, now)).await?,
+                None => Box::pin(self.connect_or_share(origin, now, may_reuse)).await?,
             };
             let returned = match sender {
                 Sender::Http1(mut sender) => {
@@ -211,12 +211,15 @@ impl UpstreamClient {
                         Err(mut error) => match (error.take_message(), resendable) {
                             (Some(mut returned), _) if reused => {
                                 *returned.uri_mut() = absolute;
+                                // Set again for HTTP/1.1; HTTP/2 has :authority.
+                                returned.headers_mut().remove(HOST);
                                 returned
                             }
                             (None, Some(head)) if closed_before_answering(error.error()) => {
                                 may_reuse = false;
                                 let mut resent = head.map(|()| LimitedBody::empty());
                                 *resent.uri_mut() = absolute;
+                                resent.headers_mut().remove(HOST);
                                 resent
                             }
                             _ => return Err(SendError::Request(error.into_error())),
@@ -251,8 +254,9 @@ impl UpstreamClient {
         &self,
         origin: &Origin,
         now: Instant,
+        may_reuse: bool,
     ) -> Result<(Sender, bool), SendError> {
-        if !origin.chose_http2.load(Ordering::Relaxed) {
+        if !may_reuse || !origin.chose_http2.load(Ordering::Relaxed) {
             return Ok((self.connect(origin).await?, false));
         }
         let _connecting = origin.connecting_http2.lock().await;
@@ -437,7 +441,6 @@ impl Origin {
     }
 }
 
-/// The origin-form request target of an HTTP/1.1 request (RFC 9112 §3.2.1).
 /// `request`'s method, version, headers and extensions, without its URI
 /// (taken by then) or body.
 fn copy_head<B>(request: &Request<B>) -> Request<()> {
@@ -449,8 +452,11 @@ fn copy_head<B>(request: &Request<B>) -> Request<()> {
     head
 }
 
-/// Whether `error` says the connection ended, or was reset, before a response
-/// head: the upstream closed it, not a malformed answer, which is never resent.
+/// Whether `error` says the connection ended, or was reset, before a complete
+/// response head (a head cut off, or a 1xx and then the end, count too): the
+/// upstream closed it. A malformed answer is a parse error, never resent. A
+/// TLS upstream that drops the socket without a close_notify alert reads as
+/// an unexpected end of file.
 fn closed_before_answering(error: &hyper::Error) -> bool {
     if error.is_incomplete_message() {
         return true;
@@ -464,10 +470,12 @@ fn closed_before_answering(error: &hyper::Error) -> bool {
             std::io::ErrorKind::ConnectionReset
                 | std::io::ErrorKind::ConnectionAborted
                 | std::io::ErrorKind::BrokenPipe
+                | std::io::ErrorKind::UnexpectedEof
         )
     })
 }
 
+/// The origin-form request target of an HTTP/1.1 request (RFC 9112 §3.2.1).
 fn origin_form(absolute: &Uri) -> Uri {
     match absolute.path_and_query() {
         Some(path) if path.as_str() != "/" => Uri::from(path.clone()),
@@ -863,6 +871,8 @@ mod tests {
         read(get(&client, &origin).await).await;
         settle().await;
         assert_eq!(idle_http1(&origin), 1);
+        let ready = lock(&origin.idle).http1[0].0.is_ready();
+        assert!(ready, "the idle connection can take the next request");
         (upstream, client, origin)
     }
 
@@ -885,6 +895,66 @@ mod tests {
         let (upstream, client, origin) = one_idle_connection_closing_on_reuse().await;
         read(get(&client, &origin).await).await;
         assert_eq!(upstream.connections(), 2);
+    }
+
+    /// Over TLS the upstream drops its socket without a close_notify alert,
+    /// as many servers do: the same resend.
+    #[tokio::test]
+    async fn an_https_get_an_idle_connection_dropped_on_is_sent_again() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let mut tls = server_tls();
+        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let accepted = connections.clone();
+        let accepting = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                accepted.fetch_add(1, Ordering::SeqCst);
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(stream) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    answer_first_head_then_drop(stream).await;
+                });
+            }
+        });
+        let client = trusting_test_ca();
+        let origin = origin_of(&client, &format!("https://localhost:{port}"));
+        read(get(&client, &origin).await).await;
+        settle().await;
+        assert_eq!(idle_http1(&origin), 1);
+        read(get(&client, &origin).await).await;
+        assert_eq!(connections.load(Ordering::SeqCst), 2);
+        accepting.abort();
+    }
+
+    /// Answers the first request head on `stream`, then drops it (TCP FIN,
+    /// no TLS close_notify) when the second has arrived.
+    async fn answer_first_head_then_drop<S>(mut stream: S)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut buffer = Vec::new();
+        let mut chunk = [0u8; 1024];
+        let mut heads = 0;
+        loop {
+            while let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                buffer.drain(..end + 4);
+                heads += 1;
+                if heads > 1 || stream.write_all(ANSWER).await.is_err() {
+                    return;
+                }
+            }
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+            }
+        }
     }
 
     /// What may not be sent twice is not: a POST, and a GET on a connection
